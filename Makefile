@@ -1,0 +1,121 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# make            build BPF objects, skeletons and build/portslice
+# make test       every test (installs missing Debian packages first)
+# make demo       the main job on a built-in default, explained as it runs
+# make deps       install the Debian packages the build and tests need
+# V=1             show full commands
+
+OUTPUT     ?= build
+CLANG      ?= clang
+CC         ?= gcc
+BPFTOOL    ?= bpftool
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+ARCH       := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+# Debian packages: build, tests, demo.
+DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev \
+	    libjson-c-dev libcmocka-dev pkg-config iproute2 make gcc
+
+CFLAGS     ?= -O2 -g
+WARNFLAGS  := -Wall -Wextra -Werror -Wno-unused-parameter
+INCLUDES   := -I$(OUTPUT) -Iinclude -Iloader
+LDLIBS     := -lbpf -lelf -lz -lyaml -ljson-c
+
+ifdef SANITIZE
+CFLAGS     += -fsanitize=address,undefined -fno-omit-frame-pointer
+LDFLAGS    += -fsanitize=address,undefined
+endif
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+BPF_SRCS   := $(wildcard bpf/*.bpf.c)
+BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS      := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+BPF_HDRS   := $(wildcard bpf/lib/*.h) include/portslice.h
+
+LOADER_SRCS := $(wildcard loader/*.c)
+LOADER_OBJS := $(patsubst loader/%.c,$(OUTPUT)/loader/%.o,$(LOADER_SRCS))
+LOADER_HDRS := $(wildcard loader/*.h) include/portslice.h
+# Every loader module but main.o, for tests that link loader code.
+LOADER_LIB  := $(filter-out $(OUTPUT)/loader/main.o,$(LOADER_OBJS))
+
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
+TOOL_SRCS  := $(wildcard tests/tools/*.c)
+TOOL_BINS  := $(patsubst tests/tools/%.c,$(OUTPUT)/tests/%,$(TOOL_SRCS))
+
+.DELETE_ON_ERROR:
+.PHONY: all clean deps test unit-test sock-test demo check-root
+
+all: $(OUTPUT)/portslice
+
+deps:
+	$(Q)missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "  DEPS     installing:" $$missing; \
+		[ "$$(id -u)" = 0 ] || { echo "make deps: run as root to install:" $$missing >&2; exit 1; }; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }; \
+	fi
+
+$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/loader $(OUTPUT)/tests:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/vmlinux.h: | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q)test -r $(VMLINUX_BTF) || { echo "no kernel BTF at $(VMLINUX_BTF): set VMLINUX_BTF=FILE or use a kernel built with CONFIG_DEBUG_INFO_BTF=y" >&2; exit 1; }
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
+
+$(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(OUTPUT)/vmlinux.h | $(OUTPUT)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
+		-I$(OUTPUT) -Iinclude -Wall -Werror -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name ps_$* > $@
+
+$(OUTPUT)/loader/%.o: loader/%.c $(LOADER_HDRS) $(SKELS) | $(OUTPUT)/loader
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -c $< -o $@
+
+$(OUTPUT)/portslice: $(LOADER_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/tests/test_%: tests/unit/test_%.c $(LOADER_LIB) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) $< $(LOADER_LIB) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+
+$(OUTPUT)/tests/%: tests/tools/%.c $(LOADER_LIB) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -pthread $< $(LOADER_LIB) $(LDFLAGS) $(LDLIBS) -o $@
+
+check-root:
+	@[ "$$(id -u)" = 0 ] || { echo "this target loads BPF programs and creates namespaces: run it as root" >&2; exit 1; }
+
+unit-test: $(UNIT_BINS)
+	$(Q)tests/run-unit.sh $(UNIT_BINS)
+
+sock-test: check-root all $(TOOL_BINS)
+	$(Q)tests/run.sh
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(TOOL_BINS)
+	$(Q)tests/run-all.sh
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory check-root all $(TOOL_BINS)
+	$(Q)tests/demo.sh
+
+clean:
+	$(call msg,CLEAN,$(OUTPUT))
+	$(Q)rm -rf $(OUTPUT)

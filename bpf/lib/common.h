@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Constants the BPF side needs that vmlinux.h does not carry (they are macros). */
+#ifndef PS_BPF_COMMON_H
+#define PS_BPF_COMMON_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "portslice.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+
+#define SOL_SOCKET 1
+#define SO_REUSEADDR 2
+
+#define EPERM 1
+#define E2BIG 7
+#define ENOMEM 12
+#define EEXIST 17
+#define EADDRINUSE 98
+#define EADDRNOTAVAIL 99
+
+/* Verdicts of cgroup sock_addr and sock programs. */
+#define SYS_REJECT 0
+#define SYS_PROCEED 1
+
+/* clang emits no inline memcmp for BPF; these compare fixed-size words. */
+static __always_inline bool ps_addr_eq(const __u32 a[4], const __u32 b[4])
+{
+	return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3])) == 0;
+}
+
+static __always_inline bool ps_addr_zero(const __u32 a[4])
+{
+	return (a[0] | a[1] | a[2] | a[3]) == 0;
+}
+
+#endif

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef PS_BPF_STATS_H
+#define PS_BPF_STATS_H
+
+#include "maps.h"
+
+/* Per-CPU counters: a plain increment is race-free. */
+#define ps_count_n(slot, proto, field, n)                                    \
+	do {                                                                 \
+		__u32 __idx = PS_STATS_INDEX(slot, proto);                   \
+		struct ps_stats *__s = bpf_map_lookup_elem(&ps_stats, &__idx); \
+		if (__s)                                                     \
+			__s->field += (n);                                   \
+	} while (0)
+
+#define ps_count(slot, proto, field) ps_count_n(slot, proto, field, 1)
+
+#endif

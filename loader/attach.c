@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* portslice attach: load the socket programs and attach them to one cgroup. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <json-c/json.h>
+
+#include "sock.skel.h"
+#include "attachments.h"
+#include "cli.h"
+#include "config.h"
+#include "env.h"
+#include "log.h"
+#include "pools.h"
+#include "state.h"
+
+enum {
+	OPT_CGROUP = 'c',
+	OPT_CONFIG = 'f',
+	OPT_HOST = 'H',
+	OPT_POOL = 'P',
+};
+
+struct attach_opts {
+	const char *cgroup;
+	const char *config;
+	const char *host;
+	char *pools[PS_MAX_POOLS];
+	size_t n_pools;
+};
+
+static const struct ps_opt attach_opts[] = {
+	{ "cgroup", OPT_CGROUP, "DIR", "cgroup v2 directory whose sockets use the pools (required)" },
+	{ "config", OPT_CONFIG, "FILE", "fleet config file (required)" },
+	{ "host", OPT_HOST, "NAME", "this host's name in the config's slices (default: hostname)" },
+	{ "pool", OPT_POOL, "NAME", "use this pool; repeat for several (default: every pool with a slice for the host)" },
+	{ NULL },
+};
+
+static int on_attach_opt(int key, const char *arg, void *ctx)
+{
+	struct attach_opts *o = ctx;
+
+	switch (key) {
+	case OPT_CGROUP:
+		o->cgroup = arg;
+		break;
+	case OPT_CONFIG:
+		o->config = arg;
+		break;
+	case OPT_HOST:
+		o->host = arg;
+		break;
+	case OPT_POOL:
+		if (o->n_pools == PS_MAX_POOLS)
+			return ps_err(E2BIG, "at most %d --pool options", PS_MAX_POOLS);
+		o->pools[o->n_pools++] = (char *)arg;
+		break;
+	}
+	return 0;
+}
+
+static void warn_cb(const char *msg, void *arg)
+{
+	pr_warn("%s", msg);
+}
+
+/* Attaches every program to the cgroup and pins the links, all or nothing. */
+static int attach_links(struct ps_sock *skel, const struct ps_cgroup *cg)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX + 8], path[PATH_MAX + 72];
+	struct bpf_link *links[16] = {};
+	struct bpf_program *prog;
+	size_t n = 0;
+	int err = 0;
+
+	err = ps_attachment_dir(cg->id, dir, sizeof(dir));
+	if (err)
+		return ps_err(err, "pin path too long");
+	/* bpffs refuses dots in names, hence a prefix rather than a suffix. */
+	if (ps_pin_path(tmp, sizeof(tmp), "cgroups/tmp-") ||
+	    strlen(tmp) + strlen(strrchr(dir, '/') + 1) >= sizeof(tmp))
+		return ps_err(ENAMETOOLONG, "pin path too long");
+	strcat(tmp, strrchr(dir, '/') + 1);
+	ps_attachment_remove_dir(tmp); /* debris of a crashed attach */
+	if (ps_attachments_mkdir() || mkdir(tmp, 0700))
+		return ps_err(errno, "cannot create %s: %s", tmp, strerror(errno));
+
+	bpf_object__for_each_program(prog, skel->obj) {
+		if (n == sizeof(links) / sizeof(links[0])) {
+			err = ps_err(E2BIG, "too many programs");
+			goto out;
+		}
+		links[n] = bpf_program__attach_cgroup(prog, cg->fd);
+		if (!links[n]) {
+			err = ps_err(errno, "cannot attach %s to %s: %s", bpf_program__name(prog), cg->path,
+				     strerror(errno));
+			goto out;
+		}
+		snprintf(path, sizeof(path), "%s/%s", tmp, bpf_program__name(prog));
+		err = bpf_link__pin(links[n++], path);
+		if (err) {
+			err = ps_err(err, "cannot pin %s: %s", path, strerror(-err));
+			goto out;
+		}
+	}
+	/* The rename publishes every link at once. */
+	if (rename(tmp, dir))
+		err = ps_err(errno, "cannot rename %s to %s: %s", tmp, dir, strerror(errno));
+out:
+	if (err)
+		ps_attachment_remove_dir(tmp);
+	/* The pins hold the links from now on; this only drops our references. */
+	for (size_t i = 0; i < n; i++)
+		bpf_link__destroy(links[i]);
+	return err;
+}
+
+/* Swaps the programs of an existing attachment for newly loaded ones. */
+static int update_links(struct ps_sock *skel, const struct ps_cgroup *cg)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 64];
+	struct bpf_program *prog;
+	int err;
+
+	err = ps_attachment_dir(cg->id, dir, sizeof(dir));
+	if (err)
+		return ps_err(err, "pin path too long");
+	bpf_object__for_each_program(prog, skel->obj) {
+		struct bpf_link *link;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, bpf_program__name(prog));
+		link = bpf_link__open(path);
+		if (!link)
+			return ps_err(errno, "cannot open the pinned link %s: %s; run 'portslice detach --cgroup %s' and attach again",
+				      path, strerror(errno), cg->path);
+		err = bpf_link__update_program(link, prog);
+		bpf_link__destroy(link);
+		if (err)
+			return ps_err(err, "cannot update %s: %s", path, strerror(-err));
+	}
+	return 0;
+}
+
+static void print_result(const struct ps_cgroup *cg, const struct ps_selection *sel, const char *host,
+			 const char *verb)
+{
+	char addr[PS_ADDR_STR_LEN];
+
+	if (ps_json) {
+		json_object *root = json_object_new_object(), *pools = json_object_new_array();
+
+		json_object_object_add(root, "cgroup", json_object_new_string(cg->path));
+		json_object_object_add(root, "cgroup_id", json_object_new_uint64(cg->id));
+		json_object_object_add(root, "host", json_object_new_string(host));
+		json_object_object_add(root, "result", json_object_new_string(verb));
+		for (size_t i = 0; i < sel->n; i++) {
+			json_object *p = json_object_new_object();
+
+			ps_format_addr(sel->pool[i]->family, sel->pool[i]->addr, addr, sizeof(addr));
+			json_object_object_add(p, "name", json_object_new_string(sel->pool[i]->name));
+			json_object_object_add(p, "address", json_object_new_string(addr));
+			json_object_object_add(p, "first_port", json_object_new_int(sel->slice[i]->range.lo));
+			json_object_object_add(p, "last_port", json_object_new_int(sel->slice[i]->range.hi));
+			json_object_array_add(pools, p);
+		}
+		json_object_object_add(root, "pools", pools);
+		puts(json_object_to_json_string_ext(root, ps_pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN));
+		json_object_put(root);
+		return;
+	}
+	printf("%s %s (host %s):\n", verb, cg->path, host);
+	for (size_t i = 0; i < sel->n; i++) {
+		ps_format_addr(sel->pool[i]->family, sel->pool[i]->addr, addr, sizeof(addr));
+		printf("  pool %-16s %s ports %u-%u\n", sel->pool[i]->name, addr, sel->slice[i]->range.lo,
+		       sel->slice[i]->range.hi);
+	}
+}
+
+static int run_attach(int argc, char **argv)
+{
+	struct attach_opts o = {};
+	struct ps_config cfg = {};
+	struct ps_error cerr = {};
+	struct ps_selection sel;
+	struct ps_attachment att = {}, old = {};
+	struct ps_cgroup cg = { .fd = -1 };
+	struct ps_maps maps;
+	struct ps_sock *skel = NULL;
+	struct ps_port_range local;
+	char hostbuf[256];
+	bool fresh = false, existed = false;
+	int lock = -1, pools_fd = -1, err;
+
+	err = ps_cli_parse(&ps_cmd_attach, argc, argv, on_attach_opt, &o);
+	if (err)
+		return err > 0 ? 0 : err;
+	if (!o.cgroup)
+		return ps_err(EINVAL, "attach needs --cgroup DIR: the cgroup v2 directory whose sockets use the pools");
+	if (!o.config)
+		return ps_err(EINVAL, "attach needs --config FILE: the fleet config");
+	if (!o.host) {
+		if (gethostname(hostbuf, sizeof(hostbuf)))
+			return ps_err(errno, "cannot read the hostname: pass --host NAME");
+		hostbuf[sizeof(hostbuf) - 1] = '\0';
+		o.host = hostbuf;
+	}
+
+	/* Everything that can be checked without touching the kernel first. */
+	err = ps_config_load_file(o.config, &cfg, &cerr);
+	if (err)
+		return ps_err(err, "%s", cerr.msg);
+	err = ps_select_pools(&cfg, o.host, o.pools, o.n_pools, &sel);
+	if (err)
+		goto out;
+	if (!ps_env_local_port_range(&local))
+		ps_config_warn_local_range(&cfg, o.host, local, warn_cb, NULL);
+
+	err = ps_env_require_root();
+	if (!err)
+		err = ps_env_require_btf();
+	if (!err)
+		err = ps_env_require_bpffs(ps_pin_dir());
+	if (!err)
+		err = ps_cgroup_open(o.cgroup, &cg);
+	if (err)
+		goto out;
+
+	lock = ps_state_lock();
+	if (lock < 0) {
+		err = lock;
+		goto out;
+	}
+	err = ps_state_check_layout();
+	if (err)
+		goto out;
+	fresh = !ps_state_exists();
+	if (!fresh) {
+		char path[PATH_MAX];
+
+		ps_pin_path(path, sizeof(path), "maps/ps_pools");
+		pools_fd = bpf_obj_get(path);
+		if (pools_fd < 0) {
+			err = ps_err(errno, "cannot open %s: %s", path, strerror(errno));
+			goto out;
+		}
+	}
+	err = ps_assign_slots(pools_fd, &sel, &att);
+	if (err)
+		goto out;
+	att.attached_ns = (__u64)time(NULL) * 1000000000ULL;
+	if (strlen(cg.rel) >= sizeof(att.path)) {
+		err = ps_err(ENAMETOOLONG, "cgroup path %s is longer than %zu characters", cg.rel, sizeof(att.path) - 1);
+		goto out;
+	}
+	memcpy(att.path, cg.rel, strlen(cg.rel) + 1);
+
+	existed = !fresh && ps_attachment_exists(cg.id);
+	if (!fresh) {
+		err = ps_attachment_check_nesting(&cg);
+		if (err)
+			goto out;
+	}
+
+	err = ps_skel_load(&skel, &att);
+	if (err)
+		goto out;
+	ps_maps_from_skel(skel, &maps);
+
+	if (existed && !ps_attachment_read(maps.attachments, cg.id, &old) &&
+	    old.pool_count == att.pool_count &&
+	    !memcmp(old.pool_order, att.pool_order, sizeof(att.pool_order))) {
+		/* Same pools: only their settings may have changed. */
+		err = ps_install_pools(&maps, &sel, &att);
+		if (!err) {
+			old.attached_ns = att.attached_ns;
+			err = ps_attachment_write(maps.attachments, cg.id, &old);
+		}
+		if (!err)
+			print_result(&cg, &sel, o.host, "already attached, pools refreshed:");
+		goto out;
+	}
+
+	err = ps_install_pools(&maps, &sel, &att);
+	if (!err)
+		err = existed ? update_links(skel, &cg) : attach_links(skel, &cg);
+	if (!err)
+		err = ps_attachment_write(maps.attachments, cg.id, &att);
+	if (!err)
+		print_result(&cg, &sel, o.host, existed ? "updated" : "attached");
+out:
+	if (err && !existed && skel)
+		ps_attachment_remove(cg.id, maps.attachments);
+	ps_sock__destroy(skel);
+	/* A failed first attach leaves nothing behind. */
+	if (err && fresh && ps_state_exists() && !ps_attachments_any())
+		ps_state_remove_all();
+	if (pools_fd >= 0)
+		close(pools_fd);
+	ps_state_unlock(lock);
+	ps_cgroup_close(&cg);
+	ps_config_free(&cfg);
+	return err;
+}
+
+const struct ps_cmd ps_cmd_attach = {
+	.name = "attach",
+	.synopsis = "--cgroup DIR --config FILE [--host NAME] [--pool NAME]...",
+	.summary = "Make every TCP/UDP socket of a cgroup leave from the pools' shared addresses with a source port in this host's slice.",
+	.details =
+		"The programs stay attached after the command exits (their links are pinned under\n"
+		"/sys/fs/bpf/portslice). Attaching again is safe: the same pools are refreshed from\n"
+		"the config (a moved slice or new destinations take effect at once), other pools\n"
+		"swap the programs in place. A cgroup nested inside an attached one is refused.",
+	.opts = attach_opts,
+	.run = run_attach,
+};

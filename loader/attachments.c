@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+
+#include "attachments.h"
+#include "log.h"
+#include "state.h"
+
+int ps_attachment_dir(__u64 cgroup_id, char *buf, size_t len)
+{
+	char sub[64];
+
+	snprintf(sub, sizeof(sub), "cgroups/%llu", (unsigned long long)cgroup_id);
+	return ps_pin_path(buf, len, sub);
+}
+
+int ps_attachments_mkdir(void)
+{
+	char path[PATH_MAX];
+
+	if (ps_pin_path(path, sizeof(path), "cgroups"))
+		return -ENAMETOOLONG;
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+bool ps_attachment_exists(__u64 cgroup_id)
+{
+	char path[PATH_MAX];
+
+	return !ps_attachment_dir(cgroup_id, path, sizeof(path)) && !access(path, F_OK);
+}
+
+bool ps_attachments_any(void)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	bool any = false;
+	DIR *dir;
+
+	if (ps_pin_path(path, sizeof(path), "cgroups") || !(dir = opendir(path)))
+		return false;
+	while (!any && (de = readdir(dir)))
+		any = de->d_name[0] != '.' && strncmp(de->d_name, "tmp-", 4);
+	closedir(dir);
+	return any;
+}
+
+int ps_attachment_read(int fd, __u64 cgroup_id, struct ps_attachment *att)
+{
+	return bpf_map_lookup_elem(fd, &cgroup_id, att) ? -errno : 0;
+}
+
+int ps_attachment_write(int fd, __u64 cgroup_id, const struct ps_attachment *att)
+{
+	if (bpf_map_update_elem(fd, &cgroup_id, att, BPF_ANY))
+		return ps_err(errno, "cannot record the attachment: %s", strerror(errno));
+	return 0;
+}
+
+int ps_attachments_for_each(int fd, int (*cb)(__u64 id, const struct ps_attachment *att, void *arg),
+			    void *arg)
+{
+	__u64 key, next, *prev = NULL;
+	struct ps_attachment att;
+	int ret;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &att))
+			continue; /* removed under us */
+		ret = cb(key, &att, arg);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static bool path_within(const char *inner, const char *outer)
+{
+	size_t n = strlen(outer);
+
+	return !strncmp(inner, outer, n) && inner[n] == '/';
+}
+
+static int nesting_cb(__u64 id, const struct ps_attachment *att, void *arg)
+{
+	const struct ps_cgroup *cg = arg;
+
+	if (id == cg->id)
+		return 0;
+	if (path_within(cg->rel, att->path))
+		return ps_err(EEXIST, "%s is inside the attached cgroup %s: its sockets are handled there already; detach that one first or attach this one only",
+			      cg->path, att->path);
+	if (path_within(att->path, cg->rel))
+		return ps_err(EEXIST, "%s holds the attached cgroup %s: sockets would be handled twice; detach that one first",
+			      cg->path, att->path);
+	return 0;
+}
+
+int ps_attachment_check_nesting(const struct ps_cgroup *cg)
+{
+	char path[PATH_MAX];
+	int fd, err;
+
+	ps_pin_path(path, sizeof(path), "maps/ps_attachments");
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	err = ps_attachments_for_each(fd, nesting_cb, (void *)cg);
+	close(fd);
+	return err;
+}
+
+void ps_attachment_remove_dir(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[PATH_MAX];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+int ps_attachment_remove(__u64 cgroup_id, int attachments_fd)
+{
+	char dir[PATH_MAX];
+	int err = ps_attachment_dir(cgroup_id, dir, sizeof(dir));
+
+	if (err)
+		return err;
+	/* Unpinning drops the last reference to each link: the kernel detaches it. */
+	ps_attachment_remove_dir(dir);
+	if (!access(dir, F_OK))
+		return ps_err(EBUSY, "cannot remove %s: %s", dir, strerror(errno));
+	if (attachments_fd >= 0)
+		bpf_map_delete_elem(attachments_fd, &cgroup_id);
+	return 0;
+}

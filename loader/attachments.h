@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Attached cgroups: their pinned links and their ps_attachments entries. */
+#ifndef PS_ATTACHMENTS_H
+#define PS_ATTACHMENTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "env.h"
+#include "portslice.h"
+
+int ps_attachment_dir(__u64 cgroup_id, char *buf, size_t len);
+int ps_attachments_mkdir(void);
+bool ps_attachment_exists(__u64 cgroup_id);
+/* True when any cgroup has pinned links. */
+bool ps_attachments_any(void);
+int ps_attachment_read(int attachments_fd, __u64 cgroup_id, struct ps_attachment *att);
+int ps_attachment_write(int attachments_fd, __u64 cgroup_id, const struct ps_attachment *att);
+/* Refuses a cgroup inside an attached one, or holding one. */
+int ps_attachment_check_nesting(const struct ps_cgroup *cg);
+/* Unpins a cgroup's links (detaching them) and drops its entry (fd may be -1). */
+int ps_attachment_remove(__u64 cgroup_id, int attachments_fd);
+void ps_attachment_remove_dir(const char *dir);
+
+/* Calls @cb for every attachment entry; stops at a non-zero return. */
+int ps_attachments_for_each(int attachments_fd,
+			    int (*cb)(__u64 cgroup_id, const struct ps_attachment *att, void *arg), void *arg);
+
+#endif

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Commands and their options are data: one table per command drives both
+ * getopt_long and the --help text, so the two never drift apart.
+ */
+#ifndef PS_CLI_H
+#define PS_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+struct ps_opt {
+	const char *name;     /* long option, without "--" */
+	int key;              /* short option character or a value >= 256 */
+	const char *metavar;  /* NULL for flags */
+	const char *help;
+};
+
+struct ps_cmd {
+	const char *name;
+	const char *synopsis; /* arguments, as shown after the command name */
+	const char *summary;  /* one line, for the command list */
+	const char *details;  /* paragraph(s) for `portslice help CMD`, may be NULL */
+	const struct ps_opt *opts; /* terminated by an entry with name NULL */
+	int (*run)(int argc, char **argv);
+};
+
+/* Output mode, set by -j/--json anywhere on the command line. */
+extern bool ps_json;
+extern bool ps_pretty;
+
+/*
+ * Parses argv against cmd->opts, calling @on_opt for each option. Handles
+ * -h/--help (prints usage, returns 1) and -j/--json. Returns 0, 1 for
+ * "help was printed", or a negative errno with the error recorded.
+ */
+int ps_cli_parse(const struct ps_cmd *cmd, int argc, char **argv,
+		 int (*on_opt)(int key, const char *arg, void *ctx), void *ctx);
+void ps_cli_usage(FILE *out, const struct ps_cmd *cmd);
+
+extern const struct ps_cmd ps_cmd_attach;
+extern const struct ps_cmd ps_cmd_detach;
+extern const struct ps_cmd ps_cmd_status;
+
+#endif

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Fleet configuration: one YAML file describes every pool of shared egress
+ * addresses and the slice of source ports each host owns in it. Every host
+ * reads the same file and picks the slices filed under its own name.
+ *
+ * The loader validates the whole file, not only the calling host's entries,
+ * so that a mistake is caught on the first host that reads it instead of on
+ * the one host it affects.
+ */
+#ifndef PS_CONFIG_H
+#define PS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <linux/types.h>
+
+#include "portslice.h"
+
+/* Longest host name (slice key) plus the terminating NUL. */
+#define PS_HOST_NAME_LEN 64
+
+/* Destination prefixes one pool may list; all pools share PS_MAX_DST_PREFIXES. */
+#define PS_MAX_POOL_DSTS 1024
+
+/* Big enough for any ps_format_addr() / ps_format_prefix() result. */
+#define PS_ADDR_STR_LEN 46
+#define PS_PREFIX_STR_LEN (PS_ADDR_STR_LEN + 4)
+
+struct ps_port_range { uint16_t lo, hi; };           /* inclusive, host order */
+struct ps_prefix { int family; uint8_t addr[16]; uint8_t len; }; /* addr in network order; IPv4 uses addr[0..3] */
+struct ps_slice_cfg { char *host; struct ps_port_range range; int line; };
+struct ps_pool_cfg {
+	char name[PS_POOL_NAME_LEN];
+	int family;                 /* AF_INET / AF_INET6 */
+	uint8_t addr[16];           /* network order; IPv4 in addr[0..3] */
+	struct ps_prefix *dsts; size_t n_dsts;   /* default (key absent): one prefix 0.0.0.0/0 or ::/0 */
+	struct ps_slice_cfg *slices; size_t n_slices;
+	int line;
+};
+struct ps_config { char *path; struct ps_pool_cfg *pools; size_t n_pools; };
+struct ps_error { char msg[512]; };
+
+/*
+ * Load and validate a whole configuration. cfg is overwritten (not freed)
+ * first, so pass a zeroed or already freed one. Returns 0, or a negative
+ * errno with cfg left empty and err->msg set to "FILE:LINE: FIELD: problem":
+ * -EINVAL for anything wrong with the content, -ENOMEM, or the errno of
+ * opening/reading the file. err may be NULL.
+ *
+ * Lines (ps_pool_cfg.line, ps_slice_cfg.line) are 1-based: a pool's is the
+ * line where its mapping starts (its first key), a slice's that of its host
+ * key.
+ */
+int  ps_config_load_file(const char *path, struct ps_config *cfg, struct ps_error *err);
+/* name is used in messages and as cfg->path; buf need not be NUL-terminated. */
+int  ps_config_load_buf(const char *name, const char *buf, size_t len, struct ps_config *cfg, struct ps_error *err);
+/* Safe on a zeroed or already freed cfg; leaves cfg zeroed. */
+void ps_config_free(struct ps_config *cfg);
+
+const struct ps_pool_cfg  *ps_config_find_pool(const struct ps_config *cfg, const char *name);
+const struct ps_slice_cfg *ps_pool_find_slice(const struct ps_pool_cfg *pool, const char *host);
+
+/*
+ * "20000-20999" or "20000": decimal ports 1-65535, lo <= hi, no sign, no
+ * whitespace, no leading zeros. -EINVAL otherwise.
+ */
+int  ps_parse_port_range(const char *s, struct ps_port_range *out);
+/*
+ * "10.0.0.0/8", "2001:db8::/32", or a bare address (a /32 or /128). Rejects
+ * (-EINVAL) lengths beyond the family's and host bits set past the length,
+ * so the result is always canonical.
+ */
+int  ps_parse_prefix(const char *s, struct ps_prefix *out);
+/* 0, -EAFNOSUPPORT, or -ENOSPC when buf is too short (PS_ADDR_STR_LEN is enough). */
+int  ps_format_addr(int family, const uint8_t addr[16], char *buf, size_t len);
+/* "ADDR/LEN"; same returns as ps_format_addr(). */
+int  ps_format_prefix(const struct ps_prefix *p, char *buf, size_t len);
+bool ps_ranges_overlap(struct ps_port_range a, struct ps_port_range b);
+
+/* Names as the configuration accepts them: [A-Za-z0-9_.-], 1..LEN-1 chars. */
+bool ps_valid_pool_name(const char *s);
+bool ps_valid_host_name(const char *s);
+
+/* Calls warn(msg, arg) for every slice of `host` that overlaps [lo, hi]
+ * (the netns ip_local_port_range); returns how many. */
+int  ps_config_warn_local_range(const struct ps_config *cfg, const char *host, struct ps_port_range local,
+                               void (*warn)(const char *msg, void *arg), void *arg);
+
+#endif /* PS_CONFIG_H */

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* portslice detach: take the programs off one cgroup, or off every cgroup. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <json-c/json.h>
+
+#include "attachments.h"
+#include "cli.h"
+#include "env.h"
+#include "log.h"
+#include "state.h"
+
+enum {
+	OPT_CGROUP = 'c',
+	OPT_ALL = 'a',
+};
+
+struct detach_opts {
+	const char *cgroup;
+	bool all;
+};
+
+static const struct ps_opt detach_opts[] = {
+	{ "cgroup", OPT_CGROUP, "DIR", "the attached cgroup (it may have been removed since)" },
+	{ "all", OPT_ALL, NULL, "detach every cgroup and remove all of portslice's pins" },
+	{ NULL },
+};
+
+static int on_detach_opt(int key, const char *arg, void *ctx)
+{
+	struct detach_opts *o = ctx;
+
+	if (key == OPT_CGROUP)
+		o->cgroup = arg;
+	else if (key == OPT_ALL)
+		o->all = true;
+	return 0;
+}
+
+struct find_ctx {
+	const char *rel;
+	__u64 id;
+	bool found;
+};
+
+static int find_by_path(__u64 id, const struct ps_attachment *att, void *arg)
+{
+	struct find_ctx *f = arg;
+
+	if (strcmp(att->path, f->rel))
+		return 0;
+	f->id = id;
+	f->found = true;
+	return 1;
+}
+
+/* The cgroup id of DIR, from the directory or, once it is gone, from the entries. */
+static int resolve_cgroup(const char *dir, const struct ps_maps *maps, __u64 *id)
+{
+	char mnt[PATH_MAX], rel[PATH_MAX];
+	struct ps_cgroup cg;
+	struct find_ctx f = { .rel = rel };
+	size_t mlen;
+	int err;
+
+	if (!access(dir, F_OK)) {
+		err = ps_cgroup_open(dir, &cg);
+		if (err)
+			return err;
+		*id = cg.id;
+		ps_cgroup_close(&cg);
+		return 0;
+	}
+	err = ps_env_cgroup2_mount(mnt, sizeof(mnt));
+	if (err)
+		return err;
+	mlen = strlen(mnt);
+	snprintf(rel, sizeof(rel), "%s", !strncmp(dir, mnt, mlen) && dir[mlen] == '/' ? dir + mlen : dir);
+	ps_attachments_for_each(maps->attachments, find_by_path, &f);
+	if (!f.found)
+		return ps_err(ENOENT, "%s does not exist and no attached cgroup had that path: see 'portslice status'", dir);
+	*id = f.id;
+	return 0;
+}
+
+static void print_done(const char *what, bool was_attached, bool removed_all)
+{
+	if (ps_json) {
+		json_object *root = json_object_new_object();
+
+		json_object_object_add(root, "detached", json_object_new_string(what));
+		json_object_object_add(root, "was_attached", json_object_new_boolean(was_attached));
+		json_object_object_add(root, "state_removed", json_object_new_boolean(removed_all));
+		puts(json_object_to_json_string_ext(root, ps_pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN));
+		json_object_put(root);
+		return;
+	}
+	if (!was_attached)
+		printf("%s was not attached: nothing to do\n", what);
+	else
+		printf("detached %s%s\n", what, removed_all ? "; no cgroup is attached any more, all pins removed" : "");
+}
+
+static int run_detach(int argc, char **argv)
+{
+	struct detach_opts o = {};
+	struct ps_maps maps = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };
+	bool was_attached = false, removed_all = false;
+	int lock = -1, err;
+	__u64 id;
+
+	err = ps_cli_parse(&ps_cmd_detach, argc, argv, on_detach_opt, &o);
+	if (err)
+		return err > 0 ? 0 : err;
+	if (!o.cgroup == !o.all)
+		return ps_err(EINVAL, "detach needs exactly one of --cgroup DIR or --all");
+	err = ps_env_require_root();
+	if (err)
+		return err;
+	lock = ps_state_lock();
+	if (lock < 0)
+		return lock;
+
+	if (o.all) {
+		was_attached = !access(ps_pin_dir(), F_OK);
+		err = was_attached ? ps_state_remove_all() : 0;
+		removed_all = was_attached && !err;
+		if (!err)
+			print_done("all cgroups", was_attached, removed_all);
+		goto out;
+	}
+	if (!ps_state_exists()) {
+		print_done(o.cgroup, false, false);
+		goto out;
+	}
+	err = ps_maps_open(&maps);
+	if (err)
+		goto out;
+	err = resolve_cgroup(o.cgroup, &maps, &id);
+	if (err)
+		goto out;
+	was_attached = ps_attachment_exists(id);
+	if (was_attached) {
+		err = ps_attachment_remove(id, maps.attachments);
+		if (err)
+			goto out;
+	}
+	if (!ps_attachments_any()) {
+		/*
+		 * Nobody is attached: claims of sockets still open would never be
+		 * given back (their release program is gone), so drop everything.
+		 */
+		ps_maps_close(&maps);
+		err = ps_state_remove_all();
+		removed_all = !err;
+	}
+	if (!err)
+		print_done(o.cgroup, was_attached, removed_all);
+out:
+	ps_maps_close(&maps);
+	ps_state_unlock(lock);
+	return err;
+}
+
+const struct ps_cmd ps_cmd_detach = {
+	.name = "detach",
+	.synopsis = "--cgroup DIR | --all",
+	.summary = "Take portslice's programs off a cgroup; its new sockets get the kernel's default ports again.",
+	.details =
+		"Sockets that already have a slice port keep it until they close. When the last\n"
+		"cgroup is detached, every pin under the pin directory is removed. Detaching a\n"
+		"cgroup that is not attached succeeds and says so.",
+	.opts = detach_opts,
+	.run = run_detach,
+};

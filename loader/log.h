@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Logging and error reporting. Warnings and progress go to stderr; the one
+ * error that ends a command is recorded with ps_err() and printed by main,
+ * as text or, in --json mode, as {"error": ...} on stdout.
+ */
+#ifndef PS_LOG_H
+#define PS_LOG_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <bpf/libbpf.h>
+
+enum ps_log_level {
+	PS_LOG_WARN,
+	PS_LOG_INFO,
+	PS_LOG_DEBUG,
+};
+
+void ps_log_set_level(enum ps_log_level level);
+void ps_log(enum ps_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define pr_warn(...) ps_log(PS_LOG_WARN, __VA_ARGS__)
+#define pr_info(...) ps_log(PS_LOG_INFO, __VA_ARGS__)
+#define pr_debug(...) ps_log(PS_LOG_DEBUG, __VA_ARGS__)
+
+/* libbpf's own messages, demoted one level: portslice prints its own errors. */
+int ps_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args);
+
+/*
+ * Records why the command fails and returns -err (err is a positive errno),
+ * so that callers can write `return ps_err(EINVAL, "...")`. The first
+ * recorded error wins: it is the cause, later ones are consequences.
+ */
+int ps_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *ps_err_msg(void);
+
+#endif

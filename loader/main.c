@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* portslice: per-host source-port slices of shared egress addresses. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+#include <json-c/json.h>
+
+#include "cli.h"
+#include "log.h"
+
+#define PS_VERSION "0.1.0"
+
+static const struct ps_cmd *const commands[] = {
+	&ps_cmd_attach,
+	&ps_cmd_detach,
+	&ps_cmd_status,
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: portslice [-v] [-j] [-p] COMMAND [OPTIONS]\n"
+		"\n"
+		"Gives this host's processes in a cgroup the shared egress addresses of a fleet,\n"
+		"each connection with a source port inside this host's slice and a 4-tuple no\n"
+		"other socket has, for TCP and UDP, with no change to the applications.\n"
+		"\n"
+		"Commands:\n");
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		fprintf(out, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
+	fprintf(out, "  %-8s %s\n", "help", "Show this help, or a command's: portslice help COMMAND");
+	fprintf(out,
+		"\n"
+		"Global options (before the command):\n"
+		"  -v, --verbose   also print libbpf's messages (verifier logs on failure)\n"
+		"  -j, --json      machine-readable output; errors too, as {\"error\": ...}\n"
+		"  -p, --pretty    indented JSON (implies --json)\n"
+		"  -V, --version   print the version\n"
+		"\n"
+		"Environment:\n"
+		"  PORTSLICE_PIN_DIR    where the pins live (default /sys/fs/bpf/portslice)\n"
+		"  PORTSLICE_LOCK_FILE  lock serialising state changes (default /run/portslice.lock)\n");
+}
+
+/* Unambiguous prefixes select a command, as in bpftool. */
+static const struct ps_cmd *find_command(const char *name, int *err)
+{
+	const struct ps_cmd *found = NULL;
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		if (!strcmp(commands[i]->name, name))
+			return commands[i];
+		if (!strncmp(commands[i]->name, name, len)) {
+			if (found) {
+				*err = ps_err(EINVAL, "'%s' is ambiguous: it could be %s or %s", name, found->name,
+					      commands[i]->name);
+				return NULL;
+			}
+			found = commands[i];
+		}
+	}
+	if (!found)
+		*err = ps_err(EINVAL, "unknown command '%s': see 'portslice help'", name);
+	return found;
+}
+
+static int run_help(int argc, char **argv)
+{
+	const struct ps_cmd *cmd;
+	int err = 0;
+
+	if (argc < 2) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	cmd = find_command(argv[1], &err);
+	if (!cmd)
+		return err;
+	ps_cli_usage(stdout, cmd);
+	return 0;
+}
+
+static void report_error(void)
+{
+	const char *msg = ps_err_msg();
+
+	if (!*msg)
+		msg = "failed";
+	if (ps_json) {
+		json_object *root = json_object_new_object();
+
+		json_object_object_add(root, "error", json_object_new_string(msg));
+		puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+		json_object_put(root);
+	} else {
+		fprintf(stderr, "portslice: error: %s\n", msg);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const struct ps_cmd *cmd;
+	int i, err = 0;
+
+	libbpf_set_print(ps_libbpf_print);
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			ps_log_set_level(PS_LOG_DEBUG);
+		} else if (!strcmp(a, "-j") || !strcmp(a, "--json")) {
+			ps_json = true;
+		} else if (!strcmp(a, "-p") || !strcmp(a, "--pretty")) {
+			ps_json = ps_pretty = true;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+			printf("portslice %s (layout %d, libbpf %s)\n", PS_VERSION, 1, libbpf_version_string());
+			return 0;
+		} else {
+			ps_err(EINVAL, "unknown option '%s': see 'portslice help'", a);
+			report_error();
+			return 2;
+		}
+	}
+	if (i == argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[i], "help"))
+		return run_help(argc - i, argv + i) ? (report_error(), 2) : 0;
+	cmd = find_command(argv[i], &err);
+	if (!cmd) {
+		report_error();
+		return 2;
+	}
+	err = cmd->run(argc - i, argv + i);
+	if (err) {
+		report_error();
+		return err == -EINVAL ? 2 : 1;
+	}
+	return 0;
+}

@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <string.h>
+#include <bpf/bpf.h>
+
+#include "log.h"
+#include "pools.h"
+
+int ps_select_pools(const struct ps_config *cfg, const char *host, char *const *names, size_t n_names,
+		    struct ps_selection *sel)
+{
+	memset(sel, 0, sizeof(*sel));
+	if (n_names) {
+		for (size_t i = 0; i < n_names; i++) {
+			const struct ps_pool_cfg *pool = ps_config_find_pool(cfg, names[i]);
+			const struct ps_slice_cfg *slice;
+
+			if (!pool)
+				return ps_err(ENOENT, "%s: no pool named '%s'", cfg->path, names[i]);
+			slice = ps_pool_find_slice(pool, host);
+			if (!slice)
+				return ps_err(ENOENT, "%s:%d: pool '%s' has no slice for host '%s': add one under its slices, or pass --host",
+					      cfg->path, pool->line, pool->name, host);
+			for (size_t j = 0; j < sel->n; j++)
+				if (sel->pool[j] == pool)
+					return ps_err(EINVAL, "pool '%s' named twice with --pool", pool->name);
+			sel->pool[sel->n] = pool;
+			sel->slice[sel->n++] = slice;
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < cfg->n_pools && sel->n < PS_MAX_POOLS; i++) {
+		const struct ps_slice_cfg *slice = ps_pool_find_slice(&cfg->pools[i], host);
+
+		if (!slice)
+			continue;
+		sel->pool[sel->n] = &cfg->pools[i];
+		sel->slice[sel->n++] = slice;
+	}
+	if (!sel->n)
+		return ps_err(ENOENT, "%s: no pool has a slice for host '%s': pass --host NAME, or add '%s: FIRST-LAST' under a pool's slices",
+			      cfg->path, host, host);
+	return 0;
+}
+
+int ps_read_pools(int pools_fd, struct ps_pool pools[PS_MAX_POOLS])
+{
+	int active = 0;
+
+	memset(pools, 0, sizeof(struct ps_pool) * PS_MAX_POOLS);
+	if (pools_fd < 0)
+		return 0;
+	for (__u32 slot = 0; slot < PS_MAX_POOLS; slot++) {
+		if (bpf_map_lookup_elem(pools_fd, &slot, &pools[slot]))
+			return -errno;
+		active += !!(pools[slot].flags & PS_POOL_ACTIVE);
+	}
+	return active;
+}
+
+int ps_assign_slots(int pools_fd, const struct ps_selection *sel, struct ps_attachment *att)
+{
+	struct ps_pool cur[PS_MAX_POOLS];
+	bool taken[PS_MAX_POOLS] = {};
+	int err;
+
+	err = ps_read_pools(pools_fd, cur);
+	if (err < 0)
+		return ps_err(err, "cannot read the pinned pools: %s", strerror(-err));
+	for (int s = 0; s < PS_MAX_POOLS; s++)
+		taken[s] = cur[s].name[0] != '\0';
+
+	att->pool_mask = 0;
+	att->pool_count = 0;
+	for (size_t i = 0; i < sel->n; i++) {
+		int slot = -1;
+
+		for (int s = 0; s < PS_MAX_POOLS && slot < 0; s++)
+			if (taken[s] && !strncmp(cur[s].name, sel->pool[i]->name, PS_POOL_NAME_LEN))
+				slot = s;
+		for (int s = 0; s < PS_MAX_POOLS && slot < 0; s++)
+			if (!taken[s])
+				slot = s;
+		if (slot < 0)
+			return ps_err(ENOSPC, "all %d pool slots are in use on this host: detach cgroups whose pools are gone (portslice status shows them)",
+				      PS_MAX_POOLS);
+		taken[slot] = true;
+		/* Keep the name so that a later pool in this loop sees the slot as taken. */
+		snprintf(cur[slot].name, PS_POOL_NAME_LEN, "%s", sel->pool[i]->name);
+		att->pool_mask |= 1ULL << slot;
+		att->pool_order[att->pool_count++] = slot;
+	}
+	return 0;
+}
+
+static void pool_entry(const struct ps_pool_cfg *cfg, const struct ps_slice_cfg *slice, struct ps_pool *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->flags = PS_POOL_ACTIVE;
+	p->family = cfg->family;
+	p->port_lo = slice->range.lo;
+	p->port_hi = slice->range.hi;
+	memcpy(p->addr, cfg->addr, cfg->family == AF_INET ? 4 : 16);
+	snprintf(p->name, sizeof(p->name), "%s", cfg->name);
+}
+
+static bool dst_wanted(const struct ps_pool_cfg *cfg, int family, const __u8 *addr, __u32 len)
+{
+	size_t alen = family == AF_INET ? 4 : 16;
+
+	for (size_t i = 0; i < cfg->n_dsts; i++)
+		if (cfg->dsts[i].family == family && cfg->dsts[i].len == len &&
+		    !memcmp(cfg->dsts[i].addr, addr, alen))
+			return true;
+	return false;
+}
+
+/* Deletes the prefixes of @slot that @cfg (NULL: none) no longer lists. */
+static int prune_dsts(const struct ps_maps *maps, __u8 slot, const struct ps_pool_cfg *cfg)
+{
+	struct ps_dst4_key k4, next4, *prev4 = NULL;
+	struct ps_dst6_key k6, next6, *prev6 = NULL;
+	struct ps_dst4_key stale4[64];
+	struct ps_dst6_key stale6[64];
+	size_t n;
+
+	/* Collect first, delete after: deleting while walking restarts the walk. */
+	do {
+		n = 0;
+		prev4 = NULL;
+		while (n < 64 && !bpf_map_get_next_key(maps->dst4, prev4, &next4)) {
+			k4 = next4;
+			prev4 = &k4;
+			if (k4.slot == slot &&
+			    (!cfg || !dst_wanted(cfg, AF_INET, k4.addr, k4.prefixlen - PS_DST4_PREFIX(0))))
+				stale4[n++] = k4;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (bpf_map_delete_elem(maps->dst4, &stale4[i]) && errno != ENOENT)
+				return -errno;
+	} while (n == 64);
+	do {
+		n = 0;
+		prev6 = NULL;
+		while (n < 64 && !bpf_map_get_next_key(maps->dst6, prev6, &next6)) {
+			k6 = next6;
+			prev6 = &k6;
+			if (k6.slot == slot &&
+			    (!cfg || !dst_wanted(cfg, AF_INET6, k6.addr, k6.prefixlen - PS_DST6_PREFIX(0))))
+				stale6[n++] = k6;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (bpf_map_delete_elem(maps->dst6, &stale6[i]) && errno != ENOENT)
+				return -errno;
+	} while (n == 64);
+	return 0;
+}
+
+static int add_dsts(const struct ps_maps *maps, __u8 slot, const struct ps_pool_cfg *cfg)
+{
+	__u8 one = 1;
+
+	for (size_t i = 0; i < cfg->n_dsts; i++) {
+		const struct ps_prefix *p = &cfg->dsts[i];
+		int err;
+
+		if (p->family == AF_INET) {
+			struct ps_dst4_key k = { .prefixlen = PS_DST4_PREFIX(p->len), .slot = slot };
+
+			memcpy(k.addr, p->addr, 4);
+			err = bpf_map_update_elem(maps->dst4, &k, &one, BPF_ANY);
+		} else {
+			struct ps_dst6_key k = { .prefixlen = PS_DST6_PREFIX(p->len), .slot = slot };
+
+			memcpy(k.addr, p->addr, 16);
+			err = bpf_map_update_elem(maps->dst6, &k, &one, BPF_ANY);
+		}
+		if (err)
+			return -errno;
+	}
+	return 0;
+}
+
+int ps_install_pools(const struct ps_maps *maps, const struct ps_selection *sel,
+		     const struct ps_attachment *att)
+{
+	for (size_t i = 0; i < sel->n; i++) {
+		const struct ps_pool_cfg *cfg = sel->pool[i];
+		__u32 slot = att->pool_order[i];
+		struct ps_addr_key akey = { .family = cfg->family };
+		struct ps_pool old, entry;
+		int err;
+
+		pool_entry(cfg, sel->slice[i], &entry);
+		memcpy(akey.addr, cfg->addr, sizeof(akey.addr));
+		if (bpf_map_lookup_elem(maps->pools, &slot, &old))
+			return ps_err(errno, "cannot read pool slot %u: %s", slot, strerror(errno));
+
+		/* The address may have moved: drop the old address entry first. */
+		if (old.flags & PS_POOL_ACTIVE &&
+		    (old.family != entry.family || memcmp(old.addr, entry.addr, sizeof(old.addr)))) {
+			struct ps_addr_key okey = { .family = old.family };
+
+			memcpy(okey.addr, old.addr, sizeof(okey.addr));
+			bpf_map_delete_elem(maps->pool_addrs, &okey);
+		}
+		err = add_dsts(maps, slot, cfg);
+		if (!err)
+			err = prune_dsts(maps, slot, cfg);
+		if (!err && bpf_map_update_elem(maps->pool_addrs, &akey, &slot, BPF_ANY))
+			err = -errno;
+		if (!err && bpf_map_update_elem(maps->pools, &slot, &entry, BPF_ANY))
+			err = -errno;
+		if (err)
+			return ps_err(err, "cannot write pool '%s' into the maps: %s", cfg->name, strerror(-err));
+		if (old.flags & PS_POOL_ACTIVE &&
+		    (old.port_lo != entry.port_lo || old.port_hi != entry.port_hi))
+			pr_info("pool '%s': slice moved from %u-%u to %u-%u; sockets keep the ports they have",
+				cfg->name, old.port_lo, old.port_hi, entry.port_lo, entry.port_hi);
+	}
+	return 0;
+}

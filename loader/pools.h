@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Placing a host's pools from the config into the shared maps. */
+#ifndef PS_POOLS_H
+#define PS_POOLS_H
+
+#include "config.h"
+#include "state.h"
+
+/* This host's view of the pools an attachment asks for, in config order. */
+struct ps_selection {
+	const struct ps_pool_cfg *pool[PS_MAX_POOLS];
+	const struct ps_slice_cfg *slice[PS_MAX_POOLS];
+	size_t n;
+};
+
+/*
+ * Picks the pools for @host: those named in @names, or every pool with a
+ * slice for @host when n_names is 0.
+ */
+int ps_select_pools(const struct ps_config *cfg, const char *host, char *const *names, size_t n_names,
+		    struct ps_selection *sel);
+
+/*
+ * Gives every selected pool a slot (the one it already has, by name, or a
+ * free one) and fills @att with mask and order. @pools_fd may be -1 when
+ * nothing is pinned yet.
+ */
+int ps_assign_slots(int pools_fd, const struct ps_selection *sel, struct ps_attachment *att);
+
+/*
+ * Writes the selected pools into the maps: pool, address and destination
+ * entries. A pool that exists is updated in place, so sockets that hold
+ * its ports keep them; destinations are added before stale ones go.
+ */
+int ps_install_pools(const struct ps_maps *maps, const struct ps_selection *sel,
+		     const struct ps_attachment *att);
+
+/* Reads all pool slots; returns how many are active. */
+int ps_read_pools(int pools_fd, struct ps_pool pools[PS_MAX_POOLS]);
+
+#endif

@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "sock.skel.h"
+#include "env.h"
+#include "log.h"
+#include "state.h"
+
+const char *ps_pin_dir(void)
+{
+	const char *dir = getenv("PORTSLICE_PIN_DIR");
+
+	return dir && *dir ? dir : PS_PIN_DIR_DEFAULT;
+}
+
+int ps_pin_path(char *buf, size_t len, const char *sub)
+{
+	int n = snprintf(buf, len, "%s/%s", ps_pin_dir(), sub);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+bool ps_state_exists(void)
+{
+	char path[PATH_MAX];
+
+	return !ps_pin_path(path, sizeof(path), "maps/ps_meta") && !access(path, F_OK);
+}
+
+int ps_state_lock(void)
+{
+	const char *path = getenv("PORTSLICE_LOCK_FILE");
+	int fd;
+
+	if (!path || !*path)
+		path = PS_LOCK_FILE_DEFAULT;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return ps_err(errno, "cannot open lock file %s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		if (errno != EWOULDBLOCK) {
+			close(fd);
+			return ps_err(errno, "cannot lock %s: %s", path, strerror(errno));
+		}
+		pr_info("waiting for another portslice command to finish (lock %s)", path);
+		if (flock(fd, LOCK_EX)) {
+			close(fd);
+			return ps_err(errno, "cannot lock %s: %s", path, strerror(errno));
+		}
+	}
+	return fd;
+}
+
+void ps_state_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+static int open_pinned(const char *name)
+{
+	char sub[128], path[PATH_MAX];
+	int fd;
+
+	snprintf(sub, sizeof(sub), "maps/%s", name);
+	if (ps_pin_path(path, sizeof(path), sub))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
+static int read_layout(int meta_fd, __u32 *version)
+{
+	struct ps_meta meta;
+	__u32 key = 0;
+
+	if (bpf_map_lookup_elem(meta_fd, &key, &meta))
+		return -errno;
+	*version = meta.layout_version;
+	return 0;
+}
+
+static int check_layout_fd(int meta_fd)
+{
+	__u32 version = 0;
+	int err = read_layout(meta_fd, &version);
+
+	if (err)
+		return ps_err(err, "cannot read the layout version of the pins under %s: %s", ps_pin_dir(), strerror(-err));
+	if (version != PS_LAYOUT_VERSION)
+		return ps_err(EPROTO, "the pins under %s have layout version %u, this portslice reads version %u: "
+			      "detach with the portslice that attached them (portslice detach --all), then attach again",
+			      ps_pin_dir(), version, PS_LAYOUT_VERSION);
+	return 0;
+}
+
+int ps_state_check_layout(void)
+{
+	int fd, err;
+
+	if (!ps_state_exists())
+		return 0;
+	fd = open_pinned("ps_meta");
+	if (fd < 0)
+		return ps_err(fd, "cannot open %s/maps/ps_meta: %s", ps_pin_dir(), strerror(-fd));
+	err = check_layout_fd(fd);
+	close(fd);
+	return err;
+}
+
+void ps_maps_close(struct ps_maps *maps)
+{
+	int *fds = (int *)maps;
+
+	for (size_t i = 0; i < sizeof(*maps) / sizeof(int); i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+int ps_maps_open(struct ps_maps *maps)
+{
+	static const char *const names[] = {
+		"ps_pools", "ps_pool_addrs", "ps_dst4", "ps_dst6", "ps_tuples",
+		"ps_port_users", "ps_sk_state", "ps_stats", "ps_attachments", "ps_meta",
+	};
+	int *fds = (int *)maps;
+	int err;
+
+	_Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(struct ps_maps) / sizeof(int),
+		       "ps_maps and names[] must list the same maps");
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		fds[i] = -1;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		fds[i] = open_pinned(names[i]);
+		if (fds[i] < 0) {
+			err = fds[i];
+			fds[i] = -1;
+			ps_maps_close(maps);
+			return ps_err(err, "cannot open the pinned map %s/maps/%s: %s", ps_pin_dir(), names[i],
+				      strerror(-err));
+		}
+	}
+	err = check_layout_fd(maps->meta);
+	if (err)
+		ps_maps_close(maps);
+	return err;
+}
+
+int ps_skel_load(struct ps_sock **out, const struct ps_attachment *att)
+{
+	char maps_dir[PATH_MAX];
+	struct ps_meta meta = { .layout_version = PS_LAYOUT_VERSION };
+	struct ps_sock *skel;
+	__u32 key = 0;
+	int err;
+
+	err = ps_pin_path(maps_dir, sizeof(maps_dir), "maps");
+	if (err)
+		return ps_err(err, "pin dir %s: name too long", ps_pin_dir());
+	if (mkdir(ps_pin_dir(), 0700) && errno != EEXIST)
+		return ps_err(errno, "cannot create %s: %s", ps_pin_dir(), strerror(errno));
+	if (mkdir(maps_dir, 0700) && errno != EEXIST)
+		return ps_err(errno, "cannot create %s: %s", maps_dir, strerror(errno));
+
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = maps_dir);
+	skel = ps_sock__open_opts(&opts);
+	if (!skel)
+		return ps_err(errno, "cannot open the BPF object: %s", strerror(errno));
+
+	skel->rodata->ps_pool_mask = att->pool_mask;
+	skel->rodata->ps_pool_count = att->pool_count;
+	memcpy((void *)skel->rodata->ps_pool_order, att->pool_order, sizeof(att->pool_order));
+
+	err = ps_sock__load(skel);
+	if (err) {
+		ps_sock__destroy(skel);
+		return ps_err(err, "the kernel refused portslice's BPF programs (%s); run with -v for the verifier's log, "
+			      "and check the kernel requirements in the README", strerror(-err));
+	}
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.ps_meta), &key, &meta, BPF_ANY)) {
+		err = -errno;
+		ps_sock__destroy(skel);
+		return ps_err(err, "cannot stamp the layout version: %s", strerror(-err));
+	}
+	*out = skel;
+	return 0;
+}
+
+/* Removes every pin below @path (bpffs holds pins and directories only). */
+static int remove_tree(const char *path)
+{
+	struct dirent *de;
+	DIR *dir = opendir(path);
+	int err = 0;
+
+	if (!dir)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(dir))) {
+		char child[PATH_MAX];
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
+		if (de->d_type == DT_DIR)
+			err = remove_tree(child) ?: err;
+		else if (unlink(child))
+			err = -errno;
+	}
+	closedir(dir);
+	if (rmdir(path))
+		err = -errno;
+	return err;
+}
+
+int ps_state_remove_all(void)
+{
+	int err = remove_tree(ps_pin_dir());
+
+	if (err)
+		return ps_err(err, "cannot remove %s: %s", ps_pin_dir(), strerror(-err));
+	return 0;
+}
+
+void ps_maps_from_skel(struct ps_sock *skel, struct ps_maps *maps)
+{
+	/* Borrowed fds: they close with the skeleton. */
+	maps->pools = bpf_map__fd(skel->maps.ps_pools);
+	maps->pool_addrs = bpf_map__fd(skel->maps.ps_pool_addrs);
+	maps->dst4 = bpf_map__fd(skel->maps.ps_dst4);
+	maps->dst6 = bpf_map__fd(skel->maps.ps_dst6);
+	maps->tuples = bpf_map__fd(skel->maps.ps_tuples);
+	maps->port_users = bpf_map__fd(skel->maps.ps_port_users);
+	maps->sk_state = bpf_map__fd(skel->maps.ps_sk_state);
+	maps->stats = bpf_map__fd(skel->maps.ps_stats);
+	maps->attachments = bpf_map__fd(skel->maps.ps_attachments);
+	maps->meta = bpf_map__fd(skel->maps.ps_meta);
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * portslice's state on a host lives in bpffs only:
+ *
+ *   <pin dir>/maps/<map>              maps shared by every attachment
+ *   <pin dir>/cgroups/<cgroup id>/<program>   bpf_links of one cgroup
+ *
+ * The pin dir is /sys/fs/bpf/portslice unless PORTSLICE_PIN_DIR names
+ * another directory on a bpf file system. Every command that changes state
+ * holds an exclusive lock on a file beside it (bpffs holds no plain files).
+ */
+#ifndef PS_STATE_H
+#define PS_STATE_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+#include "portslice.h"
+
+#define PS_PIN_DIR_DEFAULT "/sys/fs/bpf/portslice"
+#define PS_LOCK_FILE_DEFAULT "/run/portslice.lock"
+
+struct ps_sock;
+
+/* Fds of the pinned shared maps, -1 where not open. */
+struct ps_maps {
+	int pools;
+	int pool_addrs;
+	int dst4;
+	int dst6;
+	int tuples;
+	int port_users;
+	int sk_state;
+	int stats;
+	int attachments;
+	int meta;
+};
+
+const char *ps_pin_dir(void);
+/* "<pin dir>/<sub>" into buf. */
+int ps_pin_path(char *buf, size_t len, const char *sub);
+bool ps_state_exists(void);
+
+/* Serialises state changes across concurrent portslice runs. Returns an fd. */
+int ps_state_lock(void);
+void ps_state_unlock(int fd);
+
+/* Opens the pinned maps (all, or fails). Checks the layout version. */
+int ps_maps_open(struct ps_maps *maps);
+void ps_maps_close(struct ps_maps *maps);
+/* Refuses pins of another layout version; 0 when there are no pins. */
+int ps_state_check_layout(void);
+
+/*
+ * Opens the BPF object with its maps pinned under <pin dir>/maps (reused
+ * when present), with this attachment's pools set in .rodata, and loads it.
+ */
+int ps_skel_load(struct ps_sock **skel, const struct ps_attachment *att);
+
+/* The skeleton's map fds, borrowed (do not ps_maps_close() them). */
+void ps_maps_from_skel(struct ps_sock *skel, struct ps_maps *maps);
+
+/* Removes every pin and the pin dir: nothing of portslice stays. */
+int ps_state_remove_all(void);
+
+#endif
