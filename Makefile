@@ -15,7 +15,7 @@ ARCH       := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 # Debian packages: build, tests, demo.
 DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev \
-	    libjson-c-dev libcmocka-dev pkg-config iproute2 make gcc
+	    libjson-c-dev libcmocka-dev pkg-config iproute2 make gcc jq
 
 CFLAGS     ?= -O2 -g
 WARNFLAGS  := -Wall -Wextra -Werror -Wno-unused-parameter
@@ -103,7 +103,7 @@ check-root:
 	@[ "$$(id -u)" = 0 ] || { echo "this target loads BPF programs and creates namespaces: run it as root" >&2; exit 1; }
 
 unit-test: $(UNIT_BINS)
-	$(Q)tests/run-unit.sh $(UNIT_BINS)
+	$(Q)for t in $(UNIT_BINS); do $$t || exit 1; done
 
 sock-test: check-root all $(TOOL_BINS)
 	$(Q)tests/run.sh

@@ -399,6 +399,12 @@ int ps_bind6(struct bpf_sock_addr *ctx)
 {
 	__u32 addr[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3] };
 
+	/* ::ffff:a.b.c.d is the IPv4 pool's address seen through a dual-stack socket. */
+	if (ps_is_v4mapped(addr)) {
+		__u32 addr4[4] = { addr[3] };
+
+		return ps_bind(ctx, AF_INET, addr4);
+	}
 	return ps_bind(ctx, AF_INET6, addr);
 }
 

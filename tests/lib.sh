@@ -1,0 +1,198 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# Shared by every shell test: isolated namespaces, cgroups and pins, and a
+# cleanup that runs however the test ends. Sourced by tests/run.sh, which
+# runs each t_* function of a test file in its own subshell.
+
+ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+PS=${PS:-$ROOT/build/portslice}
+PSNET=${PSNET:-$ROOT/build/tests/psnet}
+CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+
+# Everything a test creates carries this tag, so cleanup finds it all.
+TAG=pstest$$
+
+# The pins and the lock of a test never touch a real portslice on the host.
+export PORTSLICE_PIN_DIR=/sys/fs/bpf/$TAG
+export PORTSLICE_LOCK_FILE=/run/$TAG.lock
+
+_pids=()
+_netns=()
+_cgroups=()
+
+die() { echo "FAIL: $*" >&2; exit 1; }
+note() { echo "  # $*" >&2; }
+
+# Assertions: print what was expected, then fail the test.
+expect_eq() { [ "$1" = "$2" ] || die "${3:-value}: expected '$2', got '$1'"; }
+expect_ne() { [ "$1" != "$2" ] || die "${3:-value}: expected anything but '$2'"; }
+expect_ge() { [ "$1" -ge "$2" ] 2>/dev/null || die "${3:-value}: expected >= $2, got '$1'"; }
+expect_le() { [ "$1" -le "$2" ] 2>/dev/null || die "${3:-value}: expected <= $2, got '$1'"; }
+expect_match() { printf '%s' "$1" | grep -qE -- "$2" || die "${3:-output} does not match /$2/: $1"; }
+expect_nomatch() { ! printf '%s' "$1" | grep -qE -- "$2" || die "${3:-output} matches /$2/: $1"; }
+
+ensure_bpffs() {
+	mount | grep -q ' /sys/fs/bpf type bpf ' || mount -t bpf bpf /sys/fs/bpf ||
+		die "cannot mount bpffs at /sys/fs/bpf"
+}
+
+# ns_create NAME: a network namespace with lo up; prints its full name.
+ns_create() {
+	local ns=$TAG-$1
+	ip netns add "$ns" || die "ip netns add $ns"
+	_netns+=("$ns")
+	ip -n "$ns" link set lo up
+	echo "$ns"
+}
+
+# cg_create NAME: a child cgroup of the cgroup2 root; prints its path.
+cg_create() {
+	local cg=$CG2/$TAG-$1
+	mkdir "$cg" || die "mkdir $cg"
+	_cgroups+=("$cg")
+	echo "$cg"
+}
+
+# in_cg CGROUP NETNS CMD...: run CMD as a member of CGROUP inside NETNS.
+in_cg() {
+	local cg=$1 ns=$2
+	shift 2
+	sh -c 'echo $$ > "$0/cgroup.procs" && exec ip netns exec "$@"' "$cg" "$ns" "$@"
+}
+
+# in_ns NETNS CMD...: run CMD inside NETNS, in the test's own cgroup.
+in_ns() {
+	local ns=$1
+	shift
+	ip netns exec "$ns" "$@"
+}
+
+# bg CMD...: start CMD in the background and remember it for cleanup.
+bg() {
+	"$@" &
+	_pids+=($!)
+	BG_PID=$!
+}
+
+# wait_ready FILE: wait until a server wrote "ready" into FILE.
+wait_ready() {
+	local i
+	for i in $(seq 1 100); do
+		grep -q ready "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	die "server did not get ready: $(cat "$1" 2>/dev/null)"
+}
+
+cleanup() {
+	local p cg ns
+	for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${_pids[@]}"; do wait "$p" 2>/dev/null; done
+	"$PS" detach --all >/dev/null 2>&1
+	rm -rf "/sys/fs/bpf/$TAG" 2>/dev/null
+	for cg in "${_cgroups[@]}"; do
+		# Processes the test started are gone; move any straggler out.
+		for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do
+			echo "$p" > "$CG2/cgroup.procs" 2>/dev/null
+		done
+		rmdir "$cg" 2>/dev/null
+	done
+	for ns in "${_netns[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	rm -f "$PORTSLICE_LOCK_FILE" "$TMPD"/* 2>/dev/null
+	rmdir "$TMPD" 2>/dev/null
+}
+
+TMPD=$(mktemp -d /tmp/$TAG.XXXXXX)
+
+# The standard world: one namespace whose lo carries the pool addresses and
+# the servers' addresses, one test cgroup, a config with a slice for host-a.
+POOL4=198.18.0.10
+POOL6=2001:db8::10
+SRV4=198.18.1.1
+SRV6=2001:db8:1::1
+
+# std_setup [SLICE4] [SLICE6]: sets NS, CG, CONF.
+std_setup() {
+	local s4=${1:-20000-20999} s6=${2:-20000-20999}
+	ensure_bpffs
+	NS=$(ns_create main)
+	CG=$(cg_create main)
+	ip -n "$NS" addr add $POOL4/32 dev lo
+	ip -n "$NS" addr add $SRV4/32 dev lo
+	ip -n "$NS" addr add $POOL6/128 dev lo nodad
+	ip -n "$NS" addr add $SRV6/128 dev lo nodad
+	CONF=$TMPD/fleet.yaml
+	cat > "$CONF" <<-YAML
+	pools:
+	  - name: web
+	    address: $POOL4
+	    slices:
+	      host-a: $s4
+	      host-b: 40000-40999
+	  - name: web6
+	    address: $POOL6
+	    slices:
+	      host-a: $s6
+	      host-b: 40000-40999
+	YAML
+}
+
+# attach [ARGS...]: attach the standard cgroup as host-a.
+attach() {
+	"$PS" attach --cgroup "$CG" --config "$CONF" --host host-a "$@" >/dev/null ||
+		die "portslice attach failed"
+}
+
+# serve NAME ARGS...: start psnet serve in the namespace and wait for it.
+serve() {
+	local name=$1
+	shift
+	bg ip netns exec "$NS" "$PSNET" serve "$@" > "$TMPD/$name.out" 2>&1
+	wait_ready "$TMPD/$name.out"
+}
+
+# status_field POOL PATH: one value of `portslice status --json`, e.g.
+# status_field web tuples.total, status_field web counters.tcp.exhausted
+status_field() {
+	"$PS" status --json | jq -er --arg pool "$1" \
+		".pools[] | select(.name == \$pool) | .$2" || die "status has no $2 for pool $1"
+}
+
+# kernel_tuples PROTO ADDR LO HI: connected sockets (not TIME_WAIT) in the
+# namespace whose local address is ADDR with a port in LO-HI, counted from
+# the kernel's own table by ss (PROTO: tcp or udp).
+kernel_tuples() {
+	local flag=-t
+	[ "$1" = udp ] && flag=-u
+	in_ns "$NS" ss -Hna $flag | awk -v addr="$2" -v lo="$3" -v hi="$4" '
+		$1 == "ESTAB" || $1 == "SYN-SENT" || $1 == "FIN-WAIT-1" || $1 == "FIN-WAIT-2" || $1 == "CLOSE-WAIT" || $1 == "LAST-ACK" || $1 == "CLOSING" {
+			n = split($4, a, ":"); port = a[n]
+			host = substr($4, 1, length($4) - length(port) - 1)
+			gsub(/[][]/, "", host)
+			if (host == addr && port + 0 >= lo && port + 0 <= hi) c++
+		}
+		END { print c + 0 }'
+}
+
+# kernel_dups: 4-tuples that two or more live sockets share, per ss.
+kernel_dups() {
+	{
+		in_ns "$NS" ss -Hna -t | awk '$1 != "LISTEN" && $1 != "TIME-WAIT" { print "tcp", $4, $5 }'
+		in_ns "$NS" ss -Hna -u | awk '$1 == "ESTAB" { print "udp", $4, $5 }'
+	} | sort | uniq -d | wc -l
+}
+
+# check_conns OUTPUT ADDR LO HI COUNT: every psnet connect line that
+# succeeded left from ADDR with a port in LO-HI, and COUNT of them did.
+check_conns() {
+	local out=$1 addr=$2 lo=$3 hi=$4 want=$5 n
+	n=$(printf '%s\n' "$out" | awk -v addr="$addr" -v lo="$lo" -v hi="$hi" '
+		/result=ok/ {
+			for (i = 1; i <= NF; i++) if ($i ~ /^local=/) l = substr($i, 7)
+			n = split(l, a, ":"); port = a[n]
+			host = substr(l, 1, length(l) - length(port) - 1); gsub(/[][]/, "", host)
+			if (host != addr || port + 0 < lo || port + 0 > hi) { print "outside: " l > "/dev/stderr"; bad++ }
+			ok++
+		}
+		END { print bad ? -1 : ok + 0 }')
+	expect_eq "$n" "$want" "connections from $addr with a port in $lo-$hi"
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# Runs every t_* function of tests/*/test_*.sh (or of the files given), each
+# in its own subshell with its own namespaces, cgroups and pins, cleaned up
+# however it ends. Prints TAP-like lines and a closing "N passed, N failed".
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+files=("$@")
+[ ${#files[@]} -gt 0 ] || files=(tests/cli/test_*.sh tests/sock/test_*.sh)
+filter=${TEST_FILTER:-}
+
+passed=0 failed=0 skipped=0
+failures=()
+for f in "${files[@]}"; do
+	[ -f "$f" ] || continue
+	cases=$(bash -c "source '$f'; declare -F" | awk '$3 ~ /^t_/ { print $3 }')
+	for t in $cases; do
+		name="$(basename "$f" .sh):$t"
+		[ -z "$filter" ] || [[ "$name" == *$filter* ]] || continue
+		log=$(mktemp /tmp/pstest-log.XXXXXX)
+		start=$(date +%s)
+		( set -u; source tests/lib.sh; source "$f"; trap cleanup EXIT; "$t" ) >"$log" 2>&1
+		rc=$?
+		secs=$(( $(date +%s) - start ))
+		if [ $rc -eq 0 ]; then
+			passed=$((passed + 1)); echo "ok - $name (${secs}s)"
+		elif [ $rc -eq 249 ]; then
+			skipped=$((skipped + 1)); echo "ok - $name # SKIP $(tail -n 1 "$log")"
+		else
+			failed=$((failed + 1)); failures+=("$name")
+			echo "not ok - $name (${secs}s)"
+			sed 's/^/    /' "$log" | tail -n 40
+		fi
+		rm -f "$log"
+	done
+done
+[ ${#failures[@]} -eq 0 ] || printf 'failed: %s\n' "${failures[@]}"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ $failed -eq 0 ]
