@@ -40,6 +40,8 @@ struct ps_ctx {
 	yaml_document_t *doc;
 	struct ps_config *cfg;
 	struct ps_error *err;
+	int dsts_line;                 /* of the pool being parsed, 0: default */
+	size_t n_dsts4, n_dsts6;       /* over the pools parsed so far */
 };
 
 __attribute__((format(printf, 4, 5)))
@@ -296,10 +298,11 @@ static yaml_node_t *ps_node(struct ps_ctx *ctx, int index)
 /* An empty value ("key:" with nothing after it) or an explicit null. */
 static bool ps_is_null(const yaml_node_t *n)
 {
-	const char *v = (const char *)n->data.scalar.value;
+	const char *v;
 
 	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
 		return false;
+	v = (const char *)n->data.scalar.value;
 	return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
 	       !strcmp(v, "NULL");
 }
@@ -452,6 +455,8 @@ static int ps_parse_pool_name(struct ps_ctx *ctx, yaml_node_t *val, const char *
 	ret = ps_scalar(ctx, val, path, "a pool name", &s);
 	if (ret)
 		return ret;
+	if (!*s)
+		return ps_fail(ctx, ps_line(val), path, "empty pool name");
 	if (strlen(s) >= PS_POOL_NAME_LEN)
 		return ps_fail(ctx, ps_line(val), path,
 			       "pool name \"%.40s...\" is %zu characters long; at most %d are allowed",
@@ -546,6 +551,7 @@ static int ps_parse_pool_dsts(struct ps_ctx *ctx, yaml_node_t *val, const char *
 	if (val->type != YAML_SEQUENCE_NODE)
 		return ps_fail(ctx, ps_line(val), path,
 			       "expected a list of prefixes such as [10.0.0.0/8], got %s", ps_kind(val));
+	ctx->dsts_line = ps_line(val);
 	n = ps_seq_len(val);
 	if (n > PS_MAX_POOL_DSTS)
 		return ps_fail(ctx, ps_line(ps_node(ctx, val->data.sequence.items.start[PS_MAX_POOL_DSTS])),
@@ -606,6 +612,16 @@ static int ps_parse_pool_dsts(struct ps_ctx *ctx, yaml_node_t *val, const char *
 		pool->n_dsts = i + 1;
 	}
 	return 0;
+}
+
+/* "20000-20999", or "20500" for a single port, as it is written. */
+static const char *ps_range_str(struct ps_port_range r, char buf[12])
+{
+	if (r.lo == r.hi)
+		snprintf(buf, 12, "%u", r.lo);
+	else
+		snprintf(buf, 12, "%u-%u", r.lo, r.hi);
+	return buf;
 }
 
 static int ps_cmp_slice_host(const void *a, const void *b)
@@ -676,7 +692,7 @@ static int ps_check_slices(struct ps_ctx *ctx, struct ps_pool_cfg *pool, const c
 				a = v[i];
 				b = max;
 			}
-			if (!second || b < second) {
+			if (!second || b < second || (b == second && a < first)) {
 				first = a;
 				second = b;
 			}
@@ -685,10 +701,12 @@ static int ps_check_slices(struct ps_ctx *ctx, struct ps_pool_cfg *pool, const c
 			max = v[i];
 	}
 	if (second) {
+		char r1[12], r2[12];
+
 		ps_join(sub, path, second->host);
 		ret = ps_fail(ctx, second->line, sub,
-			      "%u-%u overlaps %u-%u of host \"%s\" (line %d); slices of one pool must not overlap",
-			      second->range.lo, second->range.hi, first->range.lo, first->range.hi,
+			      "%s overlaps %s of host \"%s\" (line %d); slices of one pool must not overlap",
+			      ps_range_str(second->range, r1), ps_range_str(first->range, r2),
 			      first->host, first->line);
 	}
 out:
@@ -786,6 +804,25 @@ static const struct ps_key ps_pool_keys[] = {
 
 /* ---- top level ------------------------------------------------------- */
 
+/*
+ * The destination maps are sized for PS_MAX_DST_PREFIXES (pool, prefix)
+ * entries per family. A host may be in every pool, so the whole file must
+ * fit, not only one host's share of it.
+ */
+static int ps_check_dst_total(struct ps_ctx *ctx, const struct ps_pool_cfg *pool, const char *path)
+{
+	size_t *total = pool->family == AF_INET ? &ctx->n_dsts4 : &ctx->n_dsts6;
+	char sub[PS_PATH_LEN];
+
+	*total += pool->n_dsts;
+	if (*total <= PS_MAX_DST_PREFIXES)
+		return 0;
+	ps_join(sub, path, "destinations");
+	return ps_fail(ctx, ctx->dsts_line ? ctx->dsts_line : pool->line, sub,
+		       "brings the %s destinations of all pools to %zu; at most %d fit, counting each pool's prefixes separately (a pool without destinations counts 1)",
+		       pool->family == AF_INET ? "IPv4" : "IPv6", *total, PS_MAX_DST_PREFIXES);
+}
+
 static int ps_parse_pools(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
 {
 	struct ps_config *cfg = obj;
@@ -814,6 +851,7 @@ static int ps_parse_pools(struct ps_ctx *ctx, yaml_node_t *val, const char *path
 		/* Counted before parsing so that a failure frees what is half-built. */
 		cfg->n_pools = i + 1;
 		pool->line = ps_line(item);
+		ctx->dsts_line = 0;
 		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
 		ret = ps_parse_keys(ctx, item, sub, "a pool (a mapping with name, address and slices)",
 				    ps_pool_keys, ARRAY_SIZE(ps_pool_keys), pool);
@@ -826,6 +864,9 @@ static int ps_parse_pools(struct ps_ctx *ctx, yaml_node_t *val, const char *path
 			pool->dsts[0].family = pool->family;
 			pool->n_dsts = 1;
 		}
+		ret = ps_check_dst_total(ctx, pool, sub);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }
@@ -849,9 +890,36 @@ static int ps_parse_root(struct ps_ctx *ctx)
 			     ARRAY_SIZE(ps_top_keys), ctx->cfg);
 }
 
+/* libyaml's wording does not point at the two mistakes people make most. */
+static const char *ps_syntax_hint(const struct ps_ctx *ctx, const yaml_parser_t *p)
+{
+	size_t i, start = p->problem_mark.index, end;
+
+	if (start < ctx->len && ctx->buf[start] == '\t')
+		return "; indent with spaces, YAML does not allow tabs";
+	/*
+	 * A plain value cannot start with ':' (::1, ::/0): libyaml then reports
+	 * one of these two on that line.
+	 */
+	if (!p->problem || (strcmp(p->problem, "mapping values are not allowed in this context") &&
+			    strcmp(p->problem, "did not find expected node content")))
+		return "";
+	while (start > 0 && start <= ctx->len && ctx->buf[start - 1] != '\n')
+		start--;
+	for (end = start; end < ctx->len && ctx->buf[end] != '\n'; end++)
+		;
+	for (i = start; i + 2 < end; i++) {
+		if ((ctx->buf[i] == ' ' || ctx->buf[i] == '[' || ctx->buf[i] == ',') &&
+		    ctx->buf[i + 1] == ':' && ctx->buf[i + 2] == ':')
+			return "; quote IPv6 values that start with ':', e.g. '::/0'";
+	}
+	return "";
+}
+
 static int ps_yaml_error(struct ps_ctx *ctx, const yaml_parser_t *p)
 {
 	const char *problem = p->problem ? p->problem : "malformed YAML";
+	const char *hint;
 	size_t i, end;
 	int line = 1;
 
@@ -870,10 +938,11 @@ static int ps_yaml_error(struct ps_ctx *ctx, const yaml_parser_t *p)
 		return ps_fail(ctx, line, "syntax error", "%s", problem);
 	default:
 		line = (int)p->problem_mark.line + 1;
+		hint = ps_syntax_hint(ctx, p);
 		if (p->context)
-			return ps_fail(ctx, line, "syntax error", "%s (%s started at line %d)",
-				       problem, p->context, (int)p->context_mark.line + 1);
-		return ps_fail(ctx, line, "syntax error", "%s", problem);
+			return ps_fail(ctx, line, "syntax error", "%s (%s at line %d)%s",
+				       problem, p->context, (int)p->context_mark.line + 1, hint);
+		return ps_fail(ctx, line, "syntax error", "%s%s", problem, hint);
 	}
 }
 

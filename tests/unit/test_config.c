@@ -1,0 +1,1132 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Unit tests of the fleet configuration parser (loader/config.c).
+ *
+ * Every rejected input is one row of bad_cases[] and runs as its own cmocka
+ * test, so a failure names the rule that broke. Expected messages include
+ * the line number and field path: both are part of the contract with the
+ * operator reading them.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <cmocka.h>
+
+#include "config.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Lines 1-3 of most inputs: one IPv4 pool, slices to follow on line 4. */
+#define POOL_HEAD \
+	"pools:\n" \
+	"  - name: web\n" \
+	"    address: 198.18.0.10\n"
+
+/* Lines 1-5: a complete valid pool. */
+#define POOL_OK \
+	POOL_HEAD \
+	"    slices:\n" \
+	"      host-a: 20000-20999\n"
+
+/* A pool with one slice whose range is given as RANGE on line 5. */
+#define SLICE(range) POOL_HEAD "    slices:\n      host-a: " range "\n"
+
+/* An IPv4 pool whose destinations list (line 4) is DSTS. */
+#define DSTS4(dsts) POOL_HEAD "    destinations: " dsts "\n    slices: {host-a: 1-2}\n"
+
+/* An IPv6 pool whose destinations list (line 4) is DSTS. */
+#define DSTS6(dsts) \
+	"pools:\n  - name: web6\n    address: 2001:db8::10\n" \
+	"    destinations: " dsts "\n    slices: {host-a: 1-2}\n"
+
+/* A pool whose address (line 3) is ADDR. */
+#define ADDR(addr) "pools:\n  - name: web\n    address: " addr "\n    slices: {host-a: 1-2}\n"
+
+struct bad_case {
+	const char *desc;
+	const char *yaml;
+	const char *expect; /* substring of the message; a final '$' anchors it at the end */
+};
+
+static const struct bad_case bad_cases[] = {
+	/* YAML and document structure */
+	{ "syntax error reports libyaml's line",
+	  "pools:\n  - name: web\n    address: [1\n",
+	  "t.yaml:4: syntax error: did not find expected ',' or ']'" },
+	{ "tab indentation",
+	  "pools:\n\t- name: web\n",
+	  "t.yaml:2: syntax error: found character that cannot start any token (while scanning for the next token at line 2); indent with spaces, YAML does not allow tabs" },
+	{ "bad indentation",
+	  "pools:\n  - name: web\n   address: 1.2.3.4\n",
+	  "t.yaml:3: syntax error:" },
+	{ "undefined alias",
+	  "pools: *nope\n",
+	  "t.yaml:1: syntax error: found undefined alias" },
+	{ "invalid UTF-8 gets a line too",
+	  "pools:\n  - name: web\n    address: \xff\n",
+	  "t.yaml:3: syntax error: invalid leading UTF-8 octet" },
+	{ "unquoted :: is a YAML error, not an address",
+	  "pools:\n  - name: web\n    address: ::\n",
+	  "t.yaml:3: syntax error: mapping values are not allowed in this context; quote IPv6 values that start with ':'" },
+	{ "unquoted ::/0 in a flow list gets the quoting hint",
+	  DSTS6("[2001:db8::/32, ::/0]"),
+	  "t.yaml:4: syntax error: did not find expected node content (while parsing a flow node at line 4); quote IPv6 values that start with ':', e.g. '::/0'" },
+	{ "no quoting hint for unrelated errors on a line with ::",
+	  DSTS6("\n    - 2001:db8::/32\n   - '::/0'"),
+	  "t.yaml:6: syntax error: did not find expected '-' indicator (while parsing a block collection at line 2)$" },
+	{ "empty file",
+	  "",
+	  "t.yaml:1: top level: the configuration is empty" },
+	{ "only comments",
+	  "# nothing here\n\n",
+	  "t.yaml:1: top level: the configuration is empty" },
+	{ "top level is a list",
+	  "- name: web\n",
+	  "t.yaml:1: top level: expected a mapping with a \"pools\" list, got a list" },
+	{ "top level is a scalar",
+	  "pools\n",
+	  "t.yaml:1: top level: expected a mapping with a \"pools\" list, got a single value" },
+	{ "second document",
+	  POOL_OK "---\npools: []\n",
+	  "t.yaml:6: top level: a second YAML document starts here" },
+	{ "pools missing",
+	  "{}\n",
+	  "t.yaml:1: pools: required key is missing" },
+	{ "unknown top-level key names the allowed ones",
+	  POOL_OK "hosts: {}\n",
+	  "t.yaml:6: hosts: unknown key; allowed keys at the top level: pools" },
+	{ "top-level key given twice",
+	  POOL_OK "pools: []\n",
+	  "t.yaml:6: pools: key given twice (first at line 1)" },
+	{ "top-level key not a scalar",
+	  "? [a, b]\n: 1\n",
+	  "t.yaml:1: top level: a key must be a name, got a list" },
+	{ "pools is a scalar",
+	  "pools: web\n",
+	  "t.yaml:1: pools: expected a list of pools (\"- name: ...\" entries), got a single value" },
+	{ "pools is a mapping",
+	  "pools:\n  name: web\n",
+	  "t.yaml:2: pools: expected a list of pools (\"- name: ...\" entries), got a mapping" },
+	{ "pools is empty",
+	  "pools: []\n",
+	  "t.yaml:1: pools: empty; define at least one pool" },
+	{ "pools has no value",
+	  "pools:\n",
+	  "t.yaml:1: pools: empty; define at least one pool" },
+	{ "pool is a scalar",
+	  "pools:\n  - web\n",
+	  "t.yaml:2: pools[0]: expected a pool (a mapping with name, address and slices), got a single value" },
+	{ "pool is empty",
+	  "pools:\n  -\n",
+	  "t.yaml:2: pools[0]: expected a pool (a mapping with name, address and slices), got an empty value" },
+
+	/* pool keys */
+	{ "unknown pool key names the allowed ones",
+	  POOL_OK "    adress: 198.18.0.11\n",
+	  "t.yaml:6: pools[0].adress: unknown key; allowed keys in pools[0]: name, address, destinations, slices" },
+	{ "unknown key in the second pool",
+	  POOL_OK "  - name: web2\n    address: 198.18.0.11\n    slice: {}\n",
+	  "t.yaml:8: pools[1].slice: unknown key" },
+	{ "pool key given twice",
+	  POOL_OK "    name: web2\n",
+	  "t.yaml:6: pools[0].name: key given twice (first at line 2); keep one" },
+	{ "pool key not a scalar",
+	  POOL_OK "    ? {a: 1}\n    : x\n",
+	  "t.yaml:6: pools[0]: a key must be a name, got a mapping" },
+	{ "name missing",
+	  "pools:\n  - address: 198.18.0.10\n    slices: {host-a: 1-2}\n",
+	  "t.yaml:2: pools[0].name: required key is missing" },
+	{ "address missing",
+	  "pools:\n  - name: web\n    slices: {host-a: 1-2}\n",
+	  "t.yaml:2: pools[0].address: required key is missing" },
+	{ "slices missing",
+	  POOL_HEAD,
+	  "t.yaml:2: pools[0].slices: required key is missing" },
+
+	/* name */
+	{ "name is a list",
+	  "pools:\n  - name: [web]\n    address: 198.18.0.10\n    slices: {host-a: 1-2}\n",
+	  "t.yaml:2: pools[0].name: expected a pool name, got a list" },
+	{ "name has no value",
+	  "pools:\n  - name:\n    address: 198.18.0.10\n    slices: {host-a: 1-2}\n",
+	  "t.yaml:2: pools[0].name: value is missing; expected a pool name" },
+	{ "name is an empty string",
+	  "pools:\n  - name: ''\n    address: 198.18.0.10\n    slices: {host-a: 1-2}\n",
+	  "t.yaml:2: pools[0].name: empty pool name" },
+	{ "name too long",
+	  "pools:\n  - name: abcdefghijklmnopqrstuvwxyz012345\n    address: 198.18.0.10\n"
+	  "    slices: {host-a: 1-2}\n",
+	  "t.yaml:2: pools[0].name: pool name \"abcdefghijklmnopqrstuvwxyz012345...\" is 32 characters long; at most 31 are allowed" },
+	{ "name with a blank",
+	  "pools:\n  - name: web pool\n    address: 198.18.0.10\n    slices: {host-a: 1-2}\n",
+	  "t.yaml:2: pools[0].name: invalid pool name \"web pool\"; use only letters, digits" },
+	{ "name with a slash",
+	  "pools:\n  - name: web/1\n    address: 198.18.0.10\n    slices: {host-a: 1-2}\n",
+	  "t.yaml:2: pools[0].name: invalid pool name \"web/1\"" },
+	{ "name with a NUL",
+	  "pools:\n  - name: \"we\\0b\"\n    address: 198.18.0.10\n    slices: {host-a: 1-2}\n",
+	  "t.yaml:2: pools[0].name: contains a NUL character" },
+	{ "duplicate pool name names the first one",
+	  POOL_OK "  - name: web\n    address: 198.18.0.11\n    slices: {host-a: 1-2}\n",
+	  "t.yaml:6: pools[1].name: pool name \"web\" is already used by pools[0] (line 2)" },
+
+	/* address */
+	{ "address is not an IP literal",
+	  ADDR("egress.example.com"),
+	  "t.yaml:3: pools[0].address: \"egress.example.com\" is not an IPv4 or IPv6 address" },
+	{ "address with a prefix length",
+	  ADDR("198.18.0.10/32"),
+	  "t.yaml:3: pools[0].address: \"198.18.0.10/32\" is not an IPv4 or IPv6 address; give the single shared address, without a prefix length" },
+	{ "address with leading zeros",
+	  ADDR("198.018.0.10"),
+	  "t.yaml:3: pools[0].address: \"198.018.0.10\" is not an IPv4 or IPv6 address" },
+	{ "address with a zone",
+	  ADDR("fe80::1%eth0"),
+	  "t.yaml:3: pools[0].address: \"fe80::1%eth0\" is not an IPv4 or IPv6 address" },
+	{ "address is a list",
+	  ADDR("[198.18.0.10]"),
+	  "t.yaml:3: pools[0].address: expected an IPv4 or IPv6 address, got a list" },
+	{ "address 0.0.0.0",
+	  ADDR("0.0.0.0"),
+	  "t.yaml:3: pools[0].address: 0.0.0.0 is the unspecified address" },
+	{ "address ::",
+	  ADDR("'::'"),
+	  "t.yaml:3: pools[0].address: :: is the unspecified address" },
+	{ "address IPv4 multicast",
+	  ADDR("224.0.0.1"),
+	  "t.yaml:3: pools[0].address: 224.0.0.1 is a multicast address" },
+	{ "address IPv6 multicast",
+	  ADDR("ff02::1"),
+	  "t.yaml:3: pools[0].address: ff02::1 is a multicast address" },
+	{ "address broadcast",
+	  ADDR("255.255.255.255"),
+	  "t.yaml:3: pools[0].address: 255.255.255.255 is the broadcast address" },
+	{ "address IPv4-mapped",
+	  ADDR("::ffff:198.18.0.10"),
+	  "t.yaml:3: pools[0].address: ::ffff:198.18.0.10 is an IPv4-mapped IPv6 address; write the IPv4 form 198.18.0.10" },
+	{ "duplicate IPv4 address",
+	  POOL_OK "  - name: web2\n    address: 198.18.0.10\n    slices: {host-a: 1-2}\n",
+	  "t.yaml:7: pools[1].address: 198.18.0.10 is already the address of pool \"web\" (pools[0], line 2)" },
+	{ "duplicate IPv6 address spelled differently",
+	  "pools:\n  - name: a\n    address: 2001:db8::10\n    slices: {h: 1}\n"
+	  "  - name: b\n    address: 2001:0db8:0:0:0::0010\n    slices: {h: 1}\n",
+	  "t.yaml:6: pools[1].address: 2001:db8::10 is already the address of pool \"a\" (pools[0], line 2)" },
+
+	/* destinations */
+	{ "destinations is a scalar",
+	  DSTS4("0.0.0.0/0"),
+	  "t.yaml:4: pools[0].destinations: expected a list of prefixes such as [10.0.0.0/8], got a single value" },
+	{ "destinations is a mapping",
+	  DSTS4("{a: 1}"),
+	  "t.yaml:4: pools[0].destinations: expected a list of prefixes" },
+	{ "destinations is empty",
+	  DSTS4("[]"),
+	  "t.yaml:4: pools[0].destinations: empty; list destination prefixes, or drop the key to reach all IPv4 destinations" },
+	{ "destinations has no value",
+	  DSTS4(""),
+	  "t.yaml:4: pools[0].destinations: empty; list destination prefixes" },
+	{ "destination is a list",
+	  DSTS4("[[10.0.0.0/8]]"),
+	  "t.yaml:4: pools[0].destinations[0]: expected a destination prefix such as 10.0.0.0/8, got a list" },
+	{ "destination is not a prefix",
+	  DSTS4("[10.0.0.0/8, internal]"),
+	  "t.yaml:4: pools[0].destinations[1]: \"internal\" is not an address prefix; write ADDR/LEN" },
+	{ "destination address truncated",
+	  DSTS4("[10.0.0/8]"),
+	  "t.yaml:4: pools[0].destinations[0]: \"10.0.0/8\" is not an address prefix" },
+	{ "destination with non-numeric length",
+	  DSTS4("[10.0.0.0/x]"),
+	  "t.yaml:4: pools[0].destinations[0]: \"10.0.0.0/x\": the prefix length must be a decimal number" },
+	{ "destination with empty length",
+	  DSTS4("[10.0.0.0/]"),
+	  "pools[0].destinations[0]: \"10.0.0.0/\": the prefix length must be a decimal number" },
+	{ "destination with zero-padded length",
+	  DSTS4("[10.0.0.0/08]"),
+	  "pools[0].destinations[0]: \"10.0.0.0/08\": the prefix length must be a decimal number without leading zeros" },
+	{ "IPv4 prefix length out of range",
+	  DSTS4("[10.0.0.0/33]"),
+	  "t.yaml:4: pools[0].destinations[0]: \"10.0.0.0/33\": prefix length out of range; IPv4 prefixes are /0 to /32" },
+	{ "IPv6 prefix length out of range",
+	  DSTS6("['2001:db8::/129']"),
+	  "t.yaml:4: pools[0].destinations[0]: \"2001:db8::/129\": prefix length out of range; IPv6 prefixes are /0 to /128" },
+	{ "IPv4 host bits set",
+	  DSTS4("[10.0.0.1/8]"),
+	  "t.yaml:4: pools[0].destinations[0]: \"10.0.0.1/8\" has host bits set beyond /8; did you mean 10.0.0.0/8?" },
+	{ "IPv6 host bits set",
+	  DSTS6("['2001:db8::1/32']"),
+	  "t.yaml:4: pools[0].destinations[0]: \"2001:db8::1/32\" has host bits set beyond /32; did you mean 2001:db8::/32?" },
+	{ "IPv6 destination in an IPv4 pool",
+	  DSTS4("['::/0']"),
+	  "t.yaml:4: pools[0].destinations[0]: \"::/0\" is an IPv6 prefix but the pool address is IPv4 (wrong family)" },
+	{ "IPv4 destination in an IPv6 pool",
+	  DSTS6("[10.0.0.0/8]"),
+	  "t.yaml:4: pools[0].destinations[0]: \"10.0.0.0/8\" is an IPv4 prefix but the pool address is IPv6 (wrong family)" },
+	{ "IPv4-mapped destination in an IPv6 pool",
+	  DSTS6("['::ffff:10.0.0.0/104']"),
+	  "pools[0].destinations[0]: \"::ffff:10.0.0.0/104\" is an IPv4-mapped prefix" },
+	{ "destination listed twice",
+	  POOL_HEAD "    destinations:\n      - 10.0.0.0/8\n      - 192.168.0.0/16\n      - 10.0.0.0/8\n"
+	  "    slices: {host-a: 1-2}\n",
+	  "t.yaml:7: pools[0].destinations[2]: \"10.0.0.0/8\" is listed twice (first at line 5)" },
+	{ "wrong family checked whatever the key order",
+	  "pools:\n  - destinations: [10.0.0.0/8]\n    slices: {h: 1}\n    name: w\n    address: 2001:db8::1\n",
+	  "t.yaml:2: pools[0].destinations[0]: \"10.0.0.0/8\" is an IPv4 prefix but the pool address is IPv6" },
+
+	/* slices */
+	{ "slices is a list",
+	  POOL_HEAD "    slices: [host-a]\n",
+	  "t.yaml:4: pools[0].slices: expected a mapping of host names to port ranges (host-a: 20000-20999), got a list" },
+	{ "slices is a scalar",
+	  POOL_HEAD "    slices: host-a\n",
+	  "t.yaml:4: pools[0].slices: expected a mapping of host names" },
+	{ "slices is empty",
+	  POOL_HEAD "    slices: {}\n",
+	  "t.yaml:4: pools[0].slices: empty; give at least one host a port range" },
+	{ "slices has no value",
+	  POOL_HEAD "    slices:\n",
+	  "t.yaml:4: pools[0].slices: empty; give at least one host a port range" },
+	{ "host name with a blank",
+	  POOL_HEAD "    slices:\n      host a: 20000-20999\n",
+	  "t.yaml:5: pools[0].slices: invalid host name \"host a\"; use only letters, digits" },
+	{ "host name with a non-ASCII letter",
+	  POOL_HEAD "    slices:\n      h\xc3\xb4st: 20000-20999\n",
+	  "t.yaml:5: pools[0].slices: invalid host name \"h\xc3\xb4st\"" },
+	{ "host name too long",
+	  POOL_HEAD "    slices:\n"
+	  "      h123456789012345678901234567890123456789012345678901234567890123: 1\n",
+	  "t.yaml:5: pools[0].slices: host name \"h123456789012345678901234567890123456789...\" is 64 characters long; at most 63 are allowed" },
+	{ "host name empty",
+	  POOL_HEAD "    slices:\n      '': 20000-20999\n",
+	  "t.yaml:5: pools[0].slices: empty host name" },
+	{ "host name not a scalar",
+	  POOL_HEAD "    slices:\n      ? [a]\n      : 1\n",
+	  "t.yaml:5: pools[0].slices: expected a host name as key, got a list" },
+	{ "host listed twice names the first line",
+	  POOL_HEAD "    slices:\n      host-a: 20000-20999\n      host-b: 21000-21999\n      host-a: 22000-22999\n",
+	  "t.yaml:7: pools[0].slices.host-a: host \"host-a\" is listed twice in this pool (first at line 5)" },
+	{ "range is a list",
+	  SLICE("[20000, 20999]"),
+	  "t.yaml:5: pools[0].slices.host-a: expected a port range such as 20000-20999, got a list" },
+	{ "range has no value",
+	  SLICE(""),
+	  "t.yaml:5: pools[0].slices.host-a: value is missing; expected a port range" },
+	{ "range without HI",
+	  SLICE("20000-"),
+	  "t.yaml:5: pools[0].slices.host-a: \"20000-\" is not a port range; write LO-HI (e.g. 20000-20999) or a single port" },
+	{ "range without LO",
+	  SLICE("-20999"),
+	  "t.yaml:5: pools[0].slices.host-a: \"-20999\" is not a port range" },
+	{ "negative port",
+	  SLICE("-5"),
+	  "t.yaml:5: pools[0].slices.host-a: \"-5\" is not a port range" },
+	{ "hex port",
+	  SLICE("0x10"),
+	  "t.yaml:5: pools[0].slices.host-a: \"0x10\" is not a port range" },
+	{ "three parts",
+	  SLICE("20000-20999-3"),
+	  "t.yaml:5: pools[0].slices.host-a: \"20000-20999-3\" is not a port range" },
+	{ "leading plus",
+	  SLICE("+20000"),
+	  "t.yaml:5: pools[0].slices.host-a: \"+20000\" is not a port range" },
+	{ "plus on HI",
+	  SLICE("20000-+20999"),
+	  "t.yaml:5: pools[0].slices.host-a: \"20000-+20999\" is not a port range" },
+	{ "blanks around the dash",
+	  SLICE("20000 - 20999"),
+	  "t.yaml:5: pools[0].slices.host-a: \"20000 - 20999\" is not a port range" },
+	{ "quoted leading blank",
+	  SLICE("' 20000'"),
+	  "t.yaml:5: pools[0].slices.host-a: \" 20000\" is not a port range" },
+	{ "quoted trailing blank",
+	  SLICE("'20000-20999 '"),
+	  "t.yaml:5: pools[0].slices.host-a: \"20000-20999 \" is not a port range" },
+	{ "float",
+	  SLICE("2e4"),
+	  "t.yaml:5: pools[0].slices.host-a: \"2e4\" is not a port range" },
+	{ "decimal point",
+	  SLICE("20000.5"),
+	  "t.yaml:5: pools[0].slices.host-a: \"20000.5\" is not a port range" },
+	{ "underscore digit separator",
+	  SLICE("20_000"),
+	  "t.yaml:5: pools[0].slices.host-a: \"20_000\" is not a port range" },
+	{ "word instead of a range",
+	  SLICE("all"),
+	  "t.yaml:5: pools[0].slices.host-a: \"all\" is not a port range" },
+	{ "leading zero (octal in YAML 1.1)",
+	  SLICE("020000"),
+	  "t.yaml:5: pools[0].slices.host-a: \"020000\": write ports without leading zeros" },
+	{ "leading zero on HI",
+	  SLICE("20000-020999"),
+	  "t.yaml:5: pools[0].slices.host-a: \"20000-020999\": write ports without leading zeros" },
+	{ "port 0",
+	  SLICE("0"),
+	  "t.yaml:5: pools[0].slices.host-a: \"0\": port 0 is not a usable port; ports are 1-65535" },
+	{ "range starting at port 0",
+	  SLICE("0-1023"),
+	  "t.yaml:5: pools[0].slices.host-a: \"0-1023\": port 0 is not a usable port" },
+	{ "port above 65535",
+	  SLICE("65536"),
+	  "t.yaml:5: pools[0].slices.host-a: \"65536\": port out of range; ports are 1-65535" },
+	{ "HI above 65535",
+	  SLICE("60000-70000"),
+	  "t.yaml:5: pools[0].slices.host-a: \"60000-70000\": port out of range" },
+	{ "huge number does not wrap",
+	  SLICE("18446744073709551617"),
+	  "t.yaml:5: pools[0].slices.host-a: \"18446744073709551617\": port out of range" },
+	{ "reversed range suggests the fix",
+	  SLICE("20999-20000"),
+	  "t.yaml:5: pools[0].slices.host-a: \"20999-20000\" is reversed (LO > HI); write 20000-20999" },
+	{ "overlap names both hosts and the other line",
+	  POOL_HEAD "    slices:\n      host-a: 20000-20999\n      host-b: 20500-21999\n",
+	  "t.yaml:6: pools[0].slices.host-b: 20500-21999 overlaps 20000-20999 of host \"host-a\" (line 5); slices of one pool must not overlap" },
+	{ "overlap at a single shared port",
+	  POOL_HEAD "    slices:\n      host-a: 20000-20999\n      host-b: 20999-21999\n",
+	  "t.yaml:6: pools[0].slices.host-b: 20999-21999 overlaps 20000-20999 of host \"host-a\" (line 5)" },
+	{ "single port inside another slice",
+	  POOL_HEAD "    slices:\n      host-a: 20000-20999\n      host-b: 21000-21999\n      host-c: 20500\n",
+	  "t.yaml:7: pools[0].slices.host-c: 20500 overlaps 20000-20999 of host \"host-a\" (line 5)" },
+	{ "overlap reported at the later slice even when it has the lower ports",
+	  POOL_HEAD "    slices:\n      host-a: 30000-30999\n      host-b: 10000-19999\n      host-c: 1000-40000\n",
+	  "t.yaml:7: pools[0].slices.host-c: 1000-40000 overlaps" },
+	{ "overlap hidden behind a wide slice",
+	  POOL_HEAD "    slices:\n      host-a: 1000-9000\n      host-b: 2000-2999\n      host-c: 5000-5999\n",
+	  "t.yaml:6: pools[0].slices.host-b: 2000-2999 overlaps 1000-9000 of host \"host-a\" (line 5)" },
+	{ "overlap in the second pool",
+	  POOL_OK "  - name: web6\n    address: 2001:db8::10\n    slices:\n      host-a: 1-100\n      host-b: 100-200\n",
+	  "t.yaml:10: pools[1].slices.host-b: 100-200 overlaps 1-100 of host \"host-a\" (line 9)" },
+};
+
+static void check_empty(const struct ps_config *cfg)
+{
+	assert_null(cfg->path);
+	assert_null(cfg->pools);
+	assert_int_equal(cfg->n_pools, 0);
+}
+
+static void test_bad_case(void **state)
+{
+	const struct bad_case *c = *state;
+	struct ps_config cfg;
+	struct ps_error err;
+	const char *found, *p;
+	bool anchored;
+	size_t len;
+	int ret;
+
+	memset(&cfg, 0xa5, sizeof(cfg));
+	memset(&err, 0, sizeof(err));
+	ret = ps_config_load_buf("t.yaml", c->yaml, strlen(c->yaml), &cfg, &err);
+	len = strlen(c->expect);
+	anchored = len && c->expect[len - 1] == '$';
+	if (anchored)
+		len--;
+	found = NULL;
+	for (p = err.msg; *p && !found; p++)
+		if (!strncmp(p, c->expect, len) && (!anchored || !p[len]))
+			found = p;
+	if (ret != -EINVAL || !found)
+		fail_msg("%s:\n  got      %d \"%s\"\n  expected -EINVAL \"...%s...\"",
+			 c->desc, ret, err.msg, c->expect);
+	check_empty(&cfg);
+}
+
+static int load_ok(const char *yaml, struct ps_config *cfg)
+{
+	struct ps_error err = { "" };
+	int ret;
+
+	ret = ps_config_load_buf("ok.yaml", yaml, strlen(yaml), cfg, &err);
+	if (ret)
+		fail_msg("unexpected error %d: %s", ret, err.msg);
+	return ret;
+}
+
+static void assert_addr(int family, const uint8_t *addr, const char *want)
+{
+	uint8_t buf[16] = { 0 };
+
+	assert_int_equal(inet_pton(family, want, buf), 1);
+	assert_memory_equal(addr, buf, 16);
+}
+
+static const char spec_example[] =
+	"pools:\n"                                   /* 1 */
+	"  - name: web\n"                            /* 2 */
+	"    address: 198.18.0.10          # IPv4\n" /* 3 */
+	"    destinations: [0.0.0.0/0]\n"            /* 4 */
+	"    slices:\n"                              /* 5 */
+	"      host-a: 20000-20999\n"                /* 6 */
+	"      host-b: 21000-21999\n"                /* 7 */
+	"  - name: web6\n"                           /* 8 */
+	"    address: 2001:db8::10\n"                /* 9 */
+	"    slices:\n"                              /* 10 */
+	"      host-a: 20000-20999\n";               /* 11 */
+
+static void test_spec_example(void **state)
+{
+	const struct ps_pool_cfg *p;
+	struct ps_config cfg;
+
+	(void)state;
+	load_ok(spec_example, &cfg);
+	assert_string_equal(cfg.path, "ok.yaml");
+	assert_int_equal(cfg.n_pools, 2);
+
+	p = &cfg.pools[0];
+	assert_string_equal(p->name, "web");
+	assert_int_equal(p->family, AF_INET);
+	assert_addr(AF_INET, p->addr, "198.18.0.10");
+	assert_int_equal(p->line, 2);
+	assert_int_equal(p->n_dsts, 1);
+	assert_int_equal(p->dsts[0].family, AF_INET);
+	assert_int_equal(p->dsts[0].len, 0);
+	assert_addr(AF_INET, p->dsts[0].addr, "0.0.0.0");
+	assert_int_equal(p->n_slices, 2);
+	assert_string_equal(p->slices[0].host, "host-a");
+	assert_int_equal(p->slices[0].range.lo, 20000);
+	assert_int_equal(p->slices[0].range.hi, 20999);
+	assert_int_equal(p->slices[0].line, 6);
+	assert_string_equal(p->slices[1].host, "host-b");
+	assert_int_equal(p->slices[1].range.lo, 21000);
+	assert_int_equal(p->slices[1].range.hi, 21999);
+	assert_int_equal(p->slices[1].line, 7);
+
+	p = &cfg.pools[1];
+	assert_string_equal(p->name, "web6");
+	assert_int_equal(p->family, AF_INET6);
+	assert_addr(AF_INET6, p->addr, "2001:db8::10");
+	assert_int_equal(p->line, 8);
+	/* default destinations: all of the family */
+	assert_int_equal(p->n_dsts, 1);
+	assert_int_equal(p->dsts[0].family, AF_INET6);
+	assert_int_equal(p->dsts[0].len, 0);
+	assert_addr(AF_INET6, p->dsts[0].addr, "::");
+	assert_int_equal(p->n_slices, 1);
+	assert_string_equal(p->slices[0].host, "host-a");
+	assert_int_equal(p->slices[0].range.lo, 20000);
+	assert_int_equal(p->slices[0].range.hi, 20999);
+	assert_int_equal(p->slices[0].line, 11);
+
+	assert_ptr_equal(ps_config_find_pool(&cfg, "web6"), &cfg.pools[1]);
+	assert_null(ps_config_find_pool(&cfg, "web7"));
+	assert_ptr_equal(ps_pool_find_slice(&cfg.pools[0], "host-b"), &cfg.pools[0].slices[1]);
+	assert_null(ps_pool_find_slice(&cfg.pools[1], "host-b"));
+
+	ps_config_free(&cfg);
+	check_empty(&cfg);
+	/* freeing twice is harmless */
+	ps_config_free(&cfg);
+}
+
+static void test_default_destination_ipv4(void **state)
+{
+	struct ps_config cfg;
+
+	(void)state;
+	load_ok(POOL_OK, &cfg);
+	assert_int_equal(cfg.pools[0].n_dsts, 1);
+	assert_int_equal(cfg.pools[0].dsts[0].family, AF_INET);
+	assert_int_equal(cfg.pools[0].dsts[0].len, 0);
+	assert_addr(AF_INET, cfg.pools[0].dsts[0].addr, "0.0.0.0");
+	ps_config_free(&cfg);
+}
+
+static void test_explicit_destinations(void **state)
+{
+	const struct ps_pool_cfg *p;
+	struct ps_config cfg;
+
+	(void)state;
+	load_ok("pools:\n"
+		"  - name: v6\n"
+		"    address: 2001:db8::10\n"
+		"    destinations:\n"
+		"      - 2001:db8:1::/48\n"
+		"      - '::/0'\n"
+		"      - 2001:db8::53\n"
+		"    slices: {h: 1}\n"
+		"  - name: v4\n"
+		"    address: 10.1.2.3\n"
+		"    destinations: [10.0.0.0/8, 192.0.2.1, 0.0.0.0/0]\n"
+		"    slices: {h: 1}\n", &cfg);
+	p = &cfg.pools[0];
+	assert_int_equal(p->n_dsts, 3);
+	assert_int_equal(p->dsts[0].family, AF_INET6);
+	assert_int_equal(p->dsts[0].len, 48);
+	assert_addr(AF_INET6, p->dsts[0].addr, "2001:db8:1::");
+	assert_int_equal(p->dsts[1].len, 0);
+	assert_addr(AF_INET6, p->dsts[1].addr, "::");
+	assert_int_equal(p->dsts[2].len, 128);
+	assert_addr(AF_INET6, p->dsts[2].addr, "2001:db8::53");
+	p = &cfg.pools[1];
+	assert_int_equal(p->n_dsts, 3);
+	assert_int_equal(p->dsts[0].family, AF_INET);
+	assert_int_equal(p->dsts[0].len, 8);
+	assert_addr(AF_INET, p->dsts[0].addr, "10.0.0.0");
+	assert_int_equal(p->dsts[1].len, 32);
+	assert_addr(AF_INET, p->dsts[1].addr, "192.0.2.1");
+	assert_int_equal(p->dsts[2].len, 0);
+	ps_config_free(&cfg);
+}
+
+/* Flow style, quoting, any key order, scalar ports, edge ports, anchors. */
+static void test_yaml_variants(void **state)
+{
+	const struct ps_pool_cfg *p;
+	struct ps_config cfg;
+
+	(void)state;
+	load_ok("# fleet\n"
+		"pools:\n"
+		"- slices: &s {\"host-a\": '1-1023', host-b: 1024, host_c.x: 65535}\n"
+		"  address: \"203.0.113.7\"\n"
+		"  name: 'a.b_c-9'\n"
+		"- {name: twin, address: 203.0.113.8, slices: *s}\n", &cfg);
+	assert_int_equal(cfg.n_pools, 2);
+	p = &cfg.pools[0];
+	assert_string_equal(p->name, "a.b_c-9");
+	assert_int_equal(p->line, 3);
+	assert_addr(AF_INET, p->addr, "203.0.113.7");
+	assert_int_equal(p->n_slices, 3);
+	assert_int_equal(p->slices[0].range.lo, 1);
+	assert_int_equal(p->slices[0].range.hi, 1023);
+	assert_int_equal(p->slices[1].range.lo, 1024);
+	assert_int_equal(p->slices[1].range.hi, 1024);
+	assert_string_equal(p->slices[2].host, "host_c.x");
+	assert_int_equal(p->slices[2].range.lo, 65535);
+	assert_int_equal(p->slices[2].range.hi, 65535);
+	assert_int_equal(p->slices[2].line, 3);
+	p = &cfg.pools[1];
+	assert_string_equal(p->name, "twin");
+	assert_int_equal(p->line, 6);
+	assert_int_equal(p->n_slices, 3);
+	assert_int_equal(p->slices[1].range.lo, 1024);
+	ps_config_free(&cfg);
+}
+
+static void test_adjacent_slices_and_crlf(void **state)
+{
+	struct ps_config cfg;
+
+	(void)state;
+	load_ok("pools:\r\n"
+		"  - name: web\r\n"
+		"    address: 198.18.0.10\r\n"
+		"    slices:\r\n"
+		"      host-b: 21000-21999\r\n"
+		"      host-a: 20000-20999\r\n"
+		"      host-c: 22000\r\n"
+		"      host-d: 22001-65535\r\n", &cfg);
+	assert_int_equal(cfg.pools[0].n_slices, 4);
+	assert_int_equal(cfg.pools[0].slices[3].line, 8);
+	assert_int_equal(cfg.pools[0].slices[3].range.hi, 65535);
+	ps_config_free(&cfg);
+}
+
+static void test_longest_names(void **state)
+{
+	struct ps_config cfg;
+
+	(void)state;
+	load_ok("pools:\n"
+		"  - name: abcdefghijklmnopqrstuvwxyz01234\n"
+		"    address: 198.18.0.10\n"
+		"    slices:\n"
+		"      h12345678901234567890123456789012345678901234567890123456789012: 1\n",
+		&cfg);
+	assert_int_equal(strlen(cfg.pools[0].name), PS_POOL_NAME_LEN - 1);
+	assert_int_equal(strlen(cfg.pools[0].slices[0].host), PS_HOST_NAME_LEN - 1);
+	ps_config_free(&cfg);
+}
+
+/* The buffer need not be NUL-terminated: only len bytes are read. */
+static void test_buffer_length(void **state)
+{
+	static const char text[] = POOL_OK "garbage: [";
+	struct ps_config cfg;
+	struct ps_error err;
+
+	(void)state;
+	assert_int_equal(ps_config_load_buf("b", text, strlen(POOL_OK), &cfg, NULL), 0);
+	ps_config_free(&cfg);
+	assert_int_equal(ps_config_load_buf("b", text, sizeof(text) - 1, &cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "b:7: syntax error"));
+	/* NULL error buffer and NULL name are allowed */
+	assert_int_equal(ps_config_load_buf(NULL, "x: 1", 4, &cfg, NULL), -EINVAL);
+	check_empty(&cfg);
+	assert_int_equal(ps_config_load_buf(NULL, NULL, 0, &cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "<config>:1: top level: the configuration is empty"));
+}
+
+static char *build_pools(int n_pools, int n_dsts)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
+	int i, j;
+
+	assert_non_null(f);
+	fprintf(f, "pools:\n");
+	for (i = 0; i < n_pools; i++) {
+		/* 3 lines per pool, 1 + n_dsts more with destinations; pools[0] on line 2 */
+		fprintf(f, "  - name: p%d\n    address: 10.0.%d.%d\n    slices: {h: %d}\n",
+			i, i / 200, i % 200 + 1, i + 1);
+		if (n_dsts) {
+			fprintf(f, "    destinations:\n");
+			for (j = 0; j < n_dsts; j++)
+				fprintf(f, "      - 10.%d.%d.0/24\n", j / 256, j % 256);
+		}
+	}
+	fclose(f);
+	return text;
+}
+
+static void test_max_pools(void **state)
+{
+	struct ps_config cfg;
+	struct ps_error err;
+	char *text, want[128];
+
+	(void)state;
+	text = build_pools(PS_MAX_POOLS, 0);
+	assert_int_equal(ps_config_load_buf("m", text, strlen(text), &cfg, &err), 0);
+	assert_int_equal(cfg.n_pools, PS_MAX_POOLS);
+	assert_int_equal(cfg.pools[PS_MAX_POOLS - 1].line, 2 + 3 * (PS_MAX_POOLS - 1));
+	ps_config_free(&cfg);
+	free(text);
+
+	text = build_pools(PS_MAX_POOLS + 1, 0);
+	assert_int_equal(ps_config_load_buf("m", text, strlen(text), &cfg, &err), -EINVAL);
+	snprintf(want, sizeof(want), "m:%d: pools: %d pools; at most %d are allowed",
+		 2 + 3 * PS_MAX_POOLS, PS_MAX_POOLS + 1, PS_MAX_POOLS);
+	assert_string_equal(err.msg, want);
+	check_empty(&cfg);
+	free(text);
+}
+
+static void test_max_destinations(void **state)
+{
+	struct ps_config cfg;
+	struct ps_error err;
+	char *text;
+
+	(void)state;
+	text = build_pools(1, PS_MAX_POOL_DSTS);
+	assert_int_equal(ps_config_load_buf("d", text, strlen(text), &cfg, &err), 0);
+	assert_int_equal(cfg.pools[0].n_dsts, PS_MAX_POOL_DSTS);
+	assert_int_equal(cfg.pools[0].dsts[1023].len, 24);
+	assert_addr(AF_INET, cfg.pools[0].dsts[1023].addr, "10.3.255.0");
+	ps_config_free(&cfg);
+	free(text);
+
+	text = build_pools(1, PS_MAX_POOL_DSTS + 1);
+	assert_int_equal(ps_config_load_buf("d", text, strlen(text), &cfg, &err), -EINVAL);
+	assert_string_equal(err.msg,
+			    "d:1030: pools[0].destinations: 1025 destinations; at most 1024 per pool are allowed");
+	check_empty(&cfg);
+	free(text);
+}
+
+/* Each pool's destinations fit, but not all pools' together. */
+static void test_total_destinations(void **state)
+{
+	int per_pool = PS_MAX_POOL_DSTS, fit = PS_MAX_DST_PREFIXES / per_pool;
+	struct ps_config cfg;
+	struct ps_error err;
+	char *text, want[256];
+
+	(void)state;
+	assert_true(fit < PS_MAX_POOLS);
+	text = build_pools(fit, per_pool);
+	assert_int_equal(ps_config_load_buf("t", text, strlen(text), &cfg, &err), 0);
+	ps_config_free(&cfg);
+	free(text);
+
+	text = build_pools(fit + 1, per_pool);
+	assert_int_equal(ps_config_load_buf("t", text, strlen(text), &cfg, &err), -EINVAL);
+	snprintf(want, sizeof(want),
+		 "t:%d: pools[%d].destinations: brings the IPv4 destinations of all pools to %d; at most %d fit",
+		 2 + fit * (4 + per_pool) + 4, fit, (fit + 1) * per_pool, PS_MAX_DST_PREFIXES);
+	if (!strstr(err.msg, want))
+		fail_msg("got \"%s\"\nwant \"%s...\"", err.msg, want);
+	check_empty(&cfg);
+	free(text);
+}
+
+/* Many hosts in one pool: duplicates and overlaps are still found. */
+static void test_many_slices(void **state)
+{
+	struct ps_config cfg;
+	struct ps_error err;
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f;
+	int i;
+
+	(void)state;
+	f = open_memstream(&text, &size);
+	assert_non_null(f);
+	fprintf(f, POOL_HEAD "    slices:\n");
+	for (i = 0; i < 20000; i++)
+		fprintf(f, "      h%d: %d-%d\n", i, 1 + 3 * i, 3 + 3 * i);
+	fprintf(f, "      late: 30000\n");
+	fclose(f);
+	assert_int_equal(ps_config_load_buf("s", text, size, &cfg, &err), -EINVAL);
+	assert_string_equal(err.msg,
+			    "s:20005: pools[0].slices.late: 30000 overlaps 29998-30000 of host \"h9999\" (line 10004); slices of one pool must not overlap");
+	/* drop the last line: valid */
+	*strstr(text, "      late:") = '\0';
+	assert_int_equal(load_ok(text, &cfg), 0);
+	assert_int_equal(cfg.pools[0].n_slices, 20000);
+	ps_config_free(&cfg);
+	free(text);
+}
+
+static char tmp_path[64];
+
+static int write_tmp(const char *text)
+{
+	int fd;
+
+	strcpy(tmp_path, "/tmp/test_config.XXXXXX");
+	fd = mkstemp(tmp_path);
+	if (fd < 0)
+		return -1;
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+		close(fd);
+		return -1;
+	}
+	return close(fd);
+}
+
+static void test_load_file(void **state)
+{
+	struct ps_config cfg;
+	struct ps_error err;
+	char want[128];
+
+	(void)state;
+	assert_int_equal(write_tmp(spec_example), 0);
+	assert_int_equal(ps_config_load_file(tmp_path, &cfg, &err), 0);
+	assert_string_equal(cfg.path, tmp_path);
+	assert_int_equal(cfg.n_pools, 2);
+	assert_int_equal(cfg.pools[1].slices[0].line, 11);
+	ps_config_free(&cfg);
+	unlink(tmp_path);
+
+	/* errors inside the file name the file */
+	assert_int_equal(write_tmp(POOL_HEAD "    slices: {host-a: 0}\n"), 0);
+	assert_int_equal(ps_config_load_file(tmp_path, &cfg, &err), -EINVAL);
+	snprintf(want, sizeof(want), "%s:4: pools[0].slices.host-a:", tmp_path);
+	assert_non_null(strstr(err.msg, want));
+	check_empty(&cfg);
+	unlink(tmp_path);
+
+	assert_int_equal(write_tmp(""), 0);
+	assert_int_equal(ps_config_load_file(tmp_path, &cfg, &err), -EINVAL);
+	snprintf(want, sizeof(want), "%s:1: top level: the configuration is empty", tmp_path);
+	assert_non_null(strstr(err.msg, want));
+	unlink(tmp_path);
+}
+
+static void test_load_file_missing(void **state)
+{
+	const char *path = "/nonexistent/portslice/fleet.yaml";
+	struct ps_config cfg;
+	struct ps_error err;
+	char want[256];
+
+	(void)state;
+	memset(&cfg, 0x5a, sizeof(cfg));
+	assert_int_equal(ps_config_load_file(path, &cfg, &err), -ENOENT);
+	snprintf(want, sizeof(want), "%s: cannot open: %s", path, strerror(ENOENT));
+	assert_string_equal(err.msg, want);
+	check_empty(&cfg);
+	assert_int_equal(ps_config_load_file(path, &cfg, NULL), -ENOENT);
+}
+
+static void test_load_file_directory(void **state)
+{
+	struct ps_config cfg;
+	struct ps_error err;
+	char want[256];
+
+	(void)state;
+	assert_int_equal(ps_config_load_file("/", &cfg, &err), -EISDIR);
+	snprintf(want, sizeof(want), "/: cannot read: %s", strerror(EISDIR));
+	assert_string_equal(err.msg, want);
+	check_empty(&cfg);
+}
+
+static void test_parse_port_range(void **state)
+{
+	static const struct {
+		const char *s;
+		int lo, hi; /* lo == 0: rejected */
+	} cases[] = {
+		{ "20000-20999", 20000, 20999 },
+		{ "20000", 20000, 20000 },
+		{ "1", 1, 1 },
+		{ "65535", 65535, 65535 },
+		{ "1-65535", 1, 65535 },
+		{ "5-5", 5, 5 },
+		{ "", 0, 0 },
+		{ "-", 0, 0 },
+		{ "0", 0, 0 },
+		{ "0-10", 0, 0 },
+		{ "10-0", 0, 0 },
+		{ "65536", 0, 0 },
+		{ "1-65536", 0, 0 },
+		{ "99999999999999999999", 0, 0 },
+		{ "20000-", 0, 0 },
+		{ "-5", 0, 0 },
+		{ "0x10", 0, 0 },
+		{ "20000-20999-3", 0, 0 },
+		{ "+20000", 0, 0 },
+		{ " 20000", 0, 0 },
+		{ "20000 ", 0, 0 },
+		{ "20000 -20999", 0, 0 },
+		{ "20000\t", 0, 0 },
+		{ "020000", 0, 0 },
+		{ "00", 0, 0 },
+		{ "20999-20000", 0, 0 },
+		{ "2e4", 0, 0 },
+		{ "20000--20999", 0, 0 },
+		{ "\xd9\xa1", 0, 0 }, /* ARABIC-INDIC DIGIT ONE */
+	};
+	struct ps_port_range r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		int ret;
+
+		r.lo = r.hi = 7;
+		ret = ps_parse_port_range(cases[i].s, &r);
+		if (!cases[i].lo) {
+			if (ret != -EINVAL)
+				fail_msg("\"%s\": got %d, want -EINVAL", cases[i].s, ret);
+			/* out untouched on failure */
+			assert_int_equal(r.lo, 7);
+			continue;
+		}
+		if (ret || r.lo != cases[i].lo || r.hi != cases[i].hi)
+			fail_msg("\"%s\": got %d %u-%u", cases[i].s, ret, r.lo, r.hi);
+	}
+	assert_int_equal(ps_parse_port_range(NULL, &r), -EINVAL);
+}
+
+static void test_parse_prefix(void **state)
+{
+	static const struct {
+		const char *s;
+		int family; /* 0: rejected */
+		const char *addr;
+		int len;
+	} cases[] = {
+		{ "10.0.0.0/8", AF_INET, "10.0.0.0", 8 },
+		{ "0.0.0.0/0", AF_INET, "0.0.0.0", 0 },
+		{ "192.0.2.1", AF_INET, "192.0.2.1", 32 },
+		{ "192.0.2.1/32", AF_INET, "192.0.2.1", 32 },
+		{ "192.0.2.128/25", AF_INET, "192.0.2.128", 25 },
+		{ "2001:db8::/32", AF_INET6, "2001:db8::", 32 },
+		{ "::/0", AF_INET6, "::", 0 },
+		{ "2001:db8::1", AF_INET6, "2001:db8::1", 128 },
+		{ "2001:db8::1/128", AF_INET6, "2001:db8::1", 128 },
+		{ "2001:db8:8000::/33", AF_INET6, "2001:db8:8000::", 33 },
+		{ "::ffff:10.0.0.0/104", AF_INET6, "::ffff:10.0.0.0", 104 },
+		{ "10.0.0.1/8", 0, NULL, 0 },         /* host bits */
+		{ "2001:db8::1/32", 0, NULL, 0 },     /* host bits */
+		{ "192.0.2.129/25", 0, NULL, 0 },     /* host bit in a partial byte */
+		{ "10.0.0.0/33", 0, NULL, 0 },
+		{ "::/129", 0, NULL, 0 },
+		{ "10.0.0.0/", 0, NULL, 0 },
+		{ "10.0.0.0/08", 0, NULL, 0 },
+		{ "10.0.0.0/-8", 0, NULL, 0 },
+		{ "10.0.0.0/+8", 0, NULL, 0 },
+		{ "10.0.0.0/8/8", 0, NULL, 0 },
+		{ "10.0.0.0 /8", 0, NULL, 0 },
+		{ "10.0.0/8", 0, NULL, 0 },
+		{ "/8", 0, NULL, 0 },
+		{ "", 0, NULL, 0 },
+		{ "example.com/8", 0, NULL, 0 },
+		{ "fe80::1%eth0/64", 0, NULL, 0 },
+		{ "1234567890123456789012345678901234567890123456789/8", 0, NULL, 0 },
+	};
+	struct ps_prefix p;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		int ret = ps_parse_prefix(cases[i].s, &p);
+
+		if (!cases[i].family) {
+			if (ret != -EINVAL)
+				fail_msg("\"%s\": got %d, want -EINVAL", cases[i].s, ret);
+			continue;
+		}
+		if (ret || p.family != cases[i].family || p.len != cases[i].len)
+			fail_msg("\"%s\": got %d family %d len %u", cases[i].s, ret, p.family, p.len);
+		assert_addr(cases[i].family, p.addr, cases[i].addr);
+	}
+	assert_int_equal(ps_parse_prefix(NULL, &p), -EINVAL);
+}
+
+static void test_format(void **state)
+{
+	uint8_t a4[16] = { 198, 18, 0, 10 }, a6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 0x10 };
+	struct ps_prefix p = { .family = AF_INET6, .len = 32, .addr = { 0x20, 0x01, 0x0d, 0xb8 } };
+	char buf[PS_PREFIX_STR_LEN];
+
+	(void)state;
+	assert_int_equal(ps_format_addr(AF_INET, a4, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "198.18.0.10");
+	assert_int_equal(ps_format_addr(AF_INET6, a6, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "2001:db8::10");
+	assert_int_equal(ps_format_addr(AF_INET, a4, buf, 5), -ENOSPC);
+	assert_int_equal(ps_format_addr(AF_UNIX, a4, buf, sizeof(buf)), -EAFNOSUPPORT);
+	assert_int_equal(ps_format_prefix(&p, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "2001:db8::/32");
+	assert_int_equal(ps_format_prefix(&p, buf, 12), -ENOSPC);
+	p = (struct ps_prefix){ .family = AF_INET };
+	assert_int_equal(ps_format_prefix(&p, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "0.0.0.0/0");
+}
+
+static void test_ranges_overlap(void **state)
+{
+	struct ps_port_range a = { 100, 200 };
+
+	(void)state;
+	assert_true(ps_ranges_overlap(a, (struct ps_port_range){ 100, 200 }));
+	assert_true(ps_ranges_overlap(a, (struct ps_port_range){ 200, 300 }));
+	assert_true(ps_ranges_overlap(a, (struct ps_port_range){ 1, 100 }));
+	assert_true(ps_ranges_overlap(a, (struct ps_port_range){ 150, 150 }));
+	assert_true(ps_ranges_overlap(a, (struct ps_port_range){ 1, 65535 }));
+	assert_true(ps_ranges_overlap((struct ps_port_range){ 150, 150 }, a));
+	assert_false(ps_ranges_overlap(a, (struct ps_port_range){ 201, 300 }));
+	assert_false(ps_ranges_overlap(a, (struct ps_port_range){ 1, 99 }));
+	assert_false(ps_ranges_overlap((struct ps_port_range){ 201, 300 }, a));
+}
+
+static void test_valid_names(void **state)
+{
+	(void)state;
+	assert_true(ps_valid_pool_name("web-1.a_b"));
+	assert_false(ps_valid_pool_name(""));
+	assert_false(ps_valid_pool_name("a b"));
+	assert_false(ps_valid_pool_name("abcdefghijklmnopqrstuvwxyz012345"));
+	assert_true(ps_valid_pool_name("abcdefghijklmnopqrstuvwxyz01234"));
+	assert_false(ps_valid_pool_name(NULL));
+	assert_true(ps_valid_host_name("host-a.example.com"));
+	assert_false(ps_valid_host_name("host/a"));
+	assert_false(ps_valid_host_name(""));
+}
+
+struct warnings {
+	int n;
+	char msgs[4][512];
+};
+
+static void collect(const char *msg, void *arg)
+{
+	struct warnings *w = arg;
+
+	if (w->n < 4)
+		strcpy(w->msgs[w->n], msg);
+	w->n++;
+}
+
+static void test_warn_local_range(void **state)
+{
+	struct ps_config cfg;
+	struct warnings w = { 0 };
+
+	(void)state;
+	load_ok("pools:\n"
+		"  - name: web\n    address: 198.18.0.10\n"
+		"    slices: {host-a: 20000-20999, host-b: 40000-40999}\n"
+		"  - name: web6\n    address: 2001:db8::10\n"
+		"    slices: {host-a: 32000-33000}\n", &cfg);
+
+	/* Debian's default 32768-60999 catches host-a's web6 slice only */
+	assert_int_equal(ps_config_warn_local_range(&cfg, "host-a", (struct ps_port_range){ 32768, 60999 },
+						   collect, &w), 1);
+	assert_int_equal(w.n, 1);
+	assert_string_equal(w.msgs[0],
+			    "pool web6 (2001:db8::10): ports 32768-33000 of the slice 32000-33000 of host host-a "
+			    "are inside the local port range 32768-60999 (net.ipv4.ip_local_port_range); "
+			    "the kernel may hand them to other sockets and portslice then has to skip them; "
+			    "move the slice or shrink the local port range");
+
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(ps_config_warn_local_range(&cfg, "host-a", (struct ps_port_range){ 20999, 60999 },
+						   collect, &w), 2);
+	assert_int_equal(w.n, 2);
+	assert_non_null(strstr(w.msgs[0], "pool web (198.18.0.10): ports 20999-20999 of the slice 20000-20999"));
+
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(ps_config_warn_local_range(&cfg, "host-b", (struct ps_port_range){ 32768, 39999 },
+						   collect, &w), 0);
+	assert_int_equal(ps_config_warn_local_range(&cfg, "host-b", (struct ps_port_range){ 32768, 60999 },
+						   collect, &w), 1);
+	assert_int_equal(ps_config_warn_local_range(&cfg, "nobody", (struct ps_port_range){ 1, 65535 },
+						   collect, &w), 0);
+	/* without a callback it only counts */
+	assert_int_equal(ps_config_warn_local_range(&cfg, "host-a", (struct ps_port_range){ 1, 65535 },
+						   NULL, NULL), 2);
+	assert_int_equal(w.n, 1);
+	ps_config_free(&cfg);
+}
+
+int main(void)
+{
+	static const struct CMUnitTest fixed[] = {
+		cmocka_unit_test(test_spec_example),
+		cmocka_unit_test(test_default_destination_ipv4),
+		cmocka_unit_test(test_explicit_destinations),
+		cmocka_unit_test(test_yaml_variants),
+		cmocka_unit_test(test_adjacent_slices_and_crlf),
+		cmocka_unit_test(test_longest_names),
+		cmocka_unit_test(test_buffer_length),
+		cmocka_unit_test(test_max_pools),
+		cmocka_unit_test(test_max_destinations),
+		cmocka_unit_test(test_total_destinations),
+		cmocka_unit_test(test_many_slices),
+		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_load_file_missing),
+		cmocka_unit_test(test_load_file_directory),
+		cmocka_unit_test(test_parse_port_range),
+		cmocka_unit_test(test_parse_prefix),
+		cmocka_unit_test(test_format),
+		cmocka_unit_test(test_ranges_overlap),
+		cmocka_unit_test(test_valid_names),
+		cmocka_unit_test(test_warn_local_range),
+	};
+	size_t n_fixed = ARRAY_SIZE(fixed), n_bad = ARRAY_SIZE(bad_cases), i;
+	struct CMUnitTest *tests;
+	int ret;
+
+	/* One cmocka test per table row, named after its description. */
+	tests = calloc(n_fixed + n_bad, sizeof(*tests));
+	if (!tests)
+		return 1;
+	memcpy(tests, fixed, sizeof(fixed));
+	for (i = 0; i < n_bad; i++) {
+		tests[n_fixed + i] = (struct CMUnitTest){
+			.name = bad_cases[i].desc,
+			.test_func = test_bad_case,
+			.initial_state = (void *)&bad_cases[i],
+		};
+	}
+	ret = _cmocka_run_group_tests("config", tests, n_fixed + n_bad, NULL, NULL);
+	free(tests);
+	return ret;
+}
