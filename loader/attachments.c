@@ -93,15 +93,17 @@ static bool path_within(const char *inner, const char *outer)
 static int nesting_cb(__u64 id, const struct ps_attachment *att, void *arg)
 {
 	const struct ps_cgroup *cg = arg;
+	/* Length of the cgroup2 mount point, to print absolute paths. */
+	int m = (int)(strlen(cg->path) - strlen(cg->rel));
 
 	if (id == cg->id)
 		return 0;
 	if (path_within(cg->rel, att->path))
-		return ps_err(EEXIST, "%s is inside the attached cgroup %s: its sockets are handled there already; detach that one first or attach this one only",
-			      cg->path, att->path);
+		return ps_err(EEXIST, "%s is inside the attached cgroup %.*s%s: its sockets are handled there already; detach that one first or attach this one only",
+			      cg->path, m, cg->path, att->path);
 	if (path_within(att->path, cg->rel))
-		return ps_err(EEXIST, "%s holds the attached cgroup %s: sockets would be handled twice; detach that one first",
-			      cg->path, att->path);
+		return ps_err(EEXIST, "%s holds the attached cgroup %.*s%s: sockets would be handled twice; detach that one first",
+			      cg->path, m, cg->path, att->path);
 	return 0;
 }
 

@@ -71,7 +71,14 @@ static int resolve_cgroup(const char *dir, const struct ps_maps *maps, __u64 *id
 		if (err)
 			return err;
 		*id = cg.id;
+		snprintf(rel, sizeof(rel), "%s", cg.rel);
 		ps_cgroup_close(&cg);
+		if (ps_attachment_exists(*id))
+			return 0;
+		/* Re-created at that path (systemd does): the attachment is the old directory's. */
+		ps_attachments_for_each(maps->attachments, find_by_path, &f);
+		if (f.found)
+			*id = f.id;
 		return 0;
 	}
 	err = ps_env_cgroup2_mount(mnt, sizeof(mnt));
@@ -98,7 +105,9 @@ static void print_done(const char *what, bool was_attached, bool removed_all)
 		json_object_put(root);
 		return;
 	}
-	if (!was_attached)
+	if (!was_attached && !strcmp(what, "no cgroup"))
+		printf("no cgroup was attached: nothing to do\n");
+	else if (!was_attached)
 		printf("%s was not attached: nothing to do\n", what);
 	else
 		printf("detached %s%s\n", what, removed_all ? "; no cgroup is attached any more, all pins removed" : "");
@@ -129,7 +138,7 @@ static int run_detach(int argc, char **argv)
 		err = was_attached ? ps_state_remove_all() : 0;
 		removed_all = was_attached && !err;
 		if (!err)
-			print_done("all cgroups", was_attached, removed_all);
+			print_done(was_attached ? "all cgroups" : "no cgroup", was_attached, removed_all);
 		goto out;
 	}
 	if (!ps_state_exists()) {

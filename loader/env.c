@@ -99,7 +99,7 @@ int ps_cgroup_open(const char *dir, struct ps_cgroup *cg)
 		return err;
 	mlen = strlen(mnt);
 	if (!strcmp(cg->path, mnt))
-		return ps_err(EINVAL, "refusing to attach to the root cgroup %s: it holds every process of the host; name a child cgroup", mnt);
+		return ps_err(EINVAL, "refusing the root cgroup %s: it holds every process of the host; name a child cgroup", mnt);
 	if (strncmp(cg->path, mnt, mlen) || cg->path[mlen] != '/')
 		return ps_err(EINVAL, "%s is outside the cgroup v2 mount %s", cg->path, mnt);
 	snprintf(cg->rel, sizeof(cg->rel), "%s", cg->path + mlen);

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "portslice.h"
 
 #define PS_VERSION "0.1.0"
 
@@ -49,6 +50,11 @@ static const struct ps_cmd *find_command(const char *name, int *err)
 {
 	const struct ps_cmd *found = NULL;
 	size_t len = strlen(name);
+
+	if (!len) {
+		*err = ps_err(EINVAL, "empty command name: see 'portslice help'");
+		return NULL;
+	}
 
 	for (size_t i = 0; i < N_COMMANDS; i++) {
 		if (!strcmp(commands[i]->name, name))
@@ -123,7 +129,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
-			printf("portslice %s (layout %d, libbpf %s)\n", PS_VERSION, 1, libbpf_version_string());
+			printf("portslice %s (layout %d, libbpf %s)\n", PS_VERSION, PS_LAYOUT_VERSION, libbpf_version_string());
 			return 0;
 		} else {
 			ps_err(EINVAL, "unknown option '%s': see 'portslice help'", a);
@@ -132,7 +138,12 @@ int main(int argc, char **argv)
 		}
 	}
 	if (i == argc) {
-		usage(stderr);
+		if (ps_json) {
+			ps_err(EINVAL, "no command given: see 'portslice help'");
+			report_error();
+		} else {
+			usage(stderr);
+		}
 		return 2;
 	}
 	if (!strcmp(argv[i], "help"))

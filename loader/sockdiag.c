@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -88,7 +89,7 @@ static void sockdiag_convert(const struct inet_diag_msg *m, int proto, struct ps
 	si->family = m->idiag_family;
 	si->proto = proto;
 	si->state = m->idiag_state;
-	/* Copy v4 addresses alone: callers compare all 16 bytes. */
+	/* Take only the v4 word so the rest is zero, as callers compare 16 bytes. */
 	if (m->idiag_family == AF_INET) {
 		memcpy(si->laddr, m->id.idiag_src, 4);
 		memcpy(si->raddr, m->id.idiag_dst, 4);
@@ -103,11 +104,11 @@ static void sockdiag_convert(const struct inet_diag_msg *m, int proto, struct ps
 }
 
 /*
- * Walks one datagram of the reply. Returns 1 once the dump is complete,
- * 0 when more parts follow, the callback's non-zero value, or -errno.
+ * Walks one datagram of the reply, setting *done once the dump is complete.
+ * Returns 0, the callback's non-zero value, or -errno.
  */
 static int sockdiag_parse(const void *buf, size_t len, uint32_t seq, int proto,
-			  ps_sockdiag_cb cb, void *arg)
+			  ps_sockdiag_cb cb, void *arg, bool *done)
 {
 	const struct nlmsghdr *nlh;
 	struct ps_sockinfo si;
@@ -128,14 +129,16 @@ static int sockdiag_parse(const void *buf, size_t len, uint32_t seq, int proto,
 				if (status < 0)
 					return status;
 			}
-			return 1;
+			*done = true;
+			return 0;
 		case NLMSG_ERROR: {
 			const struct nlmsgerr *e = NLMSG_DATA(nlh);
 
 			if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
 				return -EBADMSG;
 			/* 0 is an ack, which a dump does not send: treat as the end. */
-			return e->error ? e->error : 1;
+			*done = true;
+			return e->error;
 		}
 		case SOCK_DIAG_BY_FAMILY:
 			if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
@@ -165,6 +168,7 @@ int ps_sockdiag_dump(int family, int proto, ps_sockdiag_cb cb, void *arg)
 		.msg_iov = &iov,
 		.msg_iovlen = 1,
 	};
+	bool done = false;
 	uint32_t seq;
 	ssize_t n;
 	void *buf;
@@ -185,7 +189,7 @@ int ps_sockdiag_dump(int family, int proto, ps_sockdiag_cb cb, void *arg)
 	seq = __atomic_add_fetch(&seq_counter, 1, __ATOMIC_RELAXED) ^ (uint32_t)getpid() << 16;
 
 	ret = sockdiag_send(fd, family, proto, seq);
-	while (!ret) {
+	while (!ret && !done) {
 		iov.iov_base = buf;
 		iov.iov_len = SOCKDIAG_BUF_SIZE;
 		mh.msg_namelen = sizeof(from);
@@ -208,10 +212,10 @@ int ps_sockdiag_dump(int family, int proto, ps_sockdiag_cb cb, void *arg)
 		/* Only the kernel (port id 0) answers; ignore anyone else. */
 		if (mh.msg_namelen < sizeof(from) || from.nl_pid != 0)
 			continue;
-		ret = sockdiag_parse(buf, n, seq, proto, cb, arg);
+		ret = sockdiag_parse(buf, n, seq, proto, cb, arg, &done);
 	}
 	/* Closing mid-dump is how a dump is aborted: the kernel drops the rest. */
 	close(fd);
 	free(buf);
-	return ret == 1 ? 0 : ret;
+	return ret;
 }

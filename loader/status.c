@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
@@ -169,11 +170,13 @@ static int attachment_cb(__u64 id, const struct ps_attachment *att, void *arg)
 	struct att_list *l = arg;
 	json_object *o = json_object_new_object(), *names = json_object_new_array();
 	char path[PATH_MAX + 256];
+	struct stat st;
 
 	snprintf(path, sizeof(path), "%s%s", l->mnt, att->path);
 	json_object_object_add(o, "cgroup", json_object_new_string(path));
 	json_object_object_add(o, "cgroup_id", json_object_new_uint64(id));
-	json_object_object_add(o, "cgroup_exists", json_object_new_boolean(!access(path, F_OK)));
+	/* The same path may hold a new cgroup since: compare the id too. */
+	json_object_object_add(o, "cgroup_exists", json_object_new_boolean(!stat(path, &st) && st.st_ino == id));
 	json_object_object_add(o, "links_pinned", json_object_new_boolean(ps_attachment_exists(id)));
 	for (__u32 i = 0; i < att->pool_count && i < PS_MAX_POOLS; i++)
 		json_object_array_add(names, json_object_new_string(l->pools[att->pool_order[i]].name));

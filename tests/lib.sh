@@ -9,15 +9,14 @@ PSNET=${PSNET:-$ROOT/build/tests/psnet}
 CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
 
 # Everything a test creates carries this tag, so cleanup finds it all.
-TAG=pstest$$
+# BASHPID, not $$: every test runs in its own subshell of one runner.
+TAG=pstest$BASHPID
 
 # The pins and the lock of a test never touch a real portslice on the host.
 export PORTSLICE_PIN_DIR=/sys/fs/bpf/$TAG
 export PORTSLICE_LOCK_FILE=/run/$TAG.lock
 
 _pids=()
-_netns=()
-_cgroups=()
 
 die() { echo "FAIL: $*" >&2; exit 1; }
 note() { echo "  # $*" >&2; }
@@ -35,11 +34,12 @@ ensure_bpffs() {
 		die "cannot mount bpffs at /sys/fs/bpf"
 }
 
-# ns_create NAME: a network namespace with lo up; prints its full name.
+# Namespaces and cgroups are recorded in a file, not a variable, so that
+# cleanup knows them even when they were made inside $(...).
 ns_create() {
 	local ns=$TAG-$1
-	ip netns add "$ns" || die "ip netns add $ns"
-	_netns+=("$ns")
+	echo "netns $ns" >> "$TMPD/created"
+	ip netns add "$ns" >&2 || die "ip netns add $ns"
 	ip -n "$ns" link set lo up
 	echo "$ns"
 }
@@ -47,8 +47,8 @@ ns_create() {
 # cg_create NAME: a child cgroup of the cgroup2 root; prints its path.
 cg_create() {
 	local cg=$CG2/$TAG-$1
-	mkdir "$cg" || die "mkdir $cg"
-	_cgroups+=("$cg")
+	echo "cgroup $cg" >> "$TMPD/created"
+	mkdir "$cg" >&2 || die "mkdir $cg"
 	echo "$cg"
 }
 
@@ -87,16 +87,19 @@ cleanup() {
 	local p cg ns
 	for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${_pids[@]}"; do wait "$p" 2>/dev/null; done
-	"$PS" detach --all >/dev/null 2>&1
-	rm -rf "/sys/fs/bpf/$TAG" 2>/dev/null
-	for cg in "${_cgroups[@]}"; do
-		# Processes the test started are gone; move any straggler out.
-		for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do
-			echo "$p" > "$CG2/cgroup.procs" 2>/dev/null
-		done
+	for p in /sys/fs/bpf/$TAG /sys/fs/bpf/$TAG-*; do
+		[ -e "$p" ] || continue
+		PORTSLICE_PIN_DIR=$p "$PS" detach --all >/dev/null 2>&1
+		rm -rf "$p" 2>/dev/null
+	done
+	# Children first: cgroups inside a test cgroup were made after it.
+	for cg in $(awk '$1 == "cgroup" { print $2 }' "$TMPD/created" 2>/dev/null | tac); do
+		find "$cg" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null
 		rmdir "$cg" 2>/dev/null
 	done
-	for ns in "${_netns[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	for ns in $(awk '$1 == "netns" { print $2 }' "$TMPD/created" 2>/dev/null); do
+		ip netns del "$ns" 2>/dev/null
+	done
 	rm -f "$PORTSLICE_LOCK_FILE" "$TMPD"/* 2>/dev/null
 	rmdir "$TMPD" 2>/dev/null
 }
@@ -196,3 +199,35 @@ check_conns() {
 		END { print bad ? -1 : ok + 0 }')
 	expect_eq "$n" "$want" "connections from $addr with a port in $lo-$hi"
 }
+
+# hold_start NAME COUNT ARGS...: psnet connect ARGS... --hold-stdin inside
+# the test cgroup, in the background, until COUNT sockets are reported.
+# hold_stop NAME closes them.
+hold_start() {
+	local name=$1 count=$2 i
+	shift 2
+	mkfifo "$TMPD/$name.fifo"
+	# Redirections of a background command happen in the child: opening
+	# the fifo there does not block this shell.
+	in_cg "$CG" "$NS" "$PSNET" connect "$@" --hold-stdin < "$TMPD/$name.fifo" > "$TMPD/$name.out" 2>"$TMPD/$name.err" &
+	BG_PID=$!
+	_pids+=($BG_PID)
+	eval "HOLD_PID_$name=$BG_PID"
+	exec {fd}> "$TMPD/$name.fifo"
+	eval "HOLD_FD_$name=$fd"
+	for i in $(seq 1 600); do
+		[ "$(grep -c 'result=' "$TMPD/$name.out" 2>/dev/null)" -ge "$count" ] && return 0
+		kill -0 "$BG_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	die "psnet connect ($name) did not report $count sockets: $(tail -n 3 "$TMPD/$name.out" "$TMPD/$name.err")"
+}
+
+hold_stop() {
+	local fd pid
+	eval "fd=\$HOLD_FD_$1 pid=\$HOLD_PID_$1"
+	exec {fd}>&-
+	wait "$pid"
+}
+
+hold_output() { cat "$TMPD/$1.out"; }

@@ -21,7 +21,14 @@ for f in "${files[@]}"; do
 		[ -z "$filter" ] || [[ "$name" == *$filter* ]] || continue
 		log=$(mktemp /tmp/pstest-log.XXXXXX)
 		start=$(date +%s)
-		( set -u; source tests/lib.sh; source "$f"; trap cleanup EXIT; "$t" ) >"$log" 2>&1
+		# A test that hangs is ended; its EXIT trap still cleans up.
+		timeout -k 20 "${TEST_TIMEOUT:-600}" bash -c '
+			set -u
+			source tests/lib.sh
+			source "$1"
+			trap cleanup EXIT
+			trap "echo \"FAIL: timed out or interrupted\"; exit 143" TERM INT
+			"$2"' _ "$f" "$t" >"$log" 2>&1
 		rc=$?
 		secs=$(( $(date +%s) - start ))
 		if [ $rc -eq 0 ]; then

@@ -1,0 +1,122 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# Real sockets in a fresh namespace and test cgroup: every connection of the
+# cgroup leaves from the pool address with a port of the slice, 4-tuples
+# are unique, and the kernel's socket table (ss) agrees with portslice.
+
+# held_in_slice PROTO FAMILY: COUNT held connections, checked from psnet's
+# view, the kernel's (ss) and portslice's (status), then given back.
+held_in_slice() {
+	local proto=$1 pool=$2 srv=$3 poolname=$4 count=200 out
+	std_setup
+	attach
+	serve srv --$proto "$srv:8080-8083"
+	hold_start c $count --proto "$proto" --to "$srv:8080-8083" --count $count --echo
+	out=$(hold_output c)
+	check_conns "$out" "$pool" 20000 20999 $count
+	expect_eq "$(kernel_tuples "$proto" "$pool" 20000 20999)" $count "kernel sockets in the slice (ss)"
+	expect_eq "$(kernel_dups)" 0 "4-tuples shared by two sockets (ss)"
+	expect_eq "$(status_field "$poolname" "tuples.$proto")" $count "tuples in portslice status"
+	hold_stop c
+	expect_eq "$(status_field "$poolname" "tuples.total")" 0 "tuples after close"
+	expect_eq "$(status_field "$poolname" "counters.$proto.released")" $count "released claims"
+}
+
+t_tcp4_ports_in_slice() { held_in_slice tcp $POOL4 $SRV4 web; }
+t_tcp6_ports_in_slice() { held_in_slice tcp $POOL6 "[$SRV6]" web6; }
+t_udp4_connected_ports_in_slice() { held_in_slice udp $POOL4 $SRV4 web; }
+t_udp6_connected_ports_in_slice() { held_in_slice udp $POOL6 "[$SRV6]" web6; }
+
+# A 10-port slice carries 30 connections to 3 destinations: the tuple, not
+# the port, is what must be unique.
+t_more_connections_than_ports() {
+	local out ports
+	std_setup 20000-20009
+	attach
+	serve srv --tcp $SRV4:8080-8082
+	hold_start c 30 --proto tcp --to $SRV4:8080-8082 --count 30
+	out=$(hold_output c)
+	check_conns "$out" $POOL4 20000 20009 30
+	ports=$(printf '%s\n' "$out" | grep -o 'local=[^ ]*' | sort -u | wc -l)
+	expect_eq "$ports" 10 "distinct source ports"
+	expect_eq "$(kernel_dups)" 0 "shared 4-tuples (ss)"
+	# Every tuple of the slice is taken now, to every destination.
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8081 --count 1 --expect-errno EADDRNOTAVAIL) ||
+		die "a 31st connection was not refused with EADDRNOTAVAIL: $out"
+	hold_stop c
+}
+
+exhaust() {
+	local proto=$1 out
+	std_setup 20000-20009
+	attach
+	serve srv --$proto $SRV4:8080
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto $proto --to $SRV4:8080 --count 11 --hold 0 --expect-errno EADDRNOTAVAIL) ||
+		die "the 11th $proto connect to one destination did not fail with EADDRNOTAVAIL: $out"
+	check_conns "$out" $POOL4 20000 20009 10
+	expect_eq "$(status_field web "counters.$proto.exhausted")" 1 "exhausted counter"
+	expect_eq "$(status_field web "counters.$proto.allocated")" 10 "allocated counter"
+}
+
+t_exhaustion_tcp_eaddrnotavail() { exhaust tcp; }
+t_exhaustion_udp_eaddrnotavail() { exhaust udp; }
+
+# Closed TCP connections linger in TIME_WAIT at the side that closed first;
+# portslice must never hand those tuples out again while they do.
+t_time_wait_tuples_not_reused() {
+	local out tw
+	std_setup 20000-20003
+	attach
+	serve srv --tcp $SRV4:8080-8081
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8080 --count 4 --echo)
+	check_conns "$out" $POOL4 20000 20003 4
+	sleep 0.2
+	tw=$(in_ns "$NS" ss -Hant state time-wait src $POOL4 | wc -l)
+	expect_eq "$tw" 4 "TIME_WAIT sockets on the pool address"
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8080 --count 1 --expect-errno EADDRNOTAVAIL) ||
+		die "a tuple in TIME_WAIT was handed out again: $out"
+	expect_ge "$(status_field web counters.tcp.kernel_held)" 4 "candidates skipped because the kernel holds them"
+	# Another destination still has every port.
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8081 --count 4 --echo)
+	check_conns "$out" $POOL4 20000 20003 4
+}
+
+t_outside_cgroup_untouched() {
+	local out
+	std_setup
+	attach
+	serve srv --tcp $SRV4:8080 --udp $SRV4:8080
+	for proto in tcp udp; do
+		out=$(in_ns "$NS" "$PSNET" connect --proto $proto --to $SRV4:8080 --count 20 --echo)
+		expect_eq "$(printf '%s\n' "$out" | grep -c result=ok)" 20 "$proto connections outside the cgroup"
+		expect_nomatch "$out" "local=$POOL4:" "$proto sockets outside the cgroup"
+	done
+	expect_eq "$(status_field web counters.tcp.allocated)" 0 "tcp allocations"
+	expect_eq "$(status_field web counters.udp.allocated)" 0 "udp allocations"
+}
+
+t_detach_restores_default() {
+	local out
+	std_setup
+	attach
+	serve srv --tcp $SRV4:8080
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8080 --count 5 --echo)
+	check_conns "$out" $POOL4 20000 20999 5
+	"$PS" detach --cgroup "$CG" >/dev/null || die "detach failed"
+	[ ! -e "$PORTSLICE_PIN_DIR" ] || die "pins left after the last detach: $(ls -R "$PORTSLICE_PIN_DIR")"
+	expect_eq "$(bpftool cgroup show "$CG" | grep -c .)" 0 "programs left on the cgroup"
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8080 --count 5 --echo)
+	expect_eq "$(printf '%s\n' "$out" | grep -c result=ok)" 5 "connections after detach"
+	expect_nomatch "$out" "local=$POOL4:" "sockets after detach"
+}
+
+t_attach_twice_one_program_per_hook() {
+	local out
+	std_setup
+	attach
+	attach
+	expect_eq "$(bpftool cgroup show "$CG" | grep -c connect4)" 1 "connect4 programs on the cgroup"
+	serve srv --udp $SRV4:8080
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto udp --to $SRV4:8080 --count 20 --echo)
+	check_conns "$out" $POOL4 20000 20999 20
+	expect_eq "$(status_field web counters.udp.allocated)" 20 "one allocation per socket"
+}
