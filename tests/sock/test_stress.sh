@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# Many processes and threads at once: no two sockets ever share a 4-tuple
+# (checked from the kernel's own table while they run), and every claim is
+# given back.
+
+# watch_dups: in the background, dump the kernel's socket table until told
+# to stop, and record every duplicate 4-tuple it sees twice in a row.
+watch_dups() {
+	: > "$TMPD/watch.out"
+	(
+		while [ ! -e "$TMPD/watch.stop" ]; do
+			in_ns "$NS" "$PSNET" dupcheck --family 4 --confirm >> "$TMPD/watch.out" 2>&1
+			sleep 0.2
+		done
+	) &
+	WATCH_PID=$!
+	_pids+=($WATCH_PID)
+}
+
+watch_stop() {
+	touch "$TMPD/watch.stop"
+	wait "$WATCH_PID"
+	local dumps dups
+	dumps=$(grep -c '^sockets=' "$TMPD/watch.out")
+	dups=$(grep -o 'dup_tuples=[0-9]*' "$TMPD/watch.out" | awk -F= '{ s += $2 } END { print s + 0 }')
+	note "independent kernel table dumps during the run: $dumps, duplicates seen: $dups"
+	expect_ge "$dumps" 1 "kernel table dumps while the stress ran"
+	expect_eq "$dups" 0 "duplicate 4-tuples in the kernel's table"
+}
+
+# stress CONNECTS UDP_PERCENT PROCS THREADS BATCH
+stress() {
+	local out
+	out=$(in_cg "$CG" "$NS" "$PSNET" stress --connects "$1" --udp-percent "$2" --procs "$3" --threads "$4" \
+		--batch "$5" --to $SRV4:8000-8099 --expect-addr $POOL4 --expect-range 20000-20999)
+	local rc=$?
+	note "$out"
+	[ $rc -eq 0 ] || die "stress run failed: $out"
+	expect_match "$out" " dup_tuples=0 " "stress summary"
+	expect_match "$out" " failed=0 " "stress summary"
+	expect_match "$out" " out_of_range=0 " "stress summary"
+	STRESS_OUT=$out
+}
+
+# Every claim is given back: the map is empty and the counters balance.
+expect_no_leak() {
+	local alloc rel
+	expect_eq "$(status_field web tuples.total)" 0 "tuples left in the map"
+	expect_eq "$(status_field web ports_in_use)" 0 "slice ports still marked in use"
+	for proto in tcp udp; do
+		alloc=$(status_field web counters.$proto.allocated)
+		rel=$(status_field web counters.$proto.released)
+		expect_eq "$rel" "$alloc" "$proto claims released against allocated"
+	done
+}
+
+t_stress_100k_tcp_udp_no_duplicates() {
+	std_setup
+	attach
+	serve srv --tcp $SRV4:8000-8099 --udp $SRV4:8000-8099
+	watch_dups
+	stress 100000 30 4 2 64
+	watch_stop
+	local tcp udp
+	tcp=$(printf '%s\n' "$STRESS_OUT" | grep -o ' tcp=[0-9]*' | cut -d= -f2)
+	udp=$(printf '%s\n' "$STRESS_OUT" | grep -o ' udp=[0-9]*' | cut -d= -f2)
+	expect_eq "$((tcp + udp))" 100000 "successful connects"
+	expect_eq "$(status_field web counters.tcp.allocated)" "$tcp" "TCP allocations"
+	expect_eq "$(status_field web counters.udp.allocated)" "$udp" "UDP allocations"
+	expect_no_leak
+}
+
+# Held sockets: what portslice reports is what the kernel holds.
+t_status_matches_kernel_under_load() {
+	std_setup
+	attach
+	serve srv --tcp $SRV4:8000-8099 --udp $SRV4:8000-8099
+	hold_start t 3000 --proto tcp --to $SRV4:8000-8099 --count 3000
+	hold_start u 2000 --proto udp --to $SRV4:8000-8099 --count 2000
+	expect_eq "$(kernel_tuples tcp $POOL4 20000 20999)" 3000 "TCP sockets in the slice (ss)"
+	expect_eq "$(kernel_tuples udp $POOL4 20000 20999)" 2000 "connected UDP sockets in the slice (ss)"
+	expect_eq "$(status_field web tuples.tcp)" 3000 "TCP tuples in status"
+	expect_eq "$(status_field web tuples.udp)" 2000 "UDP tuples in status"
+	expect_eq "$(kernel_dups)" 0 "shared 4-tuples (ss)"
+	hold_stop t
+	hold_stop u
+	expect_eq "$(status_field web tuples.total)" 0 "tuples after close"
+}
+
+t_million_connects_leave_nothing() {
+	std_setup
+	attach
+	serve srv --tcp $SRV4:8000-8099 --udp $SRV4:8000-8099
+	stress 900000 100 2 2 128
+	stress 100000 0 2 2 64
+	expect_eq "$(status_field web counters.udp.allocated)" 900000 "UDP allocations"
+	expect_eq "$(status_field web counters.tcp.allocated)" 100000 "TCP allocations"
+	expect_no_leak
+}
