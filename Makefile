@@ -38,11 +38,11 @@ endif
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS      := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
-BPF_HDRS   := $(wildcard bpf/lib/*.h) include/portslice.h
+BPF_HDRS   := $(wildcard bpf/lib/*.h include/*.h)
 
 LOADER_SRCS := $(wildcard loader/*.c)
 LOADER_OBJS := $(patsubst loader/%.c,$(OUTPUT)/loader/%.o,$(LOADER_SRCS))
-LOADER_HDRS := $(wildcard loader/*.h) include/portslice.h
+LOADER_HDRS := $(wildcard loader/*.h include/*.h)
 # Every loader module but main.o, for tests that link loader code.
 LOADER_LIB  := $(filter-out $(OUTPUT)/loader/main.o,$(LOADER_OBJS))
 

@@ -77,7 +77,7 @@ bg() {
 wait_ready() {
 	local i
 	for i in $(seq 1 100); do
-		grep -q ready "$1" 2>/dev/null && return 0
+		grep -qx ready "$1" 2>/dev/null && return 0
 		sleep 0.05
 	done
 	die "server did not get ready: $(cat "$1" 2>/dev/null)"
@@ -208,13 +208,18 @@ hold_start() {
 	shift 2
 	mkfifo "$TMPD/$name.fifo"
 	# Redirections of a background command happen in the child: opening
-	# the fifo there does not block this shell.
-	in_cg "$CG" "$NS" "$PSNET" connect "$@" --hold-stdin < "$TMPD/$name.fifo" > "$TMPD/$name.out" 2>"$TMPD/$name.err" &
+	# the fifo there does not block this shell. The child closes the write
+	# ends of earlier holds, or those would never see end of file.
+	(
+		for f in ${_hold_fds:-}; do eval "exec $f>&-"; done
+		in_cg "$CG" "$NS" "$PSNET" connect "$@" --hold-stdin
+	) < "$TMPD/$name.fifo" > "$TMPD/$name.out" 2>"$TMPD/$name.err" &
 	BG_PID=$!
 	_pids+=($BG_PID)
 	eval "HOLD_PID_$name=$BG_PID"
 	exec {fd}> "$TMPD/$name.fifo"
 	eval "HOLD_FD_$name=$fd"
+	_hold_fds="${_hold_fds:-} $fd"
 	for i in $(seq 1 600); do
 		[ "$(grep -c 'result=' "$TMPD/$name.out" 2>/dev/null)" -ge "$count" ] && return 0
 		kill -0 "$BG_PID" 2>/dev/null || break

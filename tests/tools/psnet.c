@@ -1956,7 +1956,7 @@ static const char *state_str(int state)
 		[TCP_FIN_WAIT2] = "FIN_WAIT2", [TCP_TIME_WAIT] = "TIME_WAIT",
 		[TCP_CLOSE] = "CLOSE", [TCP_CLOSE_WAIT] = "CLOSE_WAIT",
 		[TCP_LAST_ACK] = "LAST_ACK", [TCP_LISTEN] = "LISTEN",
-		[TCP_CLOSING] = "CLOSING", [TCP_NEW_SYN_RECV] = "NEW_SYN_RECV",
+		[TCP_CLOSING] = "CLOSING",
 	};
 
 	if (state >= 0 && state < (int)(sizeof(names) / sizeof(names[0])) && names[state])

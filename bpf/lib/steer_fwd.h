@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Handing a reply to the host that owns its port: a FIB lookup of the
+ * owner's underlay address, then either a new Ethernet header (l2 mode) or
+ * a new Ethernet header and an outer IP header (encap mode), then XDP_TX or
+ * a redirect to the egress device.
+ *
+ * The forwarded frame never keeps the VLAN tags it arrived with: the FIB
+ * result names the egress device, and tags are that device's business.
+ * Ethernet padding after the IP packet is carried along, uncounted.
+ */
+#ifndef PS_BPF_STEER_FWD_H
+#define PS_BPF_STEER_FWD_H
+
+#include "parse.h"
+#include "steer_maps.h"
+
+#define PS_ENCAP_TTL 64
+
+static __always_inline bool ps_self_underlay_set(__u32 family)
+{
+	if (family == AF_INET)
+		return ps_self_underlay4 != 0;
+	return (ps_self_underlay6[0] | ps_self_underlay6[1] | ps_self_underlay6[2] |
+		ps_self_underlay6[3]) != 0;
+}
+
+/*
+ * Resolve the owner's underlay address to an egress device and MACs. @len
+ * is the L3 length that will leave: the kernel compares it with the route's
+ * MTU and answers BPF_FIB_LKUP_RET_FRAG_NEEDED when it does not fit.
+ */
+static __always_inline long ps_steer_fib(struct xdp_md *ctx, const struct ps_steer_host *host,
+					 __u32 len, __u8 l4_proto, struct bpf_fib_lookup *fib)
+{
+	__u32 flags = 0;
+
+	fib->family = host->family;
+	fib->l4_protocol = l4_proto;
+	fib->tot_len = len;
+	if (host->ifindex) {
+		fib->ifindex = host->ifindex;
+		flags = BPF_FIB_LOOKUP_OUTPUT;
+	} else {
+		fib->ifindex = ctx->ingress_ifindex;
+	}
+	if (host->family == AF_INET) {
+		fib->ipv4_src = ps_self_underlay4;
+		fib->ipv4_dst = host->addr[0];
+	} else {
+		fib->ipv6_src[0] = ps_self_underlay6[0];
+		fib->ipv6_src[1] = ps_self_underlay6[1];
+		fib->ipv6_src[2] = ps_self_underlay6[2];
+		fib->ipv6_src[3] = ps_self_underlay6[3];
+		__builtin_memcpy(fib->ipv6_dst, host->addr, sizeof(fib->ipv6_dst));
+	}
+	return bpf_fib_lookup(ctx, fib, sizeof(*fib), flags);
+}
+
+/* Leave exactly an Ethernet header plus @outer bytes in front of the L3 packet. */
+static __always_inline long ps_steer_make_room(struct xdp_md *ctx, __u32 l3_off, __u32 outer)
+{
+	int delta = (int)l3_off - (int)(ETH_HLEN + outer);
+
+	if (!delta)
+		return 0;
+	return bpf_xdp_adjust_head(ctx, delta);
+}
+
+static __always_inline void ps_steer_eth(struct ethhdr *eth, const struct bpf_fib_lookup *fib,
+					 __u32 family)
+{
+	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	eth->h_proto = bpf_htons(family == AF_INET ? ETH_P_IP : ETH_P_IPV6);
+}
+
+static __always_inline __u16 ps_ipv4_csum(const struct iphdr *ip)
+{
+	const __u16 *w = (const __u16 *)ip;
+	__u32 sum = 0;
+
+	for (int i = 0; i < PS_IPV4_HLEN / 2; i++)
+		sum += w[i];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+/* IP-in-IP protocol number of the inner packet: 4 for IPv4, 41 for IPv6. */
+static __always_inline __u8 ps_encap_proto(const struct ps_pkt *pkt)
+{
+	return pkt->family == AF_INET ? IPPROTO_IPIP : IPPROTO_IPV6;
+}
+
+static __always_inline int ps_steer_write_encap4(struct xdp_md *ctx, const struct ps_pkt *pkt,
+						 const struct ps_steer_host *host,
+						 const struct bpf_fib_lookup *fib, __u32 len)
+{
+	struct ethhdr *eth = ps_pkt_ptr(ctx, 0, ETH_HLEN + PS_IPV4_HLEN);
+	struct iphdr ip = {
+		.tos = pkt->tos,
+		.tot_len = bpf_htons(len),
+		.frag_off = bpf_htons(IP_DF),
+		.ttl = PS_ENCAP_TTL,
+		.protocol = ps_encap_proto(pkt),
+		.saddr = ps_self_underlay4,
+		.daddr = host->addr[0],
+	};
+
+	if (!eth)
+		return -1;
+	ip.version = 4;
+	ip.ihl = PS_IPV4_HLEN / 4;
+	ip.check = ps_ipv4_csum(&ip);
+	ps_steer_eth(eth, fib, AF_INET);
+	__builtin_memcpy((void *)(eth + 1), &ip, sizeof(ip));
+	return 0;
+}
+
+static __always_inline int ps_steer_write_encap6(struct xdp_md *ctx, const struct ps_pkt *pkt,
+						 const struct ps_steer_host *host,
+						 const struct bpf_fib_lookup *fib, __u32 len)
+{
+	struct ethhdr *eth = ps_pkt_ptr(ctx, 0, ETH_HLEN + PS_IPV6_HLEN);
+	struct ipv6hdr ip6 = {
+		.payload_len = bpf_htons(len - PS_IPV6_HLEN),
+		.nexthdr = ps_encap_proto(pkt),
+		.hop_limit = PS_ENCAP_TTL,
+	};
+	/* Version 6, the inner traffic class, flow label 0. */
+	__be32 first = bpf_htonl(6U << 28 | (__u32)pkt->tos << 20);
+
+	if (!eth)
+		return -1;
+	__builtin_memcpy(&ip6, &first, sizeof(first));
+	ip6.saddr.in6_u.u6_addr32[0] = ps_self_underlay6[0];
+	ip6.saddr.in6_u.u6_addr32[1] = ps_self_underlay6[1];
+	ip6.saddr.in6_u.u6_addr32[2] = ps_self_underlay6[2];
+	ip6.saddr.in6_u.u6_addr32[3] = ps_self_underlay6[3];
+	__builtin_memcpy(&ip6.daddr, host->addr, sizeof(ip6.daddr));
+	ps_steer_eth(eth, fib, AF_INET6);
+	__builtin_memcpy((void *)(eth + 1), &ip6, sizeof(ip6));
+	return 0;
+}
+
+/* New headers in front of the L3 packet, once ps_steer_make_room() made space. */
+static __always_inline int ps_steer_write(struct xdp_md *ctx, const struct ps_pkt *pkt,
+					  const struct ps_steer_host *host,
+					  const struct bpf_fib_lookup *fib, __u32 outer, __u32 len)
+{
+	struct ethhdr *eth;
+
+	if (outer == PS_IPV4_HLEN)
+		return ps_steer_write_encap4(ctx, pkt, host, fib, len);
+	if (outer == PS_IPV6_HLEN)
+		return ps_steer_write_encap6(ctx, pkt, host, fib, len);
+	eth = ps_pkt_ptr(ctx, 0, ETH_HLEN);
+	if (!eth)
+		return -1;
+	ps_steer_eth(eth, fib, pkt->family);
+	return 0;
+}
+
+/* Send the reply to host @owner, or drop it and count why. */
+static __always_inline int ps_steer_forward(struct xdp_md *ctx, const struct ps_pkt *pkt,
+					    __u32 owner)
+{
+	struct bpf_fib_lookup fib = {};
+	struct ps_steer_host *host;
+	__u8 l4_proto = pkt->proto;
+	__u32 outer = 0, len;
+	long rc;
+
+	host = bpf_map_lookup_elem(&ps_steer_hosts, &owner);
+	if (!host || !(host->flags & PS_STEER_HOST_VALID) ||
+	    (host->family != AF_INET && host->family != AF_INET6))
+		return ps_steer_drop(dropped_no_host);
+	if (ps_steer_mode == PS_STEER_ENCAP) {
+		if (!ps_self_underlay_set(host->family))
+			return ps_steer_drop(dropped_no_route);
+		outer = host->family == AF_INET ? PS_IPV4_HLEN : PS_IPV6_HLEN;
+		l4_proto = ps_encap_proto(pkt);
+	}
+	len = pkt->l3_end - pkt->l3_off + outer;
+	/* IP lengths and the FIB's tot_len are 16 bits. */
+	if (len > 0xffff)
+		return ps_steer_drop(dropped_too_big);
+
+	rc = ps_steer_fib(ctx, host, len, l4_proto, &fib);
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return ps_steer_drop(dropped_no_neigh);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return ps_steer_drop(dropped_too_big);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return ps_steer_drop(dropped_no_route);
+	/*
+	 * On success the kernel reports the route MTU in mtu_result; a kernel
+	 * that does not leaves our tot_len there, which passes.
+	 */
+	if (len > fib.mtu_result)
+		return ps_steer_drop(dropped_too_big);
+
+	/* No headroom for the outer header is a size refusal too. */
+	if (ps_steer_make_room(ctx, pkt->l3_off, outer))
+		return ps_steer_drop(dropped_too_big);
+	/*
+	 * Bounds re-checked for the verifier after adjust_head: cannot fail, but
+	 * the frame is already changed, so it must not be passed.
+	 */
+	if (ps_steer_write(ctx, pkt, host, &fib, outer, len))
+		return ps_steer_drop(dropped_malformed);
+
+	ps_steer_count(forwarded);
+	ps_steer_count_fwd(owner);
+	if (fib.ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect(fib.ifindex, 0);
+}
+
+#endif

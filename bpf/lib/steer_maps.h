@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Maps, per-load settings and counters of the steering program. The maps
+ * are pinned by name (the loader picks the directory); none is shared with
+ * bpf/sock.bpf.c, so the two programs load and update independently.
+ */
+#ifndef PS_BPF_STEER_MAPS_H
+#define PS_BPF_STEER_MAPS_H
+
+#include "common.h"
+#include "steer.h"
+
+/*
+ * Set by the loader between open and load. The underlay addresses (network
+ * byte order) are the outer sources of encapsulated replies; a family left
+ * at zero cannot be encapsulated into.
+ */
+const volatile __u32 ps_self_host = PS_STEER_NO_HOST; /* this host's id */
+const volatile __u32 ps_steer_mode = PS_STEER_L2;     /* enum ps_steer_mode */
+const volatile __u32 ps_self_underlay4 = 0;
+const volatile __u32 ps_self_underlay6[4] = {};
+
+/* Pool address -> pool slot (< PS_MAX_POOLS). Written by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PS_MAX_POOLS);
+	__type(key, struct ps_addr_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ps_steer_pools SEC(".maps");
+
+/* PS_STEER_OWNER_INDEX(slot, port) -> owning host id (0: none). Written by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PS_STEER_OWNER_ENTRIES);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ps_steer_owner SEC(".maps");
+
+/* Host id -> underlay address and FIB hints. Written by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PS_MAX_HOSTS);
+	__type(key, __u32);
+	__type(value, struct ps_steer_host);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ps_steer_hosts SEC(".maps");
+
+/* One entry of verdict counters. Written by the XDP program, read by status. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ps_steer_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ps_steer_stats SEC(".maps");
+
+/* Host id -> packets forwarded to it. Written by the XDP program, read by status. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PS_MAX_HOSTS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ps_steer_fwd SEC(".maps");
+
+/* Per-CPU counters: a plain increment is race-free. */
+#define ps_steer_count(field)                                                    \
+	do {                                                                     \
+		__u32 __zero = 0;                                                \
+		struct ps_steer_stats *__s = bpf_map_lookup_elem(&ps_steer_stats, &__zero); \
+		if (__s)                                                         \
+			__s->field++;                                            \
+	} while (0)
+
+/* Count @field and evaluate to @verdict: `return ps_steer_verdict(passed_own, XDP_PASS);` */
+#define ps_steer_verdict(field, verdict) \
+	({                               \
+		ps_steer_count(field);   \
+		(verdict);               \
+	})
+
+#define ps_steer_drop(field) ps_steer_verdict(field, XDP_DROP)
+
+static __always_inline void ps_steer_count_fwd(__u32 host)
+{
+	__u64 *n = bpf_map_lookup_elem(&ps_steer_fwd, &host);
+
+	if (n)
+		(*n)++;
+}
+
+/* Is @addr a pool address? Its pool's slot goes to *slot. */
+static __always_inline bool ps_steer_pool_slot(__u32 family, const __u32 addr[4], __u32 *slot)
+{
+	struct ps_addr_key key = { .family = family };
+	__u32 *found;
+
+	__builtin_memcpy(key.addr, addr, sizeof(key.addr));
+	found = bpf_map_lookup_elem(&ps_steer_pools, &key);
+	if (!found)
+		return false;
+	*slot = *found;
+	return true;
+}
+
+/* The host owning @port of pool @slot, or PS_STEER_NO_HOST. */
+static __always_inline __u32 ps_steer_owner_of(__u32 slot, __u32 port)
+{
+	__u32 idx = PS_STEER_OWNER_INDEX(slot, port);
+	__u32 *owner;
+
+	/* A slot past the table would alias another pool's ports: nobody owns it. */
+	if (slot >= PS_MAX_POOLS)
+		return PS_STEER_NO_HOST;
+	owner = bpf_map_lookup_elem(&ps_steer_owner, &idx);
+	return owner ? *owner : PS_STEER_NO_HOST;
+}
+
+#endif

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * XDP reply steering. Hosts share each pool address and own slices of its
+ * ports; a reply reaches whichever host the network picks. This program
+ * hands every reply to the host that owns its port:
+ *
+ *   not for a pool address            XDP_PASS, untouched
+ *   for a port this host owns         XDP_PASS, untouched
+ *   for a port nobody owns            XDP_DROP
+ *   for another host's port           to that host (lib/steer_fwd.h)
+ *
+ * The port is the destination port of TCP and UDP, or the source port of
+ * the packet an ICMP/ICMPv6 error quotes (PMTU and unreachable messages
+ * belong to the flow's owner). Anything for a pool address that cannot be
+ * steered with certainty is dropped and counted, never passed: the local
+ * kernel would answer another host's flow with a reset or an error.
+ */
+#include "lib/common.h"
+#include "lib/parse.h"
+#include "lib/steer_maps.h"
+#include "lib/steer_fwd.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* A pool packet with no port to steer by: count why; only unsliced traffic passes. */
+static __always_inline int ps_steer_refused(int res)
+{
+	switch (res) {
+	case PS_PARSE_OTHER:
+		return ps_steer_verdict(passed_other, XDP_PASS);
+	case PS_PARSE_FRAGMENT:
+		return ps_steer_drop(dropped_fragment);
+	case PS_PARSE_UNSUPPORTED:
+		return ps_steer_drop(dropped_unsupported);
+	}
+	return ps_steer_drop(dropped_malformed);
+}
+
+SEC("xdp")
+int ps_steer(struct xdp_md *ctx)
+{
+	struct ps_pkt pkt = {};
+	__u32 slot, owner;
+	int res;
+
+	if (ps_parse_dst(ctx, &pkt) || !ps_steer_pool_slot(pkt.family, pkt.dst, &slot))
+		return ps_steer_verdict(passed_not_pool, XDP_PASS);
+	res = ps_parse_key(ctx, &pkt);
+	if (res)
+		return ps_steer_refused(res);
+	/* ICMP errors are steered by the quoted source, itself a pool address. */
+	if (!ps_addr_eq(pkt.key_addr, pkt.dst) &&
+	    !ps_steer_pool_slot(pkt.family, pkt.key_addr, &slot))
+		return ps_steer_verdict(passed_other, XDP_PASS);
+
+	owner = ps_steer_owner_of(slot, pkt.key_port);
+	if (owner == PS_STEER_NO_HOST)
+		return ps_steer_drop(dropped_no_owner);
+	if (owner == ps_self_host)
+		return ps_steer_verdict(passed_own, XDP_PASS);
+	return ps_steer_forward(ctx, &pkt, owner);
+}

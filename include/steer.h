@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Reply steering (bpf/steer.bpf.c): types and constants read by both the XDP
+ * program and user space. Replies to a pool address reach whichever host the
+ * network picks; the XDP program hands each one to the host that owns its
+ * destination port in the pool, or passes it up when that host is this one.
+ *
+ * Include <linux/types.h> (user space) or vmlinux.h (BPF) first, as for
+ * portslice.h.
+ */
+#ifndef PORTSLICE_STEER_H
+#define PORTSLICE_STEER_H
+
+#include "portslice.h"
+
+/*
+ * Version of the layout of the ps_steer_* maps. Bump it whenever a struct
+ * below, a map's key/value size or the meaning of an entry changes, so that
+ * a loader refuses to reuse pins it would misread.
+ */
+#define PS_STEER_LAYOUT_VERSION 1
+
+/* Host ids index ps_steer_hosts and ps_steer_fwd; id 0 means "no host". */
+#define PS_MAX_HOSTS 256
+#define PS_STEER_NO_HOST 0
+
+/*
+ * ps_steer_owner is indexed by pool slot * 65536 + destination port (host
+ * byte order). Slots are those of ps_steer_pools, < PS_MAX_POOLS.
+ */
+#define PS_STEER_OWNER_INDEX(slot, port) ((__u32)(slot) * PS_PORTS_PER_POOL + (__u32)(port))
+#define PS_STEER_OWNER_ENTRIES (PS_MAX_POOLS * PS_PORTS_PER_POOL)
+
+/* How a reply reaches its owner (rodata ps_steer_mode). */
+enum ps_steer_mode {
+	/*
+	 * Same L2 segment: the frame is re-addressed to the owner's MAC (found
+	 * by a FIB lookup of its underlay address) and sent out unchanged at L3.
+	 */
+	PS_STEER_L2 = 0,
+	/*
+	 * IP-in-IP to the owner's underlay address: IPv4 outer header (protocol
+	 * 4 or 41) for an IPv4 underlay, IPv6 outer header (next header 4 or 41)
+	 * for an IPv6 underlay, whatever the family of the reply.
+	 */
+	PS_STEER_ENCAP = 1,
+};
+
+/* ps_steer_host.flags */
+#define PS_STEER_HOST_VALID (1U << 0) /* the entry describes a host */
+
+/* A host that owns ports: how to reach it. Value of ps_steer_hosts. */
+struct ps_steer_host {
+	__u32 flags;     /* PS_STEER_HOST_* */
+	__u32 family;    /* of the underlay address: AF_INET or AF_INET6 */
+	__u32 addr[4];   /* underlay address, network byte order; IPv4 uses addr[0] */
+	/*
+	 * 0: look the underlay address up as a packet forwarded from the
+	 * ingress device. Otherwise: as output through this device
+	 * (BPF_FIB_LOOKUP_OUTPUT), for hosts reached through another device
+	 * than the one replies arrive on.
+	 */
+	__u32 ifindex;
+	__u32 pad;
+};
+
+/*
+ * Counters of ps_steer_stats (a single per-CPU entry; sum over CPUs).
+ * Every packet the program sees is counted in exactly one field.
+ */
+struct ps_steer_stats {
+	__u64 passed_not_pool;     /* not shown to be for a pool address: non-IP,
+				      3+ VLAN tags, truncated before the
+				      destination, another destination */
+	__u64 passed_own;          /* for a port this host owns */
+	__u64 passed_other;        /* for a pool address, not port-sliced: other
+				      protocols, ICMP that is not an error about
+				      a TCP/UDP flow from a pool address */
+	__u64 forwarded;           /* sent to the owning host (XDP_TX/REDIRECT) */
+	__u64 dropped_no_owner;    /* the port has no owner */
+	__u64 dropped_no_host;     /* the owner has no valid ps_steer_hosts entry */
+	__u64 dropped_malformed;   /* truncated or invalid headers */
+	__u64 dropped_fragment;    /* IPv4 non-first fragment (no ports to steer by) */
+	__u64 dropped_unsupported; /* IPv6 extension header before the L4 header */
+	__u64 dropped_no_route;    /* any other FIB failure: no route to the owner's
+				      underlay, forwarding disabled on the lookup
+				      device; or no local underlay address of the
+				      owner's family to encapsulate from */
+	__u64 dropped_no_neigh;    /* route found, but no neighbour entry */
+	__u64 dropped_too_big;     /* the (encapsulated) packet exceeds the route MTU */
+};
+
+#endif /* PORTSLICE_STEER_H */
