@@ -52,6 +52,8 @@ TOOL_SRCS  := $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(OUTPUT)/tests/%,$(TOOL_SRCS))
 
 .DELETE_ON_ERROR:
+# Kept between runs: skeletons are inputs of every loader object.
+.SECONDARY: $(BPF_OBJS) $(SKELS)
 .PHONY: all clean deps test unit-test sock-test demo check-root
 
 all: $(OUTPUT)/portslice
@@ -119,3 +121,6 @@ demo: deps
 clean:
 	$(call msg,CLEAN,$(OUTPUT))
 	$(Q)rm -rf $(OUTPUT)
+
+# Further targets (bench, fuzz, vmtest, ...) live beside their code.
+include $(wildcard */*.mk)

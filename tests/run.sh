@@ -8,7 +8,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 files=("$@")
-[ ${#files[@]} -gt 0 ] || files=(tests/cli/test_*.sh tests/sock/test_*.sh)
+[ ${#files[@]} -gt 0 ] || files=(tests/*/test_*.sh)
 filter=${TEST_FILTER:-}
 
 passed=0 failed=0 skipped=0

@@ -44,8 +44,14 @@ stress() {
 
 # Every claim is given back: the map is empty and the counters balance.
 expect_no_leak() {
-	local alloc rel
-	expect_eq "$(status_field web tuples.total)" 0 "tuples left in the map"
+	local alloc rel left
+	left=$(status_field web tuples.total)
+	if [ "$left" != 0 ]; then
+		note "claims left: $(bpftool -j map dump pinned "$PORTSLICE_PIN_DIR/maps/ps_tuples" | head -c 3000)"
+		note "kernel sockets: $(in_ns "$NS" ss -tanu | grep -v 'LISTEN\|UNCONN' | head -n 20)"
+		note "counters: $("$PS" status --json | jq -c '.pools[0].counters')"
+	fi
+	expect_eq "$left" 0 "tuples left in the map"
 	expect_eq "$(status_field web ports_in_use)" 0 "slice ports still marked in use"
 	for proto in tcp udp; do
 		alloc=$(status_field web counters.$proto.allocated)
