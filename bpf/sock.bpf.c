@@ -68,6 +68,33 @@ static __always_inline bool ps_kernel_holds(struct bpf_sock_addr *ctx, const str
 	return true;
 }
 
+/*
+ * Take over the claim on @t if it is stale (see PS_STALE_CLAIM_NS). The
+ * claim's timestamp is the lock: of several sockets racing for one stale
+ * claim, the one whose compare-and-swap moves it wins, and every later
+ * look sees a fresh claim. The dead owner's share of the port word is
+ * given back here, since its release program never will.
+ */
+static __always_inline bool ps_claim_take_stale(struct bpf_sock_addr *ctx, const struct ps_tuple *t,
+						const struct ps_claim *mine, __u32 *word)
+{
+	struct ps_claim *cur = bpf_map_lookup_elem(&ps_tuples, t);
+	__u64 since, now = bpf_ktime_get_ns();
+
+	if (!cur)
+		return false;
+	since = cur->since_ns;
+	if (since > now || now - since < PS_STALE_CLAIM_NS || ps_kernel_holds(ctx, t))
+		return false;
+	if (__sync_val_compare_and_swap(&cur->since_ns, since, now) != since)
+		return false;
+	if (cur->flags & PS_CLAIM_PORT_USER)
+		__sync_fetch_and_sub(word, 1);
+	cur->cookie = mine->cookie;
+	cur->flags = mine->flags;
+	return true;
+}
+
 static __always_inline int ps_bind_port(struct bpf_sock_addr *ctx, const struct ps_tuple *t)
 {
 	if (t->family == AF_INET) {
@@ -108,20 +135,22 @@ static long ps_try_port(__u32 i, void *data)
 		return 0;
 
 	err = bpf_map_update_elem(&ps_tuples, t, &s->claim, BPF_NOEXIST);
-	if (err) {
-		__sync_fetch_and_sub(word, 1);
-		if (err == -EEXIST)
+	if (err == -EEXIST) {
+		if (!ps_claim_take_stale(s->ctx, t, &s->claim, word)) {
+			__sync_fetch_and_sub(word, 1);
 			return 0;
+		}
+		ps_count(s->slot, t->proto, reclaimed);
+	} else if (err) {
+		__sync_fetch_and_sub(word, 1);
 		s->err = -E2BIG; /* ps_tuples is full: no other port will do better */
 		return 1;
-	}
-
-	/*
-	 * Skips are counted in the map, not in *s: the verifier proves the
-	 * callback's loop by finding a state it has seen, which a counter in
-	 * the caller's stack would never repeat.
-	 */
-	if (ps_kernel_holds(s->ctx, t)) {
+	} else if (ps_kernel_holds(s->ctx, t)) {
+		/*
+		 * Skips are counted in the map, not in *s: the verifier proves
+		 * the callback's loop by finding a state it has seen, which a
+		 * counter in the caller's stack would never repeat.
+		 */
 		ps_count(s->slot, t->proto, kernel_held);
 		goto undo;
 	}
@@ -156,7 +185,11 @@ static __always_inline int ps_connect_alloc(struct bpf_sock_addr *ctx, struct ps
 	struct ps_search s = {
 		.ctx = ctx,
 		.tuple = t,
-		.claim.cookie = bpf_get_socket_cookie(ctx),
+		.claim = {
+			.cookie = bpf_get_socket_cookie(ctx),
+			.since_ns = bpf_ktime_get_ns(),
+			.flags = PS_CLAIM_PORT_USER,
+		},
 		.slot = slot,
 		.lo = pool->port_lo,
 		.size = (__u32)pool->port_hi - pool->port_lo + 1,
@@ -194,7 +227,10 @@ static __always_inline int ps_connect_alloc(struct bpf_sock_addr *ctx, struct ps
 static __always_inline int ps_connect_bound(struct bpf_sock_addr *ctx, __u32 slot,
 					     struct ps_tuple *t, struct ps_sock_state *st)
 {
-	struct ps_claim claim = { .cookie = bpf_get_socket_cookie(ctx) };
+	struct ps_claim claim = {
+		.cookie = bpf_get_socket_cookie(ctx),
+		.since_ns = bpf_ktime_get_ns(),
+	};
 	struct ps_claim *cur;
 
 	if (st->flags & PS_HOLDS_TUPLE) {

@@ -79,7 +79,21 @@ struct ps_tuple {
 /* Who holds a claimed tuple. */
 struct ps_claim {
 	__u64 cookie;    /* socket cookie of the owner */
+	__u64 since_ns;  /* bpf_ktime_get_ns() when the owner took it */
+	__u32 flags;     /* PS_CLAIM_* */
+	__u32 pad;
 };
+
+/* ps_claim.flags */
+#define PS_CLAIM_PORT_USER (1U << 0) /* the owner also holds a user count of the port */
+
+/*
+ * A claim this old whose tuple the kernel has no socket for is stale: its
+ * owner went away without its release program running (it was detached).
+ * Every live owner is in the kernel's tables well within this time: a UDP
+ * socket from its bpf_bind() on, a TCP one from connect()'s hashing on.
+ */
+#define PS_STALE_CLAIM_NS (2ULL * 1000 * 1000 * 1000)
 
 /* ps_sock_state.flags: what a socket holds and must give back on release */
 #define PS_HOLDS_TUPLE     (1U << 0) /* an entry of ps_tuples */
@@ -129,6 +143,7 @@ struct ps_stats {
 	__u64 bound;          /* bind(pool, 0) given a slice port */
 	__u64 bind_denied;    /* bind to the pool address outside the slice */
 	__u64 send_denied;    /* sendmsg from the pool address outside the slice */
+	__u64 reclaimed;      /* stale claims taken over (their owner left unseen) */
 };
 
 #define PS_STATS_INDEX(pool, proto) ((pool) * 2 + ((proto) == 17 /* UDP */))

@@ -134,7 +134,7 @@ void ps_attachment_remove_dir(const char *dir)
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		unlink(path);
+		ps_unpin(path);
 	}
 	closedir(d);
 	rmdir(dir);

@@ -198,6 +198,18 @@ int ps_skel_load(struct ps_sock **out, const struct ps_attachment *att)
 	return 0;
 }
 
+int ps_unpin(const char *path)
+{
+	int fd = bpf_obj_get(path);
+
+	if (fd >= 0) {
+		/* Fails harmlessly (EINVAL) when the pin is a map. */
+		bpf_link_detach(fd);
+		close(fd);
+	}
+	return unlink(path) && errno != ENOENT ? -errno : 0;
+}
+
 /* Removes every pin below @path (bpffs holds pins and directories only). */
 static int remove_tree(const char *path)
 {
@@ -215,8 +227,8 @@ static int remove_tree(const char *path)
 		snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
 		if (de->d_type == DT_DIR)
 			err = remove_tree(child) ?: err;
-		else if (unlink(child))
-			err = -errno;
+		else
+			err = ps_unpin(child) ?: err;
 	}
 	closedir(dir);
 	if (rmdir(path))

@@ -60,6 +60,13 @@ int ps_skel_load(struct ps_sock **skel, const struct ps_attachment *att);
 /* The skeleton's map fds, borrowed (do not ps_maps_close() them). */
 void ps_maps_from_skel(struct ps_sock *skel, struct ps_maps *maps);
 
+/*
+ * Unpins @path; a link is detached first, at once: the kernel detaches a
+ * link whose last reference is gone from a work queue, a moment later, and
+ * after "detach" the next socket must not be touched.
+ */
+int ps_unpin(const char *path);
+
 /* Removes every pin and the pin dir: nothing of portslice stays. */
 int ps_state_remove_all(void);
 

@@ -144,7 +144,7 @@ static int sum_stats(int fd, int slot, struct pool_usage *use)
 /* Names of struct ps_stats' fields, in order. */
 static const char *const stat_names[] = {
 	"allocated", "released", "exhausted", "map_full", "conflicts",
-	"kernel_held", "bind_failed", "bound", "bind_denied", "send_denied",
+	"kernel_held", "bind_failed", "bound", "bind_denied", "send_denied", "reclaimed",
 };
 _Static_assert(sizeof(stat_names) / sizeof(stat_names[0]) == sizeof(struct ps_stats) / sizeof(__u64),
 	       "stat_names must name every field of struct ps_stats");

@@ -42,23 +42,29 @@ static __always_inline bool ps_port_take(__u32 *word)
 /* Give back what a socket holds, as recorded in its storage. */
 static __always_inline void ps_release(struct ps_sock_state *st, __u64 cookie)
 {
-	__u32 *word;
+	__u32 flags = st->flags, *word;
 
-	if (st->flags & PS_HOLDS_TUPLE) {
+	if (flags & PS_HOLDS_TUPLE) {
 		struct ps_claim *claim = bpf_map_lookup_elem(&ps_tuples, &st->tuple);
 
-		/* The tuple is ours only if the claim still names this socket. */
+		/*
+		 * The tuple is ours only if the claim still names this socket.
+		 * If another socket took it over as stale, it also gave back
+		 * our share of the port (ps_claim_take_stale()).
+		 */
 		if (claim && claim->cookie == cookie) {
 			bpf_map_delete_elem(&ps_tuples, &st->tuple);
 			ps_count(st->pool, st->tuple.proto, released);
+		} else {
+			flags &= ~PS_HOLDS_PORT_USER;
 		}
 	}
-	if (st->flags & (PS_HOLDS_PORT_USER | PS_HOLDS_PORT_BIND)) {
+	if (flags & (PS_HOLDS_PORT_USER | PS_HOLDS_PORT_BIND)) {
 		word = ps_port_word(st->pool, st->port);
 		if (word) {
-			if (st->flags & PS_HOLDS_PORT_USER)
+			if (flags & PS_HOLDS_PORT_USER)
 				__sync_fetch_and_sub(word, 1);
-			if (st->flags & PS_HOLDS_PORT_BIND)
+			if (flags & PS_HOLDS_PORT_BIND)
 				__sync_fetch_and_sub(word, PS_PORT_BIND_ONE);
 		}
 	}

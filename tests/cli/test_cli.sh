@@ -267,21 +267,21 @@ t_usage_errors_exit_2() {
 
 t_command_prefixes_select_commands() {
 	setup
-	cli stat
+	cli statu
 	expect_ok
 	expect_contains "$OUT" "not attached"
-	cli st --json
+	cli statu --json
 	expect_ok
-	expect_eq "$(printf '%s' "$OUT" | jq -r .attached)" false "st --json .attached"
+	expect_eq "$(printf '%s' "$OUT" | jq -r .attached)" false "statu --json .attached"
 
 	cli att --cgroup "$CG" --config "$CONF" --host host-a
 	expect_ok
 	expect_contains "$OUT" "attached $CG (host host-a):"
 	expect_attached "$CG"
-	cli s --json
+	cli statu --json
 	expect_ok
-	expect_eq "$(printf '%s' "$OUT" | jq -r '.attachments[0].cgroup')" "$CG" "s --json"
-	cli d --cgroup "$CG"
+	expect_eq "$(printf '%s' "$OUT" | jq -r '.attachments[0].cgroup')" "$CG" "statu --json"
+	cli deta --cgroup "$CG"
 	expect_ok
 	expect_contains "$OUT" "detached $CG"
 	expect_bare "$CG"

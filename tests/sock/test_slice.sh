@@ -120,3 +120,29 @@ t_attach_twice_one_program_per_hook() {
 	check_conns "$out" $POOL4 20000 20999 20
 	expect_eq "$(status_field web counters.udp.allocated)" 20 "one allocation per socket"
 }
+
+# A socket whose cgroup was detached closes without its release program:
+# its claim goes stale. Once stale, the next socket that needs the tuple
+# takes it over, and the port's accounting stays right.
+stale_reclaim() {
+	local proto=$1 out cg2
+	std_setup 20000-20000
+	cg2=$(cg_create second)
+	attach
+	"$PS" attach --cgroup "$cg2" --config "$CONF" --host host-a >/dev/null || die "attach $cg2"
+	serve srv --$proto $SRV4:8080
+	hold_start c 1 --proto $proto --to $SRV4:8080 --count 1 --linger0
+	check_conns "$(hold_output c)" $POOL4 20000 20000 1
+	"$PS" detach --cgroup "$CG" >/dev/null || die "detach $CG"
+	hold_stop c
+	expect_eq "$(status_field web "tuples.$proto")" 1 "claims left by the detached cgroup's socket"
+	sleep 2.5
+	out=$(in_cg "$cg2" "$NS" "$PSNET" connect --proto $proto --to $SRV4:8080 --count 1 --linger0 --hold 0.2 --echo)
+	check_conns "$out" $POOL4 20000 20000 1
+	expect_eq "$(status_field web "counters.$proto.reclaimed")" 1 "stale claims taken over"
+	expect_eq "$(status_field web tuples.total)" 0 "claims after the new owner closed"
+	expect_eq "$(status_field web ports_in_use)" 0 "slice ports in use"
+}
+
+t_stale_claim_reclaimed_udp() { stale_reclaim udp; }
+t_stale_claim_reclaimed_tcp() { stale_reclaim tcp; }
