@@ -277,15 +277,16 @@ static __always_inline int ps_connect(struct bpf_sock_addr *ctx, struct ps_pool 
 	if (!ps_addr_zero(src) && !ps_addr_eq(src, pool->addr))
 		return SYS_PROCEED;
 
+	/* A wildcard-bound port: leave it, the address is not ours. */
+	if (sk->src_port && ps_addr_zero(src))
+		return SYS_PROCEED;
+
 	__builtin_memcpy(t->laddr, pool->addr, sizeof(t->laddr));
 	st = ps_sock_state(ctx);
 	if (!st)
 		return ps_reject(-EADDRNOTAVAIL);
 
 	if (sk->src_port) {
-		/* A wildcard-bound port: leave it, the address is not ours. */
-		if (ps_addr_zero(src))
-			return SYS_PROCEED;
 		t->lport = sk->src_port;
 		return ps_connect_bound(ctx, slot, t, st);
 	}

@@ -7,6 +7,7 @@ set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/tests/lib.sh"
 trap cleanup EXIT
+trap "exit 130" INT TERM
 
 say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 run() { printf '  $ %s\n' "$*"; "$@" 2>&1 | sed 's/^/    /'; }

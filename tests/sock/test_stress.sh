@@ -43,12 +43,20 @@ stress() {
 }
 
 # Every claim is given back: the map is empty and the counters balance.
+# A closed socket's release can trail its process's exit (the kernel may
+# defer the last fput), so the map gets a few seconds to drain.
 expect_no_leak() {
-	local alloc rel left
-	left=$(status_field web tuples.total)
+	local alloc rel left i
+	for i in $(seq 1 50); do
+		left=$(status_field web tuples.total)
+		[ "$left" = 0 ] && break
+		sleep 0.1
+	done
 	if [ "$left" != 0 ]; then
 		note "claims left: $(bpftool -j map dump pinned "$PORTSLICE_PIN_DIR/maps/ps_tuples" | head -c 3000)"
 		note "kernel sockets: $(in_ns "$NS" ss -tanu | grep -v 'LISTEN\|UNCONN' | head -n 20)"
+		note "sockstat: $(in_ns "$NS" cat /proc/net/sockstat | tr '\n' ' ')"
+		note "psnet processes: $(pgrep -a psnet | tr '\n' ';')"
 		note "counters: $("$PS" status --json | jq -c '.pools[0].counters')"
 	fi
 	expect_eq "$left" 0 "tuples left in the map"
@@ -58,6 +66,8 @@ expect_no_leak() {
 		rel=$(status_field web counters.$proto.released)
 		expect_eq "$rel" "$alloc" "$proto claims released against allocated"
 	done
+	expect_eq "$(status_field web counters.udp.reclaimed)" 0 "stale UDP claims taken over"
+	expect_eq "$(status_field web counters.tcp.reclaimed)" 0 "stale TCP claims taken over"
 }
 
 t_stress_100k_tcp_udp_no_duplicates() {
