@@ -13,14 +13,17 @@ BPFTOOL    ?= bpftool
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 ARCH       := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
-# Debian packages: build, tests, demo.
+# Debian packages: build (the agent's metrics use libmicrohttpd, its
+# readiness notifications libsystemd), tests (jq, ethtool for the steering
+# topology, curl, systemd-analyze and python3 for the agent's), man pages (groff).
 DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev \
-	    libjson-c-dev libcmocka-dev pkg-config iproute2 make gcc jq
+	    libjson-c-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev \
+	    pkg-config iproute2 make gcc jq ethtool curl systemd groff-base python3
 
 CFLAGS     ?= -O2 -g
 WARNFLAGS  := -Wall -Wextra -Werror -Wno-unused-parameter
 INCLUDES   := -I$(OUTPUT) -Iinclude -Iloader
-LDLIBS     := -lbpf -lelf -lz -lyaml -ljson-c
+LDLIBS     := -lbpf -lelf -lz -lyaml -ljson-c -lmicrohttpd -lsystemd -lpthread
 
 ifdef SANITIZE
 CFLAGS     += -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -54,7 +57,7 @@ TOOL_BINS  := $(patsubst tests/tools/%.c,$(OUTPUT)/tests/%,$(TOOL_SRCS))
 .DELETE_ON_ERROR:
 # Kept between runs: skeletons are inputs of every loader object.
 .SECONDARY: $(BPF_OBJS) $(SKELS)
-.PHONY: all clean deps test unit-test sock-test demo check-root
+.PHONY: all clean deps test unit-test sock-test demo demo-steer check-root
 
 all: $(OUTPUT)/portslice
 
@@ -89,9 +92,10 @@ $(OUTPUT)/loader/%.o: loader/%.c $(LOADER_HDRS) $(SKELS) | $(OUTPUT)/loader
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -c $< -o $@
 
+# Linked beside and renamed: a test running the old binary never sees a half-written one.
 $(OUTPUT)/portslice: $(LOADER_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@.tmp && mv -f $@.tmp $@
 
 $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(LOADER_LIB) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
@@ -117,6 +121,10 @@ test: deps
 demo: deps
 	$(Q)$(MAKE) --no-print-directory check-root all $(TOOL_BINS)
 	$(Q)tests/demo.sh
+
+demo-steer: deps
+	$(Q)$(MAKE) --no-print-directory check-root all $(TOOL_BINS)
+	$(Q)tests/demo-steer.sh
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))

@@ -144,6 +144,7 @@ struct ps_stats {
 	__u64 bind_denied;    /* bind to the pool address outside the slice */
 	__u64 send_denied;    /* sendmsg from the pool address outside the slice */
 	__u64 reclaimed;      /* stale claims taken over (their owner left unseen) */
+	__u64 release_lost;   /* releases that found their claim gone or not theirs */
 };
 
 #define PS_STATS_INDEX(pool, proto) ((pool) * 2 + ((proto) == 17 /* UDP */))

@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "sock.skel.h"
+#include "attach.h"
 #include "attachments.h"
 #include "cli.h"
 #include "config.h"
@@ -183,20 +184,92 @@ static void print_result(const struct ps_cgroup *cg, const struct ps_selection *
 	}
 }
 
+int ps_attach_locked(const struct ps_cgroup *cg, const struct ps_selection *sel, const char **verb)
+{
+	struct ps_attachment att = {}, old = {};
+	struct ps_maps maps;
+	struct ps_sock *skel = NULL;
+	bool fresh = false, existed = false;
+	int pools_fd = -1, err;
+
+	err = ps_state_check_layout();
+	if (err)
+		goto out;
+	fresh = !ps_state_exists();
+	if (!fresh) {
+		char path[PATH_MAX];
+
+		ps_pin_path(path, sizeof(path), "maps/ps_pools");
+		pools_fd = bpf_obj_get(path);
+		if (pools_fd < 0) {
+			err = ps_err(errno, "cannot open %s: %s", path, strerror(errno));
+			goto out;
+		}
+	}
+	err = ps_assign_slots(pools_fd, sel, &att);
+	if (err)
+		goto out;
+	att.attached_ns = (__u64)time(NULL) * 1000000000ULL;
+	if (strlen(cg->rel) >= sizeof(att.path)) {
+		err = ps_err(ENAMETOOLONG, "cgroup path %s is longer than %zu characters", cg->rel, sizeof(att.path) - 1);
+		goto out;
+	}
+	memcpy(att.path, cg->rel, strlen(cg->rel) + 1);
+
+	existed = !fresh && ps_attachment_exists(cg->id);
+	if (!fresh) {
+		err = ps_attachment_check_nesting(cg);
+		if (err)
+			goto out;
+	}
+
+	err = ps_skel_load(&skel, &att);
+	if (err)
+		goto out;
+	ps_maps_from_skel(skel, &maps);
+
+	if (existed && !ps_attachment_read(maps.attachments, cg->id, &old) &&
+	    old.pool_count == att.pool_count &&
+	    !memcmp(old.pool_order, att.pool_order, sizeof(att.pool_order))) {
+		/* Same pools: only their settings may have changed. */
+		err = ps_install_pools(&maps, sel, &att);
+		if (!err) {
+			old.attached_ns = att.attached_ns;
+			err = ps_attachment_write(maps.attachments, cg->id, &old);
+		}
+		*verb = "already attached, pools refreshed:";
+		goto out;
+	}
+
+	err = ps_install_pools(&maps, sel, &att);
+	if (!err)
+		err = existed ? update_links(skel, cg) : attach_links(skel, cg);
+	if (!err)
+		err = ps_attachment_write(maps.attachments, cg->id, &att);
+	*verb = existed ? "updated" : "attached";
+out:
+	if (err && !existed && skel)
+		ps_attachment_remove(cg->id, maps.attachments);
+	ps_sock__destroy(skel);
+	/* A failed first attach leaves nothing behind. */
+	if (err && fresh && !ps_cgroups_any())
+		ps_state_remove_sock();
+	if (pools_fd >= 0)
+		close(pools_fd);
+	return err;
+}
+
 static int run_attach(int argc, char **argv)
 {
 	struct attach_opts o = {};
 	struct ps_config cfg = {};
 	struct ps_error cerr = {};
 	struct ps_selection sel;
-	struct ps_attachment att = {}, old = {};
 	struct ps_cgroup cg = { .fd = -1 };
-	struct ps_maps maps;
-	struct ps_sock *skel = NULL;
 	struct ps_port_range local;
+	const char *verb = "attached";
 	char hostbuf[256];
-	bool fresh = false, existed = false;
-	int lock = -1, pools_fd = -1, err;
+	int lock = -1, err;
 
 	err = ps_cli_parse(&ps_cmd_attach, argc, argv, on_attach_opt, &o);
 	if (err)
@@ -237,72 +310,10 @@ static int run_attach(int argc, char **argv)
 		err = lock;
 		goto out;
 	}
-	err = ps_state_check_layout();
-	if (err)
-		goto out;
-	fresh = !ps_state_exists();
-	if (!fresh) {
-		char path[PATH_MAX];
-
-		ps_pin_path(path, sizeof(path), "maps/ps_pools");
-		pools_fd = bpf_obj_get(path);
-		if (pools_fd < 0) {
-			err = ps_err(errno, "cannot open %s: %s", path, strerror(errno));
-			goto out;
-		}
-	}
-	err = ps_assign_slots(pools_fd, &sel, &att);
-	if (err)
-		goto out;
-	att.attached_ns = (__u64)time(NULL) * 1000000000ULL;
-	if (strlen(cg.rel) >= sizeof(att.path)) {
-		err = ps_err(ENAMETOOLONG, "cgroup path %s is longer than %zu characters", cg.rel, sizeof(att.path) - 1);
-		goto out;
-	}
-	memcpy(att.path, cg.rel, strlen(cg.rel) + 1);
-
-	existed = !fresh && ps_attachment_exists(cg.id);
-	if (!fresh) {
-		err = ps_attachment_check_nesting(&cg);
-		if (err)
-			goto out;
-	}
-
-	err = ps_skel_load(&skel, &att);
-	if (err)
-		goto out;
-	ps_maps_from_skel(skel, &maps);
-
-	if (existed && !ps_attachment_read(maps.attachments, cg.id, &old) &&
-	    old.pool_count == att.pool_count &&
-	    !memcmp(old.pool_order, att.pool_order, sizeof(att.pool_order))) {
-		/* Same pools: only their settings may have changed. */
-		err = ps_install_pools(&maps, &sel, &att);
-		if (!err) {
-			old.attached_ns = att.attached_ns;
-			err = ps_attachment_write(maps.attachments, cg.id, &old);
-		}
-		if (!err)
-			print_result(&cg, &sel, o.host, "already attached, pools refreshed:");
-		goto out;
-	}
-
-	err = ps_install_pools(&maps, &sel, &att);
+	err = ps_attach_locked(&cg, &sel, &verb);
 	if (!err)
-		err = existed ? update_links(skel, &cg) : attach_links(skel, &cg);
-	if (!err)
-		err = ps_attachment_write(maps.attachments, cg.id, &att);
-	if (!err)
-		print_result(&cg, &sel, o.host, existed ? "updated" : "attached");
+		print_result(&cg, &sel, o.host, verb);
 out:
-	if (err && !existed && skel)
-		ps_attachment_remove(cg.id, maps.attachments);
-	ps_sock__destroy(skel);
-	/* A failed first attach leaves nothing behind. */
-	if (err && fresh && ps_state_exists() && !ps_attachments_any())
-		ps_state_remove_all();
-	if (pools_fd >= 0)
-		close(pools_fd);
 	ps_state_unlock(lock);
 	ps_cgroup_close(&cg);
 	ps_config_free(&cfg);

@@ -37,19 +37,36 @@ bool ps_attachment_exists(__u64 cgroup_id)
 	return !ps_attachment_dir(cgroup_id, path, sizeof(path)) && !access(path, F_OK);
 }
 
-bool ps_attachments_any(void)
+/* Does <pin dir>/@sub hold an entry that is not a temporary (@tmp prefix)? */
+static bool dir_has_pins(const char *sub, const char *tmp)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
 	bool any = false;
 	DIR *dir;
 
-	if (ps_pin_path(path, sizeof(path), "cgroups") || !(dir = opendir(path)))
+	if (ps_pin_path(path, sizeof(path), sub) || !(dir = opendir(path)))
 		return false;
 	while (!any && (de = readdir(dir)))
-		any = de->d_name[0] != '.' && strncmp(de->d_name, "tmp-", 4);
+		any = de->d_name[0] != '.' && strncmp(de->d_name, tmp, strlen(tmp));
 	closedir(dir);
 	return any;
+}
+
+bool ps_cgroups_any(void)
+{
+	return dir_has_pins("cgroups", "tmp-");
+}
+
+bool ps_steer_links_any(void)
+{
+	/* steer.c names its temporaries "tmp:IFNAME"; ':' is never in an interface name. */
+	return dir_has_pins(PS_STEER_DIR, "tmp:");
+}
+
+bool ps_attachments_any(void)
+{
+	return ps_cgroups_any() || ps_steer_links_any();
 }
 
 int ps_attachment_read(int fd, __u64 cgroup_id, struct ps_attachment *att)

@@ -12,8 +12,16 @@
 int ps_attachment_dir(__u64 cgroup_id, char *buf, size_t len);
 int ps_attachments_mkdir(void);
 bool ps_attachment_exists(__u64 cgroup_id);
-/* True when any cgroup has pinned links. */
+/*
+ * True when anything is attached: a cgroup, or an interface with steering
+ * (so that removing "everything" once the last cgroup goes never takes
+ * steering with it).
+ */
 bool ps_attachments_any(void);
+/* True when any cgroup has pinned links. */
+bool ps_cgroups_any(void);
+/* True when any interface has a pinned steering link. */
+bool ps_steer_links_any(void);
 int ps_attachment_read(int attachments_fd, __u64 cgroup_id, struct ps_attachment *att);
 int ps_attachment_write(int attachments_fd, __u64 cgroup_id, const struct ps_attachment *att);
 /* Refuses a cgroup inside an attached one, or holding one. */

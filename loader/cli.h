@@ -23,6 +23,12 @@ struct ps_cmd {
 	const char *details;  /* paragraph(s) for `portslice help CMD`, may be NULL */
 	const struct ps_opt *opts; /* terminated by an entry with name NULL */
 	int (*run)(int argc, char **argv);
+	/*
+	 * Selected by its full name only, never by an abbreviation: for a
+	 * command added after others that share its first letters (steer vs
+	 * status), so that existing abbreviations keep their meaning.
+	 */
+	bool full_name_only;
 };
 
 /* Output mode, set by -j/--json anywhere on the command line. */
@@ -41,5 +47,9 @@ void ps_cli_usage(FILE *out, const struct ps_cmd *cmd);
 extern const struct ps_cmd ps_cmd_attach;
 extern const struct ps_cmd ps_cmd_detach;
 extern const struct ps_cmd ps_cmd_status;
+extern const struct ps_cmd ps_cmd_steer;
+extern const struct ps_cmd ps_cmd_stats;
+extern const struct ps_cmd ps_cmd_doctor;
+extern const struct ps_cmd ps_cmd_agent;
 
 #endif

@@ -15,6 +15,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,6 +42,7 @@ struct ps_ctx {
 	struct ps_config *cfg;
 	struct ps_error *err;
 	int dsts_line;                 /* of the pool being parsed, 0: default */
+	int key_line;                  /* of the key whose handler runs */
 	size_t n_dsts4, n_dsts6;       /* over the pools parsed so far */
 };
 
@@ -431,6 +433,7 @@ static int ps_parse_keys(struct ps_ctx *ctx, yaml_node_t *map, const char *path,
 		if (!vals[i])
 			continue;
 		ps_join(sub, path, keys[i].name);
+		ctx->key_line = lines[i];
 		ret = keys[i].parse(ctx, vals[i], sub, obj);
 		if (ret)
 			return ret;
@@ -475,10 +478,13 @@ static int ps_parse_pool_name(struct ps_ctx *ctx, yaml_node_t *val, const char *
 	return 0;
 }
 
-static int ps_parse_pool_address(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
+/*
+ * A single unicast address: what pools and hosts are identified by. @whose
+ * completes "give the ... address" ("pool's shared", "host's underlay").
+ */
+static int ps_parse_unicast(struct ps_ctx *ctx, yaml_node_t *val, const char *path,
+			    const char *whose, const char *role, int *family, uint8_t addr[16])
 {
-	struct ps_pool_cfg *pool = obj;
-	size_t i, idx = ps_pool_index(ctx, pool);
 	char str[PS_ADDR_STR_LEN];
 	const char *s;
 	int ret;
@@ -486,39 +492,53 @@ static int ps_parse_pool_address(struct ps_ctx *ctx, yaml_node_t *val, const cha
 	ret = ps_scalar(ctx, val, path, "an IPv4 or IPv6 address", &s);
 	if (ret)
 		return ret;
-	if (!ps_parse_addr(s, &pool->family, pool->addr))
-		return ps_fail(ctx, ps_line(val), path, "\"%.64s\" is not an IPv4 or IPv6 address%s",
-			       s, strchr(s, '/') ?
-			       "; give the single shared address, without a prefix length" : "");
+	if (!ps_parse_addr(s, family, addr))
+		return ps_fail(ctx, ps_line(val), path, "\"%.64s\" is not an IPv4 or IPv6 address%s%s%s",
+			       s, strchr(s, '/') ? "; give the single " : "",
+			       strchr(s, '/') ? (strstr(whose, "shared") ? "shared" : "underlay") : "",
+			       strchr(s, '/') ? " address, without a prefix length" : "");
 
-	if (pool->family == AF_INET) {
-		if (ps_is_zero(pool->addr, 4))
+	if (*family == AF_INET) {
+		if (ps_is_zero(addr, 4))
 			return ps_fail(ctx, ps_line(val), path,
-				       "%s is the unspecified address; give the pool's shared address", s);
-		if ((pool->addr[0] & 0xf0) == 0xe0)
+				       "%s is the unspecified address; give the %s address", s, whose);
+		if ((addr[0] & 0xf0) == 0xe0)
 			return ps_fail(ctx, ps_line(val), path,
-				       "%s is a multicast address; a pool address must be unicast", s);
-		if (!memcmp(pool->addr, "\xff\xff\xff\xff", 4))
+				       "%s is a multicast address; %s must be unicast", s, role);
+		if (!memcmp(addr, "\xff\xff\xff\xff", 4))
 			return ps_fail(ctx, ps_line(val), path,
-				       "%s is the broadcast address; a pool address must be unicast", s);
+				       "%s is the broadcast address; %s must be unicast", s, role);
 	} else {
-		if (ps_is_zero(pool->addr, 16))
+		if (ps_is_zero(addr, 16))
 			return ps_fail(ctx, ps_line(val), path,
-				       "%s is the unspecified address; give the pool's shared address", s);
-		if (pool->addr[0] == 0xff)
+				       "%s is the unspecified address; give the %s address", s, whose);
+		if (addr[0] == 0xff)
 			return ps_fail(ctx, ps_line(val), path,
-				       "%s is a multicast address; a pool address must be unicast", s);
-		if (ps_is_v4_mapped(pool->addr)) {
+				       "%s is a multicast address; %s must be unicast", s, role);
+		if (ps_is_v4_mapped(addr)) {
 			uint8_t v4[16] = { 0 };
 
-			memcpy(v4, pool->addr + 12, 4);
+			memcpy(v4, addr + 12, 4);
 			ps_format_addr(AF_INET, v4, str, sizeof(str));
 			return ps_fail(ctx, ps_line(val), path,
 				       "%s is an IPv4-mapped IPv6 address; write the IPv4 form %s",
 				       s, str);
 		}
 	}
+	return 0;
+}
 
+static int ps_parse_pool_address(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
+{
+	struct ps_pool_cfg *pool = obj;
+	size_t i, idx = ps_pool_index(ctx, pool);
+	char str[PS_ADDR_STR_LEN];
+	int ret;
+
+	ret = ps_parse_unicast(ctx, val, path, "pool's shared", "a pool address", &pool->family,
+			       pool->addr);
+	if (ret)
+		return ret;
 	for (i = 0; i < idx; i++) {
 		const struct ps_pool_cfg *o = &ctx->cfg->pools[i];
 
@@ -714,6 +734,31 @@ out:
 	return ret;
 }
 
+/* A host name used as a mapping key (slices, hosts). */
+static int ps_host_key(struct ps_ctx *ctx, const yaml_node_t *key, const char *path, const char **out)
+{
+	const char *host;
+
+	if (key->type != YAML_SCALAR_NODE)
+		return ps_fail(ctx, ps_line(key), path, "expected a host name as key, got %s",
+			       ps_kind(key));
+	host = (const char *)key->data.scalar.value;
+	if (strlen(host) != key->data.scalar.length)
+		return ps_fail(ctx, ps_line(key), path, "host name contains a NUL character");
+	if (!*host || ps_is_null(key))
+		return ps_fail(ctx, ps_line(key), path, "empty host name");
+	if (strlen(host) >= PS_HOST_NAME_LEN)
+		return ps_fail(ctx, ps_line(key), path,
+			       "host name \"%.40s...\" is %zu characters long; at most %d are allowed",
+			       host, strlen(host), PS_HOST_NAME_LEN - 1);
+	if (!ps_valid_host_name(host))
+		return ps_fail(ctx, ps_line(key), path,
+			       "invalid host name \"%s\"; use only letters, digits, '_', '.' and '-'",
+			       host);
+	*out = host;
+	return 0;
+}
+
 static int ps_parse_pool_slices(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
 {
 	struct ps_pool_cfg *pool = obj;
@@ -740,22 +785,9 @@ static int ps_parse_pool_slices(struct ps_ctx *ctx, yaml_node_t *val, const char
 		yaml_node_t *rv = ps_node(ctx, pair->value);
 		const char *host, *s;
 
-		if (key->type != YAML_SCALAR_NODE)
-			return ps_fail(ctx, ps_line(key), path, "expected a host name as key, got %s",
-				       ps_kind(key));
-		host = (const char *)key->data.scalar.value;
-		if (strlen(host) != key->data.scalar.length)
-			return ps_fail(ctx, ps_line(key), path, "host name contains a NUL character");
-		if (!*host || ps_is_null(key))
-			return ps_fail(ctx, ps_line(key), path, "empty host name");
-		if (strlen(host) >= PS_HOST_NAME_LEN)
-			return ps_fail(ctx, ps_line(key), path,
-				       "host name \"%.40s...\" is %zu characters long; at most %d are allowed",
-				       host, strlen(host), PS_HOST_NAME_LEN - 1);
-		if (!ps_valid_host_name(host))
-			return ps_fail(ctx, ps_line(key), path,
-				       "invalid host name \"%s\"; use only letters, digits, '_', '.' and '-'",
-				       host);
+		ret = ps_host_key(ctx, key, path, &host);
+		if (ret)
+			return ret;
 		ps_join(sub, path, host);
 
 		ret = ps_scalar(ctx, rv, sub, "a port range such as 20000-20999", &s);
@@ -871,13 +903,357 @@ static int ps_parse_pools(struct ps_ctx *ctx, yaml_node_t *val, const char *path
 	return 0;
 }
 
-/* New top-level sections (hosts, steering, cgroups) go here. */
+/* ---- hosts ----------------------------------------------------------- */
+
+static int ps_parse_host_address(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
+{
+	struct ps_host_cfg *host = obj;
+	size_t i, idx = (size_t)(host - ctx->cfg->hosts);
+	char str[PS_ADDR_STR_LEN];
+	int ret;
+
+	ret = ps_parse_unicast(ctx, val, path, "host's underlay", "a host address", &host->family,
+			       host->addr);
+	if (ret)
+		return ret;
+	for (i = 0; i < idx; i++) {
+		const struct ps_host_cfg *o = &ctx->cfg->hosts[i];
+
+		if (o->family == host->family &&
+		    !memcmp(o->addr, host->addr, (size_t)ps_addr_len(host->family))) {
+			ps_format_addr(host->family, host->addr, str, sizeof(str));
+			return ps_fail(ctx, ps_line(val), path,
+				       "%s is already the address of host \"%s\" (line %d); each host needs its own underlay address",
+				       str, o->name, o->line);
+		}
+	}
+	return 0;
+}
+
+static const struct ps_key ps_host_keys[] = {
+	{ "address", true, ps_parse_host_address },
+};
+
+/* With hosts: given, every slice must belong to a listed host: it is steered to it. */
+static int ps_check_slice_hosts(struct ps_ctx *ctx)
+{
+	const struct ps_config *cfg = ctx->cfg;
+	char sub[PS_PATH_LEN], pool[48];
+
+	for (size_t i = 0; i < cfg->n_pools; i++) {
+		for (size_t j = 0; j < cfg->pools[i].n_slices; j++) {
+			const struct ps_slice_cfg *sl = &cfg->pools[i].slices[j];
+
+			if (ps_config_find_host(cfg, sl->host))
+				continue;
+			snprintf(pool, sizeof(pool), "pools[%zu].slices", i);
+			ps_join(sub, pool, sl->host);
+			return ps_fail(ctx, sl->line, sub,
+				       "host \"%s\" is not listed under hosts (line %d); add it there with its underlay address, e.g. \"%s: {address: 198.18.10.1}\"",
+				       sl->host, cfg->hosts_line, sl->host);
+		}
+	}
+	return 0;
+}
+
+static int ps_parse_hosts(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
+{
+	struct ps_config *cfg = obj;
+	yaml_node_pair_t *pair;
+	char sub[PS_PATH_LEN];
+	size_t n;
+	int ret;
+
+	cfg->hosts_line = ctx->key_line;
+	if (ps_is_null(val) || (val->type == YAML_MAPPING_NODE && !ps_map_len(val)))
+		return ps_fail(ctx, ps_line(val), path,
+			       "empty; list every host of the fleet with its underlay address, e.g. \"host-a: {address: 198.18.10.1}\", or drop the key");
+	if (val->type != YAML_MAPPING_NODE)
+		return ps_fail(ctx, ps_line(val), path,
+			       "expected a mapping of host names to their addresses (host-a: {address: 198.18.10.1}), got %s",
+			       ps_kind(val));
+	n = ps_map_len(val);
+	if (n > PS_MAX_HOSTS - 1)
+		return ps_fail(ctx, ps_line(ps_node(ctx, val->data.mapping.pairs.start[PS_MAX_HOSTS - 1].key)),
+			       path, "%zu hosts; at most %d are allowed", n, PS_MAX_HOSTS - 1);
+	cfg->hosts = calloc(n, sizeof(*cfg->hosts));
+	if (!cfg->hosts)
+		return ps_oom(ctx);
+
+	for (pair = val->data.mapping.pairs.start; pair < val->data.mapping.pairs.top; pair++) {
+		struct ps_host_cfg *host = &cfg->hosts[cfg->n_hosts];
+		yaml_node_t *key = ps_node(ctx, pair->key);
+		const struct ps_host_cfg *dup;
+		const char *name;
+
+		ret = ps_host_key(ctx, key, path, &name);
+		if (ret)
+			return ret;
+		ps_join(sub, path, name);
+		dup = ps_config_find_host(cfg, name);
+		if (dup)
+			return ps_fail(ctx, ps_line(key), sub,
+				       "host \"%s\" is listed twice (first at line %d); keep one", name,
+				       dup->line);
+		strcpy(host->name, name);
+		host->line = ps_line(key);
+		cfg->n_hosts++;
+		ret = ps_parse_keys(ctx, ps_node(ctx, pair->value), sub,
+				    "a host (a mapping with its address, e.g. {address: 198.18.10.1})",
+				    ps_host_keys, ARRAY_SIZE(ps_host_keys), host);
+		if (ret)
+			return ret;
+	}
+	return ps_check_slice_hosts(ctx);
+}
+
+/* ---- steering -------------------------------------------------------- */
+
+bool ps_valid_ifname(const char *s)
+{
+	size_t n;
+
+	if (!s || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (n = 0; s[n]; n++)
+		if (s[n] == '/' || s[n] == ':' || s[n] == ' ' || s[n] == '\t' || s[n] == '\n' ||
+		    s[n] == '\r' || s[n] == '\v' || s[n] == '\f')
+			return false;
+	return n >= 1 && n < PS_IFNAME_LEN;
+}
+
+const char *ps_steer_mode_name(enum ps_steer_mode mode)
+{
+	return mode == PS_STEER_ENCAP ? "encap" : "l2";
+}
+
+static int ps_parse_steering_mode(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
+{
+	struct ps_steering_cfg *st = obj;
+	const char *s;
+	int ret;
+
+	ret = ps_scalar(ctx, val, path, "l2 or encap", &s);
+	if (ret)
+		return ret;
+	if (!strcmp(s, "l2"))
+		st->mode = PS_STEER_L2;
+	else if (!strcmp(s, "encap"))
+		st->mode = PS_STEER_ENCAP;
+	else
+		return ps_fail(ctx, ps_line(val), path,
+			       "\"%.40s\" is not a steering mode; use l2 (hosts share a segment: MAC rewrite) or encap (IP-in-IP to the owner's underlay address)",
+			       s);
+	return 0;
+}
+
+static int ps_parse_steering_ifaces(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
+{
+	struct ps_steering_cfg *st = obj;
+	char sub[PS_PATH_LEN];
+	size_t i, j, n;
+	int ret;
+
+	if (ps_is_null(val) || (val->type == YAML_SEQUENCE_NODE && !ps_seq_len(val)))
+		return ps_fail(ctx, ps_line(val), path,
+			       "empty; list the interfaces replies arrive on, e.g. [eth0], or drop the key and pass --dev");
+	if (val->type != YAML_SEQUENCE_NODE)
+		return ps_fail(ctx, ps_line(val), path,
+			       "expected a list of interface names such as [eth0], got %s", ps_kind(val));
+	n = ps_seq_len(val);
+	if (n > PS_MAX_STEER_IFACES)
+		return ps_fail(ctx, ps_line(ps_node(ctx, val->data.sequence.items.start[PS_MAX_STEER_IFACES])),
+			       path, "%zu interfaces; at most %d are allowed", n, PS_MAX_STEER_IFACES);
+	st->interfaces = calloc(n, sizeof(*st->interfaces));
+	if (!st->interfaces)
+		return ps_oom(ctx);
+	for (i = 0; i < n; i++) {
+		yaml_node_t *item = ps_node(ctx, val->data.sequence.items.start[i]);
+		const char *s;
+
+		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+		ret = ps_scalar(ctx, item, sub, "an interface name such as eth0", &s);
+		if (ret)
+			return ret;
+		if (!ps_valid_ifname(s))
+			return ps_fail(ctx, ps_line(item), sub,
+				       "\"%.40s\" is not an interface name; names have 1-%d characters, none of them '/', ':' or blank",
+				       s, PS_IFNAME_LEN - 1);
+		for (j = 0; j < i; j++)
+			if (!strcmp(st->interfaces[j], s))
+				return ps_fail(ctx, ps_line(item), sub,
+					       "\"%s\" is listed twice (first at line %d); keep one", s,
+					       ps_line(ps_node(ctx, val->data.sequence.items.start[j])));
+		strcpy(st->interfaces[i], s);
+		st->n_interfaces = i + 1;
+	}
+	return 0;
+}
+
+static const struct ps_key ps_steering_keys[] = {
+	{ "mode",       true,  ps_parse_steering_mode },
+	{ "interfaces", false, ps_parse_steering_ifaces },
+};
+
+static int ps_parse_steering(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
+{
+	struct ps_config *cfg = obj;
+
+	cfg->steering.line = ctx->key_line;
+	/* hosts runs first (table order): its absence is known here. */
+	if (!cfg->n_hosts)
+		return ps_fail(ctx, ctx->key_line, path,
+			       "needs a hosts: section listing every host with its underlay address (replies are forwarded to their owner's)");
+	cfg->steering.present = true;
+	return ps_parse_keys(ctx, val, path, "a mapping with mode (l2 or encap) and optionally interfaces",
+			     ps_steering_keys, ARRAY_SIZE(ps_steering_keys), &cfg->steering);
+}
+
+/* ---- cgroups --------------------------------------------------------- */
+
+/* Length of @s without trailing slashes (but "/" stays 1). */
+static size_t ps_path_len(const char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 1 && s[n - 1] == '/')
+		n--;
+	return n;
+}
+
+static int ps_parse_cgroup_path(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
+{
+	struct ps_cgroup_cfg *cg = obj;
+	size_t i, n, idx = (size_t)(cg - ctx->cfg->cgroups);
+	const char *s;
+	int ret;
+
+	ret = ps_scalar(ctx, val, path, "a cgroup directory such as /sys/fs/cgroup/app.slice", &s);
+	if (ret)
+		return ret;
+	if (s[0] != '/')
+		return ps_fail(ctx, ps_line(val), path,
+			       "\"%.64s\" is not an absolute path; give the cgroup v2 directory, e.g. /sys/fs/cgroup/app.slice",
+			       s);
+	if (strlen(s) >= PATH_MAX)
+		return ps_fail(ctx, ps_line(val), path, "longer than %d characters", PATH_MAX - 1);
+	n = ps_path_len(s);
+	for (i = 0; i < idx; i++) {
+		const struct ps_cgroup_cfg *o = &ctx->cfg->cgroups[i];
+
+		if (ps_path_len(o->path) == n && !strncmp(o->path, s, n))
+			return ps_fail(ctx, ps_line(val), path,
+				       "%s is already listed as cgroups[%zu] (line %d); keep one", s, i,
+				       o->line);
+	}
+	cg->path = strndup(s, n);
+	if (!cg->path)
+		return ps_oom(ctx);
+	return 0;
+}
+
+static int ps_parse_cgroup_pools(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
+{
+	struct ps_cgroup_cfg *cg = obj;
+	const struct ps_config *cfg = ctx->cfg;
+	char sub[PS_PATH_LEN];
+	size_t i, j, n;
+	int ret;
+
+	if (ps_is_null(val) || (val->type == YAML_SEQUENCE_NODE && !ps_seq_len(val)))
+		return ps_fail(ctx, ps_line(val), path,
+			       "empty; name pools, or drop the key to use every pool with a slice for the host");
+	if (val->type != YAML_SEQUENCE_NODE)
+		return ps_fail(ctx, ps_line(val), path,
+			       "expected a list of pool names such as [web], got %s", ps_kind(val));
+	n = ps_seq_len(val);
+	if (n > PS_MAX_POOLS)
+		return ps_fail(ctx, ps_line(ps_node(ctx, val->data.sequence.items.start[PS_MAX_POOLS])),
+			       path, "%zu pools; at most %d are allowed", n, PS_MAX_POOLS);
+	cg->pools = calloc(n, sizeof(*cg->pools));
+	if (!cg->pools)
+		return ps_oom(ctx);
+	for (i = 0; i < n; i++) {
+		yaml_node_t *item = ps_node(ctx, val->data.sequence.items.start[i]);
+		const char *s;
+
+		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+		ret = ps_scalar(ctx, item, sub, "a pool name", &s);
+		if (ret)
+			return ret;
+		if (!ps_config_find_pool(cfg, s)) {
+			char names[256] = "";
+			size_t off = 0;
+
+			for (j = 0; j < cfg->n_pools && off < sizeof(names); j++)
+				off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
+							j ? ", " : "", cfg->pools[j].name);
+			return ps_fail(ctx, ps_line(item), sub,
+				       "no pool is named \"%.40s\"; the pools are: %s", s, names);
+		}
+		for (j = 0; j < i; j++)
+			if (!strcmp(cg->pools[j], s))
+				return ps_fail(ctx, ps_line(item), sub,
+					       "\"%s\" is listed twice (first at line %d); keep one", s,
+					       ps_line(ps_node(ctx, val->data.sequence.items.start[j])));
+		strcpy(cg->pools[i], s);
+		cg->n_pools = i + 1;
+	}
+	return 0;
+}
+
+static const struct ps_key ps_cgroup_keys[] = {
+	{ "path",  true,  ps_parse_cgroup_path },
+	{ "pools", false, ps_parse_cgroup_pools },
+};
+
+static int ps_parse_cgroups(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
+{
+	struct ps_config *cfg = obj;
+	char sub[PS_PATH_LEN];
+	size_t i, n;
+	int ret;
+
+	if (ps_is_null(val) || (val->type == YAML_SEQUENCE_NODE && !ps_seq_len(val)))
+		return ps_fail(ctx, ps_line(val), path,
+			       "empty; list cgroups (\"- path: /sys/fs/cgroup/app.slice\"), or drop the key");
+	if (val->type != YAML_SEQUENCE_NODE)
+		return ps_fail(ctx, ps_line(val), path,
+			       "expected a list of cgroups (\"- path: ...\" entries), got %s", ps_kind(val));
+	n = ps_seq_len(val);
+	if (n > PS_MAX_ATTACHMENTS)
+		return ps_fail(ctx, ps_line(ps_node(ctx, val->data.sequence.items.start[PS_MAX_ATTACHMENTS])),
+			       path, "%zu cgroups; at most %d are allowed", n, PS_MAX_ATTACHMENTS);
+	cfg->cgroups = calloc(n, sizeof(*cfg->cgroups));
+	if (!cfg->cgroups)
+		return ps_oom(ctx);
+	for (i = 0; i < n; i++) {
+		yaml_node_t *item = ps_node(ctx, val->data.sequence.items.start[i]);
+		struct ps_cgroup_cfg *cg = &cfg->cgroups[i];
+
+		cfg->n_cgroups = i + 1;
+		cg->line = ps_line(item);
+		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+		ret = ps_parse_keys(ctx, item, sub, "a cgroup (a mapping with path and, optionally, pools)",
+				    ps_cgroup_keys, ARRAY_SIZE(ps_cgroup_keys), cg);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Rows run in this order: hosts checks the pools' slices, steering needs hosts, cgroups names pools. */
 static const struct ps_key ps_top_keys[] = {
-	{ "pools", true, ps_parse_pools },
+	{ "pools",    true,  ps_parse_pools },
+	{ "hosts",    false, ps_parse_hosts },
+	{ "steering", false, ps_parse_steering },
+	{ "cgroups",  false, ps_parse_cgroups },
 };
 
 _Static_assert(ARRAY_SIZE(ps_pool_keys) <= PS_MAX_KEYS, "raise PS_MAX_KEYS");
 _Static_assert(ARRAY_SIZE(ps_top_keys) <= PS_MAX_KEYS, "raise PS_MAX_KEYS");
+_Static_assert(ARRAY_SIZE(ps_steering_keys) <= PS_MAX_KEYS, "raise PS_MAX_KEYS");
+_Static_assert(ARRAY_SIZE(ps_cgroup_keys) <= PS_MAX_KEYS, "raise PS_MAX_KEYS");
 
 static int ps_parse_root(struct ps_ctx *ctx)
 {
@@ -978,6 +1354,13 @@ void ps_config_free(struct ps_config *cfg)
 		free(pool->dsts);
 	}
 	free(cfg->pools);
+	for (i = 0; i < cfg->n_cgroups; i++) {
+		free(cfg->cgroups[i].path);
+		free(cfg->cgroups[i].pools);
+	}
+	free(cfg->cgroups);
+	free(cfg->hosts);
+	free(cfg->steering.interfaces);
 	free(cfg->path);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -1117,6 +1500,26 @@ const struct ps_slice_cfg *ps_pool_find_slice(const struct ps_pool_cfg *pool, co
 		if (!strcmp(pool->slices[i].host, host))
 			return &pool->slices[i];
 	return NULL;
+}
+
+const struct ps_host_cfg *ps_config_find_host(const struct ps_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_hosts; i++)
+		if (!strcmp(cfg->hosts[i].name, name))
+			return &cfg->hosts[i];
+	return NULL;
+}
+
+unsigned int ps_config_host_id(const struct ps_config *cfg, const char *name)
+{
+	const struct ps_host_cfg *h = ps_config_find_host(cfg, name);
+
+	return h ? (unsigned int)(h - cfg->hosts) + 1 : PS_STEER_NO_HOST;
+}
+
+const struct ps_host_cfg *ps_config_host_by_id(const struct ps_config *cfg, unsigned int id)
+{
+	return id >= 1 && id <= cfg->n_hosts ? &cfg->hosts[id - 1] : NULL;
 }
 
 int ps_config_warn_local_range(const struct ps_config *cfg, const char *host,

@@ -18,6 +18,7 @@
 #include <linux/types.h>
 
 #include "portslice.h"
+#include "steer.h" /* include/steer.h: types shared with bpf/steer.bpf.c */
 
 /* Longest host name (slice key) plus the terminating NUL. */
 #define PS_HOST_NAME_LEN 64
@@ -40,7 +41,42 @@ struct ps_pool_cfg {
 	struct ps_slice_cfg *slices; size_t n_slices;
 	int line;
 };
-struct ps_config { char *path; struct ps_pool_cfg *pools; size_t n_pools; };
+/* hosts: one host of the fleet; its id is its 1-based position in the list. */
+struct ps_host_cfg {
+	char name[PS_HOST_NAME_LEN];
+	int family;                 /* of the underlay address */
+	uint8_t addr[16];           /* underlay address, network order; IPv4 in addr[0..3] */
+	int line;                   /* of the host's key */
+};
+
+/* Longest interface name (IFNAMSIZ) plus the terminating NUL. */
+#define PS_IFNAME_LEN 16
+/* Interfaces steering.interfaces may list. */
+#define PS_MAX_STEER_IFACES 64
+
+/* steering: reply steering settings (present only when the key is). */
+struct ps_steering_cfg {
+	bool present;
+	enum ps_steer_mode mode;
+	char (*interfaces)[PS_IFNAME_LEN]; size_t n_interfaces; /* default for `steer attach` */
+	int line;                   /* of the steering key's value */
+};
+
+/* cgroups: a cgroup of this host's fleet agent and the pools its sockets use. */
+struct ps_cgroup_cfg {
+	char *path;                 /* absolute */
+	char (*pools)[PS_POOL_NAME_LEN]; size_t n_pools; /* n_pools 0: pools omitted = every pool with a slice for the host */
+	int line;
+};
+
+struct ps_config {
+	char *path;
+	struct ps_pool_cfg *pools; size_t n_pools;
+	struct ps_host_cfg *hosts; size_t n_hosts;   /* n_hosts 0: no hosts: section */
+	int hosts_line;
+	struct ps_steering_cfg steering;
+	struct ps_cgroup_cfg *cgroups; size_t n_cgroups;
+};
 struct ps_error { char msg[512]; };
 
 /*
@@ -62,6 +98,16 @@ void ps_config_free(struct ps_config *cfg);
 
 const struct ps_pool_cfg  *ps_config_find_pool(const struct ps_config *cfg, const char *name);
 const struct ps_slice_cfg *ps_pool_find_slice(const struct ps_pool_cfg *pool, const char *host);
+
+/* hosts: entries. The id of a host is 1-based in hosts: order (0: not listed). */
+const struct ps_host_cfg  *ps_config_find_host(const struct ps_config *cfg, const char *name);
+unsigned int ps_config_host_id(const struct ps_config *cfg, const char *name);
+/* The host with @id (1-based), or NULL. */
+const struct ps_host_cfg  *ps_config_host_by_id(const struct ps_config *cfg, unsigned int id);
+/* "l2" / "encap". */
+const char *ps_steer_mode_name(enum ps_steer_mode mode);
+/* Interface names as the kernel accepts them: 1-15 chars, no '/', ':' or blanks, not "." or "..". */
+bool ps_valid_ifname(const char *s);
 
 /*
  * "20000-20999" or "20000": decimal ports 1-65535, lo <= hi, no sign, no

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <json-c/json.h>
 
+#include "attach.h"
 #include "attachments.h"
 #include "cli.h"
 #include "env.h"
@@ -93,6 +94,36 @@ static int resolve_cgroup(const char *dir, const struct ps_maps *maps, __u64 *id
 	return 0;
 }
 
+int ps_detach_id_locked(__u64 id, bool *removed_all)
+{
+	struct ps_maps maps = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };
+	int err = 0;
+
+	if (removed_all)
+		*removed_all = false;
+	if (!ps_state_exists())
+		return 0;
+	if (ps_attachment_exists(id)) {
+		err = ps_maps_open(&maps);
+		if (!err)
+			err = ps_attachment_remove(id, maps.attachments);
+		ps_maps_close(&maps);
+		if (err)
+			return err;
+	}
+	if (!ps_cgroups_any()) {
+		/*
+		 * No cgroup is attached: claims of sockets still open would never be
+		 * given back (their release program is gone), so drop the socket
+		 * side's pins. Steering, if attached, keeps its own.
+		 */
+		err = ps_state_remove_sock();
+		if (!err && removed_all)
+			*removed_all = true;
+	}
+	return err;
+}
+
 static void print_done(const char *what, bool was_attached, bool removed_all)
 {
 	if (ps_json) {
@@ -110,7 +141,9 @@ static void print_done(const char *what, bool was_attached, bool removed_all)
 	else if (!was_attached)
 		printf("%s was not attached: nothing to do\n", what);
 	else
-		printf("detached %s%s\n", what, removed_all ? "; no cgroup is attached any more, all pins removed" : "");
+		printf("detached %s%s\n", what, !removed_all ? "" : ps_steer_links_any() ?
+		       "; no cgroup is attached any more, the socket side's pins removed (steering stays attached)" :
+		       "; no cgroup is attached any more, all pins removed");
 }
 
 static int run_detach(int argc, char **argv)
@@ -152,20 +185,8 @@ static int run_detach(int argc, char **argv)
 	if (err)
 		goto out;
 	was_attached = ps_attachment_exists(id);
-	if (was_attached) {
-		err = ps_attachment_remove(id, maps.attachments);
-		if (err)
-			goto out;
-	}
-	if (!ps_attachments_any()) {
-		/*
-		 * Nobody is attached: claims of sockets still open would never be
-		 * given back (their release program is gone), so drop everything.
-		 */
-		ps_maps_close(&maps);
-		err = ps_state_remove_all();
-		removed_all = !err;
-	}
+	ps_maps_close(&maps);
+	err = ps_detach_id_locked(id, &removed_all);
 	if (!err)
 		print_done(o.cgroup, was_attached, removed_all);
 out:

@@ -37,6 +37,16 @@ static bool is_bpffs(const char *path)
 	return !statfs(path, &st) && st.f_type == BPF_FS_MAGIC;
 }
 
+/* A private mount namespace (ip netns exec makes one) drops its mounts on exit. */
+static bool in_init_mount_ns(void)
+{
+	struct stat self, init;
+
+	if (stat("/proc/self/ns/mnt", &self) || stat("/proc/1/ns/mnt", &init))
+		return true;
+	return self.st_ino == init.st_ino && self.st_dev == init.st_dev;
+}
+
 int ps_env_require_bpffs(const char *dir)
 {
 	char probe[PATH_MAX];
@@ -50,6 +60,10 @@ int ps_env_require_bpffs(const char *dir)
 		return 0;
 	if (strncmp(dir, BPFFS_DEFAULT "/", strlen(BPFFS_DEFAULT) + 1) || !strcmp(probe, "/"))
 		return ps_err(ENOTSUP, "%s is not on a bpf file system: mount one there (mount -t bpf bpf DIR) or unset PORTSLICE_PIN_DIR", dir);
+	if (!in_init_mount_ns())
+		return ps_err(ENOTSUP, "bpffs is not mounted at %s in this mount namespace (ip netns exec hides it): "
+			      "pins made here would vanish with it; run under 'nsenter --net=/run/netns/NAME' instead",
+			      BPFFS_DEFAULT);
 	if (mount("bpf", BPFFS_DEFAULT, "bpf", 0, "mode=0700"))
 		return ps_err(errno, "bpffs is not mounted at %s and mounting it failed (%s): run 'mount -t bpf bpf %s'",
 			      BPFFS_DEFAULT, strerror(errno), BPFFS_DEFAULT);

@@ -12,6 +12,11 @@ void ps_log_set_level(enum ps_log_level level)
 	log_level = level;
 }
 
+enum ps_log_level ps_log_get_level(void)
+{
+	return log_level;
+}
+
 void ps_log(enum ps_log_level level, const char *fmt, ...)
 {
 	static const char *const prefix[] = {
@@ -53,4 +58,9 @@ int ps_err(int err, const char *fmt, ...)
 const char *ps_err_msg(void)
 {
 	return err_msg;
+}
+
+void ps_err_reset(void)
+{
+	err_msg[0] = '\0';
 }

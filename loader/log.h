@@ -18,6 +18,7 @@ enum ps_log_level {
 };
 
 void ps_log_set_level(enum ps_log_level level);
+enum ps_log_level ps_log_get_level(void);
 void ps_log(enum ps_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define pr_warn(...) ps_log(PS_LOG_WARN, __VA_ARGS__)
@@ -34,5 +35,7 @@ int ps_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args
  */
 int ps_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *ps_err_msg(void);
+/* Forgets the recorded error: for long-running callers (the agent) between tasks. */
+void ps_err_reset(void);
 
 #endif

@@ -16,6 +16,10 @@ static const struct ps_cmd *const commands[] = {
 	&ps_cmd_attach,
 	&ps_cmd_detach,
 	&ps_cmd_status,
+	&ps_cmd_steer,
+	&ps_cmd_stats,
+	&ps_cmd_doctor,
+	&ps_cmd_agent,
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -59,7 +63,7 @@ static const struct ps_cmd *find_command(const char *name, int *err)
 	for (size_t i = 0; i < N_COMMANDS; i++) {
 		if (!strcmp(commands[i]->name, name))
 			return commands[i];
-		if (!strncmp(commands[i]->name, name, len)) {
+		if (!commands[i]->full_name_only && !strncmp(commands[i]->name, name, len)) {
 			if (found) {
 				*err = ps_err(EINVAL, "'%s' is ambiguous: it could be %s or %s", name, found->name,
 					      commands[i]->name);

@@ -19,8 +19,8 @@ struct ps_sockinfo {
 	/*
 	 * TCP_ESTABLISHED, TCP_TIME_WAIT, ... as in <netinet/tcp.h>. UDP
 	 * sockets are TCP_ESTABLISHED when connected, TCP_CLOSE otherwise.
-	 * TCP_NEW_SYN_RECV (12) is a request socket of a half-open passive
-	 * connection.
+	 * Request sockets of half-open passive connections are TCP_SYN_RECV;
+	 * a timewait socket may also say TCP_FIN_WAIT2 (its substate).
 	 */
 	uint8_t state;
 	uint8_t laddr[16], raddr[16]; /* network order, IPv4 in [0..3], rest zero */
@@ -29,18 +29,16 @@ struct ps_sockinfo {
 	uint32_t inode;               /* 0 for TIME_WAIT and request sockets */
 };
 
-/* Not in older <netinet/tcp.h>: request sockets of half-open connections. */
-#ifndef TCP_NEW_SYN_RECV
-#define TCP_NEW_SYN_RECV 12
-#endif
-
 typedef int (*ps_sockdiag_cb)(const struct ps_sockinfo *si, void *arg);
 
 /*
  * Dumps every socket of @family (AF_INET or AF_INET6) and @proto
  * (IPPROTO_TCP or IPPROTO_UDP) in the current netns, in all states
- * including TIME_WAIT and request sockets, calling @cb for each. A non-zero
- * return from @cb stops the dump and is returned as is. Returns 0 or -errno.
+ * including TIME_WAIT and request sockets, calling @cb for each. TCP sockets
+ * that are bound but neither listening nor connecting come too on kernels
+ * that dump them (TCP_BOUND_INACTIVE, recent ones), with state TCP_CLOSE. An AF_INET6 dump includes
+ * dual-stack sockets talking IPv4 (v4-mapped addresses). A non-zero return
+ * from @cb stops the dump and is returned as is. Returns 0 or -errno.
  *
  * A dump is not an atomic snapshot: the kernel resumes it bucket by bucket
  * across reads, so a socket created or closed meanwhile may be missed, and

@@ -245,6 +245,65 @@ int ps_state_remove_all(void)
 	return 0;
 }
 
+/* Unpins maps/<name> for every name with (steer) or without (!steer) the steering prefix. */
+static int remove_maps(bool steer)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int err = 0;
+
+	if (ps_pin_path(dir, sizeof(dir), "maps"))
+		return -ENAMETOOLONG;
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		char path[PATH_MAX + 256];
+		bool is_steer = !strncmp(de->d_name, PS_STEER_MAP_PREFIX, strlen(PS_STEER_MAP_PREFIX));
+
+		if (de->d_name[0] == '.' || is_steer != steer)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (de->d_type == DT_DIR)
+			err = remove_tree(path) ?: err;
+		else if (unlink(path) && errno != ENOENT)
+			err = -errno;
+	}
+	closedir(d);
+	/* Empty directories go; ENOTEMPTY means the other side still has pins. */
+	rmdir(dir);
+	rmdir(ps_pin_dir());
+	return err;
+}
+
+static int remove_side(const char *links_dir, bool steer)
+{
+	char path[PATH_MAX];
+	int err;
+
+	if (ps_pin_path(path, sizeof(path), links_dir))
+		return ps_err(ENAMETOOLONG, "pin dir %s: name too long", ps_pin_dir());
+	/* Links first: unpinning them detaches the programs before their maps go. */
+	err = remove_tree(path);
+	if (!err)
+		err = remove_maps(steer);
+	if (err)
+		return ps_err(err, "cannot remove %s's pins under %s: %s", steer ? "steering" : "the socket side",
+			      ps_pin_dir(), strerror(-err));
+	return 0;
+}
+
+int ps_state_remove_sock(void)
+{
+	return remove_side("cgroups", false);
+}
+
+int ps_state_remove_steer(void)
+{
+	return remove_side(PS_STEER_DIR, true);
+}
+
 void ps_maps_from_skel(struct ps_sock *skel, struct ps_maps *maps)
 {
 	/* Borrowed fds: they close with the skeleton. */

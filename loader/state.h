@@ -4,6 +4,12 @@
  *
  *   <pin dir>/maps/<map>              maps shared by every attachment
  *   <pin dir>/cgroups/<cgroup id>/<program>   bpf_links of one cgroup
+ *   <pin dir>/maps/ps_steer_<map>     maps of reply steering (loader/steer.c)
+ *   <pin dir>/steer/<interface>       XDP bpf_link of one interface
+ *
+ * The socket side and steering come and go independently: the last cgroup
+ * detached removes the socket side's pins only, the last interface the
+ * steering pins only; the pin dir goes when nothing is left in it.
  *
  * The pin dir is /sys/fs/bpf/portslice unless PORTSLICE_PIN_DIR names
  * another directory on a bpf file system. Every command that changes state
@@ -67,7 +73,19 @@ void ps_maps_from_skel(struct ps_sock *skel, struct ps_maps *maps);
  */
 int ps_unpin(const char *path);
 
-/* Removes every pin and the pin dir: nothing of portslice stays. */
+/* Removes every pin and the pin dir: nothing of portslice stays (steering included). */
 int ps_state_remove_all(void);
+
+/* Maps of steering are named with this prefix; links live in PS_STEER_DIR. */
+#define PS_STEER_MAP_PREFIX "ps_steer_"
+#define PS_STEER_DIR "steer"
+
+/*
+ * Removes the socket side's pins (cgroup links, every map but steering's),
+ * or steering's (interface links, ps_steer_* maps); then the pin dir if
+ * nothing else is left in it.
+ */
+int ps_state_remove_sock(void);
+int ps_state_remove_steer(void);
 
 #endif

@@ -18,6 +18,8 @@
 #include "log.h"
 #include "pools.h"
 #include "state.h"
+#include "steering.h"
+#include "usage.h"
 
 static const struct ps_opt status_opts[] = {
 	{ NULL },
@@ -85,7 +87,8 @@ static int count_tuples(int fd, const struct ps_pool *pools, struct pool_usage *
 		memcpy(dests[n].raddr, key.raddr, sizeof(key.raddr));
 		dests[n++].rport = key.rport;
 	}
-	qsort(dests, n, sizeof(*dests), cmp_dest);
+	if (n > 1)
+		qsort(dests, n, sizeof(*dests), cmp_dest);
 	for (size_t i = 0, run = 1; i < n; i++, run++) {
 		if (i + 1 < n && !cmp_dest(&dests[i], &dests[i + 1]))
 			continue;
@@ -145,6 +148,7 @@ static int sum_stats(int fd, int slot, struct pool_usage *use)
 static const char *const stat_names[] = {
 	"allocated", "released", "exhausted", "map_full", "conflicts",
 	"kernel_held", "bind_failed", "bound", "bind_denied", "send_denied", "reclaimed",
+	"release_lost",
 };
 _Static_assert(sizeof(stat_names) / sizeof(stat_names[0]) == sizeof(struct ps_stats) / sizeof(__u64),
 	       "stat_names must name every field of struct ps_stats");
@@ -185,7 +189,7 @@ static int attachment_cb(__u64 id, const struct ps_attachment *att, void *arg)
 	return 0;
 }
 
-static json_object *build_status(const struct ps_maps *maps, const char *mnt)
+json_object *ps_status_build(const struct ps_maps *maps, const char *mnt)
 {
 	struct ps_pool pools[PS_MAX_POOLS];
 	struct pool_usage *use = calloc(PS_MAX_POOLS, sizeof(*use));
@@ -327,6 +331,7 @@ static void print_text(json_object *root)
 
 static int run_status(int argc, char **argv)
 {
+	json_object *steering;
 	struct ps_maps maps;
 	char mnt[PATH_MAX] = "";
 	json_object *root;
@@ -338,6 +343,7 @@ static int run_status(int argc, char **argv)
 	err = ps_env_require_root();
 	if (err)
 		return err;
+	steering = ps_steer_status_json();
 	if (!ps_state_exists()) {
 		if (ps_json) {
 			root = json_object_new_object();
@@ -346,24 +352,40 @@ static int run_status(int argc, char **argv)
 			json_object_object_add(root, "pin_dir", json_object_new_string(ps_pin_dir()));
 			json_object_object_add(root, "attachments", json_object_new_array());
 			json_object_object_add(root, "pools", json_object_new_array());
-			puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+			json_object_object_add(root, "steering", steering);
+			puts(json_object_to_json_string_ext(root, ps_pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN));
 			json_object_put(root);
-		} else
+			return 0;
+		}
+		if (!ps_steer_links_any()) {
 			printf("portslice is not attached to any cgroup on this host (no pins under %s)\n", ps_pin_dir());
+		} else {
+			printf("portslice is not attached to any cgroup on this host\n");
+			ps_steer_status_print(steering);
+		}
+		json_object_put(steering);
 		return 0;
 	}
 	err = ps_maps_open(&maps);
-	if (err)
+	if (err) {
+		json_object_put(steering);
 		return err;
+	}
 	ps_env_cgroup2_mount(mnt, sizeof(mnt));
-	root = build_status(&maps, mnt);
+	root = ps_status_build(&maps, mnt);
 	ps_maps_close(&maps);
-	if (!root)
+	if (!root) {
+		json_object_put(steering);
 		return -EIO;
-	if (ps_json)
+	}
+	if (ps_json) {
+		json_object_object_add(root, "steering", steering);
 		puts(json_object_to_json_string_ext(root, ps_pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN));
-	else
+	} else {
 		print_text(root);
+		ps_steer_status_print(steering);
+		json_object_put(steering);
+	}
 	json_object_put(root);
 	return 0;
 }
@@ -371,7 +393,7 @@ static int run_status(int argc, char **argv)
 const struct ps_cmd ps_cmd_status = {
 	.name = "status",
 	.synopsis = "[--json]",
-	.summary = "Show the attached cgroups and, per pool, its slice, the 4-tuples in use and the counters.",
+	.summary = "Show the attached cgroups and, per pool, its slice, the 4-tuples in use and the counters; and steering.",
 	.opts = status_opts,
 	.run = run_status,
 };

@@ -4,8 +4,8 @@
 # runs each t_* function of a test file in its own subshell.
 
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
-PS=${PS:-$ROOT/build/portslice}
-PSNET=${PSNET:-$ROOT/build/tests/psnet}
+PS=${PS:-$ROOT/${OUTPUT:-build}/portslice}
+PSNET=${PSNET:-$ROOT/${OUTPUT:-build}/tests/psnet}
 CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
 
 # Everything a test creates carries this tag, so cleanup finds it all.

@@ -57,6 +57,7 @@ static __always_inline void ps_release(struct ps_sock_state *st, __u64 cookie)
 			ps_count(st->pool, st->tuple.proto, released);
 		} else {
 			flags &= ~PS_HOLDS_PORT_USER;
+			ps_count(st->pool, st->tuple.proto, release_lost);
 		}
 	}
 	if (flags & (PS_HOLDS_PORT_USER | PS_HOLDS_PORT_BIND)) {

@@ -49,6 +49,18 @@
 /* A pool whose address (line 3) is ADDR. */
 #define ADDR(addr) "pools:\n  - name: web\n    address: " addr "\n    slices: {host-a: 1-2}\n"
 
+/* POOL_OK and, on lines 6-7, hosts: with host-a only. */
+#define HOSTS_OK POOL_OK "hosts:\n  host-a: {address: 198.18.10.1}\n"
+
+/* POOL_OK and host-a on line 7 with the address (or flow mapping body) BODY. */
+#define HOST_A(body) POOL_OK "hosts:\n  host-a: {" body "}\n"
+
+/* HOSTS_OK and steering: on line 8 whose value is VAL. */
+#define STEERING(val) HOSTS_OK "steering: " val "\n"
+
+/* POOL_OK and cgroups: whose first entry starts on line 7 with BODY. */
+#define CGROUPS(body) POOL_OK "cgroups:\n  - " body "\n"
+
 struct bad_case {
 	const char *desc;
 	const char *yaml;
@@ -100,8 +112,8 @@ static const struct bad_case bad_cases[] = {
 	  "{}\n",
 	  "t.yaml:1: pools: required key is missing" },
 	{ "unknown top-level key names the allowed ones",
-	  POOL_OK "hosts: {}\n",
-	  "t.yaml:6: hosts: unknown key; allowed keys at the top level: pools" },
+	  POOL_OK "colour: {}\n",
+	  "t.yaml:6: colour: unknown key; allowed keys at the top level: pools, hosts, steering, cgroups$" },
 	{ "top-level key given twice",
 	  POOL_OK "pools: []\n",
 	  "t.yaml:6: pools: key given twice (first at line 1)" },
@@ -401,6 +413,152 @@ static const struct bad_case bad_cases[] = {
 	{ "overlap in the second pool",
 	  POOL_OK "  - name: web6\n    address: 2001:db8::10\n    slices:\n      host-a: 1-100\n      host-b: 100-200\n",
 	  "t.yaml:10: pools[1].slices.host-b: 100-200 overlaps 1-100 of host \"host-a\" (line 9)" },
+
+	/* hosts */
+	{ "hosts empty",
+	  POOL_OK "hosts: {}\n",
+	  "t.yaml:6: hosts: empty; list every host of the fleet with its underlay address" },
+	{ "hosts without a value",
+	  POOL_OK "hosts:\n",
+	  "t.yaml:6: hosts: empty;" },
+	{ "hosts is a list",
+	  POOL_OK "hosts: [host-a]\n",
+	  "t.yaml:6: hosts: expected a mapping of host names to their addresses (host-a: {address: 198.18.10.1}), got a list" },
+	{ "host given as a bare address",
+	  POOL_OK "hosts:\n  host-a: 198.18.10.1\n",
+	  "t.yaml:7: hosts.host-a: expected a host (a mapping with its address, e.g. {address: 198.18.10.1}), got a single value" },
+	{ "host without address",
+	  HOST_A(""),
+	  "t.yaml:7: hosts.host-a.address: required key is missing" },
+	{ "unknown host key names the allowed ones",
+	  HOST_A("address: 198.18.10.1, mac: 02:00:00:00:00:01"),
+	  "t.yaml:7: hosts.host-a.mac: unknown key; allowed keys in hosts.host-a: address$" },
+	{ "host address not an address",
+	  HOST_A("address: host-a.example"),
+	  "t.yaml:7: hosts.host-a.address: \"host-a.example\" is not an IPv4 or IPv6 address$" },
+	{ "host address with a prefix length",
+	  HOST_A("address: 198.18.10.0/24"),
+	  "t.yaml:7: hosts.host-a.address: \"198.18.10.0/24\" is not an IPv4 or IPv6 address; give the single underlay address, without a prefix length" },
+	{ "host address multicast",
+	  HOST_A("address: 224.0.0.1"),
+	  "t.yaml:7: hosts.host-a.address: 224.0.0.1 is a multicast address; a host address must be unicast" },
+	{ "host address unspecified IPv6",
+	  HOST_A("address: '::'"),
+	  "t.yaml:7: hosts.host-a.address: :: is the unspecified address; give the host's underlay address" },
+	{ "host address IPv4-mapped",
+	  HOST_A("address: '::ffff:198.18.10.1'"),
+	  "t.yaml:7: hosts.host-a.address: ::ffff:198.18.10.1 is an IPv4-mapped IPv6 address; write the IPv4 form 198.18.10.1" },
+	{ "host address empty",
+	  HOST_A("address: "),
+	  "t.yaml:7: hosts.host-a.address: value is missing; expected an IPv4 or IPv6 address" },
+	{ "host listed twice",
+	  HOSTS_OK "  host-a: {address: 198.18.10.2}\n",
+	  "t.yaml:8: hosts.host-a: host \"host-a\" is listed twice (first at line 7); keep one" },
+	{ "two hosts share an address",
+	  HOSTS_OK "  host-b: {address: 198.18.10.1}\n",
+	  "t.yaml:8: hosts.host-b.address: 198.18.10.1 is already the address of host \"host-a\" (line 7); each host needs its own underlay address" },
+	{ "two hosts share an IPv6 address written differently",
+	  POOL_OK "hosts:\n  host-a: {address: '2001:db8:0::1'}\n  host-b: {address: '2001:db8::1'}\n",
+	  "t.yaml:8: hosts.host-b.address: 2001:db8::1 is already the address of host \"host-a\" (line 7)" },
+	{ "invalid host name in hosts",
+	  POOL_OK "hosts:\n  'host a': {address: 198.18.10.1}\n",
+	  "t.yaml:7: hosts: invalid host name \"host a\"" },
+	{ "host key not a name",
+	  POOL_OK "hosts:\n  [a]: {address: 198.18.10.1}\n",
+	  "t.yaml:7: hosts: expected a host name as key, got a list" },
+	{ "slice of a host missing from hosts names the slice line",
+	  POOL_HEAD "    slices:\n      host-a: 20000-20999\n      host-b: 21000-21999\n"
+	  "hosts:\n  host-a: {address: 198.18.10.1}\n",
+	  "t.yaml:6: pools[0].slices.host-b: host \"host-b\" is not listed under hosts (line 7); add it there with its underlay address" },
+	{ "missing host in the second pool",
+	  POOL_OK "  - name: web6\n    address: 2001:db8::10\n    slices:\n      host-a: 1-100\n      host-c: 200\n"
+	  "hosts:\n  host-a: {address: 198.18.10.1}\n",
+	  "t.yaml:10: pools[1].slices.host-c: host \"host-c\" is not listed under hosts (line 11)" },
+	{ "missing host found even when hosts come first",
+	  "hosts:\n  host-b: {address: 198.18.10.2}\n" POOL_OK,
+	  "t.yaml:7: pools[0].slices.host-a: host \"host-a\" is not listed under hosts (line 1)" },
+	{ "hosts given twice",
+	  HOSTS_OK "hosts: {}\n",
+	  "t.yaml:8: hosts: key given twice (first at line 6)" },
+
+	/* steering */
+	{ "steering without hosts",
+	  POOL_OK "steering:\n  mode: l2\n",
+	  "t.yaml:6: steering: needs a hosts: section listing every host with its underlay address" },
+	{ "steering mode unknown",
+	  HOSTS_OK "steering:\n  mode: l3\n",
+	  "t.yaml:9: steering.mode: \"l3\" is not a steering mode; use l2 (hosts share a segment: MAC rewrite) or encap (IP-in-IP to the owner's underlay address)" },
+	{ "steering mode is case-sensitive",
+	  STEERING("{mode: L2}"),
+	  "t.yaml:8: steering.mode: \"L2\" is not a steering mode" },
+	{ "steering mode missing",
+	  STEERING("{interfaces: [eth0]}"),
+	  "t.yaml:8: steering.mode: required key is missing" },
+	{ "steering mode is a list",
+	  STEERING("{mode: [l2]}"),
+	  "t.yaml:8: steering.mode: expected l2 or encap, got a list" },
+	{ "unknown steering key names the allowed ones",
+	  STEERING("{mode: l2, iface: eth0}"),
+	  "t.yaml:8: steering.iface: unknown key; allowed keys in steering: mode, interfaces$" },
+	{ "steering is a scalar",
+	  STEERING("l2"),
+	  "t.yaml:8: steering: expected a mapping with mode (l2 or encap) and optionally interfaces, got a single value" },
+	{ "steering without a value",
+	  HOSTS_OK "steering:\n",
+	  "t.yaml:8: steering: expected a mapping with mode (l2 or encap) and optionally interfaces, got an empty value" },
+	{ "steering interfaces empty",
+	  STEERING("{mode: l2, interfaces: []}"),
+	  "t.yaml:8: steering.interfaces: empty; list the interfaces replies arrive on" },
+	{ "steering interfaces a scalar",
+	  STEERING("{mode: l2, interfaces: eth0}"),
+	  "t.yaml:8: steering.interfaces: expected a list of interface names such as [eth0], got a single value" },
+	{ "steering interface with a slash",
+	  STEERING("{mode: l2, interfaces: [eth0, 'a/b']}"),
+	  "t.yaml:8: steering.interfaces[1]: \"a/b\" is not an interface name; names have 1-15 characters" },
+	{ "steering interface name too long",
+	  STEERING("{mode: encap, interfaces: [abcdefghijklmnop]}"),
+	  "t.yaml:8: steering.interfaces[0]: \"abcdefghijklmnop\" is not an interface name" },
+	{ "steering interface listed twice",
+	  HOSTS_OK "steering:\n  mode: l2\n  interfaces:\n    - eth0\n    - eth0\n",
+	  "t.yaml:12: steering.interfaces[1]: \"eth0\" is listed twice (first at line 11); keep one" },
+
+	/* cgroups */
+	{ "cgroups is a scalar",
+	  POOL_OK "cgroups: /sys/fs/cgroup/app.slice\n",
+	  "t.yaml:6: cgroups: expected a list of cgroups (\"- path: ...\" entries), got a single value" },
+	{ "cgroups empty",
+	  POOL_OK "cgroups: []\n",
+	  "t.yaml:6: cgroups: empty; list cgroups" },
+	{ "cgroup is a scalar",
+	  CGROUPS("/sys/fs/cgroup/app.slice"),
+	  "t.yaml:7: cgroups[0]: expected a cgroup (a mapping with path and, optionally, pools), got a single value" },
+	{ "cgroup without path",
+	  CGROUPS("pools: [web]"),
+	  "t.yaml:7: cgroups[0].path: required key is missing" },
+	{ "cgroup path relative",
+	  CGROUPS("path: app.slice"),
+	  "t.yaml:7: cgroups[0].path: \"app.slice\" is not an absolute path; give the cgroup v2 directory" },
+	{ "cgroup listed twice, trailing slash or not",
+	  CGROUPS("path: /sys/fs/cgroup/a") "  - path: /sys/fs/cgroup/a/\n",
+	  "t.yaml:8: cgroups[1].path: /sys/fs/cgroup/a/ is already listed as cgroups[0] (line 7); keep one" },
+	{ "unknown cgroup key names the allowed ones",
+	  CGROUPS("path: /a\n    weight: 10"),
+	  "t.yaml:8: cgroups[0].weight: unknown key; allowed keys in cgroups[0]: path, pools$" },
+	{ "cgroup pools name an unknown pool",
+	  CGROUPS("path: /a\n    pools: [web, api]"),
+	  "t.yaml:8: cgroups[0].pools[1]: no pool is named \"api\"; the pools are: web$" },
+	{ "cgroup pools empty",
+	  CGROUPS("path: /a\n    pools: []"),
+	  "t.yaml:8: cgroups[0].pools: empty; name pools, or drop the key to use every pool with a slice for the host" },
+	{ "cgroup pools a scalar",
+	  CGROUPS("path: /a\n    pools: web"),
+	  "t.yaml:8: cgroups[0].pools: expected a list of pool names such as [web], got a single value" },
+	{ "cgroup pool listed twice",
+	  CGROUPS("path: /a\n    pools:\n      - web\n      - web"),
+	  "t.yaml:10: cgroups[0].pools[1]: \"web\" is listed twice (first at line 9); keep one" },
+	{ "unknown pool in the second cgroup",
+	  CGROUPS("path: /a") "  - path: /b\n    pools: [web6]\n",
+	  "t.yaml:9: cgroups[1].pools[0]: no pool is named \"web6\"" },
 };
 
 static void check_empty(const struct ps_config *cfg)
@@ -408,6 +566,12 @@ static void check_empty(const struct ps_config *cfg)
 	assert_null(cfg->path);
 	assert_null(cfg->pools);
 	assert_int_equal(cfg->n_pools, 0);
+	assert_null(cfg->hosts);
+	assert_int_equal(cfg->n_hosts, 0);
+	assert_false(cfg->steering.present);
+	assert_null(cfg->steering.interfaces);
+	assert_null(cfg->cgroups);
+	assert_int_equal(cfg->n_cgroups, 0);
 }
 
 static void test_bad_case(void **state)
@@ -1086,6 +1250,187 @@ static void test_warn_local_range(void **state)
 	ps_config_free(&cfg);
 }
 
+/* The example of the steering issue, with line numbers. */
+static const char fleet_example[] =
+	"pools:\n"                                     /* 1 */
+	"  - name: web\n"                              /* 2 */
+	"    address: 198.18.0.10\n"                   /* 3 */
+	"    slices:\n"                                /* 4 */
+	"      host-a: 20000-20999\n"                  /* 5 */
+	"      host-b: 21000-21999\n"                  /* 6 */
+	"  - name: api\n"                              /* 7 */
+	"    address: 198.18.0.11\n"                   /* 8 */
+	"    slices: {host-b: 22000-22999}\n"          /* 9 */
+	"hosts:                 # every host\n"        /* 10 */
+	"  host-a: {address: 198.18.10.1}\n"           /* 11 */
+	"  host-b: {address: 198.18.10.2}\n"           /* 12 */
+	"  host-c:\n"                                  /* 13 */
+	"    address: 2001:db8:10::3\n"                /* 14 */
+	"steering:\n"                                  /* 15 */
+	"  mode: l2\n"                                 /* 16 */
+	"  interfaces: [eth0, eth1.100]\n"             /* 17 */
+	"cgroups:\n"                                   /* 18 */
+	"  - path: /sys/fs/cgroup/app.slice\n"         /* 19 */
+	"    pools: [web]\n"                           /* 20 */
+	"  - path: /sys/fs/cgroup/batch.slice/\n";     /* 21 */
+
+static void test_fleet_example(void **state)
+{
+	struct ps_config cfg;
+
+	(void)state;
+	load_ok(fleet_example, &cfg);
+	assert_int_equal(cfg.n_pools, 2);
+	assert_int_equal(cfg.n_hosts, 3);
+	assert_int_equal(cfg.hosts_line, 10);
+	assert_string_equal(cfg.hosts[0].name, "host-a");
+	assert_int_equal(cfg.hosts[0].family, AF_INET);
+	assert_addr(AF_INET, cfg.hosts[0].addr, "198.18.10.1");
+	assert_int_equal(cfg.hosts[0].line, 11);
+	assert_string_equal(cfg.hosts[1].name, "host-b");
+	assert_addr(AF_INET, cfg.hosts[1].addr, "198.18.10.2");
+	assert_string_equal(cfg.hosts[2].name, "host-c");
+	assert_int_equal(cfg.hosts[2].family, AF_INET6);
+	assert_addr(AF_INET6, cfg.hosts[2].addr, "2001:db8:10::3");
+	assert_int_equal(cfg.hosts[2].line, 13);
+
+	/* ids are 1-based in hosts: order; 0 is "no host" */
+	assert_int_equal(ps_config_host_id(&cfg, "host-a"), 1);
+	assert_int_equal(ps_config_host_id(&cfg, "host-b"), 2);
+	assert_int_equal(ps_config_host_id(&cfg, "host-c"), 3);
+	assert_int_equal(ps_config_host_id(&cfg, "host-d"), PS_STEER_NO_HOST);
+	assert_ptr_equal(ps_config_find_host(&cfg, "host-b"), &cfg.hosts[1]);
+	assert_null(ps_config_find_host(&cfg, "host"));
+	assert_ptr_equal(ps_config_host_by_id(&cfg, 3), &cfg.hosts[2]);
+	assert_null(ps_config_host_by_id(&cfg, 0));
+	assert_null(ps_config_host_by_id(&cfg, 4));
+
+	assert_true(cfg.steering.present);
+	assert_int_equal(cfg.steering.mode, PS_STEER_L2);
+	assert_int_equal(cfg.steering.line, 15);
+	assert_int_equal(cfg.steering.n_interfaces, 2);
+	assert_string_equal(cfg.steering.interfaces[0], "eth0");
+	assert_string_equal(cfg.steering.interfaces[1], "eth1.100");
+
+	assert_int_equal(cfg.n_cgroups, 2);
+	assert_string_equal(cfg.cgroups[0].path, "/sys/fs/cgroup/app.slice");
+	assert_int_equal(cfg.cgroups[0].line, 19);
+	assert_int_equal(cfg.cgroups[0].n_pools, 1);
+	assert_string_equal(cfg.cgroups[0].pools[0], "web");
+	/* pools omitted: every pool with a slice for the host; trailing slash dropped */
+	assert_string_equal(cfg.cgroups[1].path, "/sys/fs/cgroup/batch.slice");
+	assert_int_equal(cfg.cgroups[1].n_pools, 0);
+	assert_null(cfg.cgroups[1].pools);
+	assert_int_equal(cfg.cgroups[1].line, 21);
+
+	ps_config_free(&cfg);
+	check_empty(&cfg);
+	ps_config_free(&cfg);
+}
+
+/* Sections in any file order, encap, IPv6 underlays, no interfaces. */
+static void test_sections_any_order(void **state)
+{
+	struct ps_config cfg;
+
+	(void)state;
+	load_ok("cgroups:\n"
+		"  - {path: /x, pools: [v6, v4]}\n"
+		"steering: {mode: encap}\n"
+		"hosts:\n"
+		"  h1: {address: '2001:db8::1'}\n"
+		"  h2: {address: 10.0.0.2}\n"
+		"pools:\n"
+		"  - {name: v4, address: 198.18.0.1, slices: {h2: 1000-1999, h1: 2000}}\n"
+		"  - {name: v6, address: '2001:db8::10', slices: {h1: 1000-1999}}\n", &cfg);
+	assert_int_equal(cfg.n_hosts, 2);
+	assert_int_equal(cfg.steering.mode, PS_STEER_ENCAP);
+	assert_true(cfg.steering.present);
+	assert_int_equal(cfg.steering.n_interfaces, 0);
+	assert_int_equal(ps_config_host_id(&cfg, "h2"), 2);
+	assert_int_equal(cfg.cgroups[0].n_pools, 2);
+	assert_string_equal(cfg.cgroups[0].pools[0], "v6");
+	assert_string_equal(ps_steer_mode_name(cfg.steering.mode), "encap");
+	assert_string_equal(ps_steer_mode_name(PS_STEER_L2), "l2");
+	ps_config_free(&cfg);
+}
+
+/* Without hosts: nothing is required of slice keys, and there is no steering. */
+static void test_without_hosts(void **state)
+{
+	struct ps_config cfg;
+
+	(void)state;
+	load_ok(POOL_OK, &cfg);
+	assert_int_equal(cfg.n_hosts, 0);
+	assert_null(cfg.hosts);
+	assert_false(cfg.steering.present);
+	assert_int_equal(cfg.n_cgroups, 0);
+	assert_int_equal(ps_config_host_id(&cfg, "host-a"), PS_STEER_NO_HOST);
+	ps_config_free(&cfg);
+
+	/* hosts may list hosts that own no slice (yet) */
+	load_ok(HOSTS_OK "  spare: {address: 198.18.10.9}\n", &cfg);
+	assert_int_equal(cfg.n_hosts, 2);
+	assert_int_equal(ps_config_host_id(&cfg, "spare"), 2);
+	ps_config_free(&cfg);
+}
+
+/* "hosts:" then COUNT hosts h0..: one line each. */
+static char *build_hosts(int count)
+{
+	size_t cap = 64 + (size_t)count * 64;
+	char *text = malloc(cap);
+	size_t off;
+
+	assert_non_null(text);
+	off = (size_t)snprintf(text, cap, POOL_HEAD "    slices: {h0: 1}\nhosts:\n");
+	for (int i = 0; i < count; i++)
+		off += (size_t)snprintf(text + off, cap - off, "  h%d: {address: 10.0.%d.%d}\n", i,
+					i / 250, i % 250 + 1);
+	return text;
+}
+
+static void test_max_hosts(void **state)
+{
+	struct ps_config cfg;
+	struct ps_error err;
+	char *text, want[128];
+
+	(void)state;
+	text = build_hosts(PS_MAX_HOSTS - 1);
+	assert_int_equal(ps_config_load_buf("m", text, strlen(text), &cfg, &err), 0);
+	assert_int_equal(cfg.n_hosts, PS_MAX_HOSTS - 1);
+	assert_int_equal(ps_config_host_id(&cfg, "h254"), PS_MAX_HOSTS - 1);
+	ps_config_free(&cfg);
+	free(text);
+
+	text = build_hosts(PS_MAX_HOSTS);
+	assert_int_equal(ps_config_load_buf("m", text, strlen(text), &cfg, &err), -EINVAL);
+	/* lines 1-4 are the pool, 5 "hosts:", host i on line 6 + i */
+	snprintf(want, sizeof(want), "m:%d: hosts: %d hosts; at most %d are allowed",
+		 6 + PS_MAX_HOSTS - 1, PS_MAX_HOSTS, PS_MAX_HOSTS - 1);
+	assert_string_equal(err.msg, want);
+	check_empty(&cfg);
+	free(text);
+}
+
+static void test_valid_ifname(void **state)
+{
+	(void)state;
+	assert_true(ps_valid_ifname("eth0"));
+	assert_true(ps_valid_ifname("eth0.100"));
+	assert_true(ps_valid_ifname("abcdefghijklmno"));
+	assert_false(ps_valid_ifname("abcdefghijklmnop"));
+	assert_false(ps_valid_ifname(""));
+	assert_false(ps_valid_ifname("."));
+	assert_false(ps_valid_ifname(".."));
+	assert_false(ps_valid_ifname("a/b"));
+	assert_false(ps_valid_ifname("a:b"));
+	assert_false(ps_valid_ifname("a b"));
+	assert_false(ps_valid_ifname(NULL));
+}
+
 int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
@@ -1109,6 +1454,11 @@ int main(void)
 		cmocka_unit_test(test_ranges_overlap),
 		cmocka_unit_test(test_valid_names),
 		cmocka_unit_test(test_warn_local_range),
+		cmocka_unit_test(test_fleet_example),
+		cmocka_unit_test(test_sections_any_order),
+		cmocka_unit_test(test_without_hosts),
+		cmocka_unit_test(test_max_hosts),
+		cmocka_unit_test(test_valid_ifname),
 	};
 	size_t n_fixed = ARRAY_SIZE(fixed), n_bad = ARRAY_SIZE(bad_cases), i;
 	struct CMUnitTest *tests;

@@ -1,0 +1,567 @@
+#!/bin/bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# Driver of `make bench`: builds the namespaces, cgroups and pins each
+# benchmark needs, runs build/bench/psbench in them (contenders alternating,
+# several rounds), summarizes, plots, and removes everything it made however
+# it ends. See docs/benchmarks.md for the method.
+#
+#   BENCH_QUICK=1        ~2 minute version (fewer rounds, smaller runs)
+#   BENCH_RESULTS=DIR    where results go (default build/bench-results)
+#   BENCH_ONLY="occ fast conc steer scale"   run only these parts
+#
+# Only traffic inside the namespaces made here; attaches only to cgroups made
+# here; pins only under /sys/fs/bpf/psbench<pid>*.
+set -u
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUTPUT=${OUTPUT:-build}
+case $OUTPUT in /*) BUILD=$OUTPUT ;; *) BUILD=$ROOT/$OUTPUT ;; esac
+PS=$BUILD/portslice
+PSNET=$BUILD/tests/psnet
+PB=$BUILD/bench/psbench
+RES=${BENCH_RESULTS:-$BUILD/bench-results}
+QUICK=${BENCH_QUICK:-0}
+ONLY=${BENCH_ONLY:-occ fast conc steer scale}
+CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+
+TAG=psbench$$
+export PORTSLICE_LOCK_FILE=/run/$TAG.lock
+TMPD=$(mktemp -d /tmp/$TAG.XXXXXX)
+_pids=()
+
+POOL=198.18.0.10
+SRV=198.18.1.1
+
+say() { printf '%s  %s\n' "$(date +%T)" "$*" >&2; }
+fail() { say "FAILED: $*"; exit 1; }
+
+cleanup() {
+	local p cg ns pin i left
+	trap - EXIT INT TERM
+	for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${_pids[@]}"; do wait "$p" 2>/dev/null; done
+	# anything still running inside what we made was started by us
+	for ns in $(awk '$1 == "netns" { print $2 }' "$TMPD/created" 2>/dev/null); do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null; done
+	done
+	for cg in $(awk '$1 == "cgroup" { print $2 }' "$TMPD/created" 2>/dev/null); do
+		for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill "$p" 2>/dev/null; done
+	done
+	for i in $(seq 1 100); do
+		left=0
+		for ns in $(awk '$1 == "netns" { print $2 }' "$TMPD/created" 2>/dev/null); do
+			[ -n "$(ip netns pids "$ns" 2>/dev/null)" ] && left=1
+		done
+		[ $left = 0 ] && break
+		sleep 0.1
+	done
+	for pin in /sys/fs/bpf/$TAG /sys/fs/bpf/$TAG-*; do
+		[ -e "$pin" ] || continue
+		PORTSLICE_PIN_DIR=$pin "$PS" detach --all >/dev/null 2>&1
+		rm -rf "$pin" 2>/dev/null
+	done
+	for cg in $(awk '$1 == "cgroup" { print $2 }' "$TMPD/created" 2>/dev/null | tac); do
+		rmdir "$cg" 2>/dev/null
+	done
+	for ns in $(awk '$1 == "netns" { print $2 }' "$TMPD/created" 2>/dev/null); do
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -f "$PORTSLICE_LOCK_FILE"
+	rm -rf "$TMPD"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+[ "$(id -u)" = 0 ] || fail "run as root (namespaces, cgroups, BPF)"
+[ -n "$CG2" ] || fail "no cgroup2 mount"
+for b in "$PS" "$PSNET" "$PB"; do [ -x "$b" ] || fail "$b missing: make bench-build"; done
+command -v gnuplot >/dev/null || fail "gnuplot missing: make bench-deps"
+mount | grep -q ' /sys/fs/bpf type bpf ' || mount -t bpf bpf /sys/fs/bpf || fail "no bpffs"
+
+# ---- knobs ------------------------------------------------------------------
+if [ "$QUICK" = 1 ]; then
+	OCC_ROUNDS=3; OCC_COUNT=300; OCC_SECS=0.5; OCC_SIZES="1000 10000"
+	FAST_ROUNDS=5; FAST_COUNT=1000
+	CONC_ROUNDS=1; CONC_TOTAL=20000; CONC_PROCS=2
+	STEER_ROUNDS=3; STEER_SECS=0.5
+	SCALE_ROUNDS=3; SCALE_COUNT=300; SCALE_POINTS="1000 100000 1000000"
+else
+	OCC_ROUNDS=11; OCC_COUNT=3000; OCC_SECS=3; OCC_SIZES="1000 10000"
+	FAST_ROUNDS=31; FAST_COUNT=5000
+	CONC_ROUNDS=5; CONC_TOTAL=100000; CONC_PROCS=8
+	STEER_ROUNDS=15; STEER_SECS=1
+	SCALE_ROUNDS=9; SCALE_COUNT=3000; SCALE_POINTS="1000 3000 10000 30000 100000 300000 1000000"
+fi
+OCCS="0 50 90 99"
+OCC_CONTENDERS="A-tcp B C D A-udp B-udp C-udp"
+
+# ---- helpers ------------------------------------------------------------------
+mkns() {
+	local ns=$TAG-$1
+	echo "netns $ns" >> "$TMPD/created"
+	ip netns add "$ns" || fail "ip netns add $ns"
+	ip -n "$ns" link set lo up
+	echo "$ns"
+}
+
+mkcg() {
+	local cg=$CG2/$TAG-$1
+	echo "cgroup $cg" >> "$TMPD/created"
+	mkdir "$cg" || fail "mkdir $cg"
+	echo "$cg"
+}
+
+# lo carries the pool address and the server address
+addrs() {
+	ip -n "$1" addr add $POOL/32 dev lo
+	ip -n "$1" addr add $SRV/32 dev lo
+}
+
+# run_in CG|- NS CMD...: CMD in NS, as a member of CG unless CG is "-"
+run_in() {
+	local cg=$1 ns=$2
+	shift 2
+	# exec: a background run_in is then the measured process itself, so
+	# that its PID is the one to stop
+	if [ "$cg" = - ]; then
+		exec ip netns exec "$ns" "$@"
+	else
+		exec sh -c 'echo $$ > "$0/cgroup.procs" && exec ip netns exec "$@"' "$cg" "$ns" "$@"
+	fi
+}
+
+# bg_ready NAME CG NS CMD...: start CMD in the background, wait for "ready"
+bg_ready() {
+	local name=$1 cg=$2 ns=$3 i
+	shift 3
+	run_in "$cg" "$ns" "$@" > "$TMPD/$name.out" 2> "$TMPD/$name.err" &
+	_pids+=($!)
+	BG_PID=$!
+	for i in $(seq 1 6000); do
+		grep -qx ready "$TMPD/$name.out" 2>/dev/null && return 0
+		kill -0 "$BG_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	fail "$name did not get ready: $(tail -n 3 "$TMPD/$name.out" "$TMPD/$name.err")"
+}
+
+stop_pid() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+
+attach() { # CG CONF
+	"$PS" attach --cgroup "$1" --config "$2" --host bench >/dev/null 2>"$TMPD/attach.err" ||
+		fail "portslice attach: $(cat "$TMPD/attach.err")"
+}
+
+conf() { # FILE SLICE
+	cat > "$1" <<-YAML
+	pools:
+	  - name: bench
+	    address: $POOL
+	    slices:
+	      bench: $2
+	YAML
+}
+
+memlock() { bpftool -j map show pinned "$PORTSLICE_PIN_DIR/maps/ps_tuples" | jq -r .bytes_memlock; }
+
+RUNS=$RES/runs.csv
+if [ "${BENCH_PLOT_ONLY:-0}" = 1 ]; then
+	# summarize and plot the results already in $RES again
+	[ -s "$RUNS" ] || fail "no $RUNS to plot"
+	ONLY=
+else
+rm -rf "$RES"
+mkdir -p "$RES/raw"
+: > "$RUNS"
+cat > "$RES/machine.txt" <<EOF
+date: $(date -u +%FT%TZ)
+nproc: $(nproc)
+kernel: $(uname -r)
+cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
+memory: $(awk '/MemTotal/ { print $2, $3 }' /proc/meminfo)
+quick: $QUICK
+commit: ${BENCH_COMMIT:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)}
+EOF
+fi
+cat "$RES/machine.txt" >&2
+
+want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# cycle GROUP CONTENDER ROUND CG NS ARGS...: one measured run
+cycle() {
+	local g=$1 c=$2 r=$3 cg=$4 ns=$5
+	shift 5
+	mkdir -p "$RES/raw/$g"
+	(run_in "$cg" "$ns" "$PB" cycle --tag "$g,$c,$r" --runs "$RUNS" --raw "$RES/raw/$g/$c.r$r" "$@" \
+		> /dev/null 2> "$TMPD/cycle.err") || fail "cycle $g $c round $r: $(cat "$TMPD/cycle.err")"
+}
+
+# ---- 1 and 2: connect() cost by occupancy, and the fast path --------------
+# Contenders, each in its own namespace (held sockets would collide):
+#   A-tcp, A-udp  portslice attached (netns A, cgroup A), slice LO-HI on $POOL
+#   B             no hook, netns B's ip_local_port_range = LO-HI
+#   C             IP_BIND_ADDRESS_NO_PORT + IP_LOCAL_PORT_RANGE(LO-HI) by the app (netns C)
+#   D             bind(random slice port) with SO_REUSEADDR, retried in user space (netns D)
+#   N             (fast path) no hook at all: netns A, outside the cgroup
+# contender -> "cgroup netns mode proto"
+declare -A CT
+occ_setup() {
+	export PORTSLICE_PIN_DIR=/sys/fs/bpf/$TAG-occ
+	NS_A=$(mkns a); NS_B=$(mkns b); NS_C=$(mkns c); NS_D=$(mkns d)
+	CG_A=$(mkcg a)
+	for ns in $NS_A $NS_B $NS_C $NS_D; do
+		addrs "$ns"
+		bg_ready "srv-$ns" - "$ns" "$PSNET" serve --tcp $SRV:8000-8001 --udp $SRV:8000-8001
+	done
+	# C's per-socket range must lie inside the netns range (the kernel clamps it)
+	ip netns exec "$NS_C" sysctl -qw net.ipv4.ip_local_port_range="10000 60999"
+	CT[A-tcp]="$CG_A $NS_A plain tcp"
+	CT[A-udp]="$CG_A $NS_A plain udp"
+	CT[B]="- $NS_B plain tcp"
+	CT[B-udp]="- $NS_B plain udp"
+	CT[C]="- $NS_C range tcp"
+	CT[C-udp]="- $NS_C range udp"
+	CT[D]="- $NS_D bindretry tcp"
+	CT[N]="- $NS_A plain tcp"
+	CT[N-udp]="- $NS_A plain udp"
+}
+
+# set_slice SIZE: every contender of part 1 uses ports 20000..20000+SIZE-1
+set_slice() {
+	LO=20000; HI=$((20000 + $1 - 1))
+	conf "$TMPD/occ.yaml" "$LO-$HI"
+	attach "$CG_A" "$TMPD/occ.yaml"
+	ip netns exec "$NS_B" sysctl -qw net.ipv4.ip_local_port_range="$LO $HI" ||
+		fail "cannot set B's ip_local_port_range"
+}
+
+# run_contender GROUP CONTENDER ROUND COUNT SECS DPORT
+run_contender() {
+	local cg ns mode proto
+	read -r cg ns mode proto <<< "${CT[$2]}"
+	local extra=()
+	case $2 in
+	B|B-udp) ;;     # the kernel picks the address; the range is the netns'
+	N|N-udp) ;;
+	*) extra=(--expect-range "$LO-$HI") ;;
+	esac
+	cycle "$1" "$2" "$3" "$cg" "$ns" --mode "$mode" --proto "$proto" --to $SRV:$6 --src $POOL \
+		--range "$LO-$HI" --count "$4" --max-secs "$5" "${extra[@]}"
+}
+
+# rounds GROUP "CONTENDERS" ROUNDS COUNT SECS DPORT: alternate, rotating the order
+rounds() {
+	local g=$1 r i n
+	local -a cs=($2)
+	n=${#cs[@]}
+	for ((r = 1; r <= $3; r++)); do
+		for ((i = 0; i < n; i++)); do
+			run_contender "$g" "${cs[$(((i + r) % n))]}" "$r" "$4" "$5" "$6"
+		done
+	done
+}
+
+declare -A HELD HOLDPIDS
+hold_more() { # CONTENDER TARGET
+	local c=$1 want=$2 have=${HELD[$1]:-0} cg ns mode proto
+	read -r cg ns mode proto <<< "${CT[$c]}"
+	[ "$want" -gt "$have" ] || return 0
+	bg_ready "hold-$c-$want" "$cg" "$ns" "$PB" hold --mode "$mode" --proto "$proto" --to $SRV:8000 \
+		--src $POOL --range "$LO-$HI" --count $((want - have))
+	HOLDPIDS[$c]="${HOLDPIDS[$c]:-} $BG_PID"
+	local got
+	got=$(grep -o 'held=[0-9]*' "$TMPD/hold-$c-$want.out" | cut -d= -f2)
+	HELD[$c]=$((have + got))
+	[ "${HELD[$c]}" -eq "$want" ] || say "  $c holds ${HELD[$c]} of $want: $(head -n1 "$TMPD/hold-$c-$want.out")"
+	echo "$c,$LO-$HI,$want,${HELD[$c]},$(head -n1 "$TMPD/hold-$c-$want.out" | tr ' ' ';')" >> "$RES/holders.csv"
+}
+
+hold_release() {
+	local c p
+	for c in "${!HOLDPIDS[@]}"; do
+		for p in ${HOLDPIDS[$c]}; do stop_pid "$p"; done
+	done
+	HOLDPIDS=()
+	HELD=()
+}
+
+if want occ || want fast; then
+	say "setup: namespaces A B C D, cgroup A, servers"
+	occ_setup
+	echo "contender,slice,target,held,detail" > "$RES/holders.csv"
+fi
+
+if want fast; then
+	say "part 2: fast path, connect+close at 0% occupancy, portslice vs no hook ($FAST_ROUNDS rounds)"
+	set_slice 1000
+	rounds fastpath "A-tcp N" "$FAST_ROUNDS" "$FAST_COUNT" 10 8001
+	rounds fastpath-udp "A-udp N-udp" "$FAST_ROUNDS" "$FAST_COUNT" 10 8001
+fi
+
+if want occ; then
+	for size in $OCC_SIZES; do
+		set_slice "$size"
+		for occ in $OCCS; do
+			target=$((size * occ / 100))
+			say "part 1: slice $size, occupancy $occ% ($target held per contender)"
+			for c in $OCC_CONTENDERS; do hold_more "$c" "$target"; done
+			rounds "occ-$size-$occ" "$OCC_CONTENDERS" "$OCC_ROUNDS" "$OCC_COUNT" "$OCC_SECS" 8000
+		done
+		hold_release
+	done
+fi
+
+# ---- 3: concurrency -----------------------------------------------------------
+if want conc; then
+	say "part 3: $CONC_TOTAL connections held at once, one 1000-port slice, 100 destinations ($CONC_ROUNDS rounds)"
+	export PORTSLICE_PIN_DIR=/sys/fs/bpf/$TAG-conc
+	NS_CA=$(mkns ca); NS_CB=$(mkns cb); NS_CC=$(mkns cc)
+	CG_CA=$(mkcg ca)
+	for ns in $NS_CA $NS_CB $NS_CC; do
+		addrs "$ns"
+		ip netns exec "$ns" sysctl -qw net.core.somaxconn=65535
+		# server side: $CONC_TOTAL descriptors need several processes (RLIMIT_NOFILE 20000)
+		bg_ready "csrv-$ns" - "$ns" "$PSNET" serve --workers 8 --tcp $SRV:8000-8099
+	done
+	ip netns exec "$NS_CB" sysctl -qw net.ipv4.ip_local_port_range="20000 20999"
+	ip netns exec "$NS_CC" sysctl -qw net.ipv4.ip_local_port_range="10000 60999"
+	LO=20000; HI=20999
+	conf "$TMPD/conc.yaml" "$LO-$HI"
+	attach "$CG_CA" "$TMPD/conc.yaml"
+	CT[A]="$CG_CA $NS_CA plain tcp"
+	CT[B]="- $NS_CB plain tcp"
+	CT[C]="- $NS_CC range tcp"
+	per=$((CONC_TOTAL / CONC_PROCS))
+	echo "round,contender,held,open_secs,memlock_before,memlock_after,bytes_per_tuple" > "$RES/concurrency.csv"
+	for ((r = 1; r <= CONC_ROUNDS; r++)); do
+		cs=(A B C)
+		for ((i = 0; i < 3; i++)); do
+			c=${cs[$(((i + r) % 3))]}
+			read -r cg ns mode proto <<< "${CT[$c]}"
+			m0=0; [ "$c" = A ] && m0=$(memlock)
+			pids=()
+			t0=$(date +%s%N)
+			for ((p = 0; p < CONC_PROCS; p++)); do
+				run_in "$cg" "$ns" "$PB" hold --mode "$mode" --to $SRV:8000-8099 --src $POOL \
+					--range "$LO-$HI" --count "$per" --offset $((p * per)) \
+					> "$TMPD/conc-$p.out" 2> "$TMPD/conc-$p.err" &
+				pids+=($!)
+				_pids+=($!)
+			done
+			for ((p = 0; p < CONC_PROCS; p++)); do
+				until grep -qx ready "$TMPD/conc-$p.out" 2>/dev/null; do
+					kill -0 "${pids[$p]}" 2>/dev/null || fail "conc holder $c/$p died: $(cat "$TMPD/conc-$p.err")"
+					sleep 0.02
+				done
+			done
+			t1=$(date +%s%N)
+			held=$(cat "$TMPD"/conc-*.out | grep -o 'held=[0-9]*' | cut -d= -f2 | awk '{ s += $1 } END { print s + 0 }')
+			fails=$(cat "$TMPD"/conc-*.out | grep -o 'fails=[0-9]*' | cut -d= -f2 | awk '{ s += $1 } END { print s + 0 }')
+			m1=0; bpt=-1
+			if [ "$c" = A ]; then
+				m1=$(memlock)
+				bpt=$(awk -v a="$m0" -v b="$m1" -v n="$held" 'BEGIN { printf "%.1f", (b - a) / n }')
+			fi
+			ns_open=$((t1 - t0))
+			say "  round $r $c: held $held of $CONC_TOTAL in $(awk -v t=$ns_open 'BEGIN { printf "%.2f", t / 1e9 }') s (fails $fails) memlock ${m0}->${m1}"
+			echo "$r,$c,$held,$(awk -v t=$ns_open 'BEGIN { printf "%.3f", t / 1e9 }'),$m0,$m1,$bpt" >> "$RES/concurrency.csv"
+			rate=$(awk -v n="$held" -v t="$ns_open" 'BEGIN { printf "%.1f", n / (t / 1e9) }')
+			echo "conc,$c,$r,$held,$fails,$ns_open,$ns_open,$ns_open,$ns_open,$rate,-1" >> "$RUNS"
+			for p in "${pids[@]}"; do stop_pid "$p"; done
+			rm -f "$TMPD"/conc-*
+			sleep 1
+		done
+	done
+fi
+
+# ---- 4: XDP steering -------------------------------------------------------------
+if want steer; then
+	say "part 4: XDP steering vs redirect-only ceiling vs kernel forwarding ($STEER_ROUNDS rounds)"
+	NS_G=$(mkns gen); NS_F=$(mkns fwd); NS_S=$(mkns sink)
+	M_G=02:00:00:00:01:01; M_FI=02:00:00:00:02:01; M_FO=02:00:00:00:02:02; M_S=02:00:00:00:03:01
+	ip -n "$NS_G" link add g0 address $M_G type veth peer name fi address $M_FI netns "$NS_F" || fail "veth"
+	ip -n "$NS_F" link add fo address $M_FO type veth peer name s0 address $M_S netns "$NS_S" || fail "veth"
+	ip -n "$NS_G" link set g0 up
+	ip -n "$NS_F" link set fi up
+	ip -n "$NS_F" link set fo up
+	ip -n "$NS_S" link set s0 up
+	ip -n "$NS_G" addr add 10.0.1.2/24 dev g0
+	ip -n "$NS_F" addr add 10.0.1.1/24 dev fi
+	ip -n "$NS_F" addr add 10.0.2.1/24 dev fo
+	ip -n "$NS_S" addr add 10.0.2.2/24 dev s0
+	ip netns exec "$NS_F" sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv4.conf.all.rp_filter=0 \
+		net.ipv4.conf.fi.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+	ip -n "$NS_F" neigh replace 10.0.2.2 lladdr $M_S dev fo nud permanent
+	ip -n "$NS_F" neigh replace 10.0.1.2 lladdr $M_G dev fi nud permanent
+	ip -n "$NS_F" route add $POOL/32 via 10.0.2.2 dev fo
+	ip -n "$NS_F" route add 203.0.113.0/24 via 10.0.1.2 dev fi
+	"$PB" steer --gen "$NS_G" --fwd "$NS_F" --sink "$NS_S" --gen-dev g0 --fwd-in fi --fwd-out fo \
+		--sink-dev s0 --gen-mac $M_G --fwd-in-mac $M_FI --fwd-out-mac $M_FO --sink-mac $M_S \
+		--pool $POOL --port 20500 --owner-addr 10.0.2.2 --rounds "$STEER_ROUNDS" --secs "$STEER_SECS" \
+		--runs "$RUNS" > "$RES/steer.csv" 2> "$TMPD/steer.err" || fail "steer: $(cat "$TMPD/steer.err")"
+	grep steer_counters "$RES/steer.csv" >&2
+fi
+
+# ---- 5: scaling curve ---------------------------------------------------------------
+if want scale; then
+	say "part 5: allocation cost as tuples in use grow ($SCALE_POINTS)"
+	export PORTSLICE_PIN_DIR=/sys/fs/bpf/$TAG-scale
+	NS_X=$(mkns scale); CG_X=$(mkcg scale)
+	addrs "$NS_X"
+	bg_ready "ssrv" - "$NS_X" "$PSNET" serve --tcp $SRV:9000
+	LO=20000; HI=20999
+	conf "$TMPD/scale.yaml" "$LO-$HI"
+	attach "$CG_X" "$TMPD/scale.yaml"
+	CT[A]="$CG_X $NS_X plain tcp"
+	CT[N]="- $NS_X plain tcp"
+	echo "tuples,target_taken,target_size,expected_candidates,memlock_bytes" > "$RES/scale.csv"
+	m_empty=$(memlock)
+	for n in $SCALE_POINTS; do
+		out=$("$PB" fill --pin "$PORTSLICE_PIN_DIR" --pool $POOL --range "$LO-$HI" --to $SRV:9000 \
+			--target-frac 0.5 --total "$n") || fail "fill $n"
+		m=$(memlock)
+		echo "$out" | awk -v m="$m" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+			print v["tuples"] "," v["target_taken"] "," v["target_size"] "," v["expected_candidates"] "," m }' >> "$RES/scale.csv"
+		say "  $out memlock=$m"
+		for ((r = 1; r <= SCALE_ROUNDS; r++)); do
+			if ((r % 2)); then order="A N"; else order="N A"; fi
+			for c in $order; do
+				read -r cg ns mode proto <<< "${CT[$c]}"
+				if [ "$c" = A ]; then
+					# psbench enters the namespace itself, after opening the
+					# pinned link to read ps_connect4's run time (BPF_ENABLE_STATS)
+					mkdir -p "$RES/raw/scale-$n"
+					sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" "$PB" cycle --netns "$ns" \
+						--tag "scale-$n,A,$r" --runs "$RUNS" --raw "$RES/raw/scale-$n/A.r$r" \
+						--mode plain --to $SRV:9000 --count "$SCALE_COUNT" --max-secs 5 \
+						--bpf-stats "$PORTSLICE_PIN_DIR" --expect-range "$LO-$HI" \
+						> /dev/null 2> "$TMPD/cycle.err" || fail "cycle scale-$n A: $(cat "$TMPD/cycle.err")"
+				else
+					cycle "scale-$n" "$c" "$r" "$cg" "$ns" --mode plain --to $SRV:9000 \
+						--count "$SCALE_COUNT" --max-secs 5
+				fi
+			done
+		done
+	done
+	echo "empty_memlock,$m_empty" > "$RES/scale-meta.csv"
+fi
+
+# ---- summary, plots --------------------------------------------------------------------
+say "summary"
+"$PB" summarize "$RES" A-tcp:B A-tcp:C A-tcp:D A-udp:B-udp A-udp:C-udp A-tcp:N A-udp:N-udp A:B A:C A:N \
+	steer:ceiling steer:kernel ceiling:kernel | tee "$RES/table.txt"
+
+# plot data: p50 / p99 by occupancy, per slice size
+grep -q '^occ-' "$RES/summary.csv" || OCC_SIZES=
+for size in $OCC_SIZES; do
+	for col in 6 8 9; do
+		name=$(case $col in 6) echo p50 ;; 8) echo p99 ;; 9) echo p999 ;; esac)
+		{
+			echo "occ $OCC_CONTENDERS"
+			for occ in $OCCS; do
+				printf '%s' "$occ"
+				for c in $OCC_CONTENDERS; do
+					v=$(awk -F, -v g="occ-$size-$occ" -v c="$c" -v k="$col" '$1 == g && $2 == c { print $k }' "$RES/summary.csv")
+					printf ' %s' "${v:-NaN}"
+				done
+				echo
+			done
+		} > "$RES/occ-$size-$name.dat"
+	done
+done
+# ratio plot data: time ratio median and IQR by occupancy
+for size in $OCC_SIZES; do
+	for pair in A-tcp:B A-tcp:C A-tcp:D A-udp:B-udp A-udp:C-udp; do
+		for occ in $OCCS; do
+			awk -F, -v g="occ-$size-$occ" -v n="${pair%:*}" -v d="${pair#*:}" -v o="$occ" \
+				'$1 == g && $2 == n && $3 == d { print o, $5, $6, $7 }' "$RES/ratios.csv"
+		done > "$RES/ratio-$size-${pair/:/_}.dat"
+	done
+done
+if [ -s "$RES/scale.csv" ]; then
+	{
+		echo "tuples A_p50_us N_p50_us prog_ns expected_candidates memlock_bytes ratio_med ratio_q1 ratio_q3"
+		tail -n +2 "$RES/scale.csv" | while IFS=, read -r n tt ts cand m; do
+			a=$(awk -F, -v g="scale-$n" '$1 == g && $2 == "A" { print $6, $11 }' "$RES/summary.csv")
+			b=$(awk -F, -v g="scale-$n" '$1 == g && $2 == "N" { print $6 }' "$RES/summary.csv")
+			q=$(awk -F, -v g="scale-$n" '$1 == g && $2 == "A" && $3 == "N" { print $5, $6, $7 }' "$RES/ratios.csv")
+			echo "$n ${a% *} $b ${a#* } $cand $m ${q:-NaN NaN NaN}"
+		done
+	} > "$RES/scale.dat"
+fi
+(
+	cd "$RES" || exit 1
+	if ls occ-*-p50.dat >/dev/null 2>&1; then
+		gnuplot <<-'GP'
+		set terminal pngcairo size 1400,1000 noenhanced font ",10"
+		set output "occupancy.png"
+		set multiplot layout 2,2 title "connect()+close latency by slice occupancy (one destination)"
+		set logscale y
+		set key top left
+		set xlabel "slice occupancy (%)"
+		set ylabel "microseconds"
+		set xtics ("0" 0, "50" 1, "90" 2, "99" 3)
+		do for [size in "1000 10000"] {
+		  do for [m in "p50 p99"] {
+		    f = sprintf("occ-%s-%s.dat", size, m)
+		    set title sprintf("%s-port slice, %s", size, m)
+		    plot for [i=2:5] f using 0:i with linespoints lw 2 title columnheader(i), \
+		         for [i=6:8] f using 0:i with linespoints lw 2 dt 2 title columnheader(i)
+		  }
+		}
+		unset multiplot
+		GP
+		gnuplot <<-'GP'
+		set terminal pngcairo size 1400,1000 noenhanced font ",10"
+		set output "occupancy-ratios.png"
+		set multiplot layout 2,2 title "portslice / contender, connect()+close p50, per-round ratio: median and interquartile range (below 1: portslice faster)"
+		set logscale y
+		set key top left
+		set xlabel "slice occupancy (%)"
+		set ylabel "time ratio"
+		set xrange [-0.3:3.3]
+		set xtics ("0" 0, "50" 1, "90" 2, "99" 3)
+		do for [size in "1000 10000"] {
+		  set title sprintf("TCP, %s-port slice", size)
+		  plot 1 notitle lc "gray", \
+		       sprintf("ratio-%s-A-tcp_B.dat", size) using ($0-0.05):2:3:4 with yerrorlines lw 2 title "A/B (stock, narrowed netns range)", \
+		       sprintf("ratio-%s-A-tcp_C.dat", size) using ($0):2:3:4 with yerrorlines lw 2 title "A/C (IP_LOCAL_PORT_RANGE)", \
+		       sprintf("ratio-%s-A-tcp_D.dat", size) using ($0+0.05):2:3:4 with yerrorlines lw 2 title "A/D (bind + retry)"
+		  set title sprintf("connected UDP, %s-port slice", size)
+		  plot 1 notitle lc "gray", \
+		       sprintf("ratio-%s-A-udp_B-udp.dat", size) using ($0-0.05):2:3:4 with yerrorlines lw 2 title "A-udp/B-udp", \
+		       sprintf("ratio-%s-A-udp_C-udp.dat", size) using ($0+0.05):2:3:4 with yerrorlines lw 2 title "A-udp/C-udp"
+		}
+		unset multiplot
+		GP
+	fi
+	if [ -s scale.dat ]; then
+		gnuplot <<-'GP'
+		set terminal pngcairo size 1000,900 noenhanced font ",10"
+		set output "scaling.png"
+		set multiplot layout 2,1 title "allocation cost vs tuples claimed in ps_tuples (measured destination 50% taken)"
+		set logscale x
+		set xrange [500:2000000]
+		set title "portslice / no hook, connect()+close p50 per round: median and interquartile range"
+		set ylabel "time ratio"
+		set yrange [0:*]
+		set key top left
+		plot "scale.dat" using 1:7:8:9 with yerrorlines lw 2 title "portslice / no hook", 1 notitle lc "gray"
+		set title "absolute (the machine's load drifts: read the ratio above)"
+		set xlabel "tuples claimed in the map"
+		set ylabel "connect()+close p50 (us)"
+		set y2label "ps_connect4 run time per call (ns)"
+		set ytics nomirror
+		set y2tics
+		set yrange [0:*]
+		set y2range [0:*]
+		set key top left
+		plot "scale.dat" using 1:2 with linespoints lw 2 title "portslice connect+close p50", \
+		     "scale.dat" using 1:3 with linespoints lw 2 title "no hook connect+close p50", \
+		     "scale.dat" using 1:4 axes x1y2 with linespoints lw 2 dt 2 title "ps_connect4 ns/call (right)"
+		unset multiplot
+		GP
+	fi
+) || say "plotting failed"
+say "results in $RES: $(cd "$RES" && ls *.csv *.png 2>/dev/null | tr '\n' ' ')"

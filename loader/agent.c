@@ -1,0 +1,706 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * portslice agent: a foreground daemon that keeps this host's datapath equal
+ * to what the fleet config asks for. It attaches the cgroups of the config's
+ * `cgroups:` list, adopts what is pinned already, detaches what is no longer
+ * listed, reloads on SIGHUP and when the config file changes, and leaves the
+ * datapath in place when it stops: the pins, not the agent, keep it alive,
+ * so an agent that crashes or restarts costs no connection.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <systemd/sd-daemon.h>
+
+#include "agent.h"
+#include "attach.h"
+#include "attachments.h"
+#include "cli.h"
+#include "config.h"
+#include "env.h"
+#include "log.h"
+#include "metrics.h"
+#include "pools.h"
+#include "state.h"
+
+enum {
+	OPT_CONFIG = 'f',
+	OPT_HOST = 'H',
+	OPT_METRICS = 'm',
+	OPT_INTERVAL = 'i',
+};
+
+struct agent_opts {
+	const char *config;
+	const char *host;
+	const char *metrics;
+	unsigned int interval;
+};
+
+static const struct ps_opt agent_opts[] = {
+	{ "config", OPT_CONFIG, "FILE", "fleet config with a cgroups: section (required; must not be writable by non-root users)" },
+	{ "host", OPT_HOST, "NAME", "this host's name in the config's slices (default: hostname)" },
+	{ "metrics", OPT_METRICS, "ADDR:PORT", "serve Prometheus metrics over HTTP at ADDR:PORT/metrics (default: off)" },
+	{ "interval", OPT_INTERVAL, "SECONDS", "reconcile this often even without a change, 0 never (default 60; failures retry every 5 s)" },
+	{ NULL },
+};
+
+static int on_agent_opt(int key, const char *arg, void *ctx)
+{
+	struct agent_opts *o = ctx;
+	char *end;
+	unsigned long v;
+
+	switch (key) {
+	case OPT_CONFIG:
+		o->config = arg;
+		break;
+	case OPT_HOST:
+		o->host = arg;
+		break;
+	case OPT_METRICS:
+		o->metrics = arg;
+		break;
+	case OPT_INTERVAL:
+		v = strtoul(arg, &end, 10);
+		if (!*arg || *end || v > 86400)
+			return ps_err(EINVAL, "--interval %s: expected 0-86400 seconds", arg);
+		o->interval = (unsigned int)v;
+		break;
+	}
+	return 0;
+}
+
+/* ---- logging: stderr, with levels (and syslog priorities for the journal) ---- */
+
+enum alevel { A_ERR = 3, A_WARN = 4, A_INFO = 6, A_DEBUG = 7 };
+
+static bool journal;
+
+static void alog(enum alevel level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void alog(enum alevel level, const char *fmt, ...)
+{
+	static const char *const names[] = { [A_ERR] = "error", [A_WARN] = "warning", [A_INFO] = "info",
+					     [A_DEBUG] = "debug" };
+	va_list ap;
+
+	if (level == A_DEBUG && ps_log_get_level() < PS_LOG_DEBUG)
+		return;
+	if (journal)
+		fprintf(stderr, "<%d>", level);
+	fprintf(stderr, "portslice agent: %s: ", names[level]);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---- the config file: who may write it ---------------------------------- */
+
+static int check_writers(const char *path, const char *what)
+{
+	struct statvfs vfs;
+	struct stat st;
+
+	if (stat(path, &st))
+		return ps_err(errno, "cannot stat the config %s %s: %s", what, path, strerror(errno));
+	/* A read-only mount (a Kubernetes ConfigMap) cannot be rewritten by anyone here. */
+	if (!statvfs(path, &vfs) && vfs.f_flag & ST_RDONLY)
+		return 0;
+	if (st.st_uid != 0)
+		return ps_err(EPERM, "refusing the config %s %s: it is owned by uid %u, not root, and whoever can write it decides which cgroups and ports portslice uses; fix: chown root:root %s",
+			      what, path, (unsigned int)st.st_uid, path);
+	if (st.st_mode & S_IWOTH)
+		return ps_err(EPERM, "refusing the config %s %s: every user may write it (mode %04o), and whoever can write it decides which cgroups and ports portslice uses; fix: chmod o-w %s",
+			      what, path, (unsigned int)(st.st_mode & 07777), path);
+	if (st.st_mode & S_IWGRP && st.st_gid != 0)
+		return ps_err(EPERM, "refusing the config %s %s: group %u may write it (mode %04o), and whoever can write it decides which cgroups and ports portslice uses; fix: chmod g-w %s",
+			      what, path, (unsigned int)st.st_gid, (unsigned int)(st.st_mode & 07777), path);
+	return 0;
+}
+
+int ps_agent_check_config_perms(const char *file, const char *dir)
+{
+	return check_writers(file, "file") ?: check_writers(dir, "directory");
+}
+
+/* ---- the agent ---------------------------------------------------------- */
+
+struct agent {
+	struct agent_opts o;
+	char dir[PATH_MAX];         /* the config's directory, watched */
+	char base[NAME_MAX + 1];    /* the config's file name */
+	struct ps_config cfg;       /* the config in force */
+	char *content;              /* its bytes, to skip no-op change events */
+	size_t content_len;
+	pthread_mutex_t lock;       /* cfg, state changes and metrics; scrapes take it */
+	struct ps_agent_metrics m;
+	bool failed;                /* the last reconcile left something undone */
+	bool refresh_pending;       /* ... and it was to refresh settings: retries refresh too */
+	unsigned long *last_err;    /* per listed cgroup: hash of its last error, 0 none (log once) */
+};
+
+static char *read_all(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t cap = 0, n = 0, r;
+
+	if (!f)
+		return NULL;
+	do {
+		if (n == cap) {
+			char *b = realloc(buf, cap = cap ? cap * 2 : 4096);
+
+			if (!b) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = b;
+		}
+		r = fread(buf + n, 1, cap - n, f);
+		n += r;
+	} while (r > 0);
+	fclose(f);
+	*len = n;
+	return buf;
+}
+
+/*
+ * Loads and checks a config completely before anything is applied: it must
+ * parse, list cgroups, and every cgroup's pools must have a slice for this
+ * host. On error the message names file, line and field.
+ */
+static int load_config(struct agent *a, struct ps_config *cfg, char **content, size_t *len)
+{
+	struct ps_error cerr = {};
+	struct ps_selection sel;
+	int err;
+
+	err = ps_agent_check_config_perms(a->o.config, a->dir);
+	if (err)
+		return err;
+	*content = read_all(a->o.config, len);
+	err = ps_config_load_file(a->o.config, cfg, &cerr);
+	if (err) {
+		free(*content);
+		*content = NULL;
+		return ps_err(err, "%s", cerr.msg);
+	}
+	if (!cfg->n_cgroups) {
+		err = ps_err(EINVAL, "%s: cgroups: missing: the agent attaches the cgroups listed there; add \"cgroups:\" with \"- path: /sys/fs/cgroup/CGROUP\" entries",
+			     cfg->path);
+		goto fail;
+	}
+	for (size_t i = 0; i < cfg->n_cgroups; i++) {
+		const struct ps_cgroup_cfg *c = &cfg->cgroups[i];
+		char *names[PS_MAX_POOLS];
+
+		for (size_t j = 0; j < c->n_pools && j < PS_MAX_POOLS; j++)
+			names[j] = c->pools[j];
+		if (ps_select_pools(cfg, a->o.host, names, c->n_pools, &sel)) {
+			char msg[1024];
+
+			snprintf(msg, sizeof(msg), "%s", ps_err_msg());
+			ps_err_reset();
+			err = ps_err(EINVAL, "%s:%d: cgroups[%zu] (%s): %s", cfg->path, c->line, i, c->path, msg);
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	ps_config_free(cfg);
+	free(*content);
+	*content = NULL;
+	return err;
+}
+
+struct wanted {
+	__u64 ids[PS_MAX_ATTACHMENTS];
+	size_t n;
+};
+
+static bool is_wanted(const struct wanted *w, __u64 id)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (w->ids[i] == id)
+			return true;
+	return false;
+}
+
+/*
+ * Attaches one listed cgroup, or refreshes its attachment from the config
+ * when @refresh (a load or reload: settings may have changed). The state
+ * lock is held.
+ */
+static int apply_cgroup(struct agent *a, const struct ps_cgroup_cfg *c, struct wanted *w, bool refresh)
+{
+	struct ps_cgroup cg = { .fd = -1 };
+	struct ps_selection sel;
+	char *names[PS_MAX_POOLS];
+	const char *verb = "";
+	bool existed;
+	int err;
+
+	for (size_t j = 0; j < c->n_pools && j < PS_MAX_POOLS; j++)
+		names[j] = c->pools[j];
+	err = ps_cgroup_open(c->path, &cg);
+	if (err)
+		return err;
+	/* Known from here on: never detached because of a failure below. */
+	if (w->n < PS_MAX_ATTACHMENTS)
+		w->ids[w->n++] = cg.id;
+	existed = ps_attachment_exists(cg.id);
+	if (existed && !refresh) {
+		ps_cgroup_close(&cg);
+		return 0;
+	}
+	err = ps_select_pools(&a->cfg, a->o.host, names, c->n_pools, &sel);
+	if (!err)
+		err = ps_attach_locked(&cg, &sel, &verb);
+	if (!err) {
+		char list[PS_MAX_POOLS * (PS_POOL_NAME_LEN + 1)] = "";
+		size_t used = 0;
+
+		for (size_t i = 0; i < sel.n && used < sizeof(list); i++)
+			used += snprintf(list + used, sizeof(list) - used, "%s%s", i ? "," : "", sel.pool[i]->name);
+		if (!existed)
+			alog(A_INFO, "attached %s (pools %s)", cg.path, list);
+		else if (strcmp(verb, "updated"))
+			alog(A_DEBUG, "adopted %s (pools %s), settings refreshed", cg.path, list);
+		else
+			alog(A_INFO, "updated %s: pools now %s", cg.path, list);
+	}
+	ps_cgroup_close(&cg);
+	return err;
+}
+
+/* The cgroup ids that have pinned links. */
+static size_t pinned_ids(__u64 *ids, size_t max)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	if (ps_pin_path(path, sizeof(path), "cgroups") || !(d = opendir(path)))
+		return 0;
+	while ((de = readdir(d)) && n < max) {
+		char *end;
+		unsigned long long id = strtoull(de->d_name, &end, 10);
+
+		if (de->d_name[0] >= '0' && de->d_name[0] <= '9' && !*end)
+			ids[n++] = id;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * Makes the pins what the config in force asks for: every listed cgroup
+ * attached with its pools (existing attachments are adopted and, with
+ * @refresh, refreshed in place; never duplicated), every other attachment
+ * removed. Without @refresh (retries, the periodic pass) an existing
+ * attachment is left as it is, which costs no program load. Called with
+ * a->lock held.
+ */
+static int reconcile(struct agent *a, bool refresh)
+{
+	struct wanted *w = calloc(1, sizeof(*w));
+	__u64 *have = calloc(PS_MAX_ATTACHMENTS, sizeof(*have));
+	unsigned long long failed = 0;
+	size_t n_have;
+	int lock = -1, err = 0, env_err = 0;
+
+	if (!w || !have) {
+		free(w);
+		free(have);
+		return -ENOMEM;
+	}
+	ps_err_reset();
+	err = ps_env_require_btf();
+	if (!err)
+		err = ps_env_require_bpffs(ps_pin_dir());
+	if (!err) {
+		lock = ps_state_lock();
+		if (lock < 0)
+			err = lock;
+	}
+	if (err) {
+		alog(A_ERR, "%s", ps_err_msg());
+		failed = a->cfg.n_cgroups;
+		env_err = err;
+		goto out;
+	}
+	if (!a->last_err)
+		a->last_err = calloc(a->cfg.n_cgroups, sizeof(*a->last_err));
+	for (size_t i = 0; i < a->cfg.n_cgroups; i++) {
+		unsigned long h = 5381;
+
+		ps_err_reset();
+		if (!apply_cgroup(a, &a->cfg.cgroups[i], w, refresh)) {
+			if (a->last_err)
+				a->last_err[i] = 0;
+			continue;
+		}
+		failed++;
+		for (const char *c = ps_err_msg(); *c; c++)
+			h = h * 33 + (unsigned char)*c;
+		/* The same error again (a retry) is logged once, then at debug level. */
+		alog(a->last_err && a->last_err[i] == (h ?: 1) ? A_DEBUG : A_ERR, "%s:%d: cgroups[%zu] %s: %s; retrying",
+		     a->cfg.path, a->cfg.cgroups[i].line, i, a->cfg.cgroups[i].path, ps_err_msg());
+		if (a->last_err)
+			a->last_err[i] = h ?: 1;
+	}
+	n_have = pinned_ids(have, PS_MAX_ATTACHMENTS);
+	for (size_t i = 0; i < n_have; i++) {
+		bool removed_all = false;
+
+		if (is_wanted(w, have[i]))
+			continue;
+		ps_err_reset();
+		if (ps_detach_id_locked(have[i], &removed_all)) {
+			alog(A_ERR, "cannot detach cgroup %llu, which the config no longer lists: %s",
+			     (unsigned long long)have[i], ps_err_msg());
+			failed++;
+			continue;
+		}
+		alog(A_INFO, "detached cgroup %llu: the config no longer lists it%s", (unsigned long long)have[i],
+		     removed_all ? "; no cgroup is attached any more, the socket side's pins removed" : "");
+	}
+out:
+	ps_state_unlock(lock);
+	a->m.cgroups_wanted = a->cfg.n_cgroups;
+	a->m.cgroups_failed = failed > a->cfg.n_cgroups ? a->cfg.n_cgroups : failed;
+	a->failed = failed > 0;
+	if (refresh)
+		a->refresh_pending = failed > 0;
+	free(w);
+	free(have);
+	/* -EAGAIN: some cgroups are not attached (yet); another error: nothing could be done. */
+	return env_err ?: failed ? -EAGAIN : 0;
+}
+
+static double now_realtime(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static unsigned long long now_monotonic_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
+}
+
+static void reject(struct agent *a, const char *why)
+{
+	pthread_mutex_lock(&a->lock);
+	a->m.last_reload_time = now_realtime();
+	a->m.last_reload_ok = false;
+	a->m.reloads_failed++;
+	pthread_mutex_unlock(&a->lock);
+	alog(A_ERR, "config rejected, generation %llu stays in force: %s", a->m.generation, why);
+}
+
+/* SIGHUP or a changed file: a bad config is rejected, the running one stays. */
+static void reload(struct agent *a, bool only_if_changed)
+{
+	struct ps_config cfg = {};
+	char *content = NULL;
+	size_t len = 0;
+	int err;
+
+	ps_err_reset();
+	if (only_if_changed) {
+		char *now;
+		bool same;
+
+		/* A file that became writable by others is refused even with the same content. */
+		if (ps_agent_check_config_perms(a->o.config, a->dir)) {
+			reject(a, ps_err_msg());
+			return;
+		}
+		now = read_all(a->o.config, &len);
+		same = now && a->content && len == a->content_len && !memcmp(now, a->content, len);
+		free(now);
+		if (same) {
+			alog(A_DEBUG, "%s changed on disk but its content did not: nothing to do", a->o.config);
+			return;
+		}
+		alog(A_INFO, "%s changed: reloading", a->o.config);
+	}
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s", now_monotonic_usec(), a->o.config);
+	err = load_config(a, &cfg, &content, &len);
+	pthread_mutex_lock(&a->lock);
+	a->m.last_reload_time = now_realtime();
+	if (err) {
+		pthread_mutex_unlock(&a->lock);
+		reject(a, ps_err_msg());
+		sd_notifyf(0, "READY=1\nSTATUS=config rejected (generation %llu in force): %s", a->m.generation,
+			   ps_err_msg());
+		return;
+	}
+	ps_config_free(&a->cfg);
+	free(a->content);
+	free(a->last_err);
+	a->last_err = NULL;
+	a->cfg = cfg;
+	a->content = content;
+	a->content_len = len;
+	a->m.generation++;
+	err = reconcile(a, true);
+	a->m.last_reload_ok = !err;
+	if (err)
+		a->m.reloads_failed++;
+	else
+		a->m.reloads_ok++;
+	pthread_mutex_unlock(&a->lock);
+	alog(err ? A_WARN : A_INFO, "config generation %llu from %s %s", a->m.generation, a->o.config,
+	     err ? "applied in part (see the errors above); retrying" : "applied");
+	sd_notifyf(0, "READY=1\nSTATUS=generation %llu, %llu of %llu cgroups attached", a->m.generation,
+		   a->m.cgroups_wanted - a->m.cgroups_failed, a->m.cgroups_wanted);
+}
+
+static int watch_dir(struct agent *a)
+{
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+	if (fd < 0)
+		return ps_err(errno, "inotify: %s", strerror(errno));
+	/* The directory, not the file: editors and ConfigMaps replace the file by a rename. */
+	if (inotify_add_watch(fd, a->dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB |
+						  IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
+		close(fd);
+		return ps_err(errno, "cannot watch %s: %s", a->dir, strerror(errno));
+	}
+	return fd;
+}
+
+/* True when the events concern the config file (or a ConfigMap's ..data swap). */
+static bool drain_events(int fd, const char *base, bool *dir_gone)
+{
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool hit = false;
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+
+			if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))
+				*dir_gone = true;
+			if (ev->len && (!strcmp(ev->name, base) || !strcmp(ev->name, "..data")))
+				hit = true;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	return hit;
+}
+
+static int run_agent(int argc, char **argv)
+{
+	struct agent *a = calloc(1, sizeof(*a));
+	struct ps_metrics_server *srv = NULL;
+	char hostbuf[256], real[PATH_MAX], *slash;
+	size_t len = 0;
+	sigset_t mask;
+	int sigfd = -1, inofd = -1, err;
+	long long due_change = -1, due_retry = -1, due_periodic = -1;
+
+	if (!a)
+		return -ENOMEM;
+	a->o.interval = 60;
+	pthread_mutex_init(&a->lock, NULL);
+	err = ps_cli_parse(&ps_cmd_agent, argc, argv, on_agent_opt, &a->o);
+	if (err) {
+		free(a);
+		return err > 0 ? 0 : err;
+	}
+	journal = getenv("JOURNAL_STREAM") != NULL;
+	if (ps_log_get_level() < PS_LOG_INFO)
+		ps_log_set_level(PS_LOG_INFO); /* the internals' progress messages belong in the log */
+	if (!a->o.config) {
+		err = ps_err(EINVAL, "agent needs --config FILE: the fleet config, with a cgroups: section");
+		goto out;
+	}
+	if (!a->o.host) {
+		if (gethostname(hostbuf, sizeof(hostbuf))) {
+			err = ps_err(errno, "cannot read the hostname: pass --host NAME");
+			goto out;
+		}
+		hostbuf[sizeof(hostbuf) - 1] = '\0';
+		a->o.host = hostbuf;
+	}
+	err = ps_env_require_root();
+	if (err)
+		goto out;
+	if (!realpath(a->o.config, real)) {
+		err = ps_err(errno, "config %s: %s", a->o.config, strerror(errno));
+		goto out;
+	}
+	/* Watch the directory the path names (not the symlink's target: ConfigMaps swap those). */
+	snprintf(a->dir, sizeof(a->dir), "%s", a->o.config);
+	slash = strrchr(a->dir, '/');
+	snprintf(a->base, sizeof(a->base), "%s", slash ? slash + 1 : a->o.config);
+	if (!slash)
+		snprintf(a->dir, sizeof(a->dir), ".");
+	else if (slash == a->dir)
+		a->dir[1] = '\0';
+	else
+		*slash = '\0';
+
+	err = load_config(a, &a->cfg, &a->content, &len);
+	if (err)
+		goto out;
+	a->content_len = len;
+
+	/* Signals become events of the loop; SIGPIPE never kills a daemon. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sigfd < 0) {
+		err = ps_err(errno, "signalfd: %s", strerror(errno));
+		goto out;
+	}
+	inofd = watch_dir(a);
+	if (inofd < 0) {
+		err = inofd;
+		goto out;
+	}
+
+	/* Before anything changes: a busy address must not leave half a start behind. */
+	if (a->o.metrics) {
+		err = ps_metrics_start(a->o.metrics, &a->m, &a->lock, &srv);
+		if (err)
+			goto out;
+		alog(A_INFO, "metrics at http://%s/metrics", a->o.metrics);
+	}
+	pthread_mutex_lock(&a->lock);
+	a->m.generation = 1;
+	a->m.last_reload_time = now_realtime();
+	err = reconcile(a, true);
+	a->m.last_reload_ok = !err;
+	pthread_mutex_unlock(&a->lock);
+	if (err && err != -EAGAIN)
+		goto out; /* the host cannot run portslice: the error says why */
+	alog(a->failed ? A_WARN : A_INFO, "running: config %s (generation 1), host %s, %llu of %llu cgroups attached%s",
+	     a->o.config, a->o.host, a->m.cgroups_wanted - a->m.cgroups_failed, a->m.cgroups_wanted,
+	     a->failed ? "; retrying the others every 5 s" : "");
+	/* Ready: the datapath of every cgroup that exists is in place. */
+	sd_notifyf(0, "READY=1\nSTATUS=generation 1, %llu of %llu cgroups attached\nMAINPID=%d",
+		   a->m.cgroups_wanted - a->m.cgroups_failed, a->m.cgroups_wanted, (int)getpid());
+	err = 0;
+
+	for (;;) {
+		struct pollfd pfd[2] = { { sigfd, POLLIN, 0 }, { inofd, POLLIN, 0 } };
+		long long now = (long long)(now_monotonic_usec() / 1000), timeout = -1;
+		struct signalfd_siginfo si;
+		bool dir_gone = false;
+
+		if (a->failed && due_retry < 0)
+			due_retry = now + 5000;
+		if (a->o.interval && due_periodic < 0)
+			due_periodic = now + a->o.interval * 1000LL;
+		for (long long d, i = 0; i < 3; i++) {
+			d = i == 0 ? due_change : i == 1 ? due_retry : due_periodic;
+			if (d >= 0 && (timeout < 0 || d - now < timeout))
+				timeout = d - now < 0 ? 0 : d - now;
+		}
+		if (poll(pfd, inofd >= 0 ? 2 : 1, (int)timeout) < 0 && errno != EINTR) {
+			err = ps_err(errno, "poll: %s", strerror(errno));
+			break;
+		}
+		now = (long long)(now_monotonic_usec() / 1000);
+		if (pfd[0].revents & POLLIN && read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGHUP) {
+				alog(A_INFO, "SIGHUP: reloading %s", a->o.config);
+				reload(a, false);
+				due_retry = -1;
+				continue;
+			}
+			alog(A_INFO, "%s: stopping; the datapath stays in place ('portslice detach --all' removes it)",
+			     strsignal(si.ssi_signo));
+			sd_notify(0, "STOPPING=1");
+			break;
+		}
+		if (inofd >= 0 && pfd[1].revents & POLLIN && drain_events(inofd, a->base, &dir_gone))
+			due_change = now + 200; /* editors write in steps: settle first */
+		if (dir_gone) {
+			alog(A_WARN, "%s was removed or moved: no longer watching it; reload with SIGHUP", a->dir);
+			close(inofd);
+			inofd = -1;
+		}
+		if (due_change >= 0 && now >= due_change) {
+			due_change = -1;
+			reload(a, true);
+			due_retry = -1;
+		}
+		if ((due_retry >= 0 && now >= due_retry) || (due_periodic >= 0 && now >= due_periodic)) {
+			bool was_failed = a->failed;
+
+			due_retry = due_periodic = -1;
+			pthread_mutex_lock(&a->lock);
+			err = reconcile(a, a->refresh_pending);
+			if (!err && was_failed) {
+				a->m.last_reload_ok = true;
+				alog(A_INFO, "every listed cgroup is attached now");
+			}
+			pthread_mutex_unlock(&a->lock);
+			err = 0;
+		}
+	}
+out:
+	ps_metrics_stop(srv);
+	if (sigfd >= 0)
+		close(sigfd);
+	if (inofd >= 0)
+		close(inofd);
+	ps_config_free(&a->cfg);
+	free(a->content);
+	free(a->last_err);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+	return err;
+}
+
+const struct ps_cmd ps_cmd_agent = {
+	.name = "agent",
+	.synopsis = "--config FILE [--host NAME] [--metrics ADDR:PORT] [--interval SECONDS]",
+	.summary = "Run in the foreground, keeping the cgroups of the config's cgroups: list attached; reload on SIGHUP or file change.",
+	.details =
+		"Adopts what is pinned, attaches what is missing, detaches what the config no longer\n"
+		"lists, and reconciles again on SIGHUP, when the config file changes (its directory\n"
+		"is watched, so editors' rename-replace works) and every --interval seconds. A bad\n"
+		"config is rejected with its file, line and field; the running one stays in force.\n"
+		"SIGTERM stops the agent and leaves the datapath in place ('portslice detach --all'\n"
+		"removes it). Under systemd (Type=notify) READY=1 is sent once the datapath is in\n"
+		"place. The config file and its directory must not be writable by non-root users.\n"
+		"Steering interfaces are not managed by the agent yet: use 'portslice steer'.",
+	.opts = agent_opts,
+	.run = run_agent,
+};

@@ -1,0 +1,803 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * portslice doctor: checks a host before use and says what is wrong and how
+ * to fix it. Every check prints one line, "ok|warn|fail NAME: detail", with
+ * "; fix: ..." on warnings and failures. Kernel features are probed by
+ * loading tiny programs, not guessed from the version.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <linux/magic.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <json-c/json.h>
+
+#include "agent.h"
+#include "attachments.h"
+#include "cli.h"
+#include "config.h"
+#include "env.h"
+#include "log.h"
+#include "pools.h"
+#include "sockdiag.h"
+#include "state.h"
+
+enum {
+	OPT_CONFIG = 'f',
+	OPT_HOST = 'H',
+	OPT_CGROUP = 'c',
+};
+
+#define DOCTOR_MAX_CGROUPS 64
+
+struct doctor_opts {
+	const char *config;
+	const char *host;
+	const char *cgroups[DOCTOR_MAX_CGROUPS];
+	size_t n_cgroups;
+	char *owned[DOCTOR_MAX_CGROUPS]; /* the config's paths, copied */
+	size_t n_owned;
+};
+
+static const struct ps_opt doctor_opts[] = {
+	{ "config", OPT_CONFIG, "FILE", "also check the fleet config: pool addresses, slices, listeners, cgroups" },
+	{ "host", OPT_HOST, "NAME", "this host's name in the config's slices (default: hostname)" },
+	{ "cgroup", OPT_CGROUP, "DIR", "also check this cgroup's hooks; repeatable (attached cgroups are always checked)" },
+	{ NULL },
+};
+
+static int on_doctor_opt(int key, const char *arg, void *ctx)
+{
+	struct doctor_opts *o = ctx;
+
+	switch (key) {
+	case OPT_CONFIG:
+		o->config = arg;
+		break;
+	case OPT_HOST:
+		o->host = arg;
+		break;
+	case OPT_CGROUP:
+		if (o->n_cgroups == DOCTOR_MAX_CGROUPS)
+			return ps_err(E2BIG, "at most %d --cgroup options", DOCTOR_MAX_CGROUPS);
+		o->cgroups[o->n_cgroups++] = arg;
+		break;
+	}
+	return 0;
+}
+
+/* ---- the report ------------------------------------------------------- */
+
+enum verdict { V_OK, V_WARN, V_FAIL };
+static const char *const verdict_str[] = { "ok", "warn", "fail" };
+
+struct report {
+	json_object *checks;
+	int n[3];
+};
+
+static void check(struct report *r, enum verdict v, const char *name, const char *fix, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void check(struct report *r, enum verdict v, const char *name, const char *fix, const char *fmt, ...)
+{
+	char detail[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	r->n[v]++;
+	if (ps_json) {
+		json_object *c = json_object_new_object();
+
+		json_object_object_add(c, "result", json_object_new_string(verdict_str[v]));
+		json_object_object_add(c, "name", json_object_new_string(name));
+		json_object_object_add(c, "detail", json_object_new_string(detail));
+		if (v != V_OK && fix)
+			json_object_object_add(c, "fix", json_object_new_string(fix));
+		json_object_array_add(r->checks, c);
+		return;
+	}
+	if (v != V_OK && fix)
+		printf("%s %s: %s; fix: %s\n", verdict_str[v], name, detail, fix);
+	else
+		printf("%s %s: %s\n", verdict_str[v], name, detail);
+	fflush(stdout);
+}
+
+/* ---- host basics ------------------------------------------------------ */
+
+static void check_root(struct report *r)
+{
+	if (geteuid() == 0)
+		check(r, V_OK, "root", NULL, "running as root");
+	else
+		check(r, V_FAIL, "root", "run portslice as root (sudo), or in a service with CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN",
+		      "not running as root: loading BPF programs and attaching them to cgroups needs privileges, and most checks below cannot be done");
+}
+
+struct kver { unsigned int major, minor; };
+
+static struct kver kernel_version(char *release, size_t len)
+{
+	struct utsname u;
+	struct kver v = {};
+
+	if (uname(&u)) {
+		snprintf(release, len, "unknown");
+		return v;
+	}
+	snprintf(release, len, "%s", u.release);
+	sscanf(u.release, "%u.%u", &v.major, &v.minor);
+	return v;
+}
+
+static bool kver_ge(struct kver v, unsigned int major, unsigned int minor)
+{
+	return v.major > major || (v.major == major && v.minor >= minor);
+}
+
+static void check_kernel(struct report *r, struct kver v, const char *release)
+{
+	if (kver_ge(v, 5, 18))
+		check(r, V_OK, "kernel", NULL, "Linux %s (portslice needs 5.18 or later)", release);
+	else
+		check(r, V_FAIL, "kernel", "boot Linux 5.18 or later (see the kernel table in the README)",
+		      "Linux %s is older than 5.18; the feature checks below say what is missing", release);
+}
+
+static void check_btf(struct report *r)
+{
+	if (!access("/sys/kernel/btf/vmlinux", R_OK))
+		check(r, V_OK, "btf", NULL, "kernel BTF at /sys/kernel/btf/vmlinux");
+	else
+		check(r, V_FAIL, "btf", "use a kernel built with CONFIG_DEBUG_INFO_BTF=y",
+		      "/sys/kernel/btf/vmlinux is missing: the CO-RE programs cannot be loaded");
+}
+
+static bool have_cgroup2(struct report *r, char *mnt, size_t len)
+{
+	FILE *f = fopen("/proc/self/mounts", "r");
+	char line[4096], dev[256], path[PATH_MAX], type[64];
+	bool found = false;
+
+	while (f && !found && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%255s %4095s %63s", dev, path, type) == 3 && !strcmp(type, "cgroup2")) {
+			snprintf(mnt, len, "%s", path);
+			found = true;
+		}
+	if (f)
+		fclose(f);
+	if (found)
+		check(r, V_OK, "cgroup2", NULL, "cgroup v2 mounted at %s", mnt);
+	else
+		check(r, V_FAIL, "cgroup2", "mount one (mount -t cgroup2 none /sys/fs/cgroup) or boot with systemd.unified_cgroup_hierarchy=1",
+		      "no cgroup v2 hierarchy is mounted");
+	return found;
+}
+
+static void check_bpffs(struct report *r)
+{
+	const char *dir = ps_pin_dir();
+	char probe[PATH_MAX];
+	struct statfs st;
+	char *slash;
+
+	snprintf(probe, sizeof(probe), "%s", dir);
+	while (access(probe, F_OK) && (slash = strrchr(probe, '/')) && slash != probe)
+		*slash = '\0';
+	if (!statfs(probe, &st) && st.f_type == BPF_FS_MAGIC)
+		check(r, V_OK, "bpffs", NULL, "%s is on a bpf file system (pin dir %s)", probe, dir);
+	else if (!strncmp(dir, "/sys/fs/bpf/", 12))
+		check(r, V_WARN, "bpffs", "mount -t bpf bpf /sys/fs/bpf (portslice attach and agent mount it themselves when they can)",
+		      "no bpf file system at /sys/fs/bpf: the pins under %s need one", dir);
+	else
+		check(r, V_FAIL, "bpffs", "mount one there (mount -t bpf bpf DIR) or unset PORTSLICE_PIN_DIR",
+		      "the pin dir %s is not on a bpf file system", dir);
+}
+
+/* ---- kernel features, probed by loading tiny programs ------------------- */
+
+#define INSN(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
+#define MOV64_IMM(d, i) INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
+#define CALL(f) INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
+#define EXIT() INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
+
+static char probe_log[16384];
+
+/* 1 if the kernel loads "r0 = 1; exit" as this type/attach type, 0 if not. */
+static int probe_prog(enum bpf_prog_type type, enum bpf_attach_type at)
+{
+	struct bpf_insn insns[] = { MOV64_IMM(BPF_REG_0, 1), EXIT() };
+	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = at);
+	int fd = bpf_prog_load(type, "ps_probe", "GPL", insns, 2, &o);
+
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
+/*
+ * 1 if a program of this type/attach type may call the helper. The call has
+ * no valid arguments, so the load fails anyway; what matters is whether the
+ * verifier got past the helper itself.
+ */
+static int probe_helper(enum bpf_prog_type type, enum bpf_attach_type at, enum bpf_func_id fn)
+{
+	struct bpf_insn insns[] = { CALL(fn), MOV64_IMM(BPF_REG_0, 1), EXIT() };
+	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = at, .log_buf = probe_log,
+		    .log_size = sizeof(probe_log), .log_level = 1);
+	int fd;
+
+	probe_log[0] = '\0';
+	fd = bpf_prog_load(type, "ps_probe", "GPL", insns, 3, &o);
+	if (fd >= 0) {
+		close(fd);
+		return 1;
+	}
+	if (errno == EPERM || !probe_log[0])
+		return 0;
+	/* Older kernels say "unknown func", newer ones "cannot use helper". */
+	return !strstr(probe_log, "unknown func") && !strstr(probe_log, "invalid func") &&
+	       !strstr(probe_log, "cannot use helper");
+}
+
+/* 1 if BPF_LINK_CREATE knows cgroup links: it fails on the target fd, not the command. */
+static int probe_cgroup_link(void)
+{
+	struct bpf_insn insns[] = { MOV64_IMM(BPF_REG_0, 1), EXIT() };
+	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = BPF_CGROUP_INET4_CONNECT);
+	int prog, target, link, ok = 0;
+
+	prog = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "ps_probe", "GPL", insns, 2, &o);
+	if (prog < 0)
+		return 0;
+	target = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* not a cgroup */
+	if (target >= 0) {
+		link = bpf_link_create(prog, target, BPF_CGROUP_INET4_CONNECT, NULL);
+		if (link >= 0)
+			close(link);
+		ok = link >= 0 || errno == EBADF;
+		close(target);
+	}
+	close(prog);
+	return ok;
+}
+
+enum feature_kind { F_PROG, F_HELPER, F_LINK };
+
+struct feature {
+	const char *name;
+	const char *used_for;
+	unsigned int major, minor;
+	enum feature_kind kind;
+	enum bpf_prog_type type;
+	enum bpf_attach_type at;
+	enum bpf_func_id fn;
+};
+
+/* The README's kernel table, as probes. */
+static const struct feature features[] = {
+	{ "connect_hooks", "placing sockets (cgroup connect4/6, bind4/6)", 4, 17, F_PROG,
+	  BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, 0 },
+	{ "bpf_bind", "binding the chosen slice port", 4, 17, F_HELPER,
+	  BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, BPF_FUNC_bind },
+	{ "sendmsg_hooks", "unconnected UDP (cgroup sendmsg4/6)", 4, 18, F_PROG,
+	  BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_SENDMSG, 0 },
+	{ "bpf_skc_lookup_tcp", "seeing TIME_WAIT and foreign sockets", 5, 2, F_HELPER,
+	  BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, BPF_FUNC_skc_lookup_tcp },
+	{ "cgroup_links", "pinned attachments (BPF links for cgroups)", 5, 7, F_LINK, 0, 0, 0 },
+	{ "sock_release", "giving claims back (cgroup sock_release hook)", 5, 9, F_PROG,
+	  BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_RELEASE, 0 },
+	{ "sk_storage", "remembering claims per socket", 5, 12, F_HELPER,
+	  BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_RELEASE, BPF_FUNC_sk_storage_get },
+	{ "bpf_loop", "the complete slice search", 5, 17, F_HELPER,
+	  BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, BPF_FUNC_loop },
+	{ "bpf_set_retval", "EADDRNOTAVAIL instead of EPERM", 5, 18, F_HELPER,
+	  BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, BPF_FUNC_set_retval },
+};
+
+static void check_features(struct report *r, struct kver v, const char *release)
+{
+	for (size_t i = 0; i < sizeof(features) / sizeof(features[0]); i++) {
+		const struct feature *f = &features[i];
+		char name[64], fix[160];
+		int ok;
+
+		snprintf(name, sizeof(name), "feature.%s", f->name);
+		if (f->kind == F_PROG)
+			ok = probe_prog(f->type, f->at);
+		else if (f->kind == F_HELPER)
+			ok = probe_helper(f->type, f->at, f->fn);
+		else
+			ok = probe_cgroup_link();
+		if (ok) {
+			check(r, V_OK, name, NULL, "available (%s; Linux %u.%u+)", f->used_for, f->major, f->minor);
+			continue;
+		}
+		snprintf(fix, sizeof(fix), "boot Linux %u.%u or later (5.18+ for everything portslice uses)%s", f->major,
+			 f->minor, geteuid() ? ", and probe as root" : "");
+		check(r, V_FAIL, name, fix, "the kernel refused a test program needing it (%s; Linux %u.%u+, this is %s%s)",
+		      f->used_for, f->major, f->minor, release,
+		      kver_ge(v, f->major, f->minor) ? ": a distribution kernel with it disabled, or a lockdown/LSM policy?" : "");
+	}
+}
+
+static void check_pins(struct report *r)
+{
+	char path[PATH_MAX];
+	int err;
+
+	if (!ps_state_exists()) {
+		check(r, V_OK, "pins", NULL, "nothing pinned under %s yet", ps_pin_dir());
+		return;
+	}
+	err = ps_state_check_layout();
+	if (err) {
+		check(r, V_FAIL, "pins", "detach with the portslice that attached them (portslice detach --all), then attach again",
+		      "%s", ps_err_msg());
+		return;
+	}
+	ps_pin_path(path, sizeof(path), "cgroups");
+	check(r, V_OK, "pins", NULL, "pins under %s have layout version %d%s", ps_pin_dir(), PS_LAYOUT_VERSION,
+	      ps_attachments_any() ? "" : " (no cgroup attached)");
+}
+
+/* ---- the config against this host ------------------------------------- */
+
+static bool addr_configured(const struct ifaddrs *ifs, int family, const uint8_t *addr, char *ifname, size_t len)
+{
+	for (const struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+		const void *a;
+
+		if (!i->ifa_addr || i->ifa_addr->sa_family != family)
+			continue;
+		if (family == AF_INET)
+			a = &((const struct sockaddr_in *)i->ifa_addr)->sin_addr;
+		else
+			a = &((const struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+		if (!memcmp(a, addr, family == AF_INET ? 4 : 16)) {
+			snprintf(ifname, len, "%s", i->ifa_name);
+			return true;
+		}
+	}
+	return false;
+}
+
+static void check_addresses(struct report *r, const struct ps_selection *sel)
+{
+	struct ifaddrs *ifs = NULL;
+
+	if (getifaddrs(&ifs)) {
+		check(r, V_WARN, "addresses", "run doctor where portslice runs (same network namespace)",
+		      "cannot list the local addresses: %s", strerror(errno));
+		return;
+	}
+	for (size_t i = 0; i < sel->n; i++) {
+		const struct ps_pool_cfg *p = sel->pool[i];
+		char name[64], addr[PS_ADDR_STR_LEN], ifname[IF_NAMESIZE + 1], fix[160];
+
+		snprintf(name, sizeof(name), "address.%s", p->name);
+		ps_format_addr(p->family, p->addr, addr, sizeof(addr));
+		if (addr_configured(ifs, p->family, p->addr, ifname, sizeof(ifname))) {
+			check(r, V_OK, name, NULL, "%s is configured on %s", addr, ifname);
+			continue;
+		}
+		snprintf(fix, sizeof(fix), "ip addr add %s/%d dev lo%s (on lo, routing never picks it by itself)", addr,
+			 p->family == AF_INET ? 32 : 128, p->family == AF_INET6 ? " nodad" : "");
+		check(r, V_FAIL, name, fix,
+		      "pool '%s': %s is not configured on any interface of this network namespace: bind() to it fails, so every connect() through the pool fails",
+		      p->name, addr);
+	}
+	freeifaddrs(ifs);
+}
+
+static void check_local_range(struct report *r, const struct ps_selection *sel)
+{
+	struct ps_port_range local;
+
+	if (ps_env_local_port_range(&local)) {
+		check(r, V_WARN, "port_range", "check /proc/sys/net/ipv4/ip_local_port_range", "cannot read ip_local_port_range");
+		return;
+	}
+	for (size_t i = 0; i < sel->n; i++) {
+		const struct ps_port_range s = sel->slice[i]->range;
+		char name[64], fix[256];
+
+		snprintf(name, sizeof(name), "port_range.%s", sel->pool[i]->name);
+		if (!ps_ranges_overlap(s, local)) {
+			check(r, V_OK, name, NULL, "slice %u-%u is outside ip_local_port_range %u-%u", s.lo, s.hi, local.lo,
+			      local.hi);
+			continue;
+		}
+		snprintf(fix, sizeof(fix),
+			 "move the slice out of %u-%u in the config, or narrow the range (sysctl -w net.ipv4.ip_local_port_range='%u %u' or a range that avoids %u-%u)",
+			 local.lo, local.hi, s.hi < 65535 && s.hi >= local.lo ? s.hi + 1 : local.lo,
+			 s.hi < 65535 && s.hi >= local.lo ? local.hi : (unsigned)s.lo - 1, s.lo, s.hi);
+		check(r, V_WARN, name, fix,
+		      "slice %u-%u overlaps ip_local_port_range %u-%u: ports taken by portslice are skipped by the kernel's own port choice, so other workloads lose them",
+		      s.lo, s.hi, local.lo, local.hi);
+	}
+}
+
+struct listen_scan {
+	const struct ps_pool_cfg *pool;
+	struct ps_port_range range;
+	unsigned int count;
+	char first[PS_ADDR_STR_LEN + 16];
+};
+
+static bool all_zero(const uint8_t *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (a[i])
+			return false;
+	return true;
+}
+
+static int listen_cb(const struct ps_sockinfo *si, void *arg)
+{
+	struct listen_scan *l = arg;
+	size_t alen = si->family == AF_INET ? 4 : 16;
+	bool any = all_zero(si->laddr, alen), mine;
+	char addr[PS_ADDR_STR_LEN];
+
+	if (si->lport < l->range.lo || si->lport > l->range.hi)
+		return 0;
+	if (si->proto == IPPROTO_TCP && si->state != TCP_LISTEN)
+		return 0;
+	/* Unconnected UDP on the pool address may be portslice's own bind(pool, 0). */
+	if (si->proto == IPPROTO_UDP && (si->state != TCP_CLOSE || !any))
+		return 0;
+	mine = si->family == l->pool->family && !memcmp(si->laddr, l->pool->addr, alen);
+	/* A wildcard IPv6 socket may be dual-stack: it holds the IPv4 port too. */
+	if (!mine && !(any && (si->family == l->pool->family || si->family == AF_INET6)))
+		return 0;
+	if (!l->count++) {
+		ps_format_addr(si->family, si->laddr, addr, sizeof(addr));
+		snprintf(l->first, sizeof(l->first), "%s %s%s%s:%u", si->proto == IPPROTO_TCP ? "tcp" : "udp",
+			 si->family == AF_INET6 ? "[" : "", addr, si->family == AF_INET6 ? "]" : "", si->lport);
+	}
+	return 0;
+}
+
+static void check_listeners(struct report *r, const struct ps_selection *sel)
+{
+	for (size_t i = 0; i < sel->n; i++) {
+		struct listen_scan l = { .pool = sel->pool[i], .range = sel->slice[i]->range };
+		char name[64];
+		int err = 0;
+
+		snprintf(name, sizeof(name), "listeners.%s", sel->pool[i]->name);
+		for (int f = 0; f < 2 && !err; f++)
+			for (int p = 0; p < 2 && !err; p++)
+				err = ps_sockdiag_dump(f ? AF_INET6 : AF_INET, p ? IPPROTO_UDP : IPPROTO_TCP, listen_cb, &l);
+		if (err)
+			check(r, V_WARN, name, "run doctor as root in portslice's network namespace",
+			      "cannot read the socket table: %s", strerror(-err));
+		else if (l.count)
+			check(r, V_WARN, name, "move those servers to ports outside the slice, or move the slice",
+			      "%u listening socket(s) hold ports of slice %u-%u (first: %s): connect() skips those ports and bind() to them is refused",
+			      l.count, l.range.lo, l.range.hi, l.first);
+		else
+			check(r, V_OK, name, NULL, "no listening socket on the pool address or the wildcard address in slice %u-%u",
+			      l.range.lo, l.range.hi);
+	}
+}
+
+/* ---- cgroups: other programs on the hooks portslice uses --------------- */
+
+static const struct {
+	enum bpf_attach_type type;
+	const char *name;
+} hooks[] = {
+	{ BPF_CGROUP_INET4_CONNECT, "connect4" }, { BPF_CGROUP_INET6_CONNECT, "connect6" },
+	{ BPF_CGROUP_INET4_BIND, "bind4" },       { BPF_CGROUP_INET6_BIND, "bind6" },
+	{ BPF_CGROUP_UDP4_SENDMSG, "sendmsg4" },  { BPF_CGROUP_UDP6_SENDMSG, "sendmsg6" },
+	{ BPF_CGROUP_INET_SOCK_RELEASE, "sock_release" },
+};
+
+struct own_progs {
+	__u32 ids[PS_MAX_ATTACHMENTS * 8];
+	size_t n;
+};
+
+/* The programs of portslice's pinned links, under every attachment dir. */
+static void collect_own(struct own_progs *own)
+{
+	char path[PATH_MAX];
+	struct dirent *de, *le;
+	DIR *d, *ld;
+
+	own->n = 0;
+	if (ps_pin_path(path, sizeof(path), "cgroups") || !(d = opendir(path)))
+		return;
+	while ((de = readdir(d))) {
+		char sub[PATH_MAX + 256];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+		if (!(ld = opendir(sub)))
+			continue;
+		while ((le = readdir(ld)) && own->n < sizeof(own->ids) / sizeof(own->ids[0])) {
+			char pin[PATH_MAX * 2];
+			struct bpf_link_info info = {};
+			__u32 len = sizeof(info);
+			int fd;
+
+			if (le->d_name[0] == '.')
+				continue;
+			snprintf(pin, sizeof(pin), "%s/%s", sub, le->d_name);
+			fd = bpf_obj_get(pin);
+			if (fd < 0)
+				continue;
+			if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+				own->ids[own->n++] = info.prog_id;
+			close(fd);
+		}
+		closedir(ld);
+	}
+	closedir(d);
+}
+
+static bool is_own(const struct own_progs *own, __u32 id)
+{
+	for (size_t i = 0; i < own->n; i++)
+		if (own->ids[i] == id)
+			return true;
+	return false;
+}
+
+static void check_cgroup(struct report *r, const char *dir, const struct own_progs *own)
+{
+	struct ps_cgroup cg;
+	char name[PATH_MAX + 16], others[1024] = "";
+	size_t used = 0;
+	unsigned int n_others = 0;
+	int err;
+
+	snprintf(name, sizeof(name), "cgroup.%s", dir);
+	err = ps_cgroup_open(dir, &cg);
+	if (err) {
+		check(r, V_FAIL, name, "create the cgroup (mkdir under the cgroup2 mount) or fix its path in the config",
+		      "%s", ps_err_msg());
+		return;
+	}
+	for (size_t h = 0; h < sizeof(hooks) / sizeof(hooks[0]); h++) {
+		__u32 ids[64], cnt = 64, flags = 0;
+
+		if (bpf_prog_query(cg.fd, hooks[h].type, BPF_F_QUERY_EFFECTIVE, &flags, ids, &cnt))
+			continue;
+		for (__u32 i = 0; i < cnt; i++) {
+			struct bpf_prog_info info = {};
+			__u32 len = sizeof(info);
+			int fd;
+
+			if (is_own(own, ids[i]))
+				continue;
+			n_others++;
+			fd = bpf_prog_get_fd_by_id(ids[i]);
+			if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len))
+				info.name[0] = '\0';
+			if (fd >= 0)
+				close(fd);
+			if (used < sizeof(others) - 1)
+				used += snprintf(others + used, sizeof(others) - used, "%s%s: prog %u '%s'",
+						 used ? ", " : "", hooks[h].name, ids[i], info.name);
+		}
+	}
+	if (n_others)
+		check(r, V_WARN, name,
+		      "make sure those programs do not rewrite the address or port of connect()/bind() (bpftool cgroup tree shows where they are attached), or move the workload to a cgroup without them",
+		      "%u other program(s) run on the hooks portslice uses (here or inherited): %s", n_others, others);
+	else
+		check(r, V_OK, name, NULL, "no other program on portslice's hooks%s",
+		      ps_attachment_exists(cg.id) ? " (portslice attached)" : " (portslice not attached)");
+	ps_cgroup_close(&cg);
+}
+
+struct att_walk {
+	struct report *r;
+	const struct own_progs *own;
+	const char *mnt;
+	const struct doctor_opts *o;
+};
+
+static int attached_cb(__u64 id, const struct ps_attachment *att, void *arg)
+{
+	struct att_walk *w = arg;
+	char path[PATH_MAX + 256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s%s", w->mnt, att->path);
+	for (size_t i = 0; i < w->o->n_cgroups; i++) {
+		char real[PATH_MAX];
+
+		if (realpath(w->o->cgroups[i], real) && !strcmp(real, path))
+			return 0; /* checked already */
+	}
+	if (stat(path, &st) || st.st_ino != id) {
+		char name[PATH_MAX + 300], fix[PATH_MAX + 300];
+
+		snprintf(name, sizeof(name), "cgroup.%s", path);
+		snprintf(fix, sizeof(fix), "portslice detach --cgroup %s", path);
+		check(w->r, V_WARN, name, fix, "attached cgroup %llu is gone: its pins keep shared state alive",
+		      (unsigned long long)id);
+		return 0;
+	}
+	check_cgroup(w->r, path, w->own);
+	return 0;
+}
+
+static void check_cgroups(struct report *r, const struct doctor_opts *o, const char *mnt)
+{
+	struct own_progs *own = calloc(1, sizeof(*own));
+	struct ps_maps maps;
+
+	if (!own)
+		return;
+	if (ps_state_exists())
+		collect_own(own);
+	for (size_t i = 0; i < o->n_cgroups; i++)
+		check_cgroup(r, o->cgroups[i], own);
+	if (ps_state_exists() && !ps_maps_open(&maps)) {
+		struct att_walk w = { r, own, mnt, o };
+
+		ps_attachments_for_each(maps.attachments, attached_cb, &w);
+		ps_maps_close(&maps);
+	}
+	free(own);
+}
+
+static void check_config(struct report *r, struct doctor_opts *o)
+{
+	struct ps_config cfg = {};
+	struct ps_error cerr = {};
+	struct ps_selection sel;
+	char names[512] = "";
+	size_t used = 0;
+	int err;
+
+	err = ps_config_load_file(o->config, &cfg, &cerr);
+	if (err) {
+		check(r, V_FAIL, "config", "correct the file at the line and field named", "%s", cerr.msg);
+		return;
+	}
+	check(r, V_OK, "config", NULL, "%s: %zu pool(s), valid", o->config, cfg.n_pools);
+	{
+		char dir[PATH_MAX], *slash;
+
+		snprintf(dir, sizeof(dir), "%s", o->config);
+		slash = strrchr(dir, '/');
+		if (!slash)
+			snprintf(dir, sizeof(dir), ".");
+		else if (slash == dir)
+			dir[1] = '\0';
+		else
+			*slash = '\0';
+		ps_err_reset();
+		if (ps_agent_check_config_perms(o->config, dir)) {
+			char msg[1024], *fix;
+
+			/* The message ends in "; fix: ...": that part is the fix. */
+			snprintf(msg, sizeof(msg), "%s", ps_err_msg());
+			fix = strstr(msg, "; fix: ");
+			if (fix) {
+				*fix = '\0';
+				fix += 7;
+			}
+			check(r, V_WARN, "config_perms", fix ?: "make root the only writer of the file and its directory",
+			      "portslice agent would refuse it (attach accepts it): %s", msg);
+		} else
+			check(r, V_OK, "config_perms", NULL, "only root may write %s and its directory", o->config);
+	}
+	err = ps_select_pools(&cfg, o->host, NULL, 0, &sel);
+	if (err) {
+		char fix[256];
+
+		snprintf(fix, sizeof(fix), "pass --host NAME, or add '%s: FIRST-LAST' under a pool's slices", o->host);
+		check(r, V_FAIL, "host", fix, "no pool has a slice for host '%s'", o->host);
+		ps_config_free(&cfg);
+		return;
+	}
+	for (size_t i = 0; i < sel.n; i++)
+		used += snprintf(names + used, used < sizeof(names) ? sizeof(names) - used : 0, "%s%s %u-%u",
+				 i ? ", " : "", sel.pool[i]->name, sel.slice[i]->range.lo, sel.slice[i]->range.hi);
+	check(r, V_OK, "host", NULL, "host '%s' has slices: %s", o->host, names);
+	check_addresses(r, &sel);
+	check_local_range(r, &sel);
+	check_listeners(r, &sel);
+	/* The config's cgroups are checked with the others (the copies live until exit). */
+	for (size_t i = 0; i < cfg.n_cgroups && o->n_cgroups < DOCTOR_MAX_CGROUPS; i++) {
+		char *path = strdup(cfg.cgroups[i].path);
+
+		if (path)
+			o->cgroups[o->n_cgroups++] = o->owned[o->n_owned++] = path;
+	}
+	ps_config_free(&cfg);
+}
+
+static int run_doctor(int argc, char **argv)
+{
+	struct doctor_opts o = {};
+	struct report r = {};
+	char release[256], mnt[PATH_MAX] = "", hostbuf[256];
+	struct kver v;
+	int err;
+
+	err = ps_cli_parse(&ps_cmd_doctor, argc, argv, on_doctor_opt, &o);
+	if (err)
+		return err > 0 ? 0 : err;
+	if (!o.host) {
+		if (gethostname(hostbuf, sizeof(hostbuf)))
+			return ps_err(errno, "cannot read the hostname: pass --host NAME");
+		hostbuf[sizeof(hostbuf) - 1] = '\0';
+		o.host = hostbuf;
+	}
+	if (ps_json)
+		r.checks = json_object_new_array();
+
+	check_root(&r);
+	v = kernel_version(release, sizeof(release));
+	check_kernel(&r, v, release);
+	check_btf(&r);
+	have_cgroup2(&r, mnt, sizeof(mnt));
+	check_bpffs(&r);
+	check_features(&r, v, release);
+	check_pins(&r);
+	if (o.config)
+		check_config(&r, &o);
+	if (mnt[0] && geteuid() == 0)
+		check_cgroups(&r, &o, mnt);
+
+	if (ps_json) {
+		json_object *root = json_object_new_object();
+
+		json_object_object_add(root, "ok", json_object_new_boolean(!r.n[V_FAIL]));
+		json_object_object_add(root, "failures", json_object_new_int(r.n[V_FAIL]));
+		json_object_object_add(root, "warnings", json_object_new_int(r.n[V_WARN]));
+		json_object_object_add(root, "checks", r.checks);
+		puts(json_object_to_json_string_ext(root, ps_pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN));
+		json_object_put(root);
+	} else {
+		printf("%d ok, %d warning(s), %d failure(s)\n", r.n[V_OK], r.n[V_WARN], r.n[V_FAIL]);
+	}
+	fflush(stdout);
+	for (size_t i = 0; i < o.n_owned; i++)
+		free(o.owned[i]);
+	/* The report is the output: a failed check is not a command error. */
+	if (r.n[V_FAIL])
+		exit(1);
+	return 0;
+}
+
+const struct ps_cmd ps_cmd_doctor = {
+	.name = "doctor",
+	.synopsis = "[--config FILE] [--host NAME] [--cgroup DIR]... [--json]",
+	.summary = "Check this host before use: kernel features, cgroup v2, bpffs, BTF, and the config's pools, slices and cgroups.",
+	.details =
+		"Prints one line per check, \"ok|warn|fail NAME: detail; fix: ...\". Kernel features\n"
+		"are probed by loading tiny programs. With --config: the pool addresses must be\n"
+		"configured in this network namespace, slices should stay out of\n"
+		"ip_local_port_range and clear of listening sockets, and the cgroups (the\n"
+		"config's, --cgroup's and the attached ones) should carry no other program on\n"
+		"portslice's hooks. Exit status 0 when nothing failed (warnings allowed), 1 otherwise.",
+	.opts = doctor_opts,
+	.run = run_doctor,
+};

@@ -1,0 +1,467 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* portslice stats: metrics in Prometheus' text format; also the agent's endpoint. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <json-c/json.h>
+#include <microhttpd.h>
+
+#include "cli.h"
+#include "env.h"
+#include "log.h"
+#include "metrics.h"
+#include "state.h"
+#include "steer.h"
+#include "usage.h"
+
+/* ---- families ---------------------------------------------------------- */
+
+static void family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static unsigned long long jnum(json_object *o, const char *a, const char *b, const char *c)
+{
+	json_object *x = o;
+
+	if (a && !json_object_object_get_ex(x, a, &x))
+		return 0;
+	if (b && !json_object_object_get_ex(x, b, &x))
+		return 0;
+	if (c && !json_object_object_get_ex(x, c, &x))
+		return 0;
+	return json_object_get_uint64(x);
+}
+
+static const char *jstr(json_object *o, const char *key)
+{
+	json_object *x;
+
+	return json_object_object_get_ex(o, key, &x) ? json_object_get_string(x) : "";
+}
+
+static const char *const protos[] = { "tcp", "udp" };
+
+/* One series per pool (and per protocol when @per_proto) of a counter in status' JSON. */
+static void per_pool(FILE *f, json_object *pools, const char *name, const char *type, const char *help,
+		     const char *a, const char *b, bool per_proto)
+{
+	size_t n = json_object_array_length(pools);
+
+	family(f, name, type, help);
+	for (size_t i = 0; i < n; i++) {
+		json_object *p = json_object_array_get_idx(pools, i);
+
+		if (!per_proto) {
+			fprintf(f, "%s{pool=\"%s\"} %llu\n", name, jstr(p, "name"), jnum(p, a, b, NULL));
+			continue;
+		}
+		for (int k = 0; k < 2; k++)
+			fprintf(f, "%s{pool=\"%s\",proto=\"%s\"} %llu\n", name, jstr(p, "name"), protos[k],
+				b ? jnum(p, a, protos[k], b) : jnum(p, a, protos[k], NULL));
+	}
+}
+
+/* Failed syscalls, by the errno the application saw and the counter behind it. */
+static const struct {
+	const char *counter, *errno_name;
+} failures[] = {
+	{ "exhausted", "EADDRNOTAVAIL" }, { "map_full", "EADDRNOTAVAIL" }, { "conflicts", "EADDRNOTAVAIL" },
+	{ "bind_denied", "EPERM" },       { "send_denied", "EPERM" },
+};
+
+static void pool_metrics(FILE *f, json_object *root)
+{
+	json_object *pools, *atts;
+	size_t n;
+
+	if (!json_object_object_get_ex(root, "pools", &pools))
+		pools = NULL;
+	family(f, "portslice_attached_cgroups", "gauge", "Cgroups whose sockets portslice places (pinned attachments).");
+	fprintf(f, "portslice_attached_cgroups %zu\n",
+		json_object_object_get_ex(root, "attachments", &atts) ? json_object_array_length(atts) : 0);
+	if (!pools)
+		return;
+	n = json_object_array_length(pools);
+
+	family(f, "portslice_pool_info", "gauge", "A pool of this host: its shared address and slice (value 1).");
+	for (size_t i = 0; i < n; i++) {
+		json_object *p = json_object_array_get_idx(pools, i);
+
+		fprintf(f, "portslice_pool_info{pool=\"%s\",address=\"%s\",first_port=\"%llu\",last_port=\"%llu\"} 1\n",
+			jstr(p, "name"), jstr(p, "address"), jnum(p, "first_port", NULL, NULL),
+			jnum(p, "last_port", NULL, NULL));
+	}
+	per_pool(f, pools, "portslice_slice_ports", "gauge",
+		 "Ports in this host's slice of the pool: the capacity, per destination, of connect().", "slice_size",
+		 NULL, false);
+	per_pool(f, pools, "portslice_tuples_in_use", "gauge", "4-tuples claimed by open sockets.", "tuples", NULL,
+		 true);
+	per_pool(f, pools, "portslice_ports_in_use", "gauge", "Slice ports with a claimed tuple or a bind().",
+		 "ports_in_use", NULL, false);
+	per_pool(f, pools, "portslice_ports_bound", "gauge", "Slice ports held whole by bind().", "ports_bound", NULL,
+		 false);
+	per_pool(f, pools, "portslice_busiest_destination_tuples", "gauge",
+		 "Tuples to the busiest destination; connect() to it fails when this reaches portslice_slice_ports.",
+		 "busiest_destination", "tuples", false);
+	per_pool(f, pools, "portslice_allocations_total", "counter", "Tuples handed out by connect().", "counters",
+		 "allocated", true);
+	per_pool(f, pools, "portslice_releases_total", "counter", "Tuples given back when their socket was released.",
+		 "counters", "released", true);
+	family(f, "portslice_failures_total", "counter",
+	       "Syscalls portslice failed, by the errno the application saw and the reason (exhausted, map_full, conflicts: connect(); bind_denied: bind(); send_denied: sendmsg()).");
+	for (size_t i = 0; i < n; i++) {
+		json_object *p = json_object_array_get_idx(pools, i);
+
+		for (int k = 0; k < 2; k++)
+			for (size_t r = 0; r < sizeof(failures) / sizeof(failures[0]); r++)
+				fprintf(f, "portslice_failures_total{pool=\"%s\",proto=\"%s\",errno=\"%s\",reason=\"%s\"} %llu\n",
+					jstr(p, "name"), protos[k], failures[r].errno_name, failures[r].counter,
+					jnum(p, "counters", protos[k], failures[r].counter));
+	}
+	per_pool(f, pools, "portslice_exhaustion_events_total", "counter",
+		 "connect() calls refused with EADDRNOTAVAIL because no tuple of the slice was free.", "counters",
+		 "exhausted", true);
+	per_pool(f, pools, "portslice_kernel_held_total", "counter",
+		 "Candidate tuples skipped because the kernel still holds them (TIME_WAIT or a foreign socket).",
+		 "counters", "kernel_held", true);
+	per_pool(f, pools, "portslice_bind_failed_total", "counter",
+		 "Candidate ports skipped because bpf_bind() failed on them.", "counters", "bind_failed", true);
+	per_pool(f, pools, "portslice_bound_total", "counter", "bind(pool address, 0) calls given a slice port.",
+		 "counters", "bound", true);
+}
+
+/* ---- steering (present once `steer` pinned its maps) -------------------- */
+
+static const char *const steer_verdicts[] = {
+	"passed_not_pool", "passed_own", "passed_other", "forwarded", "dropped_no_owner", "dropped_no_host",
+	"dropped_malformed", "dropped_fragment", "dropped_unsupported", "dropped_no_route", "dropped_no_neigh",
+	"dropped_too_big",
+};
+_Static_assert(sizeof(steer_verdicts) / sizeof(steer_verdicts[0]) == sizeof(struct ps_steer_stats) / sizeof(__u64),
+	       "steer_verdicts must name every field of struct ps_steer_stats");
+
+static int open_steer_stats(void)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	/* Pinned by `portslice steer attach` (loader/steer.h). */
+	if (ps_pin_path(path, sizeof(path), "maps/ps_steer_stats"))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
+static void steer_metrics(FILE *f)
+{
+	int fd = open_steer_stats(), ncpus = libbpf_num_possible_cpus();
+	struct ps_steer_stats *per_cpu, sum = {};
+	__u32 key = 0;
+
+	if (fd < 0)
+		return;
+	per_cpu = ncpus > 0 ? calloc(ncpus, sizeof(*per_cpu)) : NULL;
+	if (per_cpu && !bpf_map_lookup_elem(fd, &key, per_cpu)) {
+		__u64 *out = (__u64 *)&sum;
+
+		for (int c = 0; c < ncpus; c++)
+			for (size_t i = 0; i < sizeof(sum) / sizeof(__u64); i++)
+				out[i] += ((const __u64 *)&per_cpu[c])[i];
+		family(f, "portslice_steering_packets_total", "counter",
+		       "Packets seen by the XDP reply-steering program, by verdict.");
+		for (size_t i = 0; i < sizeof(sum) / sizeof(__u64); i++)
+			fprintf(f, "portslice_steering_packets_total{verdict=\"%s\"} %llu\n", steer_verdicts[i],
+				(unsigned long long)out[i]);
+	}
+	free(per_cpu);
+	close(fd);
+}
+
+static void agent_metrics(FILE *f, const struct ps_agent_metrics *a)
+{
+	family(f, "portslice_config_generation", "gauge", "Config generations the agent has applied (1 = the first load).");
+	fprintf(f, "portslice_config_generation %llu\n", a->generation);
+	family(f, "portslice_config_last_reload_success", "gauge",
+	       "1 if the latest config load or reload was applied, 0 if it was rejected (the previous config stays in force).");
+	fprintf(f, "portslice_config_last_reload_success %d\n", a->last_reload_ok ? 1 : 0);
+	family(f, "portslice_config_last_reload_timestamp_seconds", "gauge", "When the latest load or reload was tried.");
+	fprintf(f, "portslice_config_last_reload_timestamp_seconds %.3f\n", a->last_reload_time);
+	family(f, "portslice_config_reloads_total", "counter", "Config reloads, by result.");
+	fprintf(f, "portslice_config_reloads_total{result=\"ok\"} %llu\n", a->reloads_ok);
+	fprintf(f, "portslice_config_reloads_total{result=\"failed\"} %llu\n", a->reloads_failed);
+	family(f, "portslice_agent_cgroups", "gauge", "Cgroups the running config lists, by state at the last reconcile.");
+	fprintf(f, "portslice_agent_cgroups{state=\"attached\"} %llu\n", a->cgroups_wanted - a->cgroups_failed);
+	fprintf(f, "portslice_agent_cgroups{state=\"failed\"} %llu\n", a->cgroups_failed);
+}
+
+int ps_metrics_write(FILE *out, const struct ps_agent_metrics *agent)
+{
+	json_object *root = NULL;
+	char mnt[PATH_MAX] = "";
+	int err;
+
+	if (ps_state_exists()) {
+		struct ps_maps maps;
+
+		err = ps_maps_open(&maps);
+		if (err)
+			return err;
+		if (ps_env_cgroup2_mount(mnt, sizeof(mnt)))
+			mnt[0] = '\0';
+		root = ps_status_build(&maps, mnt);
+		ps_maps_close(&maps);
+		if (!root)
+			return -EIO;
+	}
+	family(out, "portslice_up", "gauge", "1: portslice's pinned state was read (0 pools when nothing is attached).");
+	fprintf(out, "portslice_up 1\n");
+	if (root)
+		pool_metrics(out, root);
+	else {
+		family(out, "portslice_attached_cgroups", "gauge", "Cgroups whose sockets portslice places (pinned attachments).");
+		fprintf(out, "portslice_attached_cgroups 0\n");
+	}
+	steer_metrics(out);
+	if (agent)
+		agent_metrics(out, agent);
+	json_object_put(root);
+	return ferror(out) ? -EIO : 0;
+}
+
+/* ---- portslice stats --------------------------------------------------- */
+
+enum {
+	OPT_PROMETHEUS = 'P',
+	OPT_OUTPUT = 'o',
+};
+
+struct stats_opts {
+	const char *output;
+};
+
+static const struct ps_opt stats_opts[] = {
+	{ "prometheus", OPT_PROMETHEUS, NULL, "Prometheus text exposition format (the default, and the only format)" },
+	{ "output", OPT_OUTPUT, "FILE", "write to FILE atomically (a temporary file renamed over it), for node_exporter's textfile collector" },
+	{ NULL },
+};
+
+static int on_stats_opt(int key, const char *arg, void *ctx)
+{
+	struct stats_opts *o = ctx;
+
+	if (key == OPT_OUTPUT)
+		o->output = arg;
+	return 0;
+}
+
+static int run_stats(int argc, char **argv)
+{
+	struct stats_opts o = {};
+	char tmp[PATH_MAX];
+	FILE *f = stdout;
+	int err, fd;
+
+	err = ps_cli_parse(&ps_cmd_stats, argc, argv, on_stats_opt, &o);
+	if (err)
+		return err > 0 ? 0 : err;
+	if (ps_json)
+		return ps_err(EINVAL, "stats prints Prometheus text; for JSON use 'portslice status --json'");
+	err = ps_env_require_root();
+	if (err)
+		return err;
+	if (o.output) {
+		if (snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", o.output) >= (int)sizeof(tmp))
+			return ps_err(ENAMETOOLONG, "--output %s: name too long", o.output);
+		fd = mkstemp(tmp);
+		if (fd < 0)
+			return ps_err(errno, "cannot create a file beside %s: %s", o.output, strerror(errno));
+		fchmod(fd, 0644); /* node_exporter reads it as another user */
+		f = fdopen(fd, "w");
+		if (!f) {
+			close(fd);
+			unlink(tmp);
+			return ps_err(errno, "fdopen: %s", strerror(errno));
+		}
+	}
+	err = ps_metrics_write(f, NULL);
+	if (err && !*ps_err_msg())
+		ps_err(err, "cannot write the metrics: %s", strerror(-err));
+	if (o.output) {
+		if (fclose(f) && !err)
+			err = ps_err(errno, "cannot write %s: %s", tmp, strerror(errno));
+		if (!err && rename(tmp, o.output))
+			err = ps_err(errno, "cannot rename %s to %s: %s", tmp, o.output, strerror(errno));
+		if (err)
+			unlink(tmp);
+	}
+	return err;
+}
+
+const struct ps_cmd ps_cmd_stats = {
+	.name = "stats",
+	.synopsis = "[--prometheus] [--output FILE]",
+	.summary = "Print portslice's metrics in Prometheus' text format (node_exporter's textfile collector).",
+	.details =
+		"Per pool: slice capacity, tuples in use per protocol, allocations, failures by errno\n"
+		"and reason, exhaustion events, tuples skipped because the kernel holds them\n"
+		"(TIME_WAIT); steering packets by verdict when steering is attached. The numbers\n"
+		"are those of 'portslice status --json'. For the textfile collector:\n"
+		"  portslice stats --prometheus --output /var/lib/prometheus/node-exporter/portslice.prom",
+	.opts = stats_opts,
+	.run = run_stats,
+};
+
+/* ---- the HTTP endpoint ------------------------------------------------- */
+
+struct ps_metrics_server {
+	struct MHD_Daemon *daemon;
+	const struct ps_agent_metrics *agent;
+	pthread_mutex_t *lock;
+};
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, char *body, size_t len,
+			     const char *type)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if (!body)
+		return MHD_NO;
+	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", type);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+				  const char *version, const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	struct ps_metrics_server *srv = cls;
+	struct ps_agent_metrics agent;
+	char *body = NULL;
+	size_t len = 0;
+	FILE *f;
+	int err;
+
+	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, strdup("GET /metrics\n"), 13, "text/plain");
+	if (strcmp(url, "/metrics")) {
+		body = strdup("portslice agent: metrics at /metrics\n");
+		return reply(c, strcmp(url, "/") ? MHD_HTTP_NOT_FOUND : MHD_HTTP_OK, body, body ? strlen(body) : 0,
+			     "text/plain");
+	}
+	f = open_memstream(&body, &len);
+	if (!f)
+		return MHD_NO;
+	pthread_mutex_lock(srv->lock);
+	agent = *srv->agent;
+	err = ps_metrics_write(f, &agent);
+	pthread_mutex_unlock(srv->lock);
+	fclose(f);
+	if (err) {
+		free(body);
+		if (asprintf(&body, "cannot read portslice's state: %s\n", strerror(-err)) < 0)
+			return MHD_NO;
+		pr_warn("metrics scrape failed: %s", strerror(-err));
+		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, body, strlen(body), "text/plain");
+	}
+	return reply(c, MHD_HTTP_OK, body, len, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+/* "1.2.3.4:PORT" or "[v6]:PORT". */
+static int parse_addr_port(const char *s, struct sockaddr_storage *ss, socklen_t *sl)
+{
+	char host[64];
+	const char *colon = strrchr(s, ':');
+	char *end;
+	unsigned long port;
+	size_t hl;
+
+	if (!colon || colon == s)
+		return -EINVAL;
+	port = strtoul(colon + 1, &end, 10);
+	if (!colon[1] || *end || port == 0 || port > 65535)
+		return -EINVAL;
+	hl = (size_t)(colon - s);
+	if (s[0] == '[') {
+		if (hl < 3 || s[hl - 1] != ']' || hl - 2 >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s + 1, hl - 2);
+		host[hl - 2] = '\0';
+	} else {
+		if (hl >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s, hl);
+		host[hl] = '\0';
+	}
+	memset(ss, 0, sizeof(*ss));
+	if (s[0] != '[') {
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		*sl = sizeof(*in);
+		return inet_pton(AF_INET, host, &in->sin_addr) == 1 ? 0 : -EINVAL;
+	}
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	in6->sin6_family = AF_INET6;
+	in6->sin6_port = htons(port);
+	*sl = sizeof(*in6);
+	return inet_pton(AF_INET6, host, &in6->sin6_addr) == 1 ? 0 : -EINVAL;
+}
+
+int ps_metrics_start(const char *addr_port, const struct ps_agent_metrics *agent, pthread_mutex_t *lock,
+		     struct ps_metrics_server **out)
+{
+	struct ps_metrics_server *srv;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+
+	if (parse_addr_port(addr_port, &ss, &sl))
+		return ps_err(EINVAL, "--metrics %s: expected ADDR:PORT with an IP address, e.g. 127.0.0.1:9465 or [::1]:9465",
+			      addr_port);
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return -ENOMEM;
+	srv->agent = agent;
+	srv->lock = lock;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	srv->daemon = MHD_start_daemon(flags, ntohs(((struct sockaddr_in *)&ss)->sin_port), NULL, NULL, on_request, srv,
+				       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 32,
+				       MHD_OPTION_CONNECTION_TIMEOUT, 10, MHD_OPTION_END);
+	if (!srv->daemon) {
+		free(srv);
+		return ps_err(EADDRINUSE, "cannot serve metrics on %s (address in use, or not configured here?): pick another --metrics ADDR:PORT",
+			      addr_port);
+	}
+	*out = srv;
+	return 0;
+}
+
+void ps_metrics_stop(struct ps_metrics_server *srv)
+{
+	if (!srv)
+		return;
+	MHD_stop_daemon(srv->daemon);
+	free(srv);
+}

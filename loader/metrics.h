@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Prometheus metrics: `portslice stats --prometheus` (text exposition format,
+ * for node_exporter's textfile collector) and the agent's --metrics HTTP
+ * endpoint (libmicrohttpd). Both print the same families, derived from what
+ * `portslice status --json` reports; the agent adds its own.
+ */
+#ifndef PS_METRICS_H
+#define PS_METRICS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+/* The agent's own state, shown by its endpoint only. */
+struct ps_agent_metrics {
+	unsigned long long generation;     /* config generations applied (1 = the first) */
+	bool last_reload_ok;               /* the latest load/reload was applied */
+	double last_reload_time;           /* CLOCK_REALTIME of the latest attempt, seconds */
+	unsigned long long reloads_ok;     /* successful reloads (the first load excluded) */
+	unsigned long long reloads_failed; /* rejected configs or failed reconciles */
+	unsigned long long cgroups_wanted; /* cgroups the running config lists */
+	unsigned long long cgroups_failed; /* of those, not attached at the last reconcile */
+};
+
+/*
+ * Writes every metric family to @out. @agent may be NULL (no agent
+ * families). Returns 0 or a negative errno with the error recorded.
+ */
+int ps_metrics_write(FILE *out, const struct ps_agent_metrics *agent);
+
+/*
+ * Serves GET /metrics on ADDR:PORT (IPv4 literal, or [IPv6]:PORT) from a
+ * thread of its own. Each scrape takes @lock and copies @agent under it,
+ * so a scrape never sees a half-done reconcile.
+ */
+struct ps_metrics_server;
+int ps_metrics_start(const char *addr_port, const struct ps_agent_metrics *agent, pthread_mutex_t *lock,
+		     struct ps_metrics_server **out);
+void ps_metrics_stop(struct ps_metrics_server *srv);
+
+#endif

@@ -1,0 +1,1350 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * portslice steer: XDP reply steering on this host's ingress interfaces.
+ *
+ * Replies to a pool address arrive at whichever host the network picks. The
+ * program (bpf/steer.bpf.c) passes those for this host's ports and forwards
+ * the others to the host that owns them. This file fills its maps from the
+ * fleet config and keeps one pinned bpf_link per interface; see steer.h for
+ * the pins.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <linux/if_link.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <json-c/json.h>
+
+#include "steer.skel.h"
+#include "attachments.h"
+#include "cli.h"
+#include "config.h"
+#include "env.h"
+#include "log.h"
+#include "state.h"
+#include "steering.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Steering links one run lists (interfaces of a host). */
+#define PS_MAX_STEER_LINKS 256
+
+enum {
+	OPT_DEV = 'd',
+	OPT_CONFIG = 'f',
+	OPT_HOST = 'H',
+	OPT_ALL = 'a',
+};
+
+struct steer_opts {
+	const char *devs[PS_MAX_STEER_IFACES];
+	size_t n_devs;
+	const char *config;
+	const char *host;
+	bool all;
+};
+
+static const struct ps_cmd ps_cmd_steer_attach, ps_cmd_steer_detach;
+
+static int on_steer_opt(int key, const char *arg, void *ctx)
+{
+	struct steer_opts *o = ctx;
+
+	switch (key) {
+	case OPT_DEV:
+		if (o->n_devs == PS_MAX_STEER_IFACES)
+			return ps_err(E2BIG, "at most %d --dev options", PS_MAX_STEER_IFACES);
+		o->devs[o->n_devs++] = arg;
+		break;
+	case OPT_CONFIG:
+		o->config = arg;
+		break;
+	case OPT_HOST:
+		o->host = arg;
+		break;
+	case OPT_ALL:
+		o->all = true;
+		break;
+	}
+	return 0;
+}
+
+static void print_json(json_object *root)
+{
+	puts(json_object_to_json_string_ext(root, ps_pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN));
+	json_object_put(root);
+}
+
+/* ---- pins ---------------------------------------------------------------- */
+
+/* bpffs refuses '.' in names (eth0.100 is a fine interface name): it is pinned as '%'. */
+static void pin_name(const char *ifname, char out[IF_NAMESIZE])
+{
+	size_t i;
+
+	for (i = 0; ifname[i] && i < IF_NAMESIZE - 1; i++)
+		out[i] = ifname[i] == '.' ? '%' : ifname[i];
+	out[i] = '\0';
+}
+
+static void pin_ifname(const char *pin, char out[IF_NAMESIZE])
+{
+	size_t i;
+
+	for (i = 0; pin[i] && i < IF_NAMESIZE - 1; i++)
+		out[i] = pin[i] == '%' ? '.' : pin[i];
+	out[i] = '\0';
+}
+
+static int map_pin_path(const char *map, char *buf, size_t len)
+{
+	char sub[128];
+
+	snprintf(sub, sizeof(sub), "maps/%s", map);
+	return ps_pin_path(buf, len, sub);
+}
+
+static int open_map(const char *name)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (map_pin_path(name, path, sizeof(path)))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
+/* A pinned steering link, as the kernel sees it. */
+struct steer_link {
+	char ifname[IF_NAMESIZE]; /* from the pin's name */
+	char pin[PATH_MAX + 256];
+	int fd;
+	__u32 link_id, prog_id;
+	__u32 ifindex;            /* 0 once the interface is gone */
+};
+
+static int link_read(const char *pin, struct steer_link *l)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+
+	l->fd = bpf_obj_get(pin);
+	if (l->fd < 0)
+		return -errno;
+	if (bpf_obj_get_info_by_fd(l->fd, &info, &len)) {
+		int err = -errno;
+
+		close(l->fd);
+		l->fd = -1;
+		return err;
+	}
+	snprintf(l->pin, sizeof(l->pin), "%s", pin);
+	l->link_id = info.id;
+	l->prog_id = info.prog_id;
+	l->ifindex = info.type == BPF_LINK_TYPE_XDP ? info.xdp.ifindex : 0;
+	return 0;
+}
+
+static void links_close(struct steer_link *links, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (links[i].fd >= 0)
+			close(links[i].fd);
+}
+
+/* Every pinned steering link, sorted by pin name. Returns how many. */
+static int links_list(struct steer_link *links, size_t max)
+{
+	char dir[PATH_MAX];
+	struct dirent **names;
+	int n, count = 0;
+
+	if (ps_pin_path(dir, sizeof(dir), PS_STEER_DIR))
+		return -ENAMETOOLONG;
+	n = scandir(dir, &names, NULL, alphasort);
+	if (n < 0)
+		return errno == ENOENT ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		char path[PATH_MAX + 256];
+		struct steer_link *l = &links[count];
+
+		if (names[i]->d_name[0] != '.' && strncmp(names[i]->d_name, "tmp:", 4) &&
+		    (size_t)count < max) {
+			snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+			if (!link_read(path, l)) {
+				pin_ifname(names[i]->d_name, l->ifname);
+				count++;
+			}
+		}
+		free(names[i]);
+	}
+	free(names);
+	return count;
+}
+
+static struct steer_link *links_find(struct steer_link *links, size_t n, const char *ifname)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(links[i].ifname, ifname))
+			return &links[i];
+	return NULL;
+}
+
+/* ---- the loaded program's settings ------------------------------------ */
+
+static bool settings_equal(const struct ps_steer__rodata *a, const struct ps_steer__rodata *b)
+{
+	return a->ps_self_host == b->ps_self_host && a->ps_steer_mode == b->ps_steer_mode &&
+	       a->ps_self_underlay4 == b->ps_self_underlay4 &&
+	       !memcmp(a->ps_self_underlay6, b->ps_self_underlay6, sizeof(a->ps_self_underlay6));
+}
+
+/* What a loaded steering program was given in .rodata. */
+static int prog_settings(int prog_fd, struct ps_steer__rodata *out)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info), ids[16], n;
+	int err = -ENOENT;
+
+	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
+		return -errno;
+	n = info.nr_map_ids < ARRAY_SIZE(ids) ? info.nr_map_ids : ARRAY_SIZE(ids);
+	memset(&info, 0, sizeof(info));
+	info.nr_map_ids = n;
+	info.map_ids = (__u64)(unsigned long)ids;
+	len = sizeof(info);
+	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
+		return -errno;
+	for (__u32 i = 0; i < n && err; i++) {
+		struct bpf_map_info mi = {};
+		__u32 mlen = sizeof(mi), zero = 0;
+		int fd = bpf_map_get_fd_by_id(ids[i]);
+		size_t nlen;
+
+		if (fd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(fd, &mi, &mlen) && (nlen = strlen(mi.name)) >= 7 &&
+		    !strcmp(mi.name + nlen - 7, ".rodata") && mi.value_size == sizeof(*out))
+			err = bpf_map_lookup_elem(fd, &zero, out) ? -errno : 0;
+		close(fd);
+	}
+	return err;
+}
+
+static __u32 prog_id_of(int prog_fd)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(prog_fd, &info, &len) ? 0 : info.id;
+}
+
+/* ---- loader-made maps: layout stamp and host names ---------------------- */
+
+static int open_or_create(const char *name, enum bpf_map_type type, __u32 value_size, __u32 max)
+{
+	char path[PATH_MAX];
+	int fd = open_map(name);
+
+	if (fd >= 0 || fd != -ENOENT)
+		return fd;
+	if (map_pin_path(name, path, sizeof(path)))
+		return -ENAMETOOLONG;
+	fd = bpf_map_create(type, name, sizeof(__u32), value_size, max, NULL);
+	if (fd < 0)
+		return -errno;
+	if (bpf_obj_pin(fd, path)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* Refuses steering pins of another layout; 0 when there are none. */
+static int check_layout(void)
+{
+	struct ps_meta meta = {};
+	__u32 zero = 0;
+	int fd = open_map(PS_STEER_META_MAP), err = 0;
+
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return ps_err(fd, "cannot open %s/maps/%s: %s", ps_pin_dir(), PS_STEER_META_MAP, strerror(-fd));
+	if (bpf_map_lookup_elem(fd, &zero, &meta))
+		err = ps_err(errno, "cannot read the steering layout version under %s: %s", ps_pin_dir(),
+			     strerror(errno));
+	else if (meta.layout_version != PS_STEER_LAYOUT_VERSION)
+		err = ps_err(EPROTO, "the steering pins under %s have layout version %u, this portslice reads version %u: "
+			     "run 'portslice steer detach --all' with the portslice that attached them, then attach again",
+			     ps_pin_dir(), meta.layout_version, PS_STEER_LAYOUT_VERSION);
+	close(fd);
+	return err;
+}
+
+/* ---- filling the maps ---------------------------------------------------- */
+
+struct steer_maps {
+	int pools, owner, hosts, meta, names;
+};
+
+static void maps_close(struct steer_maps *m)
+{
+	int *fds = (int *)m;
+
+	for (size_t i = 0; i < sizeof(*m) / sizeof(int); i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+static int maps_open(struct steer_maps *m)
+{
+	static const char *const names[] = { "ps_steer_pools", "ps_steer_owner", "ps_steer_hosts" };
+	int *fds = (int *)m;
+	struct ps_meta meta = { .layout_version = PS_STEER_LAYOUT_VERSION };
+	__u32 zero = 0;
+
+	for (size_t i = 0; i < sizeof(*m) / sizeof(int); i++)
+		fds[i] = -1;
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		fds[i] = open_map(names[i]);
+		if (fds[i] < 0) {
+			int err = fds[i];
+
+			fds[i] = -1;
+			maps_close(m);
+			return ps_err(err, "cannot open the pinned map %s/maps/%s: %s", ps_pin_dir(), names[i],
+				      strerror(-err));
+		}
+	}
+	m->meta = open_or_create(PS_STEER_META_MAP, BPF_MAP_TYPE_ARRAY, sizeof(struct ps_meta), 1);
+	if (m->meta >= 0 && bpf_map_update_elem(m->meta, &zero, &meta, BPF_ANY)) {
+		int err = -errno;
+
+		close(m->meta);
+		m->meta = err;
+	}
+	m->names = m->meta < 0 ? m->meta :
+		   open_or_create(PS_STEER_NAMES_MAP, BPF_MAP_TYPE_ARRAY, PS_HOST_NAME_LEN, PS_MAX_HOSTS);
+	if (m->meta < 0 || m->names < 0) {
+		int err = m->meta < 0 ? m->meta : m->names;
+
+		m->meta = m->meta < 0 ? -1 : m->meta;
+		m->names = m->names < 0 ? -1 : m->names;
+		maps_close(m);
+		return ps_err(err, "cannot create the steering maps under %s/maps: %s", ps_pin_dir(), strerror(-err));
+	}
+	return 0;
+}
+
+static void addr_key(int family, const uint8_t addr[16], struct ps_addr_key *key)
+{
+	memset(key, 0, sizeof(*key));
+	key->family = (__u32)family;
+	memcpy(key->addr, addr, family == AF_INET ? 4 : 16);
+}
+
+/* An entry of ps_steer_pools. */
+struct pool_entry {
+	struct ps_addr_key key;
+	__u32 slot;
+};
+
+static int read_pool_entries(int fd, struct pool_entry *out, size_t max)
+{
+	struct ps_addr_key key, next, *prev = NULL;
+	size_t n = 0;
+
+	while (n < max && !bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &out[n].slot))
+			continue;
+		out[n++].key = key;
+	}
+	return (int)n;
+}
+
+/*
+ * Slots by pool name, the same as the socket side's: a pool the socket side
+ * placed keeps its slot (ps_pools, by name); another keeps the slot steering
+ * gave its address before, if still free; the rest take free slots, those
+ * steering did not use before first (so a refresh never points an address at
+ * a table being rewritten for another pool).
+ */
+static int assign_slots(const struct ps_config *cfg, const struct pool_entry *old, size_t n_old,
+			int slot[PS_MAX_POOLS])
+{
+	bool taken[PS_MAX_POOLS] = {}, used_before[PS_MAX_POOLS] = {};
+	struct ps_pool sock[PS_MAX_POOLS] = {};
+	char path[PATH_MAX];
+	int fd;
+
+	map_pin_path("ps_pools", path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		for (__u32 s = 0; s < PS_MAX_POOLS; s++)
+			if (bpf_map_lookup_elem(fd, &s, &sock[s]))
+				memset(&sock[s], 0, sizeof(sock[s]));
+		close(fd);
+	}
+	for (int s = 0; s < PS_MAX_POOLS; s++)
+		taken[s] = sock[s].name[0] != '\0';
+	for (size_t i = 0; i < n_old; i++)
+		if (old[i].slot < PS_MAX_POOLS)
+			used_before[old[i].slot] = true;
+
+	for (size_t i = 0; i < cfg->n_pools; i++) {
+		slot[i] = -1;
+		for (int s = 0; s < PS_MAX_POOLS && slot[i] < 0; s++)
+			if (!strncmp(sock[s].name, cfg->pools[i].name, PS_POOL_NAME_LEN))
+				slot[i] = s;
+	}
+	for (size_t i = 0; i < cfg->n_pools; i++) {
+		struct ps_addr_key key;
+
+		if (slot[i] >= 0)
+			continue;
+		addr_key(cfg->pools[i].family, cfg->pools[i].addr, &key);
+		for (size_t j = 0; j < n_old; j++) {
+			bool free_slot = old[j].slot < PS_MAX_POOLS && !taken[old[j].slot];
+
+			for (size_t k = 0; free_slot && k < cfg->n_pools; k++)
+				free_slot = slot[k] != (int)old[j].slot;
+			if (free_slot && !memcmp(&old[j].key, &key, sizeof(key)))
+				slot[i] = (int)old[j].slot;
+		}
+	}
+	for (size_t i = 0; i < cfg->n_pools; i++) {
+		for (int pass = 0; pass < 2 && slot[i] < 0; pass++) {
+			for (int s = 0; s < PS_MAX_POOLS && slot[i] < 0; s++) {
+				bool free_slot = !taken[s] && (pass || !used_before[s]);
+
+				for (size_t k = 0; free_slot && k < cfg->n_pools; k++)
+					free_slot = slot[k] != s;
+				if (free_slot)
+					slot[i] = s;
+			}
+		}
+		if (slot[i] < 0)
+			return ps_err(ENOSPC, "no free pool slot for pool '%s': the socket side's pools and the config's together exceed %d; "
+				      "detach cgroups whose pools are gone (portslice status shows them)",
+				      cfg->pools[i].name, PS_MAX_POOLS);
+	}
+	return 0;
+}
+
+static __u32 owner_keys[PS_PORTS_PER_POOL], owner_vals[PS_PORTS_PER_POOL];
+
+static int write_owner_table(int fd, __u32 slot)
+{
+	__u32 count = PS_PORTS_PER_POOL;
+
+	for (__u32 port = 0; port < PS_PORTS_PER_POOL; port++)
+		owner_keys[port] = PS_STEER_OWNER_INDEX(slot, port);
+	if (!bpf_map_update_batch(fd, owner_keys, owner_vals, &count, NULL))
+		return 0;
+	/* Kernels without batch updates of arrays: one entry at a time. */
+	for (__u32 port = 0; port < PS_PORTS_PER_POOL; port++)
+		if (bpf_map_update_elem(fd, &owner_keys[port], &owner_vals[port], BPF_ANY))
+			return -errno;
+	return 0;
+}
+
+/* Port -> owner id of every port of @pool; 0 for ports of no slice. */
+static int fill_owner(int fd, __u32 slot, const struct ps_pool_cfg *pool, const struct ps_config *cfg)
+{
+	memset(owner_vals, 0, sizeof(owner_vals));
+	for (size_t i = 0; pool && i < pool->n_slices; i++) {
+		__u32 id = ps_config_host_id(cfg, pool->slices[i].host);
+
+		for (__u32 p = pool->slices[i].range.lo; p <= pool->slices[i].range.hi; p++)
+			owner_vals[p] = id;
+	}
+	return write_owner_table(fd, slot);
+}
+
+static int fill_hosts(const struct steer_maps *m, const struct ps_config *cfg)
+{
+	for (__u32 id = 1; id < PS_MAX_HOSTS; id++) {
+		const struct ps_host_cfg *h = ps_config_host_by_id(cfg, id);
+		struct ps_steer_host v = {};
+		char name[PS_HOST_NAME_LEN] = "";
+
+		if (h) {
+			v.flags = PS_STEER_HOST_VALID;
+			v.family = (__u32)h->family;
+			memcpy(v.addr, h->addr, h->family == AF_INET ? 4 : 16);
+			snprintf(name, sizeof(name), "%s", h->name);
+		}
+		if (bpf_map_update_elem(m->hosts, &id, &v, BPF_ANY) ||
+		    bpf_map_update_elem(m->names, &id, name, BPF_ANY))
+			return ps_err(errno, "cannot write host %u into the steering maps: %s", id, strerror(errno));
+	}
+	return 0;
+}
+
+static bool key_eq(const struct ps_addr_key *a, const struct ps_addr_key *b)
+{
+	return !memcmp(a, b, sizeof(*a));
+}
+
+/* Points @key at @slot in the map and in @cur, the map's entries as they are now. */
+static int point_pool(int fd, struct pool_entry *cur, int *n_cur, const struct ps_addr_key *key, __u32 slot)
+{
+	int j;
+
+	if (bpf_map_update_elem(fd, key, &slot, BPF_ANY))
+		return -errno;
+	for (j = 0; j < *n_cur && !key_eq(&cur[j].key, key); j++)
+		;
+	cur[j].key = *key;
+	cur[j].slot = slot;
+	if (j == *n_cur)
+		(*n_cur)++;
+	return 0;
+}
+
+/* Is @slot the table of an address other than @key right now? */
+static bool slot_busy(const struct pool_entry *cur, int n_cur, __u32 slot, const struct ps_addr_key *key)
+{
+	for (int j = 0; j < n_cur; j++)
+		if (cur[j].slot == slot && !key_eq(&cur[j].key, key))
+			return true;
+	return false;
+}
+
+/*
+ * Writes the whole config into the maps, in an order that keeps every
+ * lookup meaningful while it runs: hosts first; then addresses no pool has
+ * any more go; then each pool's owner table is written into its slot and
+ * its address pointed at it, but only once no other address points at that
+ * slot (a pool that moves leaves it first). Pools that would wait on each
+ * other (two swap slots) pass through a spare slot. Slots left unused are
+ * cleared last.
+ */
+static int fill_maps(const struct steer_maps *m, const struct ps_config *cfg, const int slot[PS_MAX_POOLS])
+{
+	struct pool_entry cur[PS_MAX_POOLS * 2 + 1];
+	struct ps_addr_key keys[PS_MAX_POOLS];
+	bool used[PS_MAX_POOLS] = {}, touched[PS_MAX_POOLS] = {}, pending[PS_MAX_POOLS] = {};
+	int n_cur, left = (int)cfg->n_pools, err;
+
+	n_cur = read_pool_entries(m->pools, cur, PS_MAX_POOLS * 2);
+	err = fill_hosts(m, cfg);
+	if (err)
+		return err;
+	for (size_t i = 0; i < cfg->n_pools; i++) {
+		addr_key(cfg->pools[i].family, cfg->pools[i].addr, &keys[i]);
+		used[slot[i]] = true;
+		pending[i] = true;
+	}
+	for (int j = 0; j < n_cur; j++) {
+		bool wanted = false;
+
+		if (cur[j].slot < PS_MAX_POOLS)
+			touched[cur[j].slot] = true;
+		for (size_t i = 0; i < cfg->n_pools && !wanted; i++)
+			wanted = key_eq(&keys[i], &cur[j].key);
+		if (wanted)
+			continue;
+		if (bpf_map_delete_elem(m->pools, &cur[j].key) && errno != ENOENT)
+			return ps_err(errno, "cannot remove a stale pool from ps_steer_pools: %s", strerror(errno));
+		cur[j--] = cur[--n_cur];
+	}
+
+	while (left) {
+		bool progress = false;
+
+		for (size_t i = 0; i < cfg->n_pools; i++) {
+			__u32 s = (__u32)slot[i];
+
+			if (!pending[i] || slot_busy(cur, n_cur, s, &keys[i]))
+				continue;
+			err = fill_owner(m->owner, s, &cfg->pools[i], cfg);
+			if (!err)
+				err = point_pool(m->pools, cur, &n_cur, &keys[i], s);
+			if (err)
+				return ps_err(err, "cannot write pool '%s' into the steering maps: %s", cfg->pools[i].name,
+					      strerror(-err));
+			touched[s] = true;
+			pending[i] = false;
+			progress = true;
+			left--;
+		}
+		if (progress || !left)
+			continue;
+		/*
+		 * A cycle: move a pool that sits in the slot another pending pool
+		 * wants to a slot nobody points at or wants; that one goes next.
+		 */
+		for (size_t i = 0; i < cfg->n_pools && !progress; i++) {
+			bool blocks = false;
+
+			for (int j = 0; pending[i] && j < n_cur && !blocks; j++) {
+				if (!key_eq(&cur[j].key, &keys[i]))
+					continue;
+				for (size_t k = 0; k < cfg->n_pools && !blocks; k++)
+					blocks = k != i && pending[k] && (__u32)slot[k] == cur[j].slot;
+			}
+			for (__u32 s = 0; blocks && s < PS_MAX_POOLS && !progress; s++) {
+				if (used[s] || slot_busy(cur, n_cur, s, &keys[i]))
+					continue;
+				err = fill_owner(m->owner, s, &cfg->pools[i], cfg);
+				if (!err)
+					err = point_pool(m->pools, cur, &n_cur, &keys[i], s);
+				if (err)
+					return ps_err(err, "cannot move pool '%s' in the steering maps: %s",
+						      cfg->pools[i].name, strerror(-err));
+				touched[s] = true;
+				progress = true;
+			}
+		}
+		if (!progress)
+			return ps_err(ENOSPC, "no spare pool slot to reorder the steering maps: run 'portslice steer detach --all' and attach again");
+	}
+	for (__u32 s = 0; s < PS_MAX_POOLS; s++) {
+		if (touched[s] && !used[s]) {
+			err = fill_owner(m->owner, s, NULL, cfg);
+			if (err)
+				return ps_err(err, "cannot clear pool slot %u of ps_steer_owner: %s", s, strerror(-err));
+		}
+	}
+	return 0;
+}
+
+/* ---- steer attach -------------------------------------------------------- */
+
+struct dev_result {
+	char name[IF_NAMESIZE];
+	__u32 ifindex;
+	__u32 link_id;
+	const char *result;   /* attached, updated, refreshed */
+	bool created;         /* a pin made by this run, removed if it fails */
+	char pin[PATH_MAX + 256];
+};
+
+static int load_program(struct ps_steer **out, const struct ps_steer__rodata *want)
+{
+	char maps_dir[PATH_MAX];
+	struct ps_steer *skel;
+	int err;
+
+	if (ps_pin_path(maps_dir, sizeof(maps_dir), "maps"))
+		return ps_err(ENAMETOOLONG, "pin dir %s: name too long", ps_pin_dir());
+	if (mkdir(ps_pin_dir(), 0700) && errno != EEXIST)
+		return ps_err(errno, "cannot create %s: %s", ps_pin_dir(), strerror(errno));
+	if (mkdir(maps_dir, 0700) && errno != EEXIST)
+		return ps_err(errno, "cannot create %s: %s", maps_dir, strerror(errno));
+
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = maps_dir);
+	skel = ps_steer__open_opts(&opts);
+	if (!skel)
+		return ps_err(errno, "cannot open the steering BPF object: %s", strerror(errno));
+	*skel->rodata = *want;
+	err = ps_steer__load(skel);
+	if (err) {
+		ps_steer__destroy(skel);
+		return ps_err(err, "the kernel refused the steering program (%s); run with -v for the verifier's log, "
+			      "and check the kernel requirements in the README", strerror(-err));
+	}
+	*out = skel;
+	return 0;
+}
+
+/* A new native-mode XDP link on @d, pinned at once (temporary name, then rename). */
+static int create_link(int prog_fd, struct dev_result *d)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = XDP_FLAGS_DRV_MODE);
+	char dir[PATH_MAX], pin[IF_NAMESIZE], tmp[PATH_MAX + 32];
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	int fd, err;
+
+	if (ps_pin_path(dir, sizeof(dir), PS_STEER_DIR))
+		return ps_err(ENAMETOOLONG, "pin dir %s: name too long", ps_pin_dir());
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return ps_err(errno, "cannot create %s: %s", dir, strerror(errno));
+	pin_name(d->name, pin);
+	snprintf(tmp, sizeof(tmp), "%s/tmp:%s", dir, pin);
+	snprintf(d->pin, sizeof(d->pin), "%s/%s", dir, pin);
+	ps_unpin(tmp); /* debris of a crashed attach */
+
+	fd = bpf_link_create(prog_fd, (int)d->ifindex, BPF_XDP, &opts);
+	if (fd < 0) {
+		err = errno;
+		if (err == EOPNOTSUPP)
+			return ps_err(err, "the driver of %s has no native XDP support, which steering needs "
+				      "(generic XDP cannot forward at line rate and is not used): pick an interface whose driver supports XDP",
+				      d->name);
+		if (err == EBUSY || err == EEXIST)
+			return ps_err(err, "%s already has an XDP program that portslice did not attach: remove it first "
+				      "(ip link set dev %s xdp off) or pick another interface", d->name, d->name);
+		return ps_err(err, "cannot attach the steering program to %s: %s", d->name, strerror(err));
+	}
+	if (bpf_obj_pin(fd, tmp) || rename(tmp, d->pin)) {
+		err = errno;
+		ps_unpin(tmp);
+		close(fd);
+		return ps_err(err, "cannot pin the steering link of %s at %s: %s", d->name, d->pin, strerror(err));
+	}
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+		d->link_id = info.id;
+	d->created = true;
+	d->result = "attached";
+	/* The pin holds the link from now on. */
+	close(fd);
+	return 0;
+}
+
+static void print_attach(const struct ps_config *cfg, const struct ps_host_cfg *self, enum ps_steer_mode mode,
+			 const struct dev_result *devs, size_t n_devs, const int slot[PS_MAX_POOLS], __u32 prog_id)
+{
+	char addr[PS_ADDR_STR_LEN];
+
+	if (ps_json) {
+		json_object *root = json_object_new_object(), *ifs = json_object_new_array(),
+			    *pools = json_object_new_array();
+
+		json_object_object_add(root, "host", json_object_new_string(self->name));
+		json_object_object_add(root, "host_id", json_object_new_int(ps_config_host_id(cfg, self->name)));
+		json_object_object_add(root, "mode", json_object_new_string(ps_steer_mode_name(mode)));
+		json_object_object_add(root, "prog_id", json_object_new_uint64(prog_id));
+		json_object_object_add(root, "hosts", json_object_new_int((int)cfg->n_hosts));
+		for (size_t i = 0; i < n_devs; i++) {
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "name", json_object_new_string(devs[i].name));
+			json_object_object_add(o, "ifindex", json_object_new_uint64(devs[i].ifindex));
+			json_object_object_add(o, "link_id", json_object_new_uint64(devs[i].link_id));
+			json_object_object_add(o, "result", json_object_new_string(devs[i].result));
+			json_object_array_add(ifs, o);
+		}
+		json_object_object_add(root, "interfaces", ifs);
+		for (size_t i = 0; i < cfg->n_pools; i++) {
+			const struct ps_pool_cfg *p = &cfg->pools[i];
+			json_object *o = json_object_new_object(), *sl = json_object_new_array();
+
+			ps_format_addr(p->family, p->addr, addr, sizeof(addr));
+			json_object_object_add(o, "name", json_object_new_string(p->name));
+			json_object_object_add(o, "address", json_object_new_string(addr));
+			json_object_object_add(o, "slot", json_object_new_int(slot[i]));
+			for (size_t j = 0; j < p->n_slices; j++) {
+				json_object *s = json_object_new_object();
+
+				json_object_object_add(s, "host", json_object_new_string(p->slices[j].host));
+				json_object_object_add(s, "host_id",
+						       json_object_new_int(ps_config_host_id(cfg, p->slices[j].host)));
+				json_object_object_add(s, "first_port", json_object_new_int(p->slices[j].range.lo));
+				json_object_object_add(s, "last_port", json_object_new_int(p->slices[j].range.hi));
+				json_object_array_add(sl, s);
+			}
+			json_object_object_add(o, "slices", sl);
+			json_object_array_add(pools, o);
+		}
+		json_object_object_add(root, "pools", pools);
+		print_json(root);
+		return;
+	}
+	for (size_t i = 0; i < n_devs; i++)
+		printf("steering %s on %s (ifindex %u, link %u, prog %u)\n", devs[i].result, devs[i].name,
+		       devs[i].ifindex, devs[i].link_id, prog_id);
+	printf("  host %s (id %u of %zu), mode %s\n", self->name, ps_config_host_id(cfg, self->name), cfg->n_hosts,
+	       ps_steer_mode_name(mode));
+	for (size_t i = 0; i < cfg->n_pools; i++) {
+		const struct ps_pool_cfg *p = &cfg->pools[i];
+
+		ps_format_addr(p->family, p->addr, addr, sizeof(addr));
+		printf("  pool %-16s %s (slot %d):", p->name, addr, slot[i]);
+		for (size_t j = 0; j < p->n_slices; j++)
+			printf(" %s %u-%u", p->slices[j].host, p->slices[j].range.lo, p->slices[j].range.hi);
+		printf("\n");
+	}
+}
+
+static int run_steer_attach(int argc, char **argv)
+{
+	struct steer_opts o = {};
+	struct ps_config cfg = {};
+	struct ps_error cerr = {};
+	struct dev_result devs[PS_MAX_STEER_IFACES] = {};
+	struct steer_link *links = NULL;
+	struct steer_maps maps = { -1, -1, -1, -1, -1 };
+	struct ps_steer__rodata want = {};
+	struct ps_steer *skel = NULL;
+	const struct ps_host_cfg *self;
+	int slot[PS_MAX_POOLS];
+	size_t n_devs = 0;
+	int n_links = 0, lock = -1, prog_fd = -1, err;
+	bool fresh = false;
+	__u32 prog_id;
+	char hostbuf[256];
+
+	err = ps_cli_parse(&ps_cmd_steer_attach, argc, argv, on_steer_opt, &o);
+	if (err)
+		return err > 0 ? 0 : err;
+	if (!o.config)
+		return ps_err(EINVAL, "steer attach needs --config FILE: the fleet config with hosts: and steering:");
+	if (!o.host) {
+		if (gethostname(hostbuf, sizeof(hostbuf)))
+			return ps_err(errno, "cannot read the hostname: pass --host NAME");
+		hostbuf[sizeof(hostbuf) - 1] = '\0';
+		o.host = hostbuf;
+	}
+
+	/* Everything that can be checked without touching the kernel first. */
+	err = ps_config_load_file(o.config, &cfg, &cerr);
+	if (err)
+		return ps_err(err, "%s", cerr.msg);
+	if (!cfg.n_hosts) {
+		err = ps_err(EINVAL, "%s has no hosts: section: steering forwards each reply to the underlay address of the host "
+			     "that owns its port; list every host of the fleet there (host-a: {address: 198.18.10.1})", o.config);
+		goto out;
+	}
+	if (!cfg.steering.present) {
+		err = ps_err(EINVAL, "%s has no steering: section: add 'steering: {mode: l2}' (hosts on one segment) "
+			     "or 'steering: {mode: encap}' (IP-in-IP to the owner)", o.config);
+		goto out;
+	}
+	self = ps_config_find_host(&cfg, o.host);
+	if (!self) {
+		err = ps_err(ENOENT, "host '%s' is not listed under hosts: in %s: pass --host NAME, or add it there with its underlay address",
+			     o.host, o.config);
+		goto out;
+	}
+	for (size_t i = 0; i < (o.n_devs ? o.n_devs : cfg.steering.n_interfaces); i++) {
+		const char *name = o.n_devs ? o.devs[i] : cfg.steering.interfaces[i];
+		bool dup = false;
+
+		if (!ps_valid_ifname(name)) {
+			err = ps_err(EINVAL, "'%s' is not an interface name", name);
+			goto out;
+		}
+		for (size_t j = 0; j < n_devs; j++)
+			dup |= !strcmp(devs[j].name, name);
+		if (dup)
+			continue;
+		snprintf(devs[n_devs].name, sizeof(devs[n_devs].name), "%s", name);
+		devs[n_devs].ifindex = if_nametoindex(name);
+		if (!devs[n_devs].ifindex) {
+			err = ps_err(ENODEV, "no interface named '%s' in this network namespace: check 'ip link'", name);
+			goto out;
+		}
+		n_devs++;
+	}
+	if (!n_devs) {
+		err = ps_err(EINVAL, "steer attach needs --dev IFACE, or steering.interfaces in %s", o.config);
+		goto out;
+	}
+
+	want.ps_self_host = ps_config_host_id(&cfg, self->name);
+	want.ps_steer_mode = cfg.steering.mode;
+	if (self->family == AF_INET)
+		memcpy((void *)&want.ps_self_underlay4, self->addr, 4);
+	else
+		memcpy((void *)want.ps_self_underlay6, self->addr, 16);
+	if (cfg.steering.mode == PS_STEER_ENCAP)
+		for (size_t i = 0; i < cfg.n_hosts; i++)
+			if (cfg.hosts[i].family != self->family)
+				pr_warn("host %s has an %s underlay address but this host (%s) has an %s one: replies owned by it are dropped (dropped_no_route)",
+					cfg.hosts[i].name, cfg.hosts[i].family == AF_INET ? "IPv4" : "IPv6", self->name,
+					self->family == AF_INET ? "IPv4" : "IPv6");
+
+	err = ps_env_require_root();
+	if (!err)
+		err = ps_env_require_btf();
+	if (!err)
+		err = ps_env_require_bpffs(ps_pin_dir());
+	if (err)
+		goto out;
+	lock = ps_state_lock();
+	if (lock < 0) {
+		err = lock;
+		goto out;
+	}
+	err = check_layout();
+	if (err)
+		goto out;
+
+	links = calloc(PS_MAX_STEER_LINKS, sizeof(*links));
+	if (!links) {
+		err = ps_err(ENOMEM, "out of memory");
+		goto out;
+	}
+	n_links = links_list(links, PS_MAX_STEER_LINKS);
+	if (n_links < 0) {
+		err = ps_err(n_links, "cannot list the steering links under %s: %s", ps_pin_dir(), strerror(-n_links));
+		n_links = 0;
+		goto out;
+	}
+	fresh = !n_links;
+	/* Reuse the running program when its settings are these: maps change, programs do not. */
+	for (int i = 0; i < n_links && prog_fd < 0; i++) {
+		struct ps_steer__rodata have;
+		int fd = links[i].ifindex ? bpf_prog_get_fd_by_id(links[i].prog_id) : -1;
+
+		if (fd >= 0 && !prog_settings(fd, &have) && settings_equal(&have, &want))
+			prog_fd = fd;
+		else if (fd >= 0)
+			close(fd);
+	}
+	if (prog_fd < 0) {
+		err = load_program(&skel, &want);
+		if (err)
+			goto out;
+		prog_fd = dup(bpf_program__fd(skel->progs.ps_steer));
+	}
+	prog_id = prog_id_of(prog_fd);
+
+	err = maps_open(&maps);
+	if (!err) {
+		struct pool_entry old[PS_MAX_POOLS * 2];
+		int n_old = read_pool_entries(maps.pools, old, ARRAY_SIZE(old));
+
+		err = assign_slots(&cfg, old, (size_t)n_old, slot);
+	}
+	if (!err)
+		err = fill_maps(&maps, &cfg, slot);
+	if (err)
+		goto out;
+
+	for (size_t i = 0; i < n_devs && !err; i++) {
+		struct dev_result *d = &devs[i];
+		struct steer_link *l = links_find(links, (size_t)n_links, d->name);
+
+		if (l && !l->ifindex) {
+			/* The interface was deleted since: its link is dead. */
+			ps_unpin(l->pin);
+			l = NULL;
+		}
+		if (l && l->ifindex != d->ifindex) {
+			err = ps_err(EEXIST, "%s holds the steering link of another interface (ifindex %u, not %u): renamed, "
+				     "or in another network namespace sharing this pin dir (use one PORTSLICE_PIN_DIR per host); "
+				     "run 'portslice steer detach --dev %s' first",
+				     l->pin, l->ifindex, d->ifindex, d->name);
+			break;
+		}
+		if (!l) {
+			err = create_link(prog_fd, d);
+			continue;
+		}
+		d->link_id = l->link_id;
+		d->result = "refreshed";
+		if (l->prog_id != prog_id) {
+			if (bpf_link_update(l->fd, prog_fd, NULL))
+				err = ps_err(errno, "cannot update the steering link of %s: %s", d->name, strerror(errno));
+			d->result = "updated";
+		}
+	}
+	/* Every interface runs the same settings: new ones go to the links not named too. */
+	for (int i = 0; i < n_links && !err; i++) {
+		if (!links[i].ifindex || links[i].prog_id == prog_id)
+			continue;
+		if (bpf_link_update(links[i].fd, prog_fd, NULL))
+			err = ps_err(errno, "cannot update the steering link of %s: %s", links[i].ifname, strerror(errno));
+	}
+	if (!err)
+		print_attach(&cfg, self, cfg.steering.mode, devs, n_devs, slot, prog_id);
+out:
+	if (err) {
+		for (size_t i = 0; i < n_devs; i++)
+			if (devs[i].created)
+				ps_unpin(devs[i].pin);
+	}
+	links_close(links, (size_t)(n_links > 0 ? n_links : 0));
+	free(links);
+	maps_close(&maps);
+	if (prog_fd >= 0)
+		close(prog_fd);
+	ps_steer__destroy(skel);
+	/* A failed first attach leaves nothing of steering behind. */
+	if (err && lock >= 0 && fresh && !ps_steer_links_any())
+		ps_state_remove_steer();
+	ps_state_unlock(lock);
+	ps_config_free(&cfg);
+	return err;
+}
+
+/* ---- steer detach -------------------------------------------------------- */
+
+static int run_steer_detach(int argc, char **argv)
+{
+	struct steer_opts o = {};
+	struct steer_link *links = NULL;
+	json_object *detached = json_object_new_array(), *missing = json_object_new_array();
+	bool removed = false;
+	int n_links = 0, lock = -1, err;
+
+	err = ps_cli_parse(&ps_cmd_steer_detach, argc, argv, on_steer_opt, &o);
+	if (err) {
+		err = err > 0 ? 0 : err;
+		goto out;
+	}
+	if (!o.n_devs == !o.all) {
+		err = ps_err(EINVAL, "steer detach needs exactly one of --dev IFACE or --all");
+		goto out;
+	}
+	for (size_t i = 0; i < o.n_devs; i++) {
+		if (!ps_valid_ifname(o.devs[i])) {
+			err = ps_err(EINVAL, "'%s' is not an interface name", o.devs[i]);
+			goto out;
+		}
+	}
+	err = ps_env_require_root();
+	if (err)
+		goto out;
+	lock = ps_state_lock();
+	if (lock < 0) {
+		err = lock;
+		goto out;
+	}
+	links = calloc(PS_MAX_STEER_LINKS, sizeof(*links));
+	if (!links) {
+		err = ps_err(ENOMEM, "out of memory");
+		goto out;
+	}
+	n_links = links_list(links, PS_MAX_STEER_LINKS);
+	if (n_links < 0) {
+		err = ps_err(n_links, "cannot list the steering links under %s: %s", ps_pin_dir(), strerror(-n_links));
+		n_links = 0;
+		goto out;
+	}
+	for (int i = 0; i < n_links; i++) {
+		bool named = o.all;
+
+		for (size_t j = 0; j < o.n_devs && !named; j++) {
+			/* By name, or by index for an interface renamed since. */
+			unsigned int idx = if_nametoindex(o.devs[j]);
+
+			named = !strcmp(links[i].ifname, o.devs[j]) ||
+				(idx && idx == links[i].ifindex && !if_nametoindex(links[i].ifname));
+		}
+		if (!named)
+			continue;
+		err = ps_unpin(links[i].pin);
+		if (err) {
+			err = ps_err(err, "cannot remove %s: %s", links[i].pin, strerror(-err));
+			goto out;
+		}
+		json_object_array_add(detached, json_object_new_string(links[i].ifname));
+	}
+	for (size_t j = 0; j < o.n_devs; j++) {
+		bool found = false;
+
+		for (size_t k = 0; k < json_object_array_length(detached) && !found; k++)
+			found = !strcmp(json_object_get_string(json_object_array_get_idx(detached, k)), o.devs[j]);
+		for (int i = 0; i < n_links && !found; i++)
+			found = links[i].ifindex && links[i].ifindex == if_nametoindex(o.devs[j]) &&
+				!if_nametoindex(links[i].ifname);
+		if (!found)
+			json_object_array_add(missing, json_object_new_string(o.devs[j]));
+	}
+	if (!ps_steer_links_any()) {
+		char meta[PATH_MAX], dir[PATH_MAX];
+
+		map_pin_path(PS_STEER_META_MAP, meta, sizeof(meta));
+		ps_pin_path(dir, sizeof(dir), PS_STEER_DIR);
+		removed = !access(meta, F_OK) || !access(dir, F_OK);
+		err = ps_state_remove_steer();
+		if (err)
+			goto out;
+	}
+	if (ps_json) {
+		json_object *root = json_object_new_object();
+
+		json_object_object_add(root, "detached", json_object_get(detached));
+		json_object_object_add(root, "not_attached", json_object_get(missing));
+		json_object_object_add(root, "steering_removed", json_object_new_boolean(removed));
+		print_json(root);
+	} else {
+		for (size_t k = 0; k < json_object_array_length(detached); k++)
+			printf("steering detached from %s\n", json_object_get_string(json_object_array_get_idx(detached, k)));
+		for (size_t k = 0; k < json_object_array_length(missing); k++)
+			printf("%s had no steering attached: nothing to do\n",
+			       json_object_get_string(json_object_array_get_idx(missing, k)));
+		if (o.all && !json_object_array_length(detached))
+			printf("no interface had steering attached: nothing to do\n");
+		if (removed)
+			printf("no interface has steering any more: its maps are removed\n");
+	}
+out:
+	links_close(links, (size_t)n_links);
+	free(links);
+	json_object_put(detached);
+	json_object_put(missing);
+	ps_state_unlock(lock);
+	return err;
+}
+
+/* ---- status -------------------------------------------------------------- */
+
+/* Names of struct ps_steer_stats' fields, in order. */
+static const char *const steer_stat_names[] = {
+	"passed_not_pool", "passed_own", "passed_other", "forwarded", "dropped_no_owner",
+	"dropped_no_host", "dropped_malformed", "dropped_fragment", "dropped_unsupported",
+	"dropped_no_route", "dropped_no_neigh", "dropped_too_big",
+};
+_Static_assert(ARRAY_SIZE(steer_stat_names) == sizeof(struct ps_steer_stats) / sizeof(__u64),
+	       "steer_stat_names must name every field of struct ps_steer_stats");
+
+/* Sums a per-CPU array entry of @n u64 words into @out. */
+static int sum_percpu(int fd, __u32 key, __u64 *out, size_t n)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	__u64 *v;
+
+	memset(out, 0, n * sizeof(*out));
+	if (ncpus <= 0)
+		return -EINVAL;
+	v = calloc((size_t)ncpus * n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, &key, v)) {
+		free(v);
+		return -errno;
+	}
+	for (int c = 0; c < ncpus; c++)
+		for (size_t f = 0; f < n; f++)
+			out[f] += v[(size_t)c * n + f];
+	free(v);
+	return 0;
+}
+
+static void host_name(int names_fd, __u32 id, char out[PS_HOST_NAME_LEN])
+{
+	out[0] = '\0';
+	if (names_fd >= 0 && bpf_map_lookup_elem(names_fd, &id, out))
+		out[0] = '\0';
+	out[PS_HOST_NAME_LEN - 1] = '\0';
+	if (!out[0])
+		snprintf(out, PS_HOST_NAME_LEN, "host-id-%u", id);
+}
+
+json_object *ps_steer_status_json(void)
+{
+	json_object *root = json_object_new_object(), *ifs = json_object_new_array();
+	struct steer_link *links = calloc(PS_MAX_STEER_LINKS, sizeof(*links));
+	int n = links ? links_list(links, PS_MAX_STEER_LINKS) : 0;
+	int names_fd = open_map(PS_STEER_NAMES_MAP), fd;
+
+	for (int i = 0; i < n; i++) {
+		json_object *o = json_object_new_object();
+		struct ps_steer__rodata have;
+		char name[PS_HOST_NAME_LEN];
+		int pfd = bpf_prog_get_fd_by_id(links[i].prog_id);
+
+		json_object_object_add(o, "name", json_object_new_string(links[i].ifname));
+		json_object_object_add(o, "ifindex", json_object_new_uint64(links[i].ifindex));
+		/* An interface deleted since leaves a link attached to nothing. */
+		json_object_object_add(o, "interface_exists", json_object_new_boolean(links[i].ifindex != 0));
+		json_object_object_add(o, "link_id", json_object_new_uint64(links[i].link_id));
+		json_object_object_add(o, "prog_id", json_object_new_uint64(links[i].prog_id));
+		if (pfd >= 0 && !prog_settings(pfd, &have)) {
+			host_name(names_fd, have.ps_self_host, name);
+			json_object_object_add(o, "mode", json_object_new_string(ps_steer_mode_name(have.ps_steer_mode)));
+			json_object_object_add(o, "self_host", json_object_new_string(name));
+			json_object_object_add(o, "self_host_id", json_object_new_uint64(have.ps_self_host));
+		}
+		if (pfd >= 0)
+			close(pfd);
+		json_object_array_add(ifs, o);
+	}
+	if (n > 0)
+		links_close(links, (size_t)n);
+	free(links);
+	json_object_object_add(root, "attached", json_object_new_boolean(n > 0));
+	json_object_object_add(root, "layout_version", json_object_new_int(PS_STEER_LAYOUT_VERSION));
+	json_object_object_add(root, "interfaces", ifs);
+
+	fd = open_map("ps_steer_stats");
+	if (fd >= 0) {
+		struct ps_steer_stats st;
+		json_object *c = json_object_new_object();
+
+		if (!sum_percpu(fd, 0, (__u64 *)&st, sizeof(st) / sizeof(__u64))) {
+			for (size_t f = 0; f < ARRAY_SIZE(steer_stat_names); f++)
+				json_object_object_add(c, steer_stat_names[f],
+						       json_object_new_uint64(((__u64 *)&st)[f]));
+		}
+		json_object_object_add(root, "counters", c);
+		close(fd);
+	}
+	fd = open_map("ps_steer_fwd");
+	if (fd >= 0) {
+		json_object *f = json_object_new_object();
+
+		for (__u32 id = 1; id < PS_MAX_HOSTS; id++) {
+			char name[PS_HOST_NAME_LEN] = "";
+			__u64 count;
+
+			if (sum_percpu(fd, id, &count, 1))
+				continue;
+			if (names_fd >= 0 && !bpf_map_lookup_elem(names_fd, &id, name) && name[0] == '\0' && !count)
+				continue; /* no such host, nothing counted */
+			if (names_fd < 0 && !count)
+				continue;
+			host_name(names_fd, id, name);
+			json_object_object_add(f, name, json_object_new_uint64(count));
+		}
+		json_object_object_add(root, "forwarded_to", f);
+		close(fd);
+	}
+	if (names_fd >= 0)
+		close(names_fd);
+	return root;
+}
+
+void ps_steer_status_print(json_object *st)
+{
+	json_object *ifs, *c, *f;
+	size_t n;
+
+	if (!json_object_object_get_ex(st, "interfaces", &ifs) || !(n = json_object_array_length(ifs))) {
+		printf("\nSteering: not attached to any interface\n");
+		return;
+	}
+	printf("\nSteering: %zu interface%s\n", n, n == 1 ? "" : "s");
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = json_object_array_get_idx(ifs, i), *v;
+		const char *mode = "?", *self = "?";
+
+		if (json_object_object_get_ex(o, "mode", &v))
+			mode = json_object_get_string(v);
+		if (json_object_object_get_ex(o, "self_host", &v))
+			self = json_object_get_string(v);
+		json_object_object_get_ex(o, "name", &v);
+		printf("  %-16s", json_object_get_string(v));
+		json_object_object_get_ex(o, "interface_exists", &v);
+		if (!json_object_get_boolean(v)) {
+			printf(" (interface gone: portslice steer detach --dev NAME)\n");
+			continue;
+		}
+		json_object_object_get_ex(o, "ifindex", &v);
+		printf(" ifindex %-5s mode %-6s host %s", json_object_get_string(v), mode, self);
+		json_object_object_get_ex(o, "link_id", &v);
+		printf("  (link %s", json_object_get_string(v));
+		json_object_object_get_ex(o, "prog_id", &v);
+		printf(", prog %s)\n", json_object_get_string(v));
+	}
+	if (json_object_object_get_ex(st, "counters", &c)) {
+		printf("  counters:");
+		json_object_object_foreach(c, key, val) {
+			if (!strcmp(key, "dropped_no_owner"))
+				printf("\n           ");
+			printf(" %s %s", key, json_object_get_string(val));
+		}
+		printf("\n");
+	}
+	if (json_object_object_get_ex(st, "forwarded_to", &f) && json_object_object_length(f)) {
+		printf("  forwarded to:");
+		json_object_object_foreach(f, key, val)
+			printf(" %s %s", key, json_object_get_string(val));
+		printf("\n");
+	}
+}
+
+/* ---- the command --------------------------------------------------------- */
+
+static const struct ps_opt steer_attach_opts[] = {
+	{ "dev", OPT_DEV, "IFACE", "interface replies arrive on; repeat for several (default: steering.interfaces)" },
+	{ "config", OPT_CONFIG, "FILE", "fleet config file with hosts: and steering: (required)" },
+	{ "host", OPT_HOST, "NAME", "this host's name under hosts: (default: hostname)" },
+	{ NULL },
+};
+
+static const struct ps_opt steer_detach_opts[] = {
+	{ "dev", OPT_DEV, "IFACE", "take steering off this interface; repeat for several" },
+	{ "all", OPT_ALL, NULL, "take steering off every interface and remove its maps" },
+	{ NULL },
+};
+
+static const struct ps_opt steer_opts_none[] = {
+	{ NULL },
+};
+
+static const struct ps_cmd ps_cmd_steer_attach = {
+	.name = "steer attach",
+	.synopsis = "[--dev IFACE]... --config FILE [--host NAME]",
+	.summary = "Forward replies for other hosts' ports to their owner; pass those for this host's ports.",
+	.details =
+		"Loads the XDP program (native mode: the driver must support XDP) and pins its link\n"
+		"under <pin dir>/steer/IFACE. The maps get every pool of the config: its address, and\n"
+		"for each port the host whose slice holds it (ports of no slice are dropped). Host\n"
+		"ids are positions in hosts:, so every host must read the same file. Attaching again\n"
+		"only rewrites the maps (a host joins, a slice moves): program and link stay; a\n"
+		"changed mode, host id or underlay address swaps the program inside the same links.",
+	.opts = steer_attach_opts,
+	.run = run_steer_attach,
+};
+
+static const struct ps_cmd ps_cmd_steer_detach = {
+	.name = "steer detach",
+	.synopsis = "--dev IFACE... | --all",
+	.summary = "Take steering off interfaces; with the last one, its maps go too.",
+	.details =
+		"Detaching an interface that has no steering succeeds and says so. Cgroup\n"
+		"attachments are not touched ('portslice detach --all' removes both).",
+	.opts = steer_detach_opts,
+	.run = run_steer_detach,
+};
+
+static const struct ps_cmd *const steer_subcommands[] = {
+	&ps_cmd_steer_attach,
+	&ps_cmd_steer_detach,
+};
+
+static int run_steer(int argc, char **argv)
+{
+	int i;
+
+	/* -j/--json may come before the subcommand too. */
+	for (i = 1; i < argc && (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json")); i++)
+		ps_json = true;
+	if (i == argc)
+		return ps_err(EINVAL, "steer needs a subcommand, attach or detach: see 'portslice help steer'");
+	if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") || !strcmp(argv[i], "help")) {
+		const struct ps_cmd *sub = NULL;
+
+		for (size_t k = 0; i + 1 < argc && k < ARRAY_SIZE(steer_subcommands); k++)
+			if (!strcmp(steer_subcommands[k]->name + 6, argv[i + 1]))
+				sub = steer_subcommands[k];
+		ps_cli_usage(stdout, sub ? sub : &ps_cmd_steer);
+		return 0;
+	}
+	for (size_t k = 0; k < ARRAY_SIZE(steer_subcommands); k++)
+		if (!strcmp(steer_subcommands[k]->name + 6, argv[i]))
+			return steer_subcommands[k]->run(argc - i, argv + i);
+	return ps_err(EINVAL, "unknown steer subcommand '%s': use attach or detach (see 'portslice help steer')", argv[i]);
+}
+
+const struct ps_cmd ps_cmd_steer = {
+	.name = "steer",
+	.synopsis = "attach [--dev IFACE]... --config FILE [--host NAME] | detach --dev IFACE... | --all",
+	.summary = "Steer replies to the host that owns their port (XDP on the ingress interfaces).",
+	.details =
+		"Subcommands (each has --help):\n"
+		"  portslice steer attach [--dev IFACE]... --config FILE [--host NAME]\n"
+		"      Load or refresh steering on the interfaces (default: steering.interfaces).\n"
+		"  portslice steer detach --dev IFACE... | --all\n"
+		"      Take steering off interfaces.\n"
+		"\n"
+		"Replies to a pool address reach whichever host the network picks. On every host,\n"
+		"the program passes replies for ports of this host's slices and forwards the others\n"
+		"to their owner: l2 mode rewrites the MACs (hosts on one segment), encap mode wraps\n"
+		"them in IP-in-IP to the owner's underlay address (hosts: in the config). Replies\n"
+		"for ports of no slice are dropped. 'portslice status' shows the counters.",
+	.opts = steer_opts_none,
+	.run = run_steer,
+	.full_name_only = true,
+};

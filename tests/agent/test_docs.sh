@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# Man pages and bash completion agree with the binary: every command has a
+# page naming each of its options, the pages render without warnings, and
+# completion offers what `portslice help` lists.
+# Sourced by tests/run.sh after tests/lib.sh; each t_* runs in a subshell.
+
+# lib.sh's cleanup removes the files of $TMPD, not directories: these
+# tests' own directories go first.
+if declare -F cleanup >/dev/null; then # (run.sh also sources this file alone, to list the tests)
+	eval "_lib_cleanup() $(declare -f cleanup | tail -n +2)"
+	cleanup() {
+		[ -n "${TMPD:-}" ] && rm -rf -- "$TMPD/root"
+		_lib_cleanup
+	}
+fi
+
+# Commands with a page of their own (steer: `portslice help steer`).
+DOC_COMMANDS="attach detach status stats doctor agent"
+
+# options CMD: the --long options of CMD's table.
+options() {
+	"$PS" help "$1" | awk '/^Options:/ { on = 1; next } on' | grep -oE -- '--[a-z][a-z-]*' |
+		grep -vx -- '--json\|--help' | sort -u
+}
+
+t_man_pages_cover_every_command_and_option() {
+	local cmd page opt
+	[ -f "$ROOT/man/portslice.8" ] || die "no man/portslice.8"
+	for cmd in $DOC_COMMANDS; do
+		page=$ROOT/man/portslice-$cmd.8
+		[ -f "$page" ] || die "no man page for $cmd ($page)"
+		grep -q "portslice\\\\-$cmd (8)" "$ROOT/man/portslice.8" || die "portslice(8) does not refer to portslice-$cmd(8)"
+		for opt in $(options "$cmd"); do
+			# troff writes "-" as "\-".
+			grep -qF -- "$(printf '%s' "$opt" | sed 's/-/\\-/g')" "$page" || die "$page lacks $opt"
+		done
+	done
+	for cmd in $("$PS" help | awk '/^Commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 } on && /^$/ { exit }' | grep -vx help); do
+		grep -q "^\\.B $cmd\$" "$ROOT/man/portslice.8" || die "portslice(8) does not list the command $cmd"
+	done
+}
+
+t_man_pages_render_without_warnings() {
+	command -v groff >/dev/null || { echo "groff is not installed"; exit 249; }
+	local page out
+	for page in "$ROOT"/man/*.8; do
+		out=$(groff -man -Tutf8 -ww -z "$page" 2>&1)
+		expect_eq "$out" "" "groff warnings for $page"
+	done
+}
+
+t_bash_completion_follows_the_binary() {
+	local out
+	complete_words() {
+		bash -c 'source "$1"; PATH=$(dirname "$2"):$PATH; shift 2
+			COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=()
+			_portslice; printf "%s\n" "${COMPREPLY[@]}" | sort | paste -sd" " -' _ "$ROOT/completion/portslice.bash" "$PS" "$@"
+	}
+	out=$(complete_words portslice "")
+	expect_eq "$out" "$(printf '%s\n' agent attach detach doctor help stats status steer | sort | paste -sd' ' -)" "commands"
+	out=$(complete_words portslice agent --)
+	expect_eq "$out" "$( (options agent; echo --json; echo --help) | sort | paste -sd' ' -)" "agent options"
+	out=$(complete_words portslice doctor --c)
+	expect_eq "$out" "--cgroup --config" "doctor options starting with --c"
+	out=$(complete_words portslice -j sta)
+	expect_eq "$out" "stats status" "commands after a global option"
+}
+
+t_make_install_into_destdir() {
+	local root=$TMPD/root
+	# -o: install what is built; a test never rebuilds the binary under the others.
+	make -s -C "$ROOT" -o build/portslice install DESTDIR="$root" PREFIX=/usr >/dev/null || die "make install failed"
+	local f
+	for f in usr/sbin/portslice usr/share/man/man8/portslice.8 usr/share/man/man8/portslice-agent.8 \
+		usr/share/bash-completion/completions/portslice etc/systemd/system/portslice.service \
+		etc/portslice/fleet.yaml; do
+		[ -e "$root/$f" ] || die "make install did not install $f"
+	done
+	grep -q '^ExecStart=/usr/sbin/portslice agent' "$root/etc/systemd/system/portslice.service" ||
+		die "the installed unit does not run the installed binary"
+	expect_eq "$(stat -c %a "$root/etc/portslice/fleet.yaml")" 644 "mode of the installed config"
+}
