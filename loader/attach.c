@@ -13,6 +13,7 @@
 
 #include "sock.skel.h"
 #include "attach.h"
+#include "kernel_features.h"
 #include "attachments.h"
 #include "cli.h"
 #include "config.h"
@@ -192,6 +193,9 @@ int ps_attach_locked(const struct ps_cgroup *cg, const struct ps_selection *sel,
 	bool fresh = false, existed = false;
 	int pools_fd = -1, err;
 
+	err = ps_features_require(PS_PART_SOCKETS, "attach");
+	if (err)
+		return err;
 	err = ps_state_check_layout();
 	if (err)
 		goto out;

@@ -30,6 +30,7 @@
 #include "cli.h"
 #include "config.h"
 #include "env.h"
+#include "kernel_features.h"
 #include "log.h"
 #include "pools.h"
 #include "sockdiag.h"
@@ -210,123 +211,14 @@ static void check_bpffs(struct report *r)
 		      "the pin dir %s is not on a bpf file system", dir);
 }
 
-/* ---- kernel features, probed by loading tiny programs ------------------- */
-
-#define INSN(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
-#define MOV64_IMM(d, i) INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
-#define CALL(f) INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
-#define EXIT() INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
-
-static char probe_log[16384];
-
-/* 1 if the kernel loads "r0 = 1; exit" as this type/attach type, 0 if not. */
-static int probe_prog(enum bpf_prog_type type, enum bpf_attach_type at)
-{
-	struct bpf_insn insns[] = { MOV64_IMM(BPF_REG_0, 1), EXIT() };
-	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = at);
-	int fd = bpf_prog_load(type, "ps_probe", "GPL", insns, 2, &o);
-
-	if (fd < 0)
-		return 0;
-	close(fd);
-	return 1;
-}
-
-/*
- * 1 if a program of this type/attach type may call the helper. The call has
- * no valid arguments, so the load fails anyway; what matters is whether the
- * verifier got past the helper itself.
- */
-static int probe_helper(enum bpf_prog_type type, enum bpf_attach_type at, enum bpf_func_id fn)
-{
-	struct bpf_insn insns[] = { CALL(fn), MOV64_IMM(BPF_REG_0, 1), EXIT() };
-	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = at, .log_buf = probe_log,
-		    .log_size = sizeof(probe_log), .log_level = 1);
-	int fd;
-
-	probe_log[0] = '\0';
-	fd = bpf_prog_load(type, "ps_probe", "GPL", insns, 3, &o);
-	if (fd >= 0) {
-		close(fd);
-		return 1;
-	}
-	if (errno == EPERM || !probe_log[0])
-		return 0;
-	/* Older kernels say "unknown func", newer ones "cannot use helper". */
-	return !strstr(probe_log, "unknown func") && !strstr(probe_log, "invalid func") &&
-	       !strstr(probe_log, "cannot use helper");
-}
-
-/* 1 if BPF_LINK_CREATE knows cgroup links: it fails on the target fd, not the command. */
-static int probe_cgroup_link(void)
-{
-	struct bpf_insn insns[] = { MOV64_IMM(BPF_REG_0, 1), EXIT() };
-	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = BPF_CGROUP_INET4_CONNECT);
-	int prog, target, link, ok = 0;
-
-	prog = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "ps_probe", "GPL", insns, 2, &o);
-	if (prog < 0)
-		return 0;
-	target = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* not a cgroup */
-	if (target >= 0) {
-		link = bpf_link_create(prog, target, BPF_CGROUP_INET4_CONNECT, NULL);
-		if (link >= 0)
-			close(link);
-		ok = link >= 0 || errno == EBADF;
-		close(target);
-	}
-	close(prog);
-	return ok;
-}
-
-enum feature_kind { F_PROG, F_HELPER, F_LINK };
-
-struct feature {
-	const char *name;
-	const char *used_for;
-	unsigned int major, minor;
-	enum feature_kind kind;
-	enum bpf_prog_type type;
-	enum bpf_attach_type at;
-	enum bpf_func_id fn;
-};
-
-/* The README's kernel table, as probes. */
-static const struct feature features[] = {
-	{ "connect_hooks", "placing sockets (cgroup connect4/6, bind4/6)", 4, 17, F_PROG,
-	  BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, 0 },
-	{ "bpf_bind", "binding the chosen slice port", 4, 17, F_HELPER,
-	  BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, BPF_FUNC_bind },
-	{ "sendmsg_hooks", "unconnected UDP (cgroup sendmsg4/6)", 4, 18, F_PROG,
-	  BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_SENDMSG, 0 },
-	{ "bpf_skc_lookup_tcp", "seeing TIME_WAIT and foreign sockets", 5, 2, F_HELPER,
-	  BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, BPF_FUNC_skc_lookup_tcp },
-	{ "cgroup_links", "pinned attachments (BPF links for cgroups)", 5, 7, F_LINK, 0, 0, 0 },
-	{ "sock_release", "giving claims back (cgroup sock_release hook)", 5, 9, F_PROG,
-	  BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_RELEASE, 0 },
-	{ "sk_storage", "remembering claims per socket", 5, 12, F_HELPER,
-	  BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_RELEASE, BPF_FUNC_sk_storage_get },
-	{ "bpf_loop", "the complete slice search", 5, 17, F_HELPER,
-	  BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, BPF_FUNC_loop },
-	{ "bpf_set_retval", "EADDRNOTAVAIL instead of EPERM", 5, 18, F_HELPER,
-	  BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, BPF_FUNC_set_retval },
-};
-
 static void check_features(struct report *r, struct kver v, const char *release)
 {
-	for (size_t i = 0; i < sizeof(features) / sizeof(features[0]); i++) {
-		const struct feature *f = &features[i];
+	for (unsigned int i = 0; i < ps_feature_count(); i++) {
+		const struct ps_feature *f = ps_feature_at(i);
 		char name[64], fix[160];
-		int ok;
 
 		snprintf(name, sizeof(name), "feature.%s", f->name);
-		if (f->kind == F_PROG)
-			ok = probe_prog(f->type, f->at);
-		else if (f->kind == F_HELPER)
-			ok = probe_helper(f->type, f->at, f->fn);
-		else
-			ok = probe_cgroup_link();
-		if (ok) {
+		if (ps_feature_probe(i)) {
 			check(r, V_OK, name, NULL, "available (%s; Linux %u.%u+)", f->used_for, f->major, f->minor);
 			continue;
 		}
@@ -334,6 +226,7 @@ static void check_features(struct report *r, struct kver v, const char *release)
 			 f->minor, geteuid() ? ", and probe as root" : "");
 		check(r, V_FAIL, name, fix, "the kernel refused a test program needing it (%s; Linux %u.%u+, this is %s%s)",
 		      f->used_for, f->major, f->minor, release,
+		      ps_feature_hidden(i) ? ": hidden by PORTSLICE_PROBE_HIDE" :
 		      kver_ge(v, f->major, f->minor) ? ": a distribution kernel with it disabled, or a lockdown/LSM policy?" : "");
 	}
 }

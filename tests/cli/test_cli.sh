@@ -957,3 +957,45 @@ t_recreated_cgroup_detaches_the_old_attachment() {
 	expect_bare "$c"
 	expect_attached "$CG"
 }
+
+# ---- kernel features ---------------------------------------------------------
+# An old kernel is rehearsed with PORTSLICE_PROBE_HIDE: the probe reports the
+# named rows missing, and attach must say what is missing and what still
+# works before it loads anything. The VM matrix (tests/vm) runs the real probes.
+
+t_attach_on_a_kernel_without_bpf_loop_changes_nothing() {
+	setup
+	PORTSLICE_PROBE_HIDE=bpf_loop,bpf_set_retval cli attach --cgroup "$CG" --config "$CONF" --host host-a
+	expect_error any "attach: this kernel (Linux $(uname -r)) lacks what socket placement (attach) needs"
+	expect_contains "$ERR" "missing bpf_loop: the complete slice search (Linux 5.17 and later)"
+	expect_contains "$ERR" "missing bpf_set_retval: EADDRNOTAVAIL instead of EPERM (Linux 5.18 and later)"
+	expect_contains "$ERR" "reply steering (steer attach) still works on this kernel."
+	expect_contains "$ERR" "Nothing was changed"
+	expect_nomatch "$ERR" "missing (xdp|bpf_fib_lookup|connect_hooks)" "rows the kernel has"
+	expect_nomatch "$ERR" "libbpf|verifier|R[0-9]" "error output"
+	expect_pristine "$CG"
+}
+
+t_attach_without_steering_features_still_attaches() {
+	setup
+	PORTSLICE_PROBE_HIDE=xdp_links cli attach --cgroup "$CG" --config "$CONF" --host host-a
+	expect_ok
+	expect_attached "$CG"
+}
+
+t_doctor_probes_every_kernel_table_row() {
+	local out rows
+	out=$("$PS" doctor --json) || true
+	rows=$(printf '%s' "$out" | jq -r '[.checks[] | select(.name | startswith("feature.")) | .name] | join(" ")')
+	# Every row of the README's kernel table is probed, and every row is
+	# there on the kernels portslice supports (the test kernel is one).
+	local r
+	for r in $(sed -n 's/^| `\([a-z_0-9]*\)` |.*|.*|.*|$/\1/p' "$ROOT/README.md"); do
+		expect_contains " $rows " " feature.$r " "doctor's feature checks"
+	done
+	expect_eq "$(printf '%s' "$out" | jq '[.checks[] | select(.name | startswith("feature.")) | select(.result != "ok")] | length')" 0 \
+		"feature rows not available: $out"
+	out=$(PORTSLICE_PROBE_HIDE=sock_release "$PS" doctor --json) || true
+	expect_eq "$(printf '%s' "$out" | jq -r '.checks[] | select(.name == "feature.sock_release") | .result')" fail \
+		"a hidden row"
+}
