@@ -2,10 +2,11 @@
 /*
  * portslice agent: a foreground daemon that keeps this host's datapath equal
  * to what the fleet config asks for. It attaches the cgroups of the config's
- * `cgroups:` list, adopts what is pinned already, detaches what is no longer
- * listed, reloads on SIGHUP and when the config file changes, and leaves the
- * datapath in place when it stops: the pins, not the agent, keep it alive,
- * so an agent that crashes or restarts costs no connection.
+ * `cgroups:` list and puts steering on the interfaces of
+ * `steering.interfaces`, adopts what is pinned already, detaches what is no
+ * longer listed, reloads on SIGHUP and when the config file changes, and
+ * leaves the datapath in place when it stops: the pins, not the agent, keep
+ * it alive, so an agent that crashes or restarts costs no connection.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -37,6 +38,7 @@
 #include "metrics.h"
 #include "pools.h"
 #include "state.h"
+#include "steering.h"
 
 enum {
 	OPT_CONFIG = 'f',
@@ -53,7 +55,7 @@ struct agent_opts {
 };
 
 static const struct ps_opt agent_opts[] = {
-	{ "config", OPT_CONFIG, "FILE", "fleet config with a cgroups: section (required; must not be writable by non-root users)" },
+	{ "config", OPT_CONFIG, "FILE", "fleet config with cgroups: and/or steering.interfaces (required; must not be writable by non-root users)" },
 	{ "host", OPT_HOST, "NAME", "this host's name in the config's slices (default: hostname)" },
 	{ "metrics", OPT_METRICS, "ADDR:PORT", "serve Prometheus metrics over HTTP at ADDR:PORT/metrics (default: off)" },
 	{ "interval", OPT_INTERVAL, "SECONDS", "reconcile this often even without a change, 0 never (default 60; failures retry every 5 s)" },
@@ -153,7 +155,30 @@ struct agent {
 	bool failed;                /* the last reconcile left something undone */
 	bool refresh_pending;       /* ... and it was to refresh settings: retries refresh too */
 	unsigned long *last_err;    /* per listed cgroup: hash of its last error, 0 none (log once) */
+	/* Steering: the interfaces of steering.interfaces, as the last reconcile left them. */
+	size_t steer_wanted, steer_failed;
+	unsigned long steer_last_err[PS_MAX_STEER_IFACES]; /* per listed interface, as last_err */
+	unsigned long steer_last_shared_err;               /* what failed for every interface */
+	struct ps_steer_dev steer_devs[PS_MAX_STEER_IFACES];
 };
+
+/*
+ * The level to log an error at: A_ERR the first time, A_DEBUG when it is the
+ * one *last logged already (a retry that fails the same way). *last becomes
+ * its hash.
+ */
+static enum alevel repeat_level(unsigned long *last, const char *msg)
+{
+	unsigned long h = 5381;
+	bool same;
+
+	for (const char *c = msg; *c; c++)
+		h = h * 33 + (unsigned char)*c;
+	h = h ?: 1;
+	same = *last == h;
+	*last = h;
+	return same ? A_DEBUG : A_ERR;
+}
 
 static char *read_all(const char *path, size_t *len)
 {
@@ -203,10 +228,21 @@ static int load_config(struct agent *a, struct ps_config *cfg, char **content, s
 		*content = NULL;
 		return ps_err(err, "%s", cerr.msg);
 	}
-	if (!cfg->n_cgroups) {
-		err = ps_err(EINVAL, "%s: cgroups: missing: the agent attaches the cgroups listed there; add \"cgroups:\" with \"- path: /sys/fs/cgroup/CGROUP\" entries",
+	if (!cfg->n_cgroups && !cfg->steering.n_interfaces) {
+		err = ps_err(EINVAL, "%s: cgroups: missing: the agent attaches the cgroups listed there (and steers the interfaces of steering.interfaces); add \"cgroups:\" with \"- path: /sys/fs/cgroup/CGROUP\" entries",
 			     cfg->path);
 		goto fail;
+	}
+	if (cfg->steering.present) {
+		const struct ps_host_cfg *self = ps_config_find_host(cfg, a->o.host);
+
+		/* The parser made sure hosts: exists: steering needs it. */
+		if (!self) {
+			err = ps_err(EINVAL, "%s:%d: hosts: host '%s' is not listed, and steering: (line %d) needs this host's id and underlay address: add \"%s: {address: ADDR}\" under hosts:, or pass --host NAME",
+				     cfg->path, cfg->hosts_line, a->o.host, cfg->steering.line, a->o.host);
+			goto fail;
+		}
+		ps_steer_warn_config(cfg, self);
 	}
 	for (size_t i = 0; i < cfg->n_cgroups; i++) {
 		const struct ps_cgroup_cfg *c = &cfg->cgroups[i];
@@ -312,6 +348,97 @@ static size_t pinned_ids(__u64 *ids, size_t max)
 	return n;
 }
 
+/* Why steering comes off the interfaces a reconcile takes it off. */
+struct steer_detach_ctx {
+	const char *why;
+};
+
+static void log_steer_detached(const char *ifname, __u32 ifindex, void *arg)
+{
+	const struct steer_detach_ctx *ctx = arg;
+
+	alog(A_INFO, "steering detached from %s: %s", ifname, ctx->why);
+}
+
+/* Logs what became of one listed interface; true when its steering is in place. */
+static bool log_steer_dev(struct agent *a, size_t i)
+{
+	const struct ps_steer_dev *d = &a->steer_devs[i];
+
+	if (!d->result) {
+		/* A missing interface may appear later (a veth of a container): retried like a missing cgroup. */
+		alog(repeat_level(&a->steer_last_err[i], d->error), "%s:%d: steering.interfaces[%zu] %s: %s%s; retrying",
+		     a->cfg.path, a->cfg.steering.line, i, d->name, d->error,
+		     d->err == -ENODEV ? ", or remove it from steering.interfaces" : "");
+		return false;
+	}
+	a->steer_last_err[i] = 0;
+	if (!strcmp(d->result, "attached"))
+		alog(A_INFO, "steering attached to %s (ifindex %u, link %u)", d->name, d->ifindex, d->link_id);
+	else if (!strcmp(d->result, "updated"))
+		alog(A_INFO, "steering on %s updated: link %u runs a new program (mode %s, host %s)", d->name, d->link_id,
+		     ps_steer_mode_name(a->cfg.steering.mode), a->o.host);
+	else
+		alog(A_DEBUG, "adopted steering on %s (link %u), maps refreshed", d->name, d->link_id);
+	return true;
+}
+
+/*
+ * Steering as the config in force asks. With steering.interfaces: steering
+ * on each of them (pinned links adopted, never duplicated; with @refresh the
+ * maps are rewritten in place and changed settings swap the program inside
+ * the links) and off every other interface. Without a steering: section:
+ * off every interface. A steering: section without interfaces: leaves which
+ * interfaces steer to 'portslice steer attach --dev' and, with @refresh,
+ * brings their maps and program in step with the config. Returns how many
+ * things failed. Called with a->lock and the state lock held.
+ */
+static size_t reconcile_steering(struct agent *a, bool refresh)
+{
+	const struct ps_steering_cfg *st = &a->cfg.steering;
+	const char *names[PS_MAX_STEER_IFACES];
+	size_t n = st->present ? st->n_interfaces : 0, failed = 0;
+	struct steer_detach_ctx ctx = {
+		.why = st->present ? "steering.interfaces no longer lists it" : "the config has no steering: section",
+	};
+	bool maps_removed = false;
+
+	a->steer_wanted = n;
+	for (size_t i = 0; i < n; i++) {
+		ps_steer_dev_init(&a->steer_devs[i], st->interfaces[i]);
+		names[i] = st->interfaces[i];
+	}
+	/* Retries and periodic passes cost nothing while every listed interface has its link. */
+	if (st->present && (refresh || !ps_steer_attached_all(a->steer_devs, n))) {
+		struct ps_steer_applied applied;
+		const struct ps_host_cfg *self = ps_config_find_host(&a->cfg, a->o.host);
+
+		ps_err_reset();
+		if (ps_steer_apply_locked(&a->cfg, self, a->steer_devs, n, PS_STEER_KEEP_GOING, &applied)) {
+			alog(repeat_level(&a->steer_last_shared_err, ps_err_msg()), "%s:%d: steering: %s; retrying",
+			     a->cfg.path, st->line, ps_err_msg());
+			failed = n ?: 1;
+		} else {
+			a->steer_last_shared_err = 0;
+			for (size_t i = 0; i < n; i++)
+				failed += !log_steer_dev(a, i);
+		}
+	}
+	/* Named interfaces stay (also those that failed: a failure is no reason to take steering off). */
+	if (st->present && !n)
+		goto out;
+	ps_err_reset();
+	if (ps_steer_detach_locked(names, n, true, log_steer_detached, &ctx, &maps_removed)) {
+		alog(A_ERR, "cannot take steering off the interfaces the config no longer lists: %s", ps_err_msg());
+		failed++;
+	} else if (maps_removed) {
+		alog(A_INFO, "no interface has steering any more: its maps are removed");
+	}
+out:
+	a->steer_failed = failed > n ? n : failed;
+	return failed;
+}
+
 /*
  * Makes the pins what the config in force asks for: every listed cgroup
  * attached with its pools (existing attachments are adopted and, with
@@ -325,7 +452,7 @@ static int reconcile(struct agent *a, bool refresh)
 	struct wanted *w = calloc(1, sizeof(*w));
 	__u64 *have = calloc(PS_MAX_ATTACHMENTS, sizeof(*have));
 	unsigned long long failed = 0;
-	size_t n_have;
+	size_t n_have, steer_failed = 0;
 	int lock = -1, err = 0, env_err = 0;
 
 	if (!w || !have) {
@@ -345,13 +472,15 @@ static int reconcile(struct agent *a, bool refresh)
 	if (err) {
 		alog(A_ERR, "%s", ps_err_msg());
 		failed = a->cfg.n_cgroups;
+		steer_failed = a->steer_wanted = a->cfg.steering.n_interfaces;
+		a->steer_failed = steer_failed;
 		env_err = err;
 		goto out;
 	}
 	if (!a->last_err)
 		a->last_err = calloc(a->cfg.n_cgroups, sizeof(*a->last_err));
 	for (size_t i = 0; i < a->cfg.n_cgroups; i++) {
-		unsigned long h = 5381;
+		unsigned long scratch = 0;
 
 		ps_err_reset();
 		if (!apply_cgroup(a, &a->cfg.cgroups[i], w, refresh)) {
@@ -360,13 +489,9 @@ static int reconcile(struct agent *a, bool refresh)
 			continue;
 		}
 		failed++;
-		for (const char *c = ps_err_msg(); *c; c++)
-			h = h * 33 + (unsigned char)*c;
 		/* The same error again (a retry) is logged once, then at debug level. */
-		alog(a->last_err && a->last_err[i] == (h ?: 1) ? A_DEBUG : A_ERR, "%s:%d: cgroups[%zu] %s: %s; retrying",
+		alog(repeat_level(a->last_err ? &a->last_err[i] : &scratch, ps_err_msg()), "%s:%d: cgroups[%zu] %s: %s; retrying",
 		     a->cfg.path, a->cfg.cgroups[i].line, i, a->cfg.cgroups[i].path, ps_err_msg());
-		if (a->last_err)
-			a->last_err[i] = h ?: 1;
 	}
 	n_have = pinned_ids(have, PS_MAX_ATTACHMENTS);
 	for (size_t i = 0; i < n_have; i++) {
@@ -384,17 +509,18 @@ static int reconcile(struct agent *a, bool refresh)
 		alog(A_INFO, "detached cgroup %llu: the config no longer lists it%s", (unsigned long long)have[i],
 		     removed_all ? "; no cgroup is attached any more, the socket side's pins removed" : "");
 	}
+	steer_failed = reconcile_steering(a, refresh);
 out:
 	ps_state_unlock(lock);
 	a->m.cgroups_wanted = a->cfg.n_cgroups;
 	a->m.cgroups_failed = failed > a->cfg.n_cgroups ? a->cfg.n_cgroups : failed;
-	a->failed = failed > 0;
+	a->failed = failed > 0 || steer_failed > 0;
 	if (refresh)
-		a->refresh_pending = failed > 0;
+		a->refresh_pending = a->failed;
 	free(w);
 	free(have);
-	/* -EAGAIN: some cgroups are not attached (yet); another error: nothing could be done. */
-	return env_err ?: failed ? -EAGAIN : 0;
+	/* -EAGAIN: some cgroups or interfaces are not attached (yet); another error: nothing could be done. */
+	return env_err ?: a->failed ? -EAGAIN : 0;
 }
 
 static double now_realtime(void)
@@ -413,6 +539,18 @@ static unsigned long long now_monotonic_usec(void)
 	return ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
 }
 
+/* "1 of 2 cgroups attached, 1 of 1 interfaces steered": for the log and systemd's STATUS=. */
+static const char *datapath_summary(const struct agent *a, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%llu of %llu cgroups attached", a->m.cgroups_wanted - a->m.cgroups_failed,
+			 a->m.cgroups_wanted);
+
+	if (a->steer_wanted && n >= 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, ", %zu of %zu interfaces steered", a->steer_wanted - a->steer_failed,
+			 a->steer_wanted);
+	return buf;
+}
+
 static void reject(struct agent *a, const char *why)
 {
 	pthread_mutex_lock(&a->lock);
@@ -427,6 +565,7 @@ static void reject(struct agent *a, const char *why)
 static void reload(struct agent *a, bool only_if_changed)
 {
 	struct ps_config cfg = {};
+	char summary[128];
 	char *content = NULL;
 	size_t len = 0;
 	int err;
@@ -465,6 +604,8 @@ static void reload(struct agent *a, bool only_if_changed)
 	free(a->content);
 	free(a->last_err);
 	a->last_err = NULL;
+	memset(a->steer_last_err, 0, sizeof(a->steer_last_err));
+	a->steer_last_shared_err = 0;
 	a->cfg = cfg;
 	a->content = content;
 	a->content_len = len;
@@ -478,8 +619,7 @@ static void reload(struct agent *a, bool only_if_changed)
 	pthread_mutex_unlock(&a->lock);
 	alog(err ? A_WARN : A_INFO, "config generation %llu from %s %s", a->m.generation, a->o.config,
 	     err ? "applied in part (see the errors above); retrying" : "applied");
-	sd_notifyf(0, "READY=1\nSTATUS=generation %llu, %llu of %llu cgroups attached", a->m.generation,
-		   a->m.cgroups_wanted - a->m.cgroups_failed, a->m.cgroups_wanted);
+	sd_notifyf(0, "READY=1\nSTATUS=generation %llu, %s", a->m.generation, datapath_summary(a, summary, sizeof(summary)));
 }
 
 static int watch_dir(struct agent *a)
@@ -522,7 +662,7 @@ static int run_agent(int argc, char **argv)
 {
 	struct agent *a = calloc(1, sizeof(*a));
 	struct ps_metrics_server *srv = NULL;
-	char hostbuf[256], real[PATH_MAX], *slash;
+	char hostbuf[256], real[PATH_MAX], summary[128], *slash;
 	size_t len = 0;
 	sigset_t mask;
 	int sigfd = -1, inofd = -1, err;
@@ -541,7 +681,7 @@ static int run_agent(int argc, char **argv)
 	if (ps_log_get_level() < PS_LOG_INFO)
 		ps_log_set_level(PS_LOG_INFO); /* the internals' progress messages belong in the log */
 	if (!a->o.config) {
-		err = ps_err(EINVAL, "agent needs --config FILE: the fleet config, with a cgroups: section");
+		err = ps_err(EINVAL, "agent needs --config FILE: the fleet config, with a cgroups: section or steering.interfaces");
 		goto out;
 	}
 	if (!a->o.host) {
@@ -608,12 +748,16 @@ static int run_agent(int argc, char **argv)
 	pthread_mutex_unlock(&a->lock);
 	if (err && err != -EAGAIN)
 		goto out; /* the host cannot run portslice: the error says why */
-	alog(a->failed ? A_WARN : A_INFO, "running: config %s (generation 1), host %s, %llu of %llu cgroups attached%s",
-	     a->o.config, a->o.host, a->m.cgroups_wanted - a->m.cgroups_failed, a->m.cgroups_wanted,
-	     a->failed ? "; retrying the others every 5 s" : "");
-	/* Ready: the datapath of every cgroup that exists is in place. */
-	sd_notifyf(0, "READY=1\nSTATUS=generation 1, %llu of %llu cgroups attached\nMAINPID=%d",
-		   a->m.cgroups_wanted - a->m.cgroups_failed, a->m.cgroups_wanted, (int)getpid());
+	alog(a->failed ? A_WARN : A_INFO, "running: config %s (generation 1), host %s, %s%s", a->o.config, a->o.host,
+	     datapath_summary(a, summary, sizeof(summary)), a->failed ? "; retrying the others every 5 s" : "");
+	/*
+	 * Ready: the datapath of every listed cgroup and interface that exists is
+	 * in place. What failed (a missing cgroup or interface, a driver without
+	 * XDP) is logged with its fix and retried; it does not hold readiness
+	 * back, or systemd would kill an agent that keeps the rest working.
+	 */
+	sd_notifyf(0, "READY=1\nSTATUS=generation 1, %s\nMAINPID=%d", datapath_summary(a, summary, sizeof(summary)),
+		   (int)getpid());
 	err = 0;
 
 	for (;;) {
@@ -668,7 +812,8 @@ static int run_agent(int argc, char **argv)
 			err = reconcile(a, a->refresh_pending);
 			if (!err && was_failed) {
 				a->m.last_reload_ok = true;
-				alog(A_INFO, "every listed cgroup is attached now");
+				alog(A_INFO, "every listed cgroup is attached now%s",
+				     a->steer_wanted ? ", and every listed interface steered" : "");
 			}
 			pthread_mutex_unlock(&a->lock);
 			err = 0;
@@ -691,16 +836,19 @@ out:
 const struct ps_cmd ps_cmd_agent = {
 	.name = "agent",
 	.synopsis = "--config FILE [--host NAME] [--metrics ADDR:PORT] [--interval SECONDS]",
-	.summary = "Run in the foreground, keeping the cgroups of the config's cgroups: list attached; reload on SIGHUP or file change.",
+	.summary = "Run in the foreground, keeping the config's cgroups and steering interfaces attached; reload on SIGHUP or file change.",
 	.details =
-		"Adopts what is pinned, attaches what is missing, detaches what the config no longer\n"
-		"lists, and reconciles again on SIGHUP, when the config file changes (its directory\n"
-		"is watched, so editors' rename-replace works) and every --interval seconds. A bad\n"
-		"config is rejected with its file, line and field; the running one stays in force.\n"
-		"SIGTERM stops the agent and leaves the datapath in place ('portslice detach --all'\n"
-		"removes it). Under systemd (Type=notify) READY=1 is sent once the datapath is in\n"
-		"place. The config file and its directory must not be writable by non-root users.\n"
-		"Steering interfaces are not managed by the agent yet: use 'portslice steer'.",
+		"Attaches the cgroups of cgroups: and puts steering on the interfaces of\n"
+		"steering.interfaces (run it in the network namespace of those interfaces). Adopts\n"
+		"what is pinned, attaches what is missing, detaches what the config no longer lists\n"
+		"(every interface's steering when steering: is gone), and reconciles again on SIGHUP,\n"
+		"when the config file changes (its directory is watched, so editors' rename-replace\n"
+		"works) and every --interval seconds. A bad config is rejected with its file, line\n"
+		"and field; the running one stays in force. A listed cgroup or interface that does\n"
+		"not exist is retried every 5 s. SIGTERM stops the agent and leaves the datapath in\n"
+		"place ('portslice detach --all' removes it). Under systemd (Type=notify) READY=1 is\n"
+		"sent once the datapath of every existing listed cgroup and interface is in place.\n"
+		"The config file and its directory must not be writable by non-root users.",
 	.opts = agent_opts,
 	.run = run_agent,
 };

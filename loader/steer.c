@@ -29,6 +29,7 @@
 #include "log.h"
 #include "state.h"
 #include "steering.h"
+#include "kernel_features.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -624,16 +625,51 @@ static int fill_maps(const struct steer_maps *m, const struct ps_config *cfg, co
 	return 0;
 }
 
-/* ---- steer attach -------------------------------------------------------- */
+/* ---- attaching: shared by `steer attach` and the agent ------------------- */
 
-struct dev_result {
-	char name[IF_NAMESIZE];
-	__u32 ifindex;
-	__u32 link_id;
-	const char *result;   /* attached, updated, refreshed */
-	bool created;         /* a pin made by this run, removed if it fails */
-	char pin[PATH_MAX + 256];
-};
+void ps_steer_dev_init(struct ps_steer_dev *d, const char *name)
+{
+	memset(d, 0, sizeof(*d));
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->ifindex = if_nametoindex(name);
+}
+
+/* <pin dir>/steer/<interface>, or the temporary name a new link is pinned at first. */
+static int link_pin_path(const char *ifname, bool tmp, char *buf, size_t len)
+{
+	char dir[PATH_MAX], pin[IF_NAMESIZE];
+
+	if (ps_pin_path(dir, sizeof(dir), PS_STEER_DIR))
+		return ps_err(ENAMETOOLONG, "pin dir %s: name too long", ps_pin_dir());
+	pin_name(ifname, pin);
+	if ((size_t)snprintf(buf, len, "%s/%s%s", dir, tmp ? "tmp:" : "", pin) >= len)
+		return ps_err(ENAMETOOLONG, "pin dir %s: name too long", ps_pin_dir());
+	return 0;
+}
+
+/* The settings the program gets in .rodata: this host's id, the mode, this host's underlay address. */
+static void program_settings(const struct ps_config *cfg, const struct ps_host_cfg *self,
+			     struct ps_steer__rodata *want)
+{
+	memset(want, 0, sizeof(*want));
+	want->ps_self_host = ps_config_host_id(cfg, self->name);
+	want->ps_steer_mode = cfg->steering.mode;
+	if (self->family == AF_INET)
+		memcpy((void *)&want->ps_self_underlay4, self->addr, 4);
+	else
+		memcpy((void *)want->ps_self_underlay6, self->addr, 16);
+}
+
+void ps_steer_warn_config(const struct ps_config *cfg, const struct ps_host_cfg *self)
+{
+	if (cfg->steering.mode != PS_STEER_ENCAP)
+		return;
+	for (size_t i = 0; i < cfg->n_hosts; i++)
+		if (cfg->hosts[i].family != self->family)
+			pr_warn("host %s has an %s underlay address but this host (%s) has an %s one: replies owned by it are dropped (dropped_no_route)",
+				cfg->hosts[i].name, cfg->hosts[i].family == AF_INET ? "IPv4" : "IPv6", self->name,
+				self->family == AF_INET ? "IPv4" : "IPv6");
+}
 
 static int load_program(struct ps_steer **out, const struct ps_steer__rodata *want)
 {
@@ -664,10 +700,10 @@ static int load_program(struct ps_steer **out, const struct ps_steer__rodata *wa
 }
 
 /* A new native-mode XDP link on @d, pinned at once (temporary name, then rename). */
-static int create_link(int prog_fd, struct dev_result *d)
+static int create_link(int prog_fd, struct ps_steer_dev *d)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = XDP_FLAGS_DRV_MODE);
-	char dir[PATH_MAX], pin[IF_NAMESIZE], tmp[PATH_MAX + 32];
+	char dir[PATH_MAX], pin[PATH_MAX + 256], tmp[PATH_MAX + 256];
 	struct bpf_link_info info = {};
 	__u32 len = sizeof(info);
 	int fd, err;
@@ -676,9 +712,9 @@ static int create_link(int prog_fd, struct dev_result *d)
 		return ps_err(ENAMETOOLONG, "pin dir %s: name too long", ps_pin_dir());
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return ps_err(errno, "cannot create %s: %s", dir, strerror(errno));
-	pin_name(d->name, pin);
-	snprintf(tmp, sizeof(tmp), "%s/tmp:%s", dir, pin);
-	snprintf(d->pin, sizeof(d->pin), "%s/%s", dir, pin);
+	err = link_pin_path(d->name, true, tmp, sizeof(tmp)) ?: link_pin_path(d->name, false, pin, sizeof(pin));
+	if (err)
+		return err;
 	ps_unpin(tmp); /* debris of a crashed attach */
 
 	fd = bpf_link_create(prog_fd, (int)d->ifindex, BPF_XDP, &opts);
@@ -693,11 +729,11 @@ static int create_link(int prog_fd, struct dev_result *d)
 				      "(ip link set dev %s xdp off) or pick another interface", d->name, d->name);
 		return ps_err(err, "cannot attach the steering program to %s: %s", d->name, strerror(err));
 	}
-	if (bpf_obj_pin(fd, tmp) || rename(tmp, d->pin)) {
+	if (bpf_obj_pin(fd, tmp) || rename(tmp, pin)) {
 		err = errno;
 		ps_unpin(tmp);
 		close(fd);
-		return ps_err(err, "cannot pin the steering link of %s at %s: %s", d->name, d->pin, strerror(err));
+		return ps_err(err, "cannot pin the steering link of %s at %s: %s", d->name, pin, strerror(err));
 	}
 	if (!bpf_obj_get_info_by_fd(fd, &info, &len))
 		d->link_id = info.id;
@@ -708,8 +744,194 @@ static int create_link(int prog_fd, struct dev_result *d)
 	return 0;
 }
 
+static int no_such_interface(const struct ps_steer_dev *d)
+{
+	return ps_err(ENODEV, "no interface named '%s' in this network namespace: check 'ip link'", d->name);
+}
+
+/* Steering on @d: its pinned link adopted (the program swapped in if it is not @prog_fd), or a new one. */
+static int attach_dev(int prog_fd, __u32 prog_id, struct steer_link *links, size_t n_links, struct ps_steer_dev *d)
+{
+	struct steer_link *l = links_find(links, n_links, d->name);
+
+	if (!d->ifindex)
+		return no_such_interface(d);
+	if (l && !l->ifindex) {
+		/* The interface was deleted since: its link is dead. */
+		ps_unpin(l->pin);
+		l = NULL;
+	}
+	if (l && l->ifindex != d->ifindex)
+		return ps_err(EEXIST, "%s holds the steering link of another interface (ifindex %u, not %u): renamed, "
+			      "or in another network namespace sharing this pin dir (use one PORTSLICE_PIN_DIR per host); "
+			      "run 'portslice steer detach --dev %s' first",
+			      l->pin, l->ifindex, d->ifindex, d->name);
+	if (!l)
+		return create_link(prog_fd, d);
+	d->link_id = l->link_id;
+	d->result = "refreshed";
+	if (l->prog_id == prog_id)
+		return 0;
+	if (bpf_link_update(l->fd, prog_fd, NULL))
+		return ps_err(errno, "cannot update the steering link of %s: %s", d->name, strerror(errno));
+	/* The link now runs prog_id: the pass over the links not named must not swap it again. */
+	l->prog_id = prog_id;
+	d->result = "updated";
+	return 0;
+}
+
+/*
+ * @d could not be attached (@err): all or nothing, that ends the run; when
+ * keeping going, @d keeps the message and the run goes on.
+ */
+static int dev_failed(struct ps_steer_dev *d, int err, enum ps_steer_on_failure on_failure)
+{
+	if (on_failure == PS_STEER_ALL_OR_NOTHING)
+		return err;
+	d->result = NULL;
+	d->err = err;
+	snprintf(d->error, sizeof(d->error), "%s", ps_err_msg());
+	ps_err_reset();
+	return 0;
+}
+
+int ps_steer_apply_locked(const struct ps_config *cfg, const struct ps_host_cfg *self, struct ps_steer_dev *devs,
+			  size_t n_devs, enum ps_steer_on_failure on_failure, struct ps_steer_applied *out)
+{
+	struct steer_link *links = NULL;
+	struct steer_maps maps = { -1, -1, -1, -1, -1 };
+	struct ps_steer__rodata want;
+	struct ps_steer *skel = NULL;
+	size_t to_attach = 0;
+	int n_links = 0, prog_fd = -1, err;
+	bool fresh = false;
+
+	memset(out, 0, sizeof(*out));
+	program_settings(cfg, self, &want);
+	for (size_t i = 0; i < n_devs; i++) {
+		devs[i].link_id = 0;
+		devs[i].result = NULL;
+		devs[i].err = 0;
+		devs[i].error[0] = '\0';
+		devs[i].created = false;
+	}
+	err = ps_features_require(PS_PART_STEERING, "steer attach");
+	if (err)
+		goto out;
+	err = check_layout();
+	if (err)
+		goto out;
+
+	links = calloc(PS_MAX_STEER_LINKS, sizeof(*links));
+	if (!links) {
+		err = ps_err(ENOMEM, "out of memory");
+		goto out;
+	}
+	n_links = links_list(links, PS_MAX_STEER_LINKS);
+	if (n_links < 0) {
+		err = ps_err(n_links, "cannot list the steering links under %s: %s", ps_pin_dir(), strerror(-n_links));
+		n_links = 0;
+		goto out;
+	}
+	fresh = !n_links;
+	/* Interfaces that do not exist fail before anything is loaded: a run with none left costs nothing. */
+	for (size_t i = 0; i < n_devs && !err; i++) {
+		if (devs[i].ifindex)
+			to_attach++;
+		else
+			err = dev_failed(&devs[i], no_such_interface(&devs[i]), on_failure);
+	}
+	if (err || (fresh && !to_attach))
+		goto out;
+
+	/* Reuse the running program when its settings are these: maps change, programs do not. */
+	for (int i = 0; i < n_links && prog_fd < 0; i++) {
+		struct ps_steer__rodata have;
+		int fd = links[i].ifindex ? bpf_prog_get_fd_by_id(links[i].prog_id) : -1;
+
+		if (fd >= 0 && !prog_settings(fd, &have) && settings_equal(&have, &want))
+			prog_fd = fd;
+		else if (fd >= 0)
+			close(fd);
+	}
+	if (prog_fd < 0) {
+		err = load_program(&skel, &want);
+		if (err)
+			goto out;
+		prog_fd = dup(bpf_program__fd(skel->progs.ps_steer));
+	}
+	out->prog_id = prog_id_of(prog_fd);
+
+	err = maps_open(&maps);
+	if (!err) {
+		struct pool_entry old[PS_MAX_POOLS * 2];
+		int n_old = read_pool_entries(maps.pools, old, ARRAY_SIZE(old));
+
+		err = assign_slots(cfg, old, (size_t)n_old, out->slot);
+	}
+	if (!err)
+		err = fill_maps(&maps, cfg, out->slot);
+	if (err)
+		goto out;
+
+	for (size_t i = 0; i < n_devs && !err; i++) {
+		if (devs[i].ifindex)
+			err = attach_dev(prog_fd, out->prog_id, links, (size_t)n_links, &devs[i]);
+		if (err)
+			err = dev_failed(&devs[i], err, on_failure);
+	}
+	/* Every interface runs the same settings: new ones go to the links not named too. */
+	for (int i = 0; i < n_links && !err; i++) {
+		if (!links[i].ifindex || links[i].prog_id == out->prog_id)
+			continue;
+		if (bpf_link_update(links[i].fd, prog_fd, NULL))
+			err = ps_err(errno, "cannot update the steering link of %s: %s", links[i].ifname, strerror(errno));
+	}
+out:
+	if (err) {
+		for (size_t i = 0; i < n_devs; i++) {
+			char pin[PATH_MAX + 256];
+
+			if (devs[i].created && !link_pin_path(devs[i].name, false, pin, sizeof(pin)))
+				ps_unpin(pin);
+			if (devs[i].created)
+				devs[i].result = NULL;
+			devs[i].created = false;
+		}
+	}
+	links_close(links, (size_t)n_links);
+	free(links);
+	maps_close(&maps);
+	if (prog_fd >= 0)
+		close(prog_fd);
+	ps_steer__destroy(skel);
+	/* Steering that had no link before and has none now leaves nothing behind. */
+	if (fresh && !ps_steer_links_any())
+		ps_state_remove_steer();
+	return err;
+}
+
+bool ps_steer_attached_all(const struct ps_steer_dev *devs, size_t n_devs)
+{
+	struct steer_link *links = calloc(PS_MAX_STEER_LINKS, sizeof(*links));
+	int n_links = links ? links_list(links, PS_MAX_STEER_LINKS) : -ENOMEM;
+	bool all = n_links >= 0;
+
+	for (size_t i = 0; i < n_devs && all; i++) {
+		const struct steer_link *l = links_find(links, (size_t)n_links, devs[i].name);
+
+		all = l && devs[i].ifindex && l->ifindex == devs[i].ifindex;
+	}
+	if (n_links > 0)
+		links_close(links, (size_t)n_links);
+	free(links);
+	return all;
+}
+
+/* ---- steer attach -------------------------------------------------------- */
+
 static void print_attach(const struct ps_config *cfg, const struct ps_host_cfg *self, enum ps_steer_mode mode,
-			 const struct dev_result *devs, size_t n_devs, const int slot[PS_MAX_POOLS], __u32 prog_id)
+			 const struct ps_steer_dev *devs, size_t n_devs, const int slot[PS_MAX_POOLS], __u32 prog_id)
 {
 	char addr[PS_ADDR_STR_LEN];
 
@@ -778,17 +1000,11 @@ static int run_steer_attach(int argc, char **argv)
 	struct steer_opts o = {};
 	struct ps_config cfg = {};
 	struct ps_error cerr = {};
-	struct dev_result devs[PS_MAX_STEER_IFACES] = {};
-	struct steer_link *links = NULL;
-	struct steer_maps maps = { -1, -1, -1, -1, -1 };
-	struct ps_steer__rodata want = {};
-	struct ps_steer *skel = NULL;
+	struct ps_steer_dev devs[PS_MAX_STEER_IFACES];
+	struct ps_steer_applied applied = {};
 	const struct ps_host_cfg *self;
-	int slot[PS_MAX_POOLS];
 	size_t n_devs = 0;
-	int n_links = 0, lock = -1, prog_fd = -1, err;
-	bool fresh = false;
-	__u32 prog_id;
+	int lock = -1, err;
 	char hostbuf[256];
 
 	err = ps_cli_parse(&ps_cmd_steer_attach, argc, argv, on_steer_opt, &o);
@@ -835,10 +1051,9 @@ static int run_steer_attach(int argc, char **argv)
 			dup |= !strcmp(devs[j].name, name);
 		if (dup)
 			continue;
-		snprintf(devs[n_devs].name, sizeof(devs[n_devs].name), "%s", name);
-		devs[n_devs].ifindex = if_nametoindex(name);
+		ps_steer_dev_init(&devs[n_devs], name);
 		if (!devs[n_devs].ifindex) {
-			err = ps_err(ENODEV, "no interface named '%s' in this network namespace: check 'ip link'", name);
+			err = no_such_interface(&devs[n_devs]);
 			goto out;
 		}
 		n_devs++;
@@ -847,19 +1062,7 @@ static int run_steer_attach(int argc, char **argv)
 		err = ps_err(EINVAL, "steer attach needs --dev IFACE, or steering.interfaces in %s", o.config);
 		goto out;
 	}
-
-	want.ps_self_host = ps_config_host_id(&cfg, self->name);
-	want.ps_steer_mode = cfg.steering.mode;
-	if (self->family == AF_INET)
-		memcpy((void *)&want.ps_self_underlay4, self->addr, 4);
-	else
-		memcpy((void *)want.ps_self_underlay6, self->addr, 16);
-	if (cfg.steering.mode == PS_STEER_ENCAP)
-		for (size_t i = 0; i < cfg.n_hosts; i++)
-			if (cfg.hosts[i].family != self->family)
-				pr_warn("host %s has an %s underlay address but this host (%s) has an %s one: replies owned by it are dropped (dropped_no_route)",
-					cfg.hosts[i].name, cfg.hosts[i].family == AF_INET ? "IPv4" : "IPv6", self->name,
-					self->family == AF_INET ? "IPv4" : "IPv6");
+	ps_steer_warn_config(&cfg, self);
 
 	err = ps_env_require_root();
 	if (!err)
@@ -873,119 +1076,104 @@ static int run_steer_attach(int argc, char **argv)
 		err = lock;
 		goto out;
 	}
-	err = check_layout();
-	if (err)
-		goto out;
+	err = ps_steer_apply_locked(&cfg, self, devs, n_devs, PS_STEER_ALL_OR_NOTHING, &applied);
+	if (!err)
+		print_attach(&cfg, self, cfg.steering.mode, devs, n_devs, applied.slot, applied.prog_id);
+out:
+	ps_state_unlock(lock);
+	ps_config_free(&cfg);
+	return err;
+}
 
-	links = calloc(PS_MAX_STEER_LINKS, sizeof(*links));
-	if (!links) {
-		err = ps_err(ENOMEM, "out of memory");
-		goto out;
+/* ---- detaching: shared by `steer detach` and the agent ------------------- */
+
+/* Does @l belong to the interfaces @names? By name, and with @by_index for an interface renamed since. */
+static bool link_named(const struct steer_link *l, const char *const *names, size_t n_names, bool by_index)
+{
+	for (size_t j = 0; j < n_names; j++) {
+		unsigned int idx;
+
+		if (!strcmp(l->ifname, names[j]))
+			return true;
+		idx = by_index ? if_nametoindex(names[j]) : 0;
+		if (idx && idx == l->ifindex && !if_nametoindex(l->ifname))
+			return true;
 	}
+	return false;
+}
+
+int ps_steer_detach_locked(const char *const *names, size_t n_names, bool all_but_named,
+			   ps_steer_detached_fn on_detached, void *arg, bool *maps_removed)
+{
+	struct steer_link *links = calloc(PS_MAX_STEER_LINKS, sizeof(*links));
+	int n_links, err = 0;
+
+	*maps_removed = false;
+	if (!links)
+		return ps_err(ENOMEM, "out of memory");
 	n_links = links_list(links, PS_MAX_STEER_LINKS);
 	if (n_links < 0) {
 		err = ps_err(n_links, "cannot list the steering links under %s: %s", ps_pin_dir(), strerror(-n_links));
 		n_links = 0;
 		goto out;
 	}
-	fresh = !n_links;
-	/* Reuse the running program when its settings are these: maps change, programs do not. */
-	for (int i = 0; i < n_links && prog_fd < 0; i++) {
-		struct ps_steer__rodata have;
-		int fd = links[i].ifindex ? bpf_prog_get_fd_by_id(links[i].prog_id) : -1;
-
-		if (fd >= 0 && !prog_settings(fd, &have) && settings_equal(&have, &want))
-			prog_fd = fd;
-		else if (fd >= 0)
-			close(fd);
-	}
-	if (prog_fd < 0) {
-		err = load_program(&skel, &want);
-		if (err)
+	for (int i = 0; i < n_links; i++) {
+		/* Renamed interfaces are found by index only when naming what goes: what stays is asked for by name. */
+		if (link_named(&links[i], names, n_names, !all_but_named) == all_but_named)
+			continue;
+		err = ps_unpin(links[i].pin);
+		if (err) {
+			err = ps_err(err, "cannot remove %s: %s", links[i].pin, strerror(-err));
 			goto out;
-		prog_fd = dup(bpf_program__fd(skel->progs.ps_steer));
-	}
-	prog_id = prog_id_of(prog_fd);
-
-	err = maps_open(&maps);
-	if (!err) {
-		struct pool_entry old[PS_MAX_POOLS * 2];
-		int n_old = read_pool_entries(maps.pools, old, ARRAY_SIZE(old));
-
-		err = assign_slots(&cfg, old, (size_t)n_old, slot);
-	}
-	if (!err)
-		err = fill_maps(&maps, &cfg, slot);
-	if (err)
-		goto out;
-
-	for (size_t i = 0; i < n_devs && !err; i++) {
-		struct dev_result *d = &devs[i];
-		struct steer_link *l = links_find(links, (size_t)n_links, d->name);
-
-		if (l && !l->ifindex) {
-			/* The interface was deleted since: its link is dead. */
-			ps_unpin(l->pin);
-			l = NULL;
 		}
-		if (l && l->ifindex != d->ifindex) {
-			err = ps_err(EEXIST, "%s holds the steering link of another interface (ifindex %u, not %u): renamed, "
-				     "or in another network namespace sharing this pin dir (use one PORTSLICE_PIN_DIR per host); "
-				     "run 'portslice steer detach --dev %s' first",
-				     l->pin, l->ifindex, d->ifindex, d->name);
-			break;
-		}
-		if (!l) {
-			err = create_link(prog_fd, d);
-			continue;
-		}
-		d->link_id = l->link_id;
-		d->result = "refreshed";
-		if (l->prog_id != prog_id) {
-			if (bpf_link_update(l->fd, prog_fd, NULL))
-				err = ps_err(errno, "cannot update the steering link of %s: %s", d->name, strerror(errno));
-			d->result = "updated";
-		}
+		if (on_detached)
+			on_detached(links[i].ifname, links[i].ifindex, arg);
 	}
-	/* Every interface runs the same settings: new ones go to the links not named too. */
-	for (int i = 0; i < n_links && !err; i++) {
-		if (!links[i].ifindex || links[i].prog_id == prog_id)
-			continue;
-		if (bpf_link_update(links[i].fd, prog_fd, NULL))
-			err = ps_err(errno, "cannot update the steering link of %s: %s", links[i].ifname, strerror(errno));
+	if (!ps_steer_links_any()) {
+		char meta[PATH_MAX], dir[PATH_MAX];
+
+		map_pin_path(PS_STEER_META_MAP, meta, sizeof(meta));
+		ps_pin_path(dir, sizeof(dir), PS_STEER_DIR);
+		*maps_removed = !access(meta, F_OK) || !access(dir, F_OK);
+		err = ps_state_remove_steer();
 	}
-	if (!err)
-		print_attach(&cfg, self, cfg.steering.mode, devs, n_devs, slot, prog_id);
 out:
-	if (err) {
-		for (size_t i = 0; i < n_devs; i++)
-			if (devs[i].created)
-				ps_unpin(devs[i].pin);
-	}
-	links_close(links, (size_t)(n_links > 0 ? n_links : 0));
+	links_close(links, (size_t)n_links);
 	free(links);
-	maps_close(&maps);
-	if (prog_fd >= 0)
-		close(prog_fd);
-	ps_steer__destroy(skel);
-	/* A failed first attach leaves nothing of steering behind. */
-	if (err && lock >= 0 && fresh && !ps_steer_links_any())
-		ps_state_remove_steer();
-	ps_state_unlock(lock);
-	ps_config_free(&cfg);
 	return err;
 }
 
 /* ---- steer detach -------------------------------------------------------- */
 
+/* The interfaces `steer detach` took steering off: names for the output, indexes to match renamed ones. */
+struct detached {
+	json_object *names;
+	__u32 ifindex[PS_MAX_STEER_LINKS];
+};
+
+static void note_detached(const char *ifname, __u32 ifindex, void *arg)
+{
+	struct detached *d = arg;
+	size_t n = json_object_array_length(d->names);
+
+	if (n < PS_MAX_STEER_LINKS)
+		d->ifindex[n] = ifindex;
+	json_object_array_add(d->names, json_object_new_string(ifname));
+}
+
 static int run_steer_detach(int argc, char **argv)
 {
 	struct steer_opts o = {};
-	struct steer_link *links = NULL;
-	json_object *detached = json_object_new_array(), *missing = json_object_new_array();
+	struct detached *detached = calloc(1, sizeof(*detached));
+	json_object *missing = json_object_new_array();
 	bool removed = false;
-	int n_links = 0, lock = -1, err;
+	int lock = -1, err;
 
+	if (!detached) {
+		json_object_put(missing);
+		return ps_err(ENOMEM, "out of memory");
+	}
+	detached->names = json_object_new_array();
 	err = ps_cli_parse(&ps_cmd_steer_detach, argc, argv, on_steer_opt, &o);
 	if (err) {
 		err = err > 0 ? 0 : err;
@@ -1009,79 +1197,46 @@ static int run_steer_detach(int argc, char **argv)
 		err = lock;
 		goto out;
 	}
-	links = calloc(PS_MAX_STEER_LINKS, sizeof(*links));
-	if (!links) {
-		err = ps_err(ENOMEM, "out of memory");
+	/* --all: every interface but none. */
+	err = ps_steer_detach_locked(o.devs, o.n_devs, o.all, note_detached, detached, &removed);
+	if (err)
 		goto out;
-	}
-	n_links = links_list(links, PS_MAX_STEER_LINKS);
-	if (n_links < 0) {
-		err = ps_err(n_links, "cannot list the steering links under %s: %s", ps_pin_dir(), strerror(-n_links));
-		n_links = 0;
-		goto out;
-	}
-	for (int i = 0; i < n_links; i++) {
-		bool named = o.all;
-
-		for (size_t j = 0; j < o.n_devs && !named; j++) {
-			/* By name, or by index for an interface renamed since. */
-			unsigned int idx = if_nametoindex(o.devs[j]);
-
-			named = !strcmp(links[i].ifname, o.devs[j]) ||
-				(idx && idx == links[i].ifindex && !if_nametoindex(links[i].ifname));
-		}
-		if (!named)
-			continue;
-		err = ps_unpin(links[i].pin);
-		if (err) {
-			err = ps_err(err, "cannot remove %s: %s", links[i].pin, strerror(-err));
-			goto out;
-		}
-		json_object_array_add(detached, json_object_new_string(links[i].ifname));
-	}
 	for (size_t j = 0; j < o.n_devs; j++) {
+		unsigned int idx = if_nametoindex(o.devs[j]);
 		bool found = false;
 
-		for (size_t k = 0; k < json_object_array_length(detached) && !found; k++)
-			found = !strcmp(json_object_get_string(json_object_array_get_idx(detached, k)), o.devs[j]);
-		for (int i = 0; i < n_links && !found; i++)
-			found = links[i].ifindex && links[i].ifindex == if_nametoindex(o.devs[j]) &&
-				!if_nametoindex(links[i].ifname);
+		/* By name, or an interface renamed since whose link this was. */
+		for (size_t k = 0; k < json_object_array_length(detached->names) && !found; k++) {
+			const char *name = json_object_get_string(json_object_array_get_idx(detached->names, k));
+
+			found = !strcmp(name, o.devs[j]) ||
+				(k < PS_MAX_STEER_LINKS && idx && detached->ifindex[k] == idx && !if_nametoindex(name));
+		}
 		if (!found)
 			json_object_array_add(missing, json_object_new_string(o.devs[j]));
-	}
-	if (!ps_steer_links_any()) {
-		char meta[PATH_MAX], dir[PATH_MAX];
-
-		map_pin_path(PS_STEER_META_MAP, meta, sizeof(meta));
-		ps_pin_path(dir, sizeof(dir), PS_STEER_DIR);
-		removed = !access(meta, F_OK) || !access(dir, F_OK);
-		err = ps_state_remove_steer();
-		if (err)
-			goto out;
 	}
 	if (ps_json) {
 		json_object *root = json_object_new_object();
 
-		json_object_object_add(root, "detached", json_object_get(detached));
+		json_object_object_add(root, "detached", json_object_get(detached->names));
 		json_object_object_add(root, "not_attached", json_object_get(missing));
 		json_object_object_add(root, "steering_removed", json_object_new_boolean(removed));
 		print_json(root);
 	} else {
-		for (size_t k = 0; k < json_object_array_length(detached); k++)
-			printf("steering detached from %s\n", json_object_get_string(json_object_array_get_idx(detached, k)));
+		for (size_t k = 0; k < json_object_array_length(detached->names); k++)
+			printf("steering detached from %s\n",
+			       json_object_get_string(json_object_array_get_idx(detached->names, k)));
 		for (size_t k = 0; k < json_object_array_length(missing); k++)
 			printf("%s had no steering attached: nothing to do\n",
 			       json_object_get_string(json_object_array_get_idx(missing, k)));
-		if (o.all && !json_object_array_length(detached))
+		if (o.all && !json_object_array_length(detached->names))
 			printf("no interface had steering attached: nothing to do\n");
 		if (removed)
 			printf("no interface has steering any more: its maps are removed\n");
 	}
 out:
-	links_close(links, (size_t)n_links);
-	free(links);
-	json_object_put(detached);
+	json_object_put(detached->names);
+	free(detached);
 	json_object_put(missing);
 	ps_state_unlock(lock);
 	return err;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Reply steering from user space (loader/steer.c): the `steer` command, and
- * the steering section of `status`.
+ * Reply steering from user space (loader/steer.c): the `steer` command, what
+ * the agent calls to keep steering as the config asks, and the steering
+ * section of `status`.
  *
  * Pins, beside the socket side's (see state.h):
  *
@@ -19,11 +20,81 @@
 #ifndef PS_STEERING_H
 #define PS_STEERING_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <json-c/json.h>
+#include <linux/types.h>
+
+#include "config.h"
 
 /* Loader-made maps (not in the BPF object): see above. */
 #define PS_STEER_META_MAP "ps_steer_meta"
 #define PS_STEER_NAMES_MAP "ps_steer_names"
+
+/* One interface steering is asked for, and what became of it. */
+struct ps_steer_dev {
+	char name[PS_IFNAME_LEN];
+	__u32 ifindex;            /* 0: no such interface in this network namespace */
+	__u32 link_id;            /* its steering link, once attached or adopted */
+	const char *result;       /* "attached", "updated", "refreshed"; NULL: not done */
+	int err;                  /* PS_STEER_KEEP_GOING: why not (negative errno) ... */
+	char error[512];          /* ... and the message, which says what to do */
+	bool created;             /* steer.c's: a pin this run made, removed if the run fails */
+};
+
+/* Names @d and looks its interface up in the current network namespace. */
+void ps_steer_dev_init(struct ps_steer_dev *d, const char *name);
+
+/* How ps_steer_apply_locked() takes an interface that cannot be attached. */
+enum ps_steer_on_failure {
+	/* `steer attach`: the run fails and leaves everything as it found it. */
+	PS_STEER_ALL_OR_NOTHING,
+	/* The agent: the interface's ps_steer_dev says why; the others still apply. */
+	PS_STEER_KEEP_GOING,
+};
+
+struct ps_steer_applied {
+	int slot[PS_MAX_POOLS];   /* the slot of each of the config's pools */
+	__u32 prog_id;            /* the program every steering link runs */
+};
+
+/*
+ * Puts steering as @cfg (with hosts: and steering:) asks, for host @self (one
+ * of cfg's hosts), on each of @devs, with the state lock held. What is pinned
+ * is adopted: an interface's link is never duplicated; when the program's
+ * settings (mode, host id, underlay address) are those of the running one,
+ * only the maps are rewritten, in place; otherwise a new program replaces the
+ * old one inside every steering link, named here or not. An interface whose
+ * pinned link is dead (the interface was deleted) gets a new one. @n_devs may
+ * be 0: then only the maps and the program of the links there are refreshed.
+ *
+ * Returns 0 or a negative errno (recorded with ps_err). With
+ * PS_STEER_KEEP_GOING an interface that fails is no error of the call: its
+ * ps_steer_dev says why. Steering that ends up on no interface leaves no
+ * pins behind when it had none before.
+ */
+int ps_steer_apply_locked(const struct ps_config *cfg, const struct ps_host_cfg *self, struct ps_steer_dev *devs,
+			  size_t n_devs, enum ps_steer_on_failure on_failure, struct ps_steer_applied *out);
+
+/* True when each of @devs has a live pinned steering link on its interface. */
+bool ps_steer_attached_all(const struct ps_steer_dev *devs, size_t n_devs);
+
+/* Warns about settings of @cfg that leave some replies undeliverable from @self. */
+void ps_steer_warn_config(const struct ps_config *cfg, const struct ps_host_cfg *self);
+
+/* Called for each interface ps_steer_detach_locked() takes steering off. */
+typedef void (*ps_steer_detached_fn)(const char *ifname, __u32 ifindex, void *arg);
+
+/*
+ * Takes steering off interfaces, with the state lock held: with
+ * @all_but_named false those named in @names (by name, or by index for an
+ * interface renamed since); with it true every one not named (by name; NULL,
+ * 0: every one). Only links pinned under <pin dir>/steer/ are touched. When
+ * no link is left, steering's maps go too; *maps_removed says whether there
+ * were any. Returns 0 or a negative errno (recorded with ps_err).
+ */
+int ps_steer_detach_locked(const char *const *names, size_t n_names, bool all_but_named,
+			   ps_steer_detached_fn on_detached, void *arg, bool *maps_removed);
 
 /*
  * The steering section of `status --json`: {"attached", "interfaces",

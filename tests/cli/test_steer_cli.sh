@@ -527,3 +527,18 @@ t_steer_layout_version_mismatch_is_refused() {
 	[ ! -e "$PORTSLICE_PIN_DIR" ] || die "pins remain: $(pinlist)"
 	expect_eq "$(xdp_prog ps0)" none "XDP program on ps0"
 }
+
+# A kernel without XDP links (rehearsed with PORTSLICE_PROBE_HIDE, see
+# test_cli.sh): steer attach says what is missing, that socket placement
+# still works, and changes nothing.
+t_steer_attach_on_a_kernel_without_xdp_links_changes_nothing() {
+	steer_setup
+	local before
+	before=$(snapshot)
+	PORTSLICE_PROBE_HIDE=xdp_links clis steer attach --config "$CONF" --host host-a --dev ps0
+	expect_error 1 "steer attach: this kernel (Linux $(uname -r)) lacks what reply steering (steer attach) needs"
+	expect_contains "$ERR" "missing xdp_links: pinned steering attachments (BPF links for XDP) (Linux 5.9 and later)"
+	expect_contains "$ERR" "socket placement (attach) still works on this kernel."
+	expect_eq "$(snapshot)" "$before" "state after a refused steer attach"
+	expect_no_steering_pins
+}
