@@ -514,6 +514,8 @@ out:
 	ps_state_unlock(lock);
 	a->m.cgroups_wanted = a->cfg.n_cgroups;
 	a->m.cgroups_failed = failed > a->cfg.n_cgroups ? a->cfg.n_cgroups : failed;
+	a->m.interfaces_wanted = a->steer_wanted;
+	a->m.interfaces_failed = a->steer_failed;
 	a->failed = failed > 0 || steer_failed > 0;
 	if (refresh)
 		a->refresh_pending = a->failed;

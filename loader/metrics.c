@@ -203,6 +203,10 @@ static void agent_metrics(FILE *f, const struct ps_agent_metrics *a)
 	family(f, "portslice_agent_cgroups", "gauge", "Cgroups the running config lists, by state at the last reconcile.");
 	fprintf(f, "portslice_agent_cgroups{state=\"attached\"} %llu\n", a->cgroups_wanted - a->cgroups_failed);
 	fprintf(f, "portslice_agent_cgroups{state=\"failed\"} %llu\n", a->cgroups_failed);
+	family(f, "portslice_agent_interfaces", "gauge",
+	       "Steering interfaces the running config lists, by state at the last reconcile.");
+	fprintf(f, "portslice_agent_interfaces{state=\"steered\"} %llu\n", a->interfaces_wanted - a->interfaces_failed);
+	fprintf(f, "portslice_agent_interfaces{state=\"failed\"} %llu\n", a->interfaces_failed);
 }
 
 int ps_metrics_write(FILE *out, const struct ps_agent_metrics *agent)

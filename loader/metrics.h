@@ -21,6 +21,8 @@ struct ps_agent_metrics {
 	unsigned long long reloads_failed; /* rejected configs or failed reconciles */
 	unsigned long long cgroups_wanted; /* cgroups the running config lists */
 	unsigned long long cgroups_failed; /* of those, not attached at the last reconcile */
+	unsigned long long interfaces_wanted; /* steering.interfaces of the running config */
+	unsigned long long interfaces_failed; /* of those, not steered at the last reconcile */
 };
 
 /*

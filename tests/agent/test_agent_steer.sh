@@ -222,6 +222,8 @@ t_agent_steer_refuses_bad_steering() {
 	out=$(in_ns "$NS" curl -sf http://127.0.0.1:9465/metrics) || die "scrape failed"
 	expect_eq "$(metric "$out" portslice_config_generation)" 1 "generation after refusals"
 	expect_eq "$(metric "$out" portslice_config_reloads_total '{result="failed"}')" "$n" "failed reloads"
+	expect_eq "$(metric "$out" portslice_agent_interfaces '{state="steered"}')" 2 "steered interfaces (metrics)"
+	expect_eq "$(metric "$out" portslice_agent_interfaces '{state="failed"}')" 0 "failed interfaces (metrics)"
 	# The good config again (with a comment: the same bytes as in force are no change).
 	put_conf "$good
 # fixed"
