@@ -124,7 +124,13 @@ static long ps_try_port(__u32 i, void *data)
 	struct ps_tuple *t = s->tuple;
 	__u32 off = s->start + i;
 	__u32 *word;
-	long err;
+	/*
+	 * int, not long: before Linux 6.4 the verifier calls a map's update
+	 * op directly and it returns int, so -EEXIST arrives zero-extended
+	 * and a 64-bit compare with -EEXIST never matches (found on 6.1 by
+	 * the kernel matrix).
+	 */
+	int err;
 
 	if (off >= s->size)
 		off -= s->size;
