@@ -18,6 +18,18 @@ export PORTSLICE_LOCK_FILE=/run/$TAG.lock
 
 _pids=()
 
+# TEST_TIME_SCALE=N: this machine is about N times slower than the one the
+# waits were sized on (tests/vm sets 10 for an emulated CPU). Every wait
+# for a condition below lasts N times longer before it gives up, and psnet
+# stretches its timeouts by as much; a wait that succeeds ends as soon as
+# its condition holds, so a slow machine costs nothing on a fast one.
+TEST_TIME_SCALE=${TEST_TIME_SCALE:-1}
+[[ $TEST_TIME_SCALE =~ ^[1-9][0-9]*$ ]] || TEST_TIME_SCALE=1
+export TEST_TIME_SCALE
+
+# polls N: the iterations of a polling loop sized for N on a normal machine.
+polls() { seq 1 $(($1 * TEST_TIME_SCALE)); }
+
 die() { echo "FAIL: $*" >&2; exit 1; }
 note() { echo "  # $*" >&2; }
 
@@ -76,7 +88,7 @@ bg() {
 # wait_ready FILE: wait until a server wrote "ready" into FILE.
 wait_ready() {
 	local i
-	for i in $(seq 1 100); do
+	for i in $(polls 100); do
 		grep -qx ready "$1" 2>/dev/null && return 0
 		sleep 0.05
 	done
@@ -220,7 +232,7 @@ hold_start() {
 	exec {fd}> "$TMPD/$name.fifo"
 	eval "HOLD_FD_$name=$fd"
 	_hold_fds="${_hold_fds:-} $fd"
-	for i in $(seq 1 600); do
+	for i in $(polls 600); do
 		[ "$(grep -c 'result=' "$TMPD/$name.out" 2>/dev/null)" -ge "$count" ] && return 0
 		kill -0 "$BG_PID" 2>/dev/null || break
 		sleep 0.05

@@ -51,10 +51,11 @@ write_conf() {
 	mv "$CONF.tmp" "$CONF"
 }
 
-# put_conf TEXT: replaces the config with TEXT (rename, like an editor).
+# put_conf TEXT [MODE]: replace the config in one rename, with its mode
+# already set: the agent never reads a half-made file.
 put_conf() {
 	printf '%s\n' "$1" > "$CONF.tmp"
-	chmod 644 "$CONF.tmp"
+	chmod "${2:-644}" "$CONF.tmp"
 	mv "$CONF.tmp" "$CONF"
 }
 
@@ -80,7 +81,7 @@ agent_start() {
 		>> "$TMPD/$name.log" 2>&1
 	AGENT_PID=$BG_PID
 	AGENT_LOG=$TMPD/$name.log
-	for i in $(seq 1 200); do
+	for i in $(polls 200); do
 		grep -q ': running: ' "$AGENT_LOG" && return 0
 		kill -0 "$AGENT_PID" 2>/dev/null || break
 		sleep 0.05
@@ -91,7 +92,7 @@ agent_start() {
 # wait_log PATTERN [COUNT]: until the agent's log has COUNT lines matching.
 wait_log() {
 	local i want=${2:-1}
-	for i in $(seq 1 200); do
+	for i in $(polls 200); do
 		[ "$(grep -cE -- "$1" "$AGENT_LOG")" -ge "$want" ] && return 0
 		sleep 0.05
 	done
@@ -231,8 +232,7 @@ t_agent_refuses_broken_configs() {
 	done
 
 	# Writable by others: refused although the content is fine.
-	put_conf "$good"
-	chmod 666 "$CONF"
+	put_conf "$good" 666
 	n=$((n + 1))
 	wait_log 'config rejected' "$n"
 	expect_contains "$(grep 'config rejected' "$AGENT_LOG" | tail -n 1)" "every user may write it" "rejection of a world-writable file"
@@ -355,14 +355,14 @@ t_agent_notifies_systemd() {
 	PY
 	_pids+=($!)
 	local i
-	for i in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.05; done
+	for i in $(polls 100); do [ -S "$sock" ] && break; sleep 0.05; done
 	export NOTIFY_SOCKET=$sock
 	agent_start a1
 	unset NOTIFY_SOCKET
-	for i in $(seq 1 100); do grep -q READY=1 "$TMPD/notify.out" && break; sleep 0.05; done
+	for i in $(polls 100); do grep -q READY=1 "$TMPD/notify.out" && break; sleep 0.05; done
 	expect_match "$(head -n 1 "$TMPD/notify.out")" "^READY=1 STATUS=generation 1, 1 of 1 cgroups attached" "first notification"
 	kill -HUP "$AGENT_PID"
-	for i in $(seq 1 100); do [ "$(grep -c READY=1 "$TMPD/notify.out")" -ge 2 ] && break; sleep 0.05; done
+	for i in $(polls 100); do [ "$(grep -c READY=1 "$TMPD/notify.out")" -ge 2 ] && break; sleep 0.05; done
 	expect_match "$(sed -n 2p "$TMPD/notify.out")" "^RELOADING=1 MONOTONIC_USEC=[0-9]+ " "notification at reload"
 	expect_match "$(sed -n 3p "$TMPD/notify.out")" "^READY=1 STATUS=generation 2" "notification after reload"
 }
@@ -539,9 +539,9 @@ t_doctor_bad_host_fails_with_fixes() {
 	local bare out rc
 	bare=$(ns_create bare)
 	# A listener inside web6's slice, and a foreign program on the cgroup's connect4 hook.
-	in_ns "$bare" "$PSNET" bind --proto tcp --addr "[::]:20005" --listen --hold 30 > /dev/null &
-	_pids+=($!)
-	sleep 0.3
+	bg in_ns "$bare" "$PSNET" bind --proto tcp --addr "[::]:20005" --listen --hold 30 > "$TMPD/listener.out"
+	for _ in $(polls 100); do grep -q result= "$TMPD/listener.out" && break; sleep 0.05; done
+	expect_match "$(cat "$TMPD/listener.out")" "result=ok" "the listener in web6's slice"
 	out=$(net_only "$bare" "$PS" doctor --config "$CONF" --host host-a)
 	rc=$?
 	note "$out"

@@ -75,7 +75,7 @@ ids_of_pins() {
 # wait_gone IDS: every object listed is freed by the kernel (asynchronously).
 wait_gone() {
 	local kind id left i
-	for i in $(seq 1 100); do
+	for i in $(polls 100); do
 		left=""
 		while read -r kind id; do
 			[ -n "$id" ] || continue

@@ -56,7 +56,7 @@ stress() {
 # a claim that neither gives back fails the test.
 expect_no_leak() {
 	local alloc rel reclaimed left i
-	for i in $(seq 1 50); do
+	for i in $(polls 50); do
 		left=$(status_field web tuples.total)
 		[ "$left" = 0 ] && break
 		sleep 0.1

@@ -282,7 +282,7 @@ start_server() {
 # wait_neigh FAMILY: until every managed neighbour of the hosts is resolved.
 wait_neigh() {
 	local i h ok
-	for i in $(seq 1 100); do
+	for i in $(polls 100); do
 		ok=1
 		for h in $E2E_HOSTS; do
 			ip -n "$(hns $h)" -$1 neigh show dev eth0 | grep managed |
@@ -390,7 +390,20 @@ clients_wait() {
 		ok=$((ok + $(grep -c 'result=ok' "$TMPD/c-$h-$k.out")))
 		bad=$((bad + $(grep -c 'result=' "$TMPD/c-$h-$k.out") - $(grep -c 'result=ok' "$TMPD/c-$h-$k.out")))
 	done
+	[ "$bad" = 0 ] || note "host-$h failed flows: $(grep -h 'result=' "$TMPD"/c-$h-*.out | grep -v 'result=ok' | head -n 5)"
 	RES="$ok $bad"
+}
+
+# flows_report: why flows may have failed, from the kernels' counters: TCP
+# resets, retransmissions and listen-queue drops on the server and every
+# host, UDP errors, and the packets the veth links dropped.
+flows_report() {
+	local ns stats="TcpOutRsts TcpRetransSegs TcpExtTCPTimeouts TcpExtListenOverflows TcpExtListenDrops TcpExtTCPAbortOnData UdpRcvbufErrors UdpNoPorts"
+	for ns in "$ORIGIN" $(for h in $E2E_HOSTS; do hns $h; done) "$ROUTER"; do
+		note "${ns#"$TAG"-}: $(ip netns exec "$ns" nstat -asz $stats 2>/dev/null | awk 'NR > 1 && $2 != 0 { printf "%s=%s ", $1, $2 }')"
+		note "${ns#"$TAG"-} links: $(ip -n "$ns" -s -j link show | jq -r '.[] | select(.ifname != "lo") |
+			"\(.ifname) rx_dropped=\(.stats64.rx.dropped) tx_dropped=\(.stats64.tx.dropped)"' | tr '\n' ' ')"
+	done
 }
 
 # check_ports X: every client socket of host X left from the pool address
@@ -416,6 +429,7 @@ steer_all() {
 	for h in $E2E_HOSTS; do clients $h $tcp $udp; done
 	for h in $E2E_HOSTS; do
 		clients_wait $h
+		[ "$RES" = "$((tcp + udp)) 0" ] || flows_report
 		expect_eq "$RES" "$((tcp + udp)) 0" "host-$h echo clients (ok failed)"
 		check_ports $h
 	done
@@ -482,7 +496,7 @@ owner_unreachable() {
 	clients a $tcp $udp
 	clients b $tcp $udp
 	# Flows that lose their replies fail fast: 0.5 s, not the default 5 s.
-	clients c 40 40 --connect-timeout 0.5 --timeout 0.5 --allow-fail
+	clients c 40 40 --connect-timeout 0.5 --timeout 0.5 --udp-tries 1 --allow-fail
 	for h in a b; do
 		clients_wait $h
 		expect_eq "$RES" "$((tcp + udp)) 0" "host-$h echo clients (ok failed)"

@@ -377,11 +377,30 @@ static int sock_type(int proto)
 	return proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
 }
 
+/*
+ * Every timeout here is a limit for giving up, never a measurement, so a
+ * slow machine (an emulated CPU in tests/vm) stretches them all by
+ * TEST_TIME_SCALE, the factor tests/lib.sh gives its own waits.
+ */
+static double time_scale(void)
+{
+	static int scale;
+	const char *s;
+
+	if (!scale) {
+		s = getenv("TEST_TIME_SCALE");
+		if (!s || !parse_int(s, 1000, &scale) || scale < 1)
+			scale = 1;
+	}
+	return scale;
+}
+
 static void set_timeout(int fd, int opt, double secs)
 {
+	double scaled = secs * time_scale();
 	struct timeval tv = {
-		.tv_sec = (time_t)secs,
-		.tv_usec = (suseconds_t)((secs - (time_t)secs) * 1e6),
+		.tv_sec = (time_t)scaled,
+		.tv_usec = (suseconds_t)((scaled - (time_t)scaled) * 1e6),
 	};
 
 	/* A zero timeval means "block forever" to the kernel. */
@@ -1204,8 +1223,10 @@ static const char connect_usage[] =
 "  --reuseaddr           SO_REUSEADDR before bind/connect\n"
 "  --reuseport           SO_REUSEPORT before bind/connect\n"
 "  --echo                send a short payload and check it comes back\n"
-"                        (failure: ETIMEDOUT, ECONNRESET or EBADMSG)\n"
-"  --timeout S           echo timeout in seconds (default 2)\n"
+"                        (failure: ETIMEDOUT, ECONNRESET or EBADMSG);\n"
+"                        UDP sends it up to --udp-tries times\n"
+"  --timeout S           echo timeout in seconds (default 2), per UDP try\n"
+"  --udp-tries N         UDP echo sends before giving up (default 3)\n"
 "  --connect-timeout S   TCP connect timeout in seconds (default 5)\n"
 "  --hold SECONDS        keep the sockets open that long, then close\n"
 "  --hold-stdin          keep the sockets open until stdin reaches EOF\n"
@@ -1219,14 +1240,22 @@ static const char connect_usage[] =
 
 static const char payload[] = "psnet echo\n";
 
-/* Returns 0 or an errno describing how the echo failed. */
-static int check_echo(int fd, int proto, double timeout)
+/*
+ * Returns 0 or an errno describing how the echo failed. A UDP echo is sent
+ * up to udp_tries times, each followed by a full timeout: a datagram lost
+ * on a busy veth is not what the tests look for, a reply that goes to the
+ * wrong host is (it never comes back, however often it is asked for). TCP
+ * retransmits by itself.
+ */
+static int check_echo(int fd, int proto, double timeout, int udp_tries)
 {
+	int tries = proto == IPPROTO_UDP ? udp_tries : 1;
 	char buf[sizeof(payload)];
 	size_t got = 0;
 	ssize_t n;
 
 	set_timeout(fd, SO_RCVTIMEO, timeout);
+send:
 	if (send(fd, payload, sizeof(payload) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(payload) - 1)
 		return errno ? errno : EIO;
 	while (got < sizeof(payload) - 1) {
@@ -1234,6 +1263,8 @@ static int check_echo(int fd, int proto, double timeout)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			if (errno == EAGAIN && --tries > 0)
+				goto send;
 			return errno == EAGAIN ? ETIMEDOUT : errno;
 		}
 		if (n == 0)
@@ -1258,6 +1289,7 @@ static int cmd_connect(int argc, char **argv)
 		{ "echo", no_argument, NULL, 'e' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "connect-timeout", required_argument, NULL, 'C' },
+		{ "udp-tries", required_argument, NULL, 'u' },
 		{ "hold", required_argument, NULL, 'H' },
 		{ "hold-stdin", no_argument, NULL, 'S' },
 		{ "linger0", no_argument, NULL, 'l' },
@@ -1270,7 +1302,7 @@ static int cmd_connect(int argc, char **argv)
 	bool echo = false, hold_stdin = false, linger0 = false, allow_fail = false;
 	double timeout = 2, ctimeout = 5, hold_secs = 0;
 	int proto = 0, count = 1, expect_err = 0, lo = 0, hi = 0, bport, c, i, fd, err;
-	int nfds = 0, failed = 0, ret;
+	int nfds = 0, failed = 0, udp_tries = 3, ret;
 	struct addr to, bindaddr, dst;
 	int *fds, *res;
 
@@ -1311,6 +1343,10 @@ static int cmd_connect(int argc, char **argv)
 		case 'C':
 			if (!parse_secs(optarg, &ctimeout))
 				return usage_error("bad --connect-timeout '%s'", optarg);
+			break;
+		case 'u':
+			if (!parse_int(optarg, 100, &udp_tries) || !udp_tries)
+				return usage_error("bad --udp-tries '%s' (1-100)", optarg);
 			break;
 		case 'H':
 			if (!parse_secs(optarg, &hold_secs))
@@ -1374,7 +1410,7 @@ static int cmd_connect(int argc, char **argv)
 		if (!err)
 			err = do_connect(fd, &dst);
 		if (!err && echo)
-			err = check_echo(fd, proto, timeout);
+			err = check_echo(fd, proto, timeout, udp_tries);
 		res[i] = err;
 		printf("proto=%s local=%s remote=%s result=%s\n", proto_str(proto),
 		       local_str(fd).s, sa_str(&dst.ss).s, errname(err));
@@ -1771,7 +1807,7 @@ static int cmd_recvfrom(int argc, char **argv)
 	printf("ready\n");
 	fflush(stdout);
 
-	deadline = now_secs() + timeout;
+	deadline = now_secs() + timeout * time_scale();
 	while (got < count) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
@@ -2709,7 +2745,10 @@ static const char main_usage[] =
 "  sendto    send a datagram from an unconnected UDP socket\n"
 "  recvfrom  print where received datagrams came from\n"
 "  stress    processes x threads connecting, checking for duplicate tuples\n"
-"  dupcheck  look for duplicate tuples in the kernel socket table\n";
+"  dupcheck  look for duplicate tuples in the kernel socket table\n"
+"\n"
+"TEST_TIME_SCALE=N in the environment multiplies every timeout (a slow or\n"
+"emulated machine; tests/lib.sh sets its own waits by the same factor).\n";
 
 int main(int argc, char **argv)
 {

@@ -178,6 +178,7 @@ class Result:
         self.boot = self.suite = self.total = None
         self.ok = False
         self.why = ""
+        self.failures = []  # (case, its last log lines) from the suite's output
 
 
 def write_job(path, root, command, env):
@@ -196,6 +197,27 @@ def stream(pipe, label, logpath):
             log.write(raw)
             log.flush()
             say(label, raw.decode("utf-8", "replace").rstrip("\r\n"))
+
+
+def read_failures(path, keep=12):
+    """The cases tests/run.sh and the guest suite reported as "not ok", each
+    with the last lines of the log printed under it (indented)."""
+    out, case, body = [], None, []
+    try:
+        lines = open(path, errors="replace").read().splitlines()
+    except OSError:
+        return out
+    for line in lines + [""]:
+        if case is not None and line.startswith("    "):
+            body.append(line)
+            continue
+        if case is not None:
+            out.append((case, body[-keep:]))
+            case = None
+        m = re.match(r"^not ok - (\S+)", line)
+        if m:
+            case, body = m.group(1), []
+    return out
 
 
 def read_status(path):
@@ -246,7 +268,7 @@ def run_vm(t, k, args, root, logdir):
     accel = os.environ.get("VM_ACCEL") or ("kvm" if kvm_usable() else "tcg")
     res.mode = accel
     job = os.path.join(logdir, "job.sh")
-    write_job(job, root, t["command"], args.env)
+    write_job(job, root, t["command"], {**args.env, "VM_ACCEL": accel})
     files = {n: os.path.join(logdir, n) for n in ("console.log", "status.log", "dmesg.log", "output.log", "qemu.log")}
     for f in files.values():
         open(f, "w").close()
@@ -318,15 +340,23 @@ def run_vm(t, k, args, root, logdir):
     else:
         rc = int(st["PS_VM_EXIT"])
         res.ok = rc == 0
-        if not res.ok:
-            res.why = f"command exited {rc}" if rc != 125 else "the guest could not set up its root"
-    if not res.ok and not dmesg:
+        if "PS_VM_SETUP_FAILED" in st:
+            res.why = "the guest could not set up its root (see the serial console)"
+        elif not res.ok:
+            res.why = f"command exited {rc}"
+    if not res.ok:
         qerr = open(files["qemu.log"], errors="replace").read().strip()
         if qerr:
-            say(label, "---- QEMU ----\n" + qerr)
-        say(label, "---- serial console (last 80 lines) ----\n" + "\n".join(console.splitlines()[-80:]))
-    # The guest's whole kernel log when it survived, else what the console saw.
-    check_klog(label, res, [("dmesg", dmesg)] if dmesg else [("serial console", console)])
+            say(label, "---- QEMU's messages ----\n" + qerr)
+    # The guest's whole kernel log when it got to send it, else what the
+    # serial console saw (a guest that panicked or hung).
+    if dmesg:
+        check_klog(label, res, [("dmesg", dmesg)])
+    else:
+        check_klog(label, res, [("serial console", console)])
+        if not res.ok and not BAD_KLOG.search(console):
+            say(label, "---- serial console (last 60 lines) ----\n" + "\n".join(console.splitlines()[-60:]))
+    res.failures = read_failures(files["output.log"])
     return res
 
 
@@ -366,7 +396,7 @@ def run_host(t, k, args, root, logdir):
     label, res = t["name"], Result(t["name"])
     res.release, res.mode = k.release, "host"
     job = os.path.join(logdir, "job.sh")
-    write_job(job, root, t["command"], args.env)
+    write_job(job, root, t["command"], {**args.env, "VM_ACCEL": "host"})
     say(label, k.note)
     kfd = kmsg_open()
     t0 = time.monotonic()
@@ -396,6 +426,7 @@ def run_host(t, k, args, root, logdir):
         with open(os.path.join(logdir, "dmesg.log"), "w") as f:
             f.write(klog)
         check_klog(label, res, [("kernel messages during the run", klog)])
+    res.failures = read_failures(os.path.join(logdir, "output.log"))
     return res
 
 
@@ -497,11 +528,19 @@ def main():
     for r in results:
         lines.append(f"{r.name:8} {r.release or '-':24} {r.mode or '-':5} {fmt_secs(r.boot):>6} "
                      f"{fmt_secs(r.suite):>7}  {'ok' if r.ok else 'FAILED: ' + r.why}")
+        if r.failures:
+            lines.append(f"{'':8} failed: {' '.join(c for c, _ in r.failures)}")
     lines.append(f"suite {suite}, {len(results)} target(s), wall {fmt_secs(wall)}; logs in {logs}")
     os.makedirs(logs, exist_ok=True)
     with open(os.path.join(logs, "summary.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
     with print_lock:
+        # What each failed case printed last, so the end of the output (all
+        # a CI log may keep) says why, not only that.
+        for r in results:
+            for case, body in r.failures:
+                print(f"\n== {r.name}: not ok - {case} (its last lines; whole log in {logs}/{r.name})")
+                print("\n".join(body) if body else "    (nothing printed)")
         print("\n== kernel matrix")
         print("\n".join(lines))
     return 0 if results and all(r.ok for r in results) else 1
