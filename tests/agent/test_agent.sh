@@ -247,7 +247,8 @@ t_agent_refuses_broken_configs() {
 	expect_eq "$(metric "$out" portslice_config_last_reload_success)" 0 "last reload result"
 	expect_eq "$(metric "$out" portslice_config_reloads_total '{result="failed"}')" "$n" "failed reloads"
 
-	chmod 644 "$CONF"
+	# One rename to a good file, mode 644 included: a chmod first would let
+	# the agent apply the old content as generation 2.
 	write_conf 20000-20999 22000-22999
 	wait_log 'config generation 2 .* applied'
 	expect_eq "$(status_field web6 first_port)" 22000 "web6's slice after a good config"
