@@ -18,7 +18,7 @@ ARCH       := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 # topology, curl, systemd-analyze and python3 for the agent's), man pages (groff).
 DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev \
 	    libjson-c-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev \
-	    pkg-config iproute2 make gcc jq ethtool curl systemd groff-base python3
+	    pkg-config iproute2 make gcc jq ethtool tcpdump curl systemd groff-base python3
 
 CFLAGS     ?= -O2 -g
 WARNFLAGS  := -Wall -Wextra -Werror -Wno-unused-parameter
