@@ -85,15 +85,20 @@ bg() {
 	BG_PID=$!
 }
 
-# wait_ready FILE: wait until a server wrote "ready" into FILE.
-wait_ready() {
+# wait_line FILE REGEX WHAT: until a line of FILE matches REGEX (a
+# background process said it is ready); fails the test with WHAT and the
+# file's end if that takes more than 5 s (times TEST_TIME_SCALE).
+wait_line() {
 	local i
 	for i in $(polls 100); do
-		grep -qx ready "$1" 2>/dev/null && return 0
+		grep -qE -- "$2" "$1" 2>/dev/null && return 0
 		sleep 0.05
 	done
-	die "server did not get ready: $(cat "$1" 2>/dev/null)"
+	die "$3: $(tail -n 5 "$1" 2>/dev/null)"
 }
+
+# wait_ready FILE: wait until a server wrote "ready" into FILE.
+wait_ready() { wait_line "$1" '^ready$' "server did not get ready"; }
 
 cleanup() {
 	local p cg ns

@@ -360,7 +360,7 @@ t_agent_notifies_systemd() {
 	export NOTIFY_SOCKET=$sock
 	agent_start a1
 	unset NOTIFY_SOCKET
-	for i in $(polls 100); do grep -q READY=1 "$TMPD/notify.out" && break; sleep 0.05; done
+	wait_line "$TMPD/notify.out" READY=1 "no READY=1 notification"
 	expect_match "$(head -n 1 "$TMPD/notify.out")" "^READY=1 STATUS=generation 1, 1 of 1 cgroups attached" "first notification"
 	kill -HUP "$AGENT_PID"
 	for i in $(polls 100); do [ "$(grep -c READY=1 "$TMPD/notify.out")" -ge 2 ] && break; sleep 0.05; done
@@ -541,7 +541,7 @@ t_doctor_bad_host_fails_with_fixes() {
 	bare=$(ns_create bare)
 	# A listener inside web6's slice, and a foreign program on the cgroup's connect4 hook.
 	bg in_ns "$bare" "$PSNET" bind --proto tcp --addr "[::]:20005" --listen --hold 30 > "$TMPD/listener.out"
-	for _ in $(polls 100); do grep -q result= "$TMPD/listener.out" && break; sleep 0.05; done
+	wait_line "$TMPD/listener.out" result= "the listener did not bind"
 	expect_match "$(cat "$TMPD/listener.out")" "result=ok" "the listener in web6's slice"
 	out=$(net_only "$bare" "$PS" doctor --config "$CONF" --host host-a)
 	rc=$?

@@ -251,7 +251,7 @@ for msg in iter(lambda: s.recv(4096).decode(), None):
     print(msg.replace("\n", " "), flush=True)' "$sock" > "$TMPD/notify.out" 2>/dev/null
 	for i in $(polls 100); do [ -S "$sock" ] && break; sleep 0.05; done
 	NOTIFY_SOCKET=$sock agent_start a1
-	for i in $(polls 100); do grep -q READY=1 "$TMPD/notify.out" && break; sleep 0.05; done
+	wait_line "$TMPD/notify.out" READY=1 "no READY=1 notification"
 	expect_match "$(head -n 1 "$TMPD/notify.out")" \
 		"^READY=1 STATUS=generation 1, 1 of 1 cgroups attached, 1 of 3 interfaces steered" "first notification"
 	expect_steered ps0

@@ -298,7 +298,7 @@ t_gap_wildcard_listener_answers_on_pool_address() {
 	as_nobody "$PSATTACK" bind --proto tcp --addr 0.0.0.0:40500 --listen --hold-stdin < "$TMPD/l.fifo" > "$TMPD/l.out" 2>&1 &
 	_pids+=($!)
 	exec {lfd}> "$TMPD/l.fifo"
-	for _ in $(polls 100); do grep -q result= "$TMPD/l.out" && break; sleep 0.05; done
+	wait_line "$TMPD/l.out" result= "the listener did not bind"
 	expect_match "$(cat "$TMPD/l.out")" "result=ok" "wildcard listener on host-b's port"
 	out=$(in_ns "$NS" "$PSNET" connect --proto tcp --to $POOL4:40500 --allow-fail)
 	note "client outside the cgroup: $out"

@@ -59,7 +59,7 @@ t_bound_port_excluded_from_connect() {
 	local bpid=$!
 	_pids+=($bpid)
 	exec {bfd}> "$TMPD/b.fifo"
-	for i in $(polls 100); do grep -q result= "$TMPD/b.out" && break; sleep 0.05; done
+	wait_line "$TMPD/b.out" result= "the bound socket did not report"
 	bport=$(port_of "$(cat "$TMPD/b.out")")
 	expect_ge "$bport" 20000 "bound port"
 	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8080 --count 2 --linger0 --expect-errno EADDRNOTAVAIL) ||

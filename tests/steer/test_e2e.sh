@@ -419,8 +419,7 @@ refusals_watch() {
 		filter="src host $POOL and ((ip6[6] == 6 and ip6[53] & 4 != 0) or (ip6[6] == 58 and ip6[40] == 1))"
 	fi
 	bg ip netns exec "$(hns $h)" tcpdump -i eth0 -nn -l -U "$filter" > "$TMPD/refused-$h.txt" 2> "$TMPD/refused-$h.err"
-	for _ in $(polls 100); do grep -q 'listening on' "$TMPD/refused-$h.err" && return 0; sleep 0.05; done
-	die "tcpdump did not start on host-$h: $(cat "$TMPD/refused-$h.err")"
+	wait_line "$TMPD/refused-$h.err" 'listening on' "tcpdump did not start on host-$h"
 }
 
 # refusals_check X: host X refused no flow of another host's port. Its own
