@@ -233,7 +233,7 @@ check_kernel_view() {
 		note "ss in the $side namespace: $line"
 		expect_eq "$(snap_field "$line" bad)" 0 "$side-side sockets outside $POOL4:$SLICE_LO-$SLICE_HI (ss)"
 		expect_eq "$(snap_field "$line" dups)" 0 "$side-side 4-tuples shared by two sockets (ss)"
-		expect_ge "$(snap_field "$line" snaps)" 2 "$side-side ss snapshots"
+		expect_ge "$(snap_field "$line" snaps)" 1 "$side-side ss snapshots"
 		[ "$side" = client ] && CLIENT_VIEW=$line
 	done
 	[ -z "${1:-}" ] || expect_ge "$(snap_field "$CLIENT_VIEW" maxlive)" "$1" \
