@@ -15,7 +15,11 @@
  *   psbench summarize  medians, pooled percentiles and per-round ratios
  *
  * Every TCP socket it opens has SO_LINGER {1, 0}: close() sends a reset and
- * leaves no TIME_WAIT, so measured loops do not fill the tuple space.
+ * leaves no TIME_WAIT, so measured loops do not fill the tuple space;
+ * except with `cycle --close-first`, which measures exactly that: the
+ * client closes first, every closed connection leaves its 4-tuple in
+ * TIME_WAIT, and how many connects per second succeed then depends on when
+ * a TIME_WAIT tuple may be reused.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -174,6 +178,7 @@ struct conn_opts {
 	struct in_addr src;       /* range, bindretry: the address to leave from */
 	unsigned lo, hi;          /* range, bindretry: the slice */
 	unsigned max_tries;       /* bindretry: attempts before giving up */
+	bool close_first;         /* TCP: a normal close (FIN, TIME_WAIT), no SO_LINGER {1, 0} */
 };
 
 static uint64_t rng_state = 88172645463325252ULL;
@@ -192,7 +197,7 @@ static int new_sock(const struct conn_opts *o)
 
 	if (s < 0)
 		die("socket: %s", strerror(errno));
-	if (o->type == SOCK_STREAM) {
+	if (o->type == SOCK_STREAM && !o->close_first) {
 		struct linger l = { .l_onoff = 1, .l_linger = 0 };
 
 		setsockopt(s, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
@@ -378,7 +383,7 @@ static int cmd_cycle(int argc, char **argv)
 		{ "src", 1, 0, 's' }, { "range", 1, 0, 'r' }, { "count", 1, 0, 'n' },
 		{ "max-secs", 1, 0, 'S' }, { "warmup", 1, 0, 'w' }, { "raw", 1, 0, 'R' },
 		{ "runs", 1, 0, 'o' }, { "tag", 1, 0, 'g' }, { "bpf-stats", 1, 0, 'b' },
-		{ "expect-range", 1, 0, 'e' }, { "netns", 1, 0, 'N' }, {}
+		{ "expect-range", 1, 0, 'e' }, { "netns", 1, 0, 'N' }, { "close-first", 0, 0, 'F' }, {}
 	};
 	const char *netns = NULL;
 	struct conn_opts o;
@@ -405,6 +410,7 @@ static int cmd_cycle(int argc, char **argv)
 		case 'b': pin = optarg; break;
 		case 'e': parse_range(optarg, &elo, &ehi); break;
 		case 'N': netns = optarg; break;
+		case 'F': o.close_first = true; break;
 		default: die("cycle: bad option");
 		}
 	}
@@ -451,9 +457,16 @@ static int cmd_cycle(int argc, char **argv)
 		if (s >= 0)
 			close(s);
 		t1 = now_ns();
-		if (s < 0)
+		if (s < 0) {
 			fails++;
-		else {
+			/*
+			 * --close-first: no tuple may be reused yet (EADDRNOTAVAIL
+			 * until a TIME_WAIT one may): wait 1 ms rather than spin,
+			 * the same for every contender.
+			 */
+			if (o.close_first)
+				nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+		} else {
 			lat[n++] = t1 - t0;
 			sum += t1 - t0;
 		}
@@ -495,7 +508,8 @@ static int cmd_cycle(int argc, char **argv)
 	}
 	if (out_of_range)
 		die("%u sockets left from a port outside %u-%u", out_of_range, elo, ehi);
-	if (n == 0)
+	/* --close-first: a contender that reuses no TIME_WAIT tuple rates 0. */
+	if (n == 0 && !o.close_first)
 		die("no connect() succeeded (%lu failed, last: %s)", fails, strerror(errno));
 	free(lat);
 	return 0;

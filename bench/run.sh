@@ -8,7 +8,7 @@
 #
 #   BENCH_QUICK=1        ~2 minute version (fewer rounds, smaller runs)
 #   BENCH_RESULTS=DIR    where results go (default build/bench-results)
-#   BENCH_ONLY="occ fast conc steer scale"   run only these parts
+#   BENCH_ONLY="occ fast conc steer scale tw"   run only these parts
 #
 # Only traffic inside the namespaces made here; attaches only to cgroups made
 # here; pins only under /sys/fs/bpf/psbench<pid>*.
@@ -22,7 +22,7 @@ PSNET=$BUILD/tests/psnet
 PB=$BUILD/bench/psbench
 RES=${BENCH_RESULTS:-$BUILD/bench-results}
 QUICK=${BENCH_QUICK:-0}
-ONLY=${BENCH_ONLY:-occ fast conc steer scale}
+ONLY=${BENCH_ONLY:-occ fast conc steer scale tw}
 CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
 
 TAG=psbench$$
@@ -86,13 +86,16 @@ if [ "$QUICK" = 1 ]; then
 	CONC_ROUNDS=1; CONC_TOTAL=20000; CONC_PROCS=2
 	STEER_ROUNDS=3; STEER_SECS=0.5
 	SCALE_ROUNDS=3; SCALE_COUNT=300; SCALE_POINTS="1000 100000 1000000"
+	TW_ROUNDS=2; TW_SECS=2
 else
 	OCC_ROUNDS=11; OCC_COUNT=3000; OCC_SECS=3; OCC_SIZES="1000 10000"
 	FAST_ROUNDS=31; FAST_COUNT=5000
 	CONC_ROUNDS=5; CONC_TOTAL=100000; CONC_PROCS=8
 	STEER_ROUNDS=15; STEER_SECS=1
 	SCALE_ROUNDS=9; SCALE_COUNT=3000; SCALE_POINTS="1000 3000 10000 30000 100000 300000 1000000"
+	TW_ROUNDS=6; TW_SECS=4
 fi
+TW_SLICE=100
 OCCS="0 50 90 99"
 OCC_CONTENDERS="A-tcp B C D A-udp B-udp C-udp"
 
@@ -445,6 +448,46 @@ if want scale; then
 		done
 	done
 	echo "empty_memlock,$m_empty" > "$RES/scale-meta.csv"
+fi
+
+# ---- 6: TIME_WAIT: the client closes first, one destination --------------------------
+# Every connection is closed by the client with a normal close(), so each
+# leaves its 4-tuple in TIME_WAIT (60 s). Once the slice's TW_SLICE tuples
+# to the one destination are all in TIME_WAIT (the warm-up fills them), a
+# connect() succeeds only by reusing one: what counts is connects per
+# second. Contenders, each in its own namespace with tcp_tw_reuse=1:
+#   A  portslice attached, slice LO-HI
+#   B  the stock kernel, ip_local_port_range narrowed to LO-HI
+if want tw; then
+	say "part 6: client closes first, one destination, $TW_SLICE-port slice, tcp_tw_reuse=1 ($TW_ROUNDS rounds of $TW_SECS s)"
+	export PORTSLICE_PIN_DIR=/sys/fs/bpf/$TAG-tw
+	NS_TA=$(mkns twa); NS_TB=$(mkns twb)
+	CG_TA=$(mkcg twa)
+	LO=20000; HI=$((LO + TW_SLICE - 1))
+	for ns in $NS_TA $NS_TB; do
+		addrs "$ns"
+		ip netns exec "$ns" sysctl -qw net.ipv4.tcp_tw_reuse=1 || fail "cannot set tcp_tw_reuse in $ns"
+		bg_ready "twsrv-$ns" - "$ns" "$PSNET" serve --tcp $SRV:8002
+	done
+	ip netns exec "$NS_TB" sysctl -qw net.ipv4.ip_local_port_range="$LO $HI" ||
+		fail "cannot set B's ip_local_port_range"
+	say "  tcp_tw_reuse_delay: $(ip netns exec "$NS_TA" sysctl -n net.ipv4.tcp_tw_reuse_delay 2>/dev/null || echo 'none (before 6.14: 1 s)') ms"
+	conf "$TMPD/tw.yaml" "$LO-$HI"
+	attach "$CG_TA" "$TMPD/tw.yaml"
+	CT[A]="$CG_TA $NS_TA plain tcp"
+	CT[B]="- $NS_TB plain tcp"
+	for ((r = 1; r <= TW_ROUNDS; r++)); do
+		if ((r % 2)); then order="A B"; else order="B A"; fi
+		for c in $order; do
+			read -r cg ns mode proto <<< "${CT[$c]}"
+			extra=()
+			[ "$c" = A ] && extra=(--expect-range "$LO-$HI")
+			cycle timewait "$c" "$r" "$cg" "$ns" --mode plain --to $SRV:8002 --close-first \
+				--warmup "$TW_SLICE" --count 1000000 --max-secs "$TW_SECS" "${extra[@]}"
+		done
+	done
+	awk -F, '$1 == "timewait" { printf "  round %s %s: %s connects in %s s window, %s refused, %.1f/s\n", $3, $2, $4, secs, $5, $10 }' \
+		secs="$TW_SECS" "$RUNS" >&2
 fi
 
 # ---- summary, plots --------------------------------------------------------------------
