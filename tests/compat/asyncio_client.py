@@ -25,6 +25,10 @@ class Results:
     def __init__(self):
         self.ok = {"tcp": 0, "udp": 0}
         self.failed = {"tcp": 0, "udp": 0}
+        self.open = {}  # (proto, host) -> sockets open now, to tell a failure's load
+
+    def opened(self, proto, host, n=1):
+        self.open[proto, host] = self.open.get((proto, host), 0) + n
 
     def report(self, proto, local, peer, error=None):
         if error is None:
@@ -32,13 +36,15 @@ class Results:
             print("proto=%s result=ok local=%s peer=%s" % (proto, local, peer))
         else:
             self.failed[proto] += 1
-            print("proto=%s result=error local=%s peer=%s error=%r" % (proto, local, peer, error))
+            print("proto=%s result=error local=%s peer=%s open_to_peer=%d error=%r" %
+                  (proto, local, peer, self.open.get((proto, peer.rsplit(":", 1)[0]), 0), error))
 
 
 async def http_get(host, port, timeout, res):
     """One HTTP/1.0 request on its own connection; the server closes first
     (an HTTP/1.0 response without a length ends at the server's FIN)."""
     local, writer = None, None
+    res.opened("tcp", host)
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
         local = writer.get_extra_info("sockname")
@@ -57,6 +63,7 @@ async def http_get(host, port, timeout, res):
                 await writer.wait_closed()
             except Exception:
                 pass
+        res.opened("tcp", host, -1)
 
 
 class Datagrams(asyncio.DatagramProtocol):
@@ -75,6 +82,7 @@ async def udp_session(host, port, exchanges, timeout, res):
     server, each retried on a lost reply (as a DNS resolver would)."""
     loop = asyncio.get_running_loop()
     local, transport = None, None
+    res.opened("udp", host)
     try:
         transport, proto = await loop.create_datagram_endpoint(Datagrams, remote_addr=(host, port))
         local = transport.get_extra_info("sockname")
@@ -99,6 +107,7 @@ async def udp_session(host, port, exchanges, timeout, res):
     finally:
         if transport is not None:
             transport.close()
+        res.opened("udp", host, -1)
 
 
 async def main():
@@ -110,20 +119,24 @@ async def main():
     p.add_argument("--udp", type=int, default=0, help="UDP sessions")
     p.add_argument("--exchanges", type=int, default=3, help="datagrams per UDP session")
     p.add_argument("--concurrency", type=int, default=75)
+    p.add_argument("--per-host", type=int, default=0,
+                   help="at most this many at once per destination (aiohttp's limit_per_host), 0: no limit")
     p.add_argument("--timeout", type=float, default=30)
     a = p.parse_args()
     hosts = a.hosts.split(",")
     res = Results()
     sem = asyncio.Semaphore(a.concurrency)
+    per_host = {h: asyncio.Semaphore(a.per_host or a.concurrency) for h in hosts}
 
-    async def bounded(coro):
-        async with sem:
+    async def bounded(host, coro):
+        async with per_host[host], sem:
             await coro
 
-    jobs = [http_get(hosts[i % len(hosts)], a.tcp_port, a.timeout, res) for i in range(a.tcp)]
-    jobs += [udp_session(hosts[i % len(hosts)], a.udp_port, a.exchanges, a.timeout, res)
+    jobs = [(hosts[i % len(hosts)], http_get(hosts[i % len(hosts)], a.tcp_port, a.timeout, res))
+            for i in range(a.tcp)]
+    jobs += [(hosts[i % len(hosts)], udp_session(hosts[i % len(hosts)], a.udp_port, a.exchanges, a.timeout, res))
              for i in range(a.udp)]
-    await asyncio.gather(*(bounded(j) for j in jobs))
+    await asyncio.gather(*(bounded(h, j) for h, j in jobs))
     print("summary tcp_ok=%d tcp_failed=%d udp_ok=%d udp_failed=%d" %
           (res.ok["tcp"], res.failed["tcp"], res.ok["udp"], res.failed["udp"]))
     return 0 if not any(res.failed.values()) else 1
