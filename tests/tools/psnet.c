@@ -356,12 +356,22 @@ static struct astr local_str(int fd)
 
 /* ---- small socket helpers --------------------------------------------- */
 
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+/* MPTCP is a stream protocol of its own: socket(..., SOCK_STREAM, IPPROTO_MPTCP). */
 static bool parse_proto(const char *s, int *proto)
 {
 	if (!strcmp(s, "tcp"))
 		*proto = IPPROTO_TCP;
 	else if (!strcmp(s, "udp"))
 		*proto = IPPROTO_UDP;
+	else if (!strcmp(s, "mptcp"))
+		*proto = IPPROTO_MPTCP;
 	else
 		return false;
 	return true;
@@ -369,12 +379,18 @@ static bool parse_proto(const char *s, int *proto)
 
 static const char *proto_str(int proto)
 {
-	return proto == IPPROTO_TCP ? "tcp" : "udp";
+	return proto == IPPROTO_UDP ? "udp" : proto == IPPROTO_MPTCP ? "mptcp" : "tcp";
 }
 
 static int sock_type(int proto)
 {
-	return proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
+	return proto == IPPROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
+}
+
+/* The protocol argument of socket(): 0 (the type's default) but for MPTCP. */
+static int sock_proto(int proto)
+{
+	return proto == IPPROTO_MPTCP ? IPPROTO_MPTCP : 0;
 }
 
 /*
@@ -613,7 +629,8 @@ static int bad_option(void)
 
 static const char serve_usage[] =
 "usage: psnet serve [--tcp ADDR:PORT[-PORT]]... [--udp ADDR:PORT[-PORT]]...\n"
-"                   [--stdin-eof] [--workers N] [--backlog N]\n"
+"                   [--mptcp ADDR:PORT[-PORT]]... [--stdin-eof] [--workers N]\n"
+"                   [--backlog N]\n"
 "\n"
 "Listens on every port of each range and echoes: TCP bytes back on the same\n"
 "connection, UDP datagrams back to their sender (from the address they were\n"
@@ -627,6 +644,8 @@ static const char serve_usage[] =
 "\n"
 "  --tcp ADDR:PORT[-PORT]  TCP echo on these ports (repeatable)\n"
 "  --udp ADDR:PORT[-PORT]  UDP echo on these ports (repeatable)\n"
+"  --mptcp ADDR:PORT[-PORT] MPTCP echo (IPPROTO_MPTCP listeners; plain TCP\n"
+"                          clients fall back to TCP) (repeatable)\n"
 "  --stdin-eof             exit when stdin is closed\n"
 "  --workers N             N processes (default 1), each with its own\n"
 "                          sockets bound with SO_REUSEPORT, so that the\n"
@@ -685,10 +704,10 @@ static int serve_open(struct serve *s, const struct serve_spec *sp, int port, in
 	struct addr a = sp->a;
 
 	addr_set_port(&a, port);
-	fd = socket(fam, sock_type(sp->proto) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(fam, sock_type(sp->proto) | SOCK_NONBLOCK | SOCK_CLOEXEC, sock_proto(sp->proto));
 	if (fd < 0)
 		return errno;
-	if (sp->proto == IPPROTO_TCP)
+	if (sp->proto != IPPROTO_UDP)
 		set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
 	if (reuseport)
 		set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
@@ -700,7 +719,7 @@ static int serve_open(struct serve *s, const struct serve_spec *sp, int port, in
 		set_int_opt(fd, fam == AF_INET ? IPPROTO_IP : IPPROTO_IPV6,
 			    fam == AF_INET ? IP_PKTINFO : IPV6_RECVPKTINFO, 1);
 	if (bind(fd, (struct sockaddr *)&a.ss, a.len) ||
-	    (sp->proto == IPPROTO_TCP && listen(fd, backlog)))
+	    (sp->proto != IPPROTO_UDP && listen(fd, backlog)))
 		goto fail;
 	socks = realloc(s->socks, (s->nsocks + 1) * sizeof(*socks));
 	if (!socks) {
@@ -708,7 +727,7 @@ static int serve_open(struct serve *s, const struct serve_spec *sp, int port, in
 		goto fail;
 	}
 	s->socks = socks;
-	e = serve_ev_new(sp->proto == IPPROTO_TCP ? EV_LISTEN : EV_UDP, fd);
+	e = serve_ev_new(sp->proto != IPPROTO_UDP ? EV_LISTEN : EV_UDP, fd);
 	if (!e) {
 		errno = ENOMEM;
 		goto fail;
@@ -1113,6 +1132,7 @@ static int cmd_serve(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "tcp", required_argument, NULL, 't' },
 		{ "udp", required_argument, NULL, 'u' },
+		{ "mptcp", required_argument, NULL, 'm' },
 		{ "stdin-eof", no_argument, NULL, 'e' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "backlog", required_argument, NULL, 'b' },
@@ -1130,10 +1150,11 @@ static int cmd_serve(int argc, char **argv)
 		switch (c) {
 		case 't':
 		case 'u':
+		case 'm':
 			specs = realloc(specs, (nspecs + 1) * sizeof(*specs));
 			if (!specs)
 				return EXIT_FAIL;
-			specs[nspecs].proto = c == 't' ? IPPROTO_TCP : IPPROTO_UDP;
+			specs[nspecs].proto = c == 't' ? IPPROTO_TCP : c == 'u' ? IPPROTO_UDP : IPPROTO_MPTCP;
 			if (!parse_ip_port(optarg, &specs[nspecs].a, &specs[nspecs].lo,
 					   &specs[nspecs].hi, true))
 				return usage_error("bad ADDR:PORT[-PORT] '%s'", optarg);
@@ -1206,7 +1227,7 @@ static int cmd_serve(int argc, char **argv)
 /* ---- connect ---------------------------------------------------------- */
 
 static const char connect_usage[] =
-"usage: psnet connect --proto tcp|udp --to ADDR:PORT[-PORT] [--count N]\n"
+"usage: psnet connect --proto tcp|udp|mptcp --to ADDR:PORT[-PORT] [--count N]\n"
 "                     [--bind ADDR:PORT] [--echo] [--hold SECONDS|--hold-stdin]\n"
 "                     [--expect-errno NAME] [--linger0] [options]\n"
 "\n"
@@ -1216,10 +1237,19 @@ static const char connect_usage[] =
 "local is getsockname() after connect(): the port portslice picked.\n"
 "Lines are flushed before holding, so a test can read them meanwhile.\n"
 "\n"
-"  --proto tcp|udp       socket type (UDP sockets are connected)\n"
+"  --proto tcp|udp|mptcp socket type (UDP sockets are connected; mptcp:\n"
+"                        SOCK_STREAM, IPPROTO_MPTCP)\n"
 "  --to ADDR:PORT[-PORT] destinations; IPv6 as [ADDR]:PORT\n"
 "  --count N             number of sockets (default 1)\n"
 "  --bind ADDR:PORT      explicit bind() before connect()\n"
+"  --bind-no-port        IP_BIND_ADDRESS_NO_PORT before bind(): with port 0\n"
+"                        the port is chosen at connect() (nginx proxy_bind,\n"
+"                        HAProxy source, Go and Java dialers)\n"
+"  --device DEV          SO_BINDTODEVICE DEV before bind/connect\n"
+"  --close-each          close each socket right after its line (sequential\n"
+"                        connect/close cycles; with --echo the client closes\n"
+"                        first, so its tuple goes to TIME_WAIT)\n"
+"  --pause SECONDS       sleep that long before each socket but the first\n"
 "  --reuseaddr           SO_REUSEADDR before bind/connect\n"
 "  --reuseport           SO_REUSEPORT before bind/connect\n"
 "  --echo                send a short payload and check it comes back\n"
@@ -1286,6 +1316,10 @@ static int cmd_connect(int argc, char **argv)
 		{ "bind", required_argument, NULL, 'b' },
 		{ "reuseaddr", no_argument, NULL, 'r' },
 		{ "reuseport", no_argument, NULL, 'R' },
+		{ "bind-no-port", no_argument, NULL, 'N' },
+		{ "device", required_argument, NULL, 'D' },
+		{ "close-each", no_argument, NULL, 'x' },
+		{ "pause", required_argument, NULL, 'P' },
 		{ "echo", no_argument, NULL, 'e' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "connect-timeout", required_argument, NULL, 'C' },
@@ -1300,7 +1334,9 @@ static int cmd_connect(int argc, char **argv)
 	};
 	bool have_to = false, have_bind = false, reuseaddr = false, reuseport = false;
 	bool echo = false, hold_stdin = false, linger0 = false, allow_fail = false;
-	double timeout = 2, ctimeout = 5, hold_secs = 0;
+	bool bind_no_port = false, close_each = false;
+	const char *device = NULL;
+	double timeout = 2, ctimeout = 5, hold_secs = 0, pause_secs = 0;
 	int proto = 0, count = 1, expect_err = 0, lo = 0, hi = 0, bport, c, i, fd, err;
 	int nfds = 0, failed = 0, udp_tries = 3, ret;
 	struct addr to, bindaddr, dst;
@@ -1332,6 +1368,21 @@ static int cmd_connect(int argc, char **argv)
 			break;
 		case 'R':
 			reuseport = true;
+			break;
+		case 'N':
+			bind_no_port = true;
+			break;
+		case 'D':
+			if (strlen(optarg) >= IF_NAMESIZE)
+				return usage_error("bad --device '%s'", optarg);
+			device = optarg;
+			break;
+		case 'x':
+			close_each = true;
+			break;
+		case 'P':
+			if (!parse_secs(optarg, &pause_secs))
+				return usage_error("bad --pause '%s'", optarg);
 			break;
 		case 'e':
 			echo = true;
@@ -1380,6 +1431,8 @@ static int cmd_connect(int argc, char **argv)
 		return usage_error("--bind and --to must be of the same family");
 	if (hold_stdin && hold_secs > 0)
 		return usage_error("--hold and --hold-stdin exclude each other");
+	if (bind_no_port && !have_bind)
+		return usage_error("--bind-no-port needs --bind");
 
 	fds = calloc(count, sizeof(*fds));
 	res = calloc(count, sizeof(*res));
@@ -1387,9 +1440,11 @@ static int cmd_connect(int argc, char **argv)
 		return EXIT_FAIL;
 
 	for (i = 0; i < count; i++) {
+		if (i && pause_secs > 0)
+			hold(pause_secs, false);
 		dst = to;
 		addr_set_port(&dst, lo + i % (hi - lo + 1));
-		fd = socket(addr_family(&to), sock_type(proto) | SOCK_CLOEXEC, 0);
+		fd = socket(addr_family(&to), sock_type(proto) | SOCK_CLOEXEC, sock_proto(proto));
 		if (fd < 0) {
 			res[i] = errno;
 			printf("proto=%s local=- remote=%s result=%s\n", proto_str(proto),
@@ -1405,7 +1460,11 @@ static int cmd_connect(int argc, char **argv)
 			set_linger0(fd);
 		set_timeout(fd, SO_SNDTIMEO, ctimeout);
 		err = 0;
-		if (have_bind && bind(fd, (struct sockaddr *)&bindaddr.ss, bindaddr.len))
+		if (device && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, device, strlen(device)))
+			err = errno;
+		if (!err && bind_no_port)
+			err = set_int_opt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1);
+		if (!err && have_bind && bind(fd, (struct sockaddr *)&bindaddr.ss, bindaddr.len))
 			err = errno;
 		if (!err)
 			err = do_connect(fd, &dst);
@@ -1416,6 +1475,9 @@ static int cmd_connect(int argc, char **argv)
 		       local_str(fd).s, sa_str(&dst.ss).s, errname(err));
 		if (err) {
 			failed++;
+			close(fd);
+		} else if (close_each) {
+			fflush(stdout);
 			close(fd);
 		} else {
 			fds[nfds++] = fd;
