@@ -5,12 +5,17 @@
  * port inside this host's slice and a 4-tuple no other socket has.
  *
  *   connect4/6      pick a free tuple of the slice, claim it, bpf_bind() it
- *   bind4/6         bind(pool, 0) gets a slice port; out-of-slice ports: EPERM
- *   sendmsg4/6      unconnected UDP may not send from the pool address with
- *                   a port outside the slice
- *   sock_release    give back what the socket claimed
+ *   bind4/6         bind(pool, 0) gets a slice port nobody holds, or, with
+ *                   IP_BIND_ADDRESS_NO_PORT, its port at connect();
+ *                   out-of-slice ports: EPERM; ports of connected sockets:
+ *                   EADDRINUSE
+ *   sendmsg4/6      a datagram from the pool address needs a slice port and
+ *                   a tuple no other socket holds
+ *   sock_release    give back at close() what may go then
+ *   sock_ops        give back a TCP socket's rest when it reaches CLOSE
  */
 #include "lib/common.h"
+#include <bpf/bpf_core_read.h>
 #include "lib/maps.h"
 #include "lib/stats.h"
 #include "lib/pool.h"
@@ -36,11 +41,60 @@ static __always_inline bool ps_is_v4mapped(const __u32 a[4])
 	return a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff);
 }
 
+static __always_inline bool ps_addr_loopback(__u32 family, const __u32 a[4])
+{
+	if (family == AF_INET)
+		return (bpf_ntohl(a[0]) >> 24) == 127;
+	return a[0] == 0 && a[1] == 0 && a[2] == 0 && a[3] == bpf_htonl(1);
+}
+
+/*
+ * Would the kernel reuse this TIME_WAIT tuple for a socket whose port it
+ * picks itself (tcp_twsk_unique() with a TIME_WAIT pointer)? A placed socket
+ * follows that rule, not the looser one the kernel applies to a socket
+ * with a bound port (which is what bpf_bind() makes it): the application
+ * asked for an ephemeral port, so net.ipv4.tcp_tw_reuse decides.
+ */
+static __always_inline bool ps_tw_reusable(struct bpf_sock *sk, const struct ps_tuple *t)
+{
+	struct tcp_timewait_sock *tw = bpf_skc_to_tcp_timewait_sock(sk);
+	struct net *net;
+	int reuse;
+
+	if (!tw || !tw->tw_ts_recent_stamp)
+		return false; /* no timestamps: nothing protects the new connection */
+	net = tw->tw_sk.__tw_common.skc_net.net;
+	reuse = BPF_CORE_READ(net, ipv4.sysctl_tcp_tw_reuse);
+	if (tw->tw_sk.tw_substate == TCP_FIN_WAIT2)
+		reuse = 0;
+	if (reuse == 2)
+		reuse = ps_addr_loopback(t->family, t->laddr) || ps_addr_loopback(t->family, t->raddr);
+	if (!reuse)
+		return false;
+	if (bpf_core_field_exists(tw->tw_sk.tw_entry_stamp) &&
+	    bpf_core_field_exists(net->ipv4.sysctl_tcp_tw_reuse_delay)) {
+		/* 6.14+: the entry must be tcp_tw_reuse_delay ms old (tcp_clock_ms()). */
+		__u32 now_ms = bpf_ktime_get_ns() / 1000000;
+		__u32 due = tw->tw_sk.tw_entry_stamp + BPF_CORE_READ(net, ipv4.sysctl_tcp_tw_reuse_delay);
+
+		return (__s32)(now_ms - due) > 0;
+	}
+	/* Before 6.14: the last timestamp must be over a second old (ktime_get_seconds()). */
+	return (__s32)((__u32)(bpf_ktime_get_ns() / 1000000000) - (__u32)tw->tw_ts_recent_stamp) > 0;
+}
+
+enum ps_kernel_view {
+	PS_KERNEL_FREE,      /* the kernel has no socket on the tuple */
+	PS_KERNEL_HELD,      /* it has one: skip the tuple */
+	PS_KERNEL_TW_REUSE,  /* a TIME_WAIT entry the kernel would reuse */
+};
+
 /* Does the kernel already have a socket on this tuple (TIME_WAIT included)? */
-static __always_inline bool ps_kernel_holds(struct bpf_sock_addr *ctx, const struct ps_tuple *t)
+static __always_inline enum ps_kernel_view ps_kernel_view(struct bpf_sock_addr *ctx, const struct ps_tuple *t)
 {
 	/* The lookup tuple is oriented as an incoming packet would be. */
 	struct bpf_sock_tuple lk = {};
+	enum ps_kernel_view view = PS_KERNEL_HELD;
 	struct bpf_sock *sk;
 	__u32 len;
 
@@ -57,42 +111,25 @@ static __always_inline bool ps_kernel_holds(struct bpf_sock_addr *ctx, const str
 		lk.ipv6.dport = bpf_htons(t->lport);
 		len = sizeof(lk.ipv6);
 	}
-	if (t->proto == IPPROTO_TCP)
-		/* skc_ (not sk_) so that TIME_WAIT and request sockets count too. */
-		sk = bpf_skc_lookup_tcp(ctx, &lk, len, BPF_F_CURRENT_NETNS, 0);
-	else
+	/*
+	 * Two calls that each release their own result: the verifier refuses
+	 * one load instruction for the socket and the sock_common pointer.
+	 */
+	if (t->proto != IPPROTO_TCP) {
 		sk = bpf_sk_lookup_udp(ctx, &lk, len, BPF_F_CURRENT_NETNS, 0);
+		if (!sk)
+			return PS_KERNEL_FREE;
+		bpf_sk_release(sk);
+		return PS_KERNEL_HELD;
+	}
+	/* skc_ (not sk_) so that TIME_WAIT and request sockets count too. */
+	sk = bpf_skc_lookup_tcp(ctx, &lk, len, BPF_F_CURRENT_NETNS, 0);
 	if (!sk)
-		return false;
+		return PS_KERNEL_FREE;
+	if (sk->state == BPF_TCP_TIME_WAIT && ps_tw_reusable(sk, t))
+		view = PS_KERNEL_TW_REUSE;
 	bpf_sk_release(sk);
-	return true;
-}
-
-/*
- * Take over the claim on @t if it is stale (see PS_STALE_CLAIM_NS). The
- * claim's timestamp is the lock: of several sockets racing for one stale
- * claim, the one whose compare-and-swap moves it wins, and every later
- * look sees a fresh claim. The dead owner's share of the port word is
- * given back here, since its release program never will.
- */
-static __always_inline bool ps_claim_take_stale(struct bpf_sock_addr *ctx, const struct ps_tuple *t,
-						const struct ps_claim *mine, __u32 *word)
-{
-	struct ps_claim *cur = bpf_map_lookup_elem(&ps_tuples, t);
-	__u64 since, now = bpf_ktime_get_ns();
-
-	if (!cur)
-		return false;
-	since = cur->since_ns;
-	if (since > now || now - since < PS_STALE_CLAIM_NS || ps_kernel_holds(ctx, t))
-		return false;
-	if (__sync_val_compare_and_swap(&cur->since_ns, since, now) != since)
-		return false;
-	if (cur->flags & PS_CLAIM_PORT_USER)
-		__sync_fetch_and_sub(word, 1);
-	cur->cookie = mine->cookie;
-	cur->flags = mine->flags;
-	return true;
+	return view;
 }
 
 static __always_inline int ps_bind_port(struct bpf_sock_addr *ctx, const struct ps_tuple *t)
@@ -123,6 +160,7 @@ static long ps_try_port(__u32 i, void *data)
 	struct ps_search *s = data;
 	struct ps_tuple *t = s->tuple;
 	__u32 off = s->start + i;
+	enum ps_kernel_view view;
 	__u32 *word;
 	/*
 	 * int, not long: before Linux 6.4 the verifier calls a map's update
@@ -142,21 +180,25 @@ static long ps_try_port(__u32 i, void *data)
 
 	err = bpf_map_update_elem(&ps_tuples, t, &s->claim, BPF_NOEXIST);
 	if (err == -EEXIST) {
-		if (!ps_claim_take_stale(s->ctx, t, &s->claim, word)) {
-			__sync_fetch_and_sub(word, 1);
-			return 0;
-		}
-		ps_count(s->slot, t->proto, reclaimed);
+		/* A live socket holds it: claims are never taken over. */
+		__sync_fetch_and_sub(word, 1);
+		return 0;
 	} else if (err) {
 		__sync_fetch_and_sub(word, 1);
 		s->err = -E2BIG; /* ps_tuples is full: no other port will do better */
 		return 1;
-	} else if (ps_kernel_holds(s->ctx, t)) {
+	}
+	if (ps_quarantined(t)) {
 		/*
 		 * Skips are counted in the map, not in *s: the verifier proves
 		 * the callback's loop by finding a state it has seen, which a
 		 * counter in the caller's stack would never repeat.
 		 */
+		ps_count(s->slot, t->proto, quarantined);
+		goto undo;
+	}
+	view = ps_kernel_view(s->ctx, t);
+	if (view == PS_KERNEL_HELD) {
 		ps_count(s->slot, t->proto, kernel_held);
 		goto undo;
 	}
@@ -164,6 +206,8 @@ static long ps_try_port(__u32 i, void *data)
 		ps_count(s->slot, t->proto, bind_failed);
 		goto undo;
 	}
+	if (view == PS_KERNEL_TW_REUSE)
+		ps_count(s->slot, t->proto, tw_reused);
 	s->port = t->lport;
 	return 1;
 undo:
@@ -191,11 +235,7 @@ static __always_inline int ps_connect_alloc(struct bpf_sock_addr *ctx, struct ps
 	struct ps_search s = {
 		.ctx = ctx,
 		.tuple = t,
-		.claim = {
-			.cookie = bpf_get_socket_cookie(ctx),
-			.since_ns = bpf_ktime_get_ns(),
-			.flags = PS_CLAIM_PORT_USER,
-		},
+		.claim = { .cookie = bpf_get_socket_cookie(ctx) },
 		.slot = slot,
 		.lo = pool->port_lo,
 		.size = (__u32)pool->port_hi - pool->port_lo + 1,
@@ -217,10 +257,13 @@ static __always_inline int ps_connect_alloc(struct bpf_sock_addr *ctx, struct ps
 		return ps_reject(-EADDRNOTAVAIL);
 	}
 
-	st->flags = PS_HOLDS_TUPLE | PS_HOLDS_PORT_USER;
+	st->flags |= PS_HOLDS_TUPLE | PS_HOLDS_PORT_USER;
+	st->owner = ps_attach_id;
 	st->pool = slot;
 	st->port = s.port;
+	st->proto = t->proto;
 	st->tuple = *t;
+	ps_settle(st);
 	ps_count(slot, t->proto, allocated);
 	return SYS_PROCEED;
 }
@@ -233,34 +276,31 @@ static __always_inline int ps_connect_alloc(struct bpf_sock_addr *ctx, struct ps
 static __always_inline int ps_connect_bound(struct bpf_sock_addr *ctx, __u32 slot,
 					     struct ps_tuple *t, struct ps_sock_state *st)
 {
-	struct ps_claim claim = {
-		.cookie = bpf_get_socket_cookie(ctx),
-		.since_ns = bpf_ktime_get_ns(),
-	};
-	struct ps_claim *cur;
+	struct ps_claim claim = { .cookie = bpf_get_socket_cookie(ctx) };
 
 	if (st->flags & PS_HOLDS_TUPLE) {
 		if (st->tuple.proto == t->proto && st->tuple.lport == t->lport &&
 		    st->tuple.rport == t->rport && ps_addr_eq(st->tuple.raddr, t->raddr) &&
 		    ps_addr_eq(st->tuple.laddr, t->laddr))
 			return SYS_PROCEED;
-		/* Reconnect to another destination: the old tuple is free again. */
-		cur = bpf_map_lookup_elem(&ps_tuples, &st->tuple);
-		if (cur && cur->cookie == claim.cookie)
-			bpf_map_delete_elem(&ps_tuples, &st->tuple);
-		st->flags &= ~PS_HOLDS_TUPLE;
+		/* Reconnect to another destination: the old tuple ended. */
+		ps_release_tuple(st, claim.cookie);
 	}
 	if (bpf_map_update_elem(&ps_tuples, t, &claim, BPF_NOEXIST)) {
 		ps_count(slot, t->proto, conflicts);
+		ps_settle(st);
 		return ps_reject(-EADDRNOTAVAIL);
 	}
-	if (!(st->flags & (PS_HOLDS_PORT_USER | PS_HOLDS_PORT_BIND))) {
+	if (!(st->flags & PS_HOLDS)) {
 		/* Bound explicitly before we were attached: claim the tuple only. */
+		st->owner = ps_attach_id;
 		st->pool = slot;
 		st->port = t->lport;
+		st->proto = t->proto;
 	}
 	st->flags |= PS_HOLDS_TUPLE;
 	st->tuple = *t;
+	ps_settle(st);
 	return SYS_PROCEED;
 }
 
@@ -363,7 +403,7 @@ static long ps_take_port(__u32 i, void *data)
 	if (off >= s->size)
 		off -= s->size;
 	word = ps_port_word(s->slot, s->lo + off);
-	if (!word || !ps_port_take(word))
+	if (!word || !ps_port_take(s->slot, s->lo + off, word))
 		return 0;
 	s->port = s->lo + off;
 	return 1;
@@ -382,6 +422,32 @@ static __always_inline __u32 ps_bind_alloc(struct ps_pool *pool, __u32 slot)
 	return s.port;
 }
 
+/* inet_sock before Linux 6.6 kept the option in a bit field of its own. */
+struct inet_sock___pre66 {
+	__u8 bind_address_no_port : 1;
+} __attribute__((preserve_access_index));
+
+/*
+ * Did the application set IP_BIND_ADDRESS_NO_PORT? Then bind(addr, 0) only
+ * binds the address and connect() picks the port, shared across
+ * destinations (nginx proxy_bind, HAProxy source, Envoy, Go and Java
+ * dialers). Only TCP sockets can be read here: no helper casts an IPv4 UDP
+ * socket for a cgroup program on every kernel we support, and a UDP socket
+ * loses nothing with a port of its own.
+ */
+static __always_inline bool ps_bind_no_port(struct bpf_sock_addr *ctx)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(ctx->sk);
+	struct inet_sock *inet;
+
+	if (!tp)
+		return false;
+	inet = &tp->inet_conn.icsk_inet;
+	if (bpf_core_field_exists(inet->inet_flags))
+		return (inet->inet_flags >> INET_FLAGS_BIND_ADDRESS_NO_PORT) & 1;
+	return BPF_CORE_READ_BITFIELD((struct inet_sock___pre66 *)inet, bind_address_no_port);
+}
+
 static __always_inline int ps_bind(struct bpf_sock_addr *ctx, __u32 family, const __u32 addr[4])
 {
 	struct ps_sock_state *st;
@@ -397,6 +463,10 @@ static __always_inline int ps_bind(struct bpf_sock_addr *ctx, __u32 family, cons
 	if (ctx->sk->src_port)
 		return SYS_PROCEED;
 
+	port = bpf_ntohs(ctx->user_port);
+	if (!port && ps_bind_no_port(ctx))
+		return SYS_PROCEED; /* the connect hook places it, as a plain connect() */
+
 	st = ps_sock_state(ctx);
 	if (!st)
 		return ps_reject(-EADDRINUSE);
@@ -404,7 +474,6 @@ static __always_inline int ps_bind(struct bpf_sock_addr *ctx, __u32 family, cons
 	if (st->flags)
 		ps_release(st, bpf_get_socket_cookie(ctx));
 
-	port = bpf_ntohs(ctx->user_port);
 	if (!port) {
 		port = ps_bind_alloc(pool, slot);
 		if (!port) {
@@ -417,15 +486,25 @@ static __always_inline int ps_bind(struct bpf_sock_addr *ctx, __u32 family, cons
 		ps_count(slot, ctx->protocol, bind_denied);
 		return ps_reject(-EPERM);
 	} else {
-		/* The application chose the port: the kernel arbitrates sharing. */
+		/*
+		 * The application chose the port: the kernel arbitrates sharing
+		 * between sockets that bind it, but not with connected sockets,
+		 * which carry portslice's SO_REUSEADDR and would let it in.
+		 */
 		word = ps_port_word(slot, port);
 		if (!word)
 			return ps_reject(-EADDRINUSE);
-		__sync_fetch_and_add(word, PS_PORT_BIND_ONE);
+		if (!ps_port_bind(word)) {
+			ps_count(slot, ctx->protocol, bind_in_use);
+			return ps_reject(-EADDRINUSE);
+		}
 	}
-	st->flags = PS_HOLDS_PORT_BIND;
+	st->flags |= PS_HOLDS_PORT_BIND;
+	st->owner = ps_attach_id;
 	st->pool = slot;
 	st->port = port;
+	st->proto = ctx->protocol;
+	ps_settle(st);
 	return SYS_PROCEED;
 }
 
@@ -452,29 +531,49 @@ int ps_bind6(struct bpf_sock_addr *ctx)
 }
 
 /*
- * Unconnected UDP: the hook cannot choose a source port (autobind already
- * happened), so a send that would leave from the pool address with a port
- * outside the slice is refused; everything else keeps the host's own
- * address chosen by routing.
+ * A datagram with a destination (sendto(), sendmsg(), sendmmsg(), on any
+ * UDP socket, connected or not). The hook cannot choose a source port
+ * (autobind already happened), so a datagram that would leave from the
+ * pool address needs a port of the slice, and a 4-tuple that no other
+ * socket holds: otherwise the replies would reach that socket. A datagram
+ * on a tuple nobody holds goes out, as the kernel would send it.
+ * Everything else keeps the host's own address chosen by routing.
  */
-static __always_inline int ps_sendmsg(struct bpf_sock_addr *ctx, __u32 family, const __u32 src[4])
+static __always_inline int ps_sendmsg(struct bpf_sock_addr *ctx, __u32 family, const __u32 src[4],
+				      const __u32 dst[4])
 {
+	struct ps_tuple t = { .proto = IPPROTO_UDP, .family = family };
+	struct ps_claim *claim;
 	struct ps_pool *pool;
 	__u32 slot;
 
 	pool = ps_pool_for_addr(family, src, &slot);
-	if (!pool || ps_in_slice(pool, ctx->sk->src_port))
+	if (!pool)
 		return SYS_PROCEED;
-	ps_count(slot, IPPROTO_UDP, send_denied);
-	return ps_reject(-EPERM);
+	if (!ps_in_slice(pool, ctx->sk->src_port)) {
+		ps_count(slot, IPPROTO_UDP, send_denied);
+		return ps_reject(-EPERM);
+	}
+	t.lport = ctx->sk->src_port;
+	t.rport = bpf_ntohs(ctx->user_port);
+	__builtin_memcpy(t.laddr, pool->addr, sizeof(t.laddr));
+	__builtin_memcpy(t.raddr, dst, sizeof(t.raddr));
+	claim = bpf_map_lookup_elem(&ps_tuples, &t);
+	if (claim && claim->cookie != bpf_get_socket_cookie(ctx)) {
+		ps_count(slot, IPPROTO_UDP, send_conflicts);
+		return ps_reject(-EADDRINUSE);
+	}
+	return SYS_PROCEED;
 }
 
 SEC("cgroup/sendmsg4")
 int ps_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	__u32 src[4] = { ctx->msg_src_ip4 };
+	/* The source: IP_PKTINFO's, else the bound address. */
+	__u32 src[4] = { ctx->msg_src_ip4 ?: ctx->sk->src_ip4 };
+	__u32 dst[4] = { ctx->user_ip4 };
 
-	return ps_sendmsg(ctx, AF_INET, src);
+	return ps_sendmsg(ctx, AF_INET, src, dst);
 }
 
 SEC("cgroup/sendmsg6")
@@ -482,16 +581,82 @@ int ps_sendmsg6(struct bpf_sock_addr *ctx)
 {
 	__u32 src[4] = { ctx->msg_src_ip6[0], ctx->msg_src_ip6[1], ctx->msg_src_ip6[2],
 			 ctx->msg_src_ip6[3] };
+	__u32 dst[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3] };
 
-	return ps_sendmsg(ctx, AF_INET6, src);
+	if (ps_addr_zero(src)) {
+		src[0] = ctx->sk->src_ip6[0];
+		src[1] = ctx->sk->src_ip6[1];
+		src[2] = ctx->sk->src_ip6[2];
+		src[3] = ctx->sk->src_ip6[3];
+	}
+	/* IPv4 through a dual-stack socket: the IPv4 pool's datagram. */
+	if (ps_is_v4mapped(src)) {
+		__u32 src4[4] = { src[3] }, dst4[4] = { dst[3] };
+
+		return ps_sendmsg(ctx, AF_INET, src4, dst4);
+	}
+	return ps_sendmsg(ctx, AF_INET6, src, dst);
 }
 
+/*
+ * close(): see claim.h for what goes now and what waits for TCP's CLOSE.
+ * The state is read before the kernel's close runs.
+ */
 SEC("cgroup/sock_release")
 int ps_sock_release(struct bpf_sock *ctx)
 {
 	struct ps_sock_state *st = bpf_sk_storage_get(&ps_sk_state, ctx, NULL, 0);
+	__u64 cookie;
 
-	if (st && st->flags)
-		ps_release(st, bpf_get_socket_cookie(ctx));
+	if (!st || !(st->flags & PS_HOLDS))
+		return SYS_PROCEED;
+	cookie = bpf_get_socket_cookie(ctx);
+	/* UDP, or TCP that never connected (or already ended): nothing follows. */
+	if (ctx->protocol != IPPROTO_TCP || ctx->state == BPF_TCP_CLOSE) {
+		ps_release(st, cookie);
+		return SYS_PROCEED;
+	}
+	if (ctx->bound_dev_if)
+		st->flags |= PS_DEV_BOUND;
+	if ((st->flags & PS_HOLDS_TUPLE) && !(st->flags & PS_DEV_BOUND))
+		ps_release_tuple(st, cookie);
+	st->flags |= PS_CLOSED;
+	ps_settle(st);
 	return SYS_PROCEED;
+}
+
+/*
+ * TCP: ask for state callbacks once the connection starts, and give back
+ * what is left when it reaches CLOSE. Leaving FIN_WAIT1/2 or CLOSING for
+ * CLOSE is how tcp_time_wait() ends the socket: a TIME_WAIT entry now
+ * holds the tuple and the port. This is also the only release of sockets
+ * whose release program never runs: MPTCP subflows are kernel sockets.
+ */
+SEC("sockops")
+int ps_sock_ops(struct bpf_sock_ops *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct ps_sock_state *st;
+	__u32 old;
+
+	if (!sk)
+		return 1;
+	st = bpf_sk_storage_get(&ps_sk_state, sk, NULL, 0);
+	if (!st || !(st->flags & PS_HOLDS))
+		return 1;
+	if (ctx->op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
+		bpf_sock_ops_cb_flags_set(ctx, ctx->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+		return 1;
+	}
+	if (ctx->op != BPF_SOCK_OPS_STATE_CB || ctx->args[1] != BPF_TCP_CLOSE)
+		return 1;
+	old = ctx->args[0];
+	if (old == BPF_TCP_FIN_WAIT1 || old == BPF_TCP_FIN_WAIT2 || old == BPF_TCP_CLOSING)
+		st->flags |= PS_MAY_TIME_WAIT;
+	if (sk->bound_dev_if)
+		st->flags |= PS_DEV_BOUND;
+	if ((st->flags & PS_HOLDS_TUPLE) && !(st->flags & PS_CLOSED))
+		ps_count(st->pool, st->tuple.proto, released_unseen);
+	ps_release(st, bpf_get_socket_cookie(ctx));
+	return 1;
 }

@@ -15,7 +15,7 @@
  * key/value size or the meaning of a map entry changes: a loader refuses to
  * reuse pins whose layout version differs instead of misreading them.
  */
-#define PS_LAYOUT_VERSION 1
+#define PS_LAYOUT_VERSION 2
 
 /*
  * Pools are addressed by a stable slot, which is also a bit in a pool mask.
@@ -58,6 +58,7 @@ struct ps_pool {
 	__u16 port_lo;   /* this host's slice, host byte order, inclusive */
 	__u16 port_hi;
 	__u16 pad;
+	__u32 reuse_delay_ms; /* a tuple that ended is not handed out again for this long */
 	__u32 addr[4];   /* network byte order; IPv4 uses addr[0] */
 	char name[PS_POOL_NAME_LEN];
 };
@@ -76,36 +77,48 @@ struct ps_tuple {
 	__u32 raddr[4];
 };
 
-/* Who holds a claimed tuple. */
+/*
+ * Who holds a claimed tuple. A claim lives exactly as long as its socket:
+ * it is given back by the socket's release program at close(), or when TCP
+ * moves the socket to CLOSE (the sock_ops state callback), which also comes
+ * for sockets whose release program never runs (MPTCP subflows, kernel
+ * sockets). It is never taken over while the socket exists.
+ */
 struct ps_claim {
 	__u64 cookie;    /* socket cookie of the owner */
-	__u64 since_ns;  /* bpf_ktime_get_ns() when the owner took it */
-	__u32 flags;     /* PS_CLAIM_* */
-	__u32 pad;
 };
-
-/* ps_claim.flags */
-#define PS_CLAIM_PORT_USER (1U << 0) /* the owner also holds a user count of the port */
-
-/*
- * A claim this old whose tuple the kernel has no socket for is stale: its
- * owner went away without its release program running (it was detached).
- * Every live owner is in the kernel's tables well within this time: a UDP
- * socket from its bpf_bind() on, a TCP one from connect()'s hashing on.
- */
-#define PS_STALE_CLAIM_NS (2ULL * 1000 * 1000 * 1000)
 
 /* ps_sock_state.flags: what a socket holds and must give back on release */
 #define PS_HOLDS_TUPLE     (1U << 0) /* an entry of ps_tuples */
 #define PS_HOLDS_PORT_USER (1U << 1) /* one user count of its port's word */
 #define PS_HOLDS_PORT_BIND (1U << 2) /* one bind count of its port's word */
+#define PS_HOLDS (PS_HOLDS_TUPLE | PS_HOLDS_PORT_USER | PS_HOLDS_PORT_BIND)
+/* ps_sock_state.flags: how the socket is getting on */
+#define PS_CLOSED          (1U << 3) /* close() ran; a TCP socket's rest waits for TCP's CLOSE */
+#define PS_MAY_TIME_WAIT   (1U << 4) /* TCP closed first by this side: TIME_WAIT follows */
+#define PS_DEV_BOUND       (1U << 5) /* bound to a device: the kernel's lookups miss it */
+#define PS_COUNTED         (1U << 6) /* counted in ps_live under .owner */
+
+/*
+ * How long the kernel may still hold a TCP port after the socket that closed
+ * first reached CLOSE: TIME_WAIT lasts TCP_TIMEWAIT_LEN (60 s). Stamps count
+ * in units of 2^30 ns (about 1.07 s), so 57 units cover it with a margin.
+ */
+#define PS_TW_STAMP_SHIFT 30
+#define PS_TW_HOLD_UNITS 57
+#define PS_TW_HOLD_NS (60ULL * 1000 * 1000 * 1000)
+
+/* reuse_delay quarantine entries kept at most (least recently used go first). */
+#define PS_MAX_QUARANTINE (1U << 16)
 
 /* Per-socket record (socket local storage) of what the socket holds. */
 struct ps_sock_state {
+	__u64 owner;     /* cgroup id of the attachment whose programs placed it */
 	__u32 flags;
 	__u32 pool;      /* pool slot of the port word */
 	__u16 port;      /* host byte order */
-	__u16 pad[3];
+	__u8 proto;      /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad[5];
 	struct ps_tuple tuple;
 };
 
@@ -143,8 +156,12 @@ struct ps_stats {
 	__u64 bound;          /* bind(pool, 0) given a slice port */
 	__u64 bind_denied;    /* bind to the pool address outside the slice */
 	__u64 send_denied;    /* sendmsg from the pool address outside the slice */
-	__u64 reclaimed;      /* stale claims taken over (their owner left unseen) */
-	__u64 release_lost;   /* releases that found their claim gone or not theirs */
+	__u64 released_unseen; /* claims given back at TCP's CLOSE of a socket whose release never ran */
+	__u64 release_lost;   /* releases that found their claim gone or not theirs (a bug) */
+	__u64 tw_reused;      /* TIME_WAIT tuples handed out again, as the kernel would reuse them */
+	__u64 quarantined;    /* candidates skipped: the tuple ended less than reuse_delay ago */
+	__u64 send_conflicts; /* sendmsg refused: another socket holds the tuple */
+	__u64 bind_in_use;    /* bind(pool, P) refused: connected sockets use the port */
 };
 
 #define PS_STATS_INDEX(pool, proto) ((pool) * 2 + ((proto) == 17 /* UDP */))
@@ -155,10 +172,16 @@ struct ps_attachment {
 	__u64 pool_mask;   /* pools the cgroup's sockets use */
 	__u32 pool_count;
 	__u8 pool_order[PS_MAX_POOLS]; /* slots, in config order */
-	__u32 pad;
+	__u32 flags;       /* PS_ATT_* */
 	__u64 attached_ns; /* CLOCK_REALTIME of the (latest) attach */
 	char path[256];    /* cgroup path relative to the cgroup2 mount */
 };
+
+/*
+ * ps_attachment.flags: detached, but its sockets still hold claims, so the
+ * programs that give back (sock_release, sock_ops) stay until they are gone.
+ */
+#define PS_ATT_DRAINING (1U << 0)
 
 /* Key of ps_pool_addrs: a pool address. */
 struct ps_addr_key {

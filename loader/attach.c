@@ -124,7 +124,12 @@ out:
 	return err;
 }
 
-/* Swaps the programs of an existing attachment for newly loaded ones. */
+/*
+ * Swaps the programs of an existing attachment for newly loaded ones, in
+ * place (bpf_link_update): no socket is ever placed without its release
+ * program. A draining attachment lost its placement links at detach; those
+ * are attached anew.
+ */
 static int update_links(struct ps_sock *skel, const struct ps_cgroup *cg)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 64];
@@ -139,6 +144,17 @@ static int update_links(struct ps_sock *skel, const struct ps_cgroup *cg)
 
 		snprintf(path, sizeof(path), "%s/%s", dir, bpf_program__name(prog));
 		link = bpf_link__open(path);
+		if (!link && errno == ENOENT) {
+			link = bpf_program__attach_cgroup(prog, cg->fd);
+			if (!link)
+				return ps_err(errno, "cannot attach %s to %s: %s", bpf_program__name(prog), cg->path,
+					      strerror(errno));
+			err = bpf_link__pin(link, path);
+			bpf_link__destroy(link);
+			if (err)
+				return ps_err(err, "cannot pin %s: %s", path, strerror(-err));
+			continue;
+		}
 		if (!link)
 			return ps_err(errno, "cannot open the pinned link %s: %s; run 'portslice detach --cgroup %s' and attach again",
 				      path, strerror(errno), cg->path);
@@ -227,13 +243,18 @@ int ps_attach_locked(const struct ps_cgroup *cg, const struct ps_selection *sel,
 			goto out;
 	}
 
-	err = ps_skel_load(&skel, &att);
+	err = ps_skel_load(&skel, &att, cg->id);
 	if (err)
 		goto out;
 	ps_maps_from_skel(skel, &maps);
+	/* Kept across re-attaches: it counts sockets placed by earlier programs too. */
+	if (bpf_map_update_elem(maps.live, &cg->id, &(__u64){ 0 }, BPF_NOEXIST) && errno != EEXIST) {
+		err = ps_err(errno, "cannot record the attachment's socket count: %s", strerror(errno));
+		goto out;
+	}
 
 	if (existed && !ps_attachment_read(maps.attachments, cg->id, &old) &&
-	    old.pool_count == att.pool_count &&
+	    !(old.flags & PS_ATT_DRAINING) && old.pool_count == att.pool_count &&
 	    !memcmp(old.pool_order, att.pool_order, sizeof(att.pool_order))) {
 		/* Same pools: only their settings may have changed. */
 		err = ps_install_pools(&maps, sel, &att);
@@ -252,8 +273,10 @@ int ps_attach_locked(const struct ps_cgroup *cg, const struct ps_selection *sel,
 		err = ps_attachment_write(maps.attachments, cg->id, &att);
 	*verb = existed ? "updated" : "attached";
 out:
-	if (err && !existed && skel)
+	if (err && !existed && skel) {
 		ps_attachment_remove(cg->id, maps.attachments);
+		bpf_map_delete_elem(maps.live, &cg->id);
+	}
 	ps_sock__destroy(skel);
 	/* A failed first attach leaves nothing behind. */
 	if (err && fresh && !ps_cgroups_any())

@@ -826,12 +826,41 @@ static int ps_parse_pool_slices(struct ps_ctx *ctx, yaml_node_t *val, const char
 	return ps_check_slices(ctx, pool, path);
 }
 
+/* reuse_delay: milliseconds, written N, Nms or Ns. */
+static int ps_parse_pool_reuse_delay(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
+{
+	struct ps_pool_cfg *pool = obj;
+	unsigned long ms = 0;
+	const char *s;
+	size_t n;
+	int ret;
+
+	ret = ps_scalar(ctx, val, path, "a duration such as 500ms or 2s", &s);
+	if (ret)
+		return ret;
+	for (n = 0; s[n] >= '0' && s[n] <= '9'; n++)
+		if (ms <= PS_MAX_REUSE_DELAY_MS)
+			ms = ms * 10 + (unsigned long)(s[n] - '0');
+	if (n && !strcmp(s + n, "s"))
+		ms *= 1000;
+	else if (!n || (s[n] && strcmp(s + n, "ms")))
+		return ps_fail(ctx, ps_line(val), path,
+			       "\"%.40s\" is not a duration; write milliseconds (500 or 500ms) or seconds (2s)", s);
+	if (ms > PS_MAX_REUSE_DELAY_MS)
+		return ps_fail(ctx, ps_line(val), path,
+			       "\"%.40s\" is longer than the %ds allowed; a longer quarantine only keeps ports idle",
+			       s, PS_MAX_REUSE_DELAY_MS / 1000);
+	pool->reuse_delay_ms = (uint32_t)ms;
+	return 0;
+}
+
 /* Rows run in this order: destinations needs the address's family. */
 static const struct ps_key ps_pool_keys[] = {
 	{ "name",         true,  ps_parse_pool_name },
 	{ "address",      true,  ps_parse_pool_address },
 	{ "destinations", false, ps_parse_pool_dsts },
 	{ "slices",       true,  ps_parse_pool_slices },
+	{ "reuse_delay",  false, ps_parse_pool_reuse_delay },
 };
 
 /* ---- top level ------------------------------------------------------- */

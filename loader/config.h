@@ -39,8 +39,12 @@ struct ps_pool_cfg {
 	uint8_t addr[16];           /* network order; IPv4 in addr[0..3] */
 	struct ps_prefix *dsts; size_t n_dsts;   /* default (key absent): one prefix 0.0.0.0/0 or ::/0 */
 	struct ps_slice_cfg *slices; size_t n_slices;
+	uint32_t reuse_delay_ms;    /* a tuple that ended is not handed out again for this long */
 	int line;
 };
+
+/* reuse_delay's ceiling: a longer quarantine only wastes ports. */
+#define PS_MAX_REUSE_DELAY_MS 600000
 /* hosts: one host of the fleet; its id is its 1-based position in the list. */
 struct ps_host_cfg {
 	char name[PS_HOST_NAME_LEN];

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* portslice detach: take the programs off one cgroup, or off every cgroup. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <bpf/bpf.h>
 #include <json-c/json.h>
 
 #include "attach.h"
@@ -94,28 +96,92 @@ static int resolve_cgroup(const char *dir, const struct ps_maps *maps, __u64 *id
 	return 0;
 }
 
+/* The programs that only give back, which a draining attachment keeps. */
+static bool gives_back(const char *prog)
+{
+	return !strcmp(prog, "ps_sock_release") || !strcmp(prog, "ps_sock_ops");
+}
+
+static __u64 live_sockets(const struct ps_maps *maps, __u64 id)
+{
+	__u64 n = 0;
+
+	bpf_map_lookup_elem(maps->live, &id, &n);
+	return n;
+}
+
+/* Unpins @id's placement links; its release programs stay until its sockets are gone. */
+static int drain(const struct ps_maps *maps, __u64 id)
+{
+	struct ps_attachment att;
+	char dir[PATH_MAX], path[PATH_MAX + 256];
+	struct dirent *de;
+	DIR *d;
+	int err = 0;
+
+	if (ps_attachment_dir(id, dir, sizeof(dir)))
+		return ps_err(ENAMETOOLONG, "pin path too long");
+	d = opendir(dir);
+	if (!d)
+		return ps_err(errno, "cannot open %s: %s", dir, strerror(errno));
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || gives_back(de->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		err = ps_unpin(path) ?: err;
+	}
+	closedir(d);
+	if (err)
+		return ps_err(err, "cannot unpin the links under %s: %s", dir, strerror(-err));
+	if (ps_attachment_read(maps->attachments, id, &att))
+		return 0;
+	att.flags |= PS_ATT_DRAINING;
+	return ps_attachment_write(maps->attachments, id, &att);
+}
+
+static int remove_attachment(const struct ps_maps *maps, __u64 id)
+{
+	int err = ps_attachment_remove(id, maps->attachments);
+
+	if (!err)
+		bpf_map_delete_elem(maps->live, &id);
+	return err;
+}
+
+/* Removes the draining attachments whose last socket gave back. */
+static int reap_cb(__u64 id, const struct ps_attachment *att, void *arg)
+{
+	const struct ps_maps *maps = arg;
+
+	if ((att->flags & PS_ATT_DRAINING) && !live_sockets(maps, id))
+		remove_attachment(maps, id);
+	return 0;
+}
+
 int ps_detach_id_locked(__u64 id, bool *removed_all)
 {
-	struct ps_maps maps = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };
+	struct ps_maps maps = PS_MAPS_NONE;
 	int err = 0;
 
 	if (removed_all)
 		*removed_all = false;
 	if (!ps_state_exists())
 		return 0;
-	if (ps_attachment_exists(id)) {
-		err = ps_maps_open(&maps);
-		if (!err)
-			err = ps_attachment_remove(id, maps.attachments);
-		ps_maps_close(&maps);
-		if (err)
-			return err;
-	}
+	err = ps_maps_open(&maps);
+	if (err)
+		return err;
+	if (ps_attachment_exists(id))
+		err = live_sockets(&maps, id) ? drain(&maps, id) : remove_attachment(&maps, id);
+	if (!err)
+		ps_attachments_for_each(maps.attachments, reap_cb, &maps);
+	ps_maps_close(&maps);
+	if (err)
+		return err;
 	if (!ps_cgroups_any()) {
 		/*
-		 * No cgroup is attached: claims of sockets still open would never be
-		 * given back (their release program is gone), so drop the socket
-		 * side's pins. Steering, if attached, keeps its own.
+		 * No cgroup is attached, and no detached one has a socket that
+		 * holds a claim: drop the socket side's pins. Steering, if
+		 * attached, keeps its own.
 		 */
 		err = ps_state_remove_sock();
 		if (!err && removed_all)
@@ -149,7 +215,7 @@ static void print_done(const char *what, bool was_attached, bool removed_all)
 static int run_detach(int argc, char **argv)
 {
 	struct detach_opts o = {};
-	struct ps_maps maps = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };
+	struct ps_maps maps = PS_MAPS_NONE;
 	bool was_attached = false, removed_all = false;
 	int lock = -1, err;
 	__u64 id;

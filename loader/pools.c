@@ -100,6 +100,7 @@ static void pool_entry(const struct ps_pool_cfg *cfg, const struct ps_slice_cfg 
 	p->family = cfg->family;
 	p->port_lo = slice->range.lo;
 	p->port_hi = slice->range.hi;
+	p->reuse_delay_ms = cfg->reuse_delay_ms;
 	memcpy(p->addr, cfg->addr, cfg->family == AF_INET ? 4 : 16);
 	snprintf(p->name, sizeof(p->name), "%s", cfg->name);
 }

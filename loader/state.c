@@ -133,7 +133,7 @@ int ps_maps_open(struct ps_maps *maps)
 {
 	static const char *const names[] = {
 		"ps_pools", "ps_pool_addrs", "ps_dst4", "ps_dst6", "ps_tuples",
-		"ps_port_users", "ps_sk_state", "ps_stats", "ps_attachments", "ps_meta",
+		"ps_port_users", "ps_sk_state", "ps_stats", "ps_attachments", "ps_meta", "ps_live",
 	};
 	int *fds = (int *)maps;
 	int err;
@@ -158,7 +158,7 @@ int ps_maps_open(struct ps_maps *maps)
 	return err;
 }
 
-int ps_skel_load(struct ps_sock **out, const struct ps_attachment *att)
+int ps_skel_load(struct ps_sock **out, const struct ps_attachment *att, __u64 cgroup_id)
 {
 	char maps_dir[PATH_MAX];
 	struct ps_meta meta = { .layout_version = PS_LAYOUT_VERSION };
@@ -181,6 +181,7 @@ int ps_skel_load(struct ps_sock **out, const struct ps_attachment *att)
 
 	skel->rodata->ps_pool_mask = att->pool_mask;
 	skel->rodata->ps_pool_count = att->pool_count;
+	skel->rodata->ps_attach_id = cgroup_id;
 	memcpy((void *)skel->rodata->ps_pool_order, att->pool_order, sizeof(att->pool_order));
 
 	err = ps_sock__load(skel);
@@ -317,4 +318,5 @@ void ps_maps_from_skel(struct ps_sock *skel, struct ps_maps *maps)
 	maps->stats = bpf_map__fd(skel->maps.ps_stats);
 	maps->attachments = bpf_map__fd(skel->maps.ps_attachments);
 	maps->meta = bpf_map__fd(skel->maps.ps_meta);
+	maps->live = bpf_map__fd(skel->maps.ps_live);
 }

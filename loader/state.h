@@ -40,7 +40,10 @@ struct ps_maps {
 	int stats;
 	int attachments;
 	int meta;
+	int live;
 };
+
+#define PS_MAPS_NONE { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 }
 
 const char *ps_pin_dir(void);
 /* "<pin dir>/<sub>" into buf. */
@@ -61,7 +64,7 @@ int ps_state_check_layout(void);
  * Opens the BPF object with its maps pinned under <pin dir>/maps (reused
  * when present), with this attachment's pools set in .rodata, and loads it.
  */
-int ps_skel_load(struct ps_sock **skel, const struct ps_attachment *att);
+int ps_skel_load(struct ps_sock **skel, const struct ps_attachment *att, __u64 cgroup_id);
 
 /* The skeleton's map fds, borrowed (do not ps_maps_close() them). */
 void ps_maps_from_skel(struct ps_sock *skel, struct ps_maps *maps);

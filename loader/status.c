@@ -147,8 +147,8 @@ static int sum_stats(int fd, int slot, struct pool_usage *use)
 /* Names of struct ps_stats' fields, in order. */
 static const char *const stat_names[] = {
 	"allocated", "released", "exhausted", "map_full", "conflicts",
-	"kernel_held", "bind_failed", "bound", "bind_denied", "send_denied", "reclaimed",
-	"release_lost",
+	"kernel_held", "bind_failed", "bound", "bind_denied", "send_denied", "released_unseen",
+	"release_lost", "tw_reused", "quarantined", "send_conflicts", "bind_in_use",
 };
 _Static_assert(sizeof(stat_names) / sizeof(stat_names[0]) == sizeof(struct ps_stats) / sizeof(__u64),
 	       "stat_names must name every field of struct ps_stats");

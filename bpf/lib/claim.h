@@ -7,6 +7,20 @@
  * Both kinds live in one 32-bit word per port so that the two can exclude
  * each other with a single atomic operation, and a 4-tuple is unique because
  * it is inserted into ps_tuples with BPF_NOEXIST before the socket binds.
+ *
+ * A socket gives back in two steps. At close() (sock_release) a UDP socket
+ * gives back everything, and so does a TCP socket that never connected. A
+ * connected TCP socket gives back its tuple then (the kernel's own tables
+ * guard it from there on, through FIN_WAIT and TIME_WAIT), unless it is
+ * bound to a device, which the kernel's lookups cannot see. The rest goes
+ * when TCP moves the socket to CLOSE (sock_ops state callback): the port
+ * only then, since a bind() must not get a port the kernel still holds.
+ * That callback also comes for sockets whose release program never runs
+ * (MPTCP subflows).
+ *
+ * Every socket that holds something is counted under the attachment that
+ * placed it (ps_live), so that a detached cgroup keeps its release programs
+ * until its last socket gave back.
  */
 #ifndef PS_BPF_CLAIM_H
 #define PS_BPF_CLAIM_H
@@ -14,11 +28,21 @@
 #include "maps.h"
 #include "stats.h"
 
+static __always_inline __u32 ps_port_index(__u32 slot, __u32 port)
+{
+	return slot * PS_PORTS_PER_POOL + (port & 0xffff);
+}
+
 static __always_inline __u32 *ps_port_word(__u32 slot, __u32 port)
 {
-	__u32 idx = slot * PS_PORTS_PER_POOL + (port & 0xffff);
+	__u32 idx = ps_port_index(slot, port);
 
 	return bpf_map_lookup_elem(&ps_port_users, &idx);
+}
+
+static __always_inline __u32 ps_tw_now(void)
+{
+	return (__u32)(bpf_ktime_get_ns() >> PS_TW_STAMP_SHIFT);
 }
 
 /* Take one connect share of a port unless a bind holds it. */
@@ -33,43 +57,127 @@ static __always_inline bool ps_port_share(__u32 *word)
 	return true;
 }
 
-/* Take a port for bind(addr, 0): only a port nobody uses at all. */
-static __always_inline bool ps_port_take(__u32 *word)
+/*
+ * Take a port for bind(addr, 0): only a port nobody uses at all, which the
+ * kernel does not still hold in TIME_WAIT either (it would refuse the bind
+ * of a socket without SO_REUSEADDR).
+ */
+static __always_inline bool ps_port_take(__u32 slot, __u32 port, __u32 *word)
 {
+	__u32 idx = ps_port_index(slot, port), *tw;
+
+	tw = bpf_map_lookup_elem(&ps_port_tw, &idx);
+	if (tw && *tw && (__s32)(*tw - ps_tw_now()) > 0)
+		return false;
 	return __sync_val_compare_and_swap(word, 0, PS_PORT_BIND_ONE) == 0;
 }
 
-/* Give back what a socket holds, as recorded in its storage. */
+/* Hold a bind count of a port that the application named, unless connected sockets share it. */
+static __always_inline bool ps_port_bind(__u32 *word)
+{
+	__u32 old = __sync_fetch_and_add(word, PS_PORT_BIND_ONE);
+
+	if (old & PS_PORT_USERS_MASK) {
+		__sync_fetch_and_sub(word, PS_PORT_BIND_ONE);
+		return false;
+	}
+	return true;
+}
+
+/* Keep @t from being handed out again for @delay_ns. */
+static __always_inline void ps_quarantine_tuple(const struct ps_tuple *t, __u64 delay_ns)
+{
+	__u64 until = bpf_ktime_get_ns() + delay_ns, *cur;
+
+	cur = bpf_map_lookup_elem(&ps_quarantine, t);
+	if (cur && *cur >= until)
+		return;
+	bpf_map_update_elem(&ps_quarantine, t, &until, BPF_ANY);
+}
+
+/* Is @t still in quarantine? An expired entry is dropped on the way. */
+static __always_inline bool ps_quarantined(const struct ps_tuple *t)
+{
+	__u64 *until = bpf_map_lookup_elem(&ps_quarantine, t);
+
+	if (!until)
+		return false;
+	if (*until > bpf_ktime_get_ns())
+		return true;
+	bpf_map_delete_elem(&ps_quarantine, t);
+	return false;
+}
+
+/* Give back the socket's tuple, if the claim still names it. */
+static __always_inline void ps_release_tuple(struct ps_sock_state *st, __u64 cookie)
+{
+	struct ps_claim *claim = bpf_map_lookup_elem(&ps_tuples, &st->tuple);
+	__u32 slot = st->pool;
+	struct ps_pool *pool;
+
+	st->flags &= ~PS_HOLDS_TUPLE;
+	if (!claim || claim->cookie != cookie) {
+		ps_count(st->pool, st->tuple.proto, release_lost);
+		return;
+	}
+	pool = bpf_map_lookup_elem(&ps_pools, &slot);
+	if (pool && pool->reuse_delay_ms)
+		ps_quarantine_tuple(&st->tuple, pool->reuse_delay_ms * 1000000ULL);
+	/* The kernel's own lookups cannot see this TIME_WAIT: quarantine it instead. */
+	if ((st->flags & (PS_DEV_BOUND | PS_MAY_TIME_WAIT)) == (PS_DEV_BOUND | PS_MAY_TIME_WAIT))
+		ps_quarantine_tuple(&st->tuple, PS_TW_HOLD_NS);
+	bpf_map_delete_elem(&ps_tuples, &st->tuple);
+	ps_count(st->pool, st->tuple.proto, released);
+}
+
+/* Give back the socket's share of its port; a TCP port may linger in TIME_WAIT. */
+static __always_inline void ps_release_port(struct ps_sock_state *st)
+{
+	__u32 flags = st->flags, idx = ps_port_index(st->pool, st->port), *word, *tw;
+
+	st->flags &= ~(PS_HOLDS_PORT_USER | PS_HOLDS_PORT_BIND);
+	if (!(flags & (PS_HOLDS_PORT_USER | PS_HOLDS_PORT_BIND)))
+		return;
+	if (st->proto == IPPROTO_TCP && (flags & PS_MAY_TIME_WAIT)) {
+		tw = bpf_map_lookup_elem(&ps_port_tw, &idx);
+		if (tw)
+			*tw = ps_tw_now() + PS_TW_HOLD_UNITS;
+	}
+	word = bpf_map_lookup_elem(&ps_port_users, &idx);
+	if (!word)
+		return;
+	if (flags & PS_HOLDS_PORT_USER)
+		__sync_fetch_and_sub(word, 1);
+	if (flags & PS_HOLDS_PORT_BIND)
+		__sync_fetch_and_sub(word, PS_PORT_BIND_ONE);
+}
+
+/*
+ * Keep ps_live in step with what the socket holds: call after every change
+ * of st->flags. A socket that holds nothing any more starts afresh.
+ */
+static __always_inline void ps_settle(struct ps_sock_state *st)
+{
+	__u64 *live = bpf_map_lookup_elem(&ps_live, &st->owner);
+
+	if ((st->flags & PS_HOLDS) && !(st->flags & PS_COUNTED)) {
+		if (live)
+			__sync_fetch_and_add(live, 1);
+		st->flags |= PS_COUNTED;
+	} else if (!(st->flags & PS_HOLDS)) {
+		if ((st->flags & PS_COUNTED) && live)
+			__sync_fetch_and_sub(live, 1);
+		st->flags = 0;
+	}
+}
+
+/* Give back everything the socket holds (TCP closed it, or it starts over). */
 static __always_inline void ps_release(struct ps_sock_state *st, __u64 cookie)
 {
-	__u32 flags = st->flags, *word;
-
-	if (flags & PS_HOLDS_TUPLE) {
-		struct ps_claim *claim = bpf_map_lookup_elem(&ps_tuples, &st->tuple);
-
-		/*
-		 * The tuple is ours only if the claim still names this socket.
-		 * If another socket took it over as stale, it also gave back
-		 * our share of the port (ps_claim_take_stale()).
-		 */
-		if (claim && claim->cookie == cookie) {
-			bpf_map_delete_elem(&ps_tuples, &st->tuple);
-			ps_count(st->pool, st->tuple.proto, released);
-		} else {
-			flags &= ~PS_HOLDS_PORT_USER;
-			ps_count(st->pool, st->tuple.proto, release_lost);
-		}
-	}
-	if (flags & (PS_HOLDS_PORT_USER | PS_HOLDS_PORT_BIND)) {
-		word = ps_port_word(st->pool, st->port);
-		if (word) {
-			if (flags & PS_HOLDS_PORT_USER)
-				__sync_fetch_and_sub(word, 1);
-			if (flags & PS_HOLDS_PORT_BIND)
-				__sync_fetch_and_sub(word, PS_PORT_BIND_ONE);
-		}
-	}
-	st->flags = 0;
+	if (st->flags & PS_HOLDS_TUPLE)
+		ps_release_tuple(st, cookie);
+	ps_release_port(st);
+	ps_settle(st);
 }
 
 #endif

@@ -49,8 +49,9 @@ struct {
 
 /*
  * Claimed 4-tuples -> owning socket. Inserted by connect (BPF_NOEXIST is the
- * uniqueness guarantee), deleted by sock_release. Not preallocated: a full
- * preallocation would pin ~100 MiB for a map that is mostly empty.
+ * uniqueness guarantee), deleted by sock_release or, failing that, at TCP's
+ * CLOSE (sock_ops). Not preallocated: a full preallocation would pin
+ * ~100 MiB for a map that is mostly empty.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -74,7 +75,49 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ps_port_users SEC(".maps");
 
-/* Per-socket record of what it holds. Written by connect/bind, read by release. */
+/*
+ * Per (pool slot, port): until when the kernel may still hold the port in
+ * TIME_WAIT, in units of 2^PS_TW_STAMP_SHIFT ns of bpf_ktime_get_ns().
+ * Written when a TCP socket that closed first reaches CLOSE; read by
+ * bind(pool, 0), which must not hand out a port the kernel would refuse.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PS_MAX_POOLS * PS_PORTS_PER_POOL);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ps_port_tw SEC(".maps");
+
+/*
+ * Tuples that ended -> bpf_ktime_get_ns() until which they are not handed
+ * out again (the pool's reuse_delay; 60 s for a device-bound TCP socket's
+ * TIME_WAIT, which the kernel's lookups cannot see). Written at release,
+ * read and expired by connect. LRU: the oldest entries, long expired, make
+ * room, so the map never fills up.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PS_MAX_QUARANTINE);
+	__type(key, struct ps_tuple);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ps_quarantine SEC(".maps");
+
+/*
+ * Attached cgroup id -> sockets that hold something through its programs.
+ * Entries are made by the loader at attach; counted by the programs. A
+ * detached cgroup keeps its release programs until its count is 0.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PS_MAX_ATTACHMENTS);
+	__type(key, __u64);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ps_live SEC(".maps");
+
+/* Per-socket record of what it holds. Written by connect/bind, read by release and sock_ops. */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);

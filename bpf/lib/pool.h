@@ -13,6 +13,8 @@
 const volatile __u64 ps_pool_mask = 0;
 const volatile __u8 ps_pool_order[PS_MAX_POOLS] = {};
 const volatile __u32 ps_pool_count = 0;
+/* The attached cgroup's id, under which placed sockets are counted (ps_live). */
+const volatile __u64 ps_attach_id = 0;
 
 static __always_inline struct ps_pool *ps_pool_get(__u32 slot)
 {
