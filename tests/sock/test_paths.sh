@@ -49,7 +49,14 @@ wait_tuples() {
 		sleep 0.05
 	done
 	note "kernel sockets: $(in_ns "$NS" ss -Htuanoe 2>/dev/null | grep -v 'LISTEN\|UNCONN' | head -n 10)"
+	note "claims: $(claims_summary)"
 	die "tuples in use (status): expected $1, got $left"
+}
+
+# claims_summary: the claims in ps_tuples as "proto:lport->rport" words.
+claims_summary() {
+	bpftool -j map dump pinned "$PORTSLICE_PIN_DIR/maps/ps_tuples" 2>/dev/null |
+		jq -r '.[] | (.formatted.key // .key) | "\(.proto):\(.lport)->\(.rport)"' 2>/dev/null | sort | uniq -c | head -n 40 | tr '\n' ' '
 }
 
 # ports_of OUTPUT: the local ports of psnet/psattack lines, one per line.
@@ -70,7 +77,8 @@ bindtodevice() {
 	std_setup 20000-20001
 	attach
 	serve srv --$proto $SRV4:8080
-	hold_start dev 2 --proto "$proto" --to $SRV4:8080 --count 2 --device lo
+	# Closed with RST at the end: no TIME_WAIT keeps the tuples afterwards.
+	hold_start dev 2 --proto "$proto" --to $SRV4:8080 --count 2 --device lo --linger0
 	check_conns "$(hold_output dev)" $POOL4 20000 20001 2
 	expect_eq "$(in_ns "$NS" ss -Hn${proto:0:1}a | grep -c "$POOL4%lo:2000[01]")" 2 "device-bound sockets in ss"
 	sleep 2.5 # longer than the stale-claim timeout of 6e0227c (2 s)
@@ -270,6 +278,7 @@ t_attach_detach_under_traffic() {
 	fails=$(printf '%s\n' "$out" | grep -v 'result=ok' | awk '{ s += $1 } END { print s + 0 }')
 	note "client: $total connects: $(echo $out)"
 	note "counters: $("$PS" status --json | jq -c '.pools[0].counters')"
+	note "claims left: $(status_field web tuples.total): $(claims_summary)"
 	expect_ge "$total" 1000 "connects during the churn"
 	expect_eq "$fails" 0 "connects that failed while ports were free"
 	expect_eq "$(status_field web counters.tcp.exhausted)" 0 "exhausted (tcp)"
@@ -352,28 +361,23 @@ reuse_conf() {
 	grep -q "reuse_delay: $1" "$CONF" || die "reuse_delay not in $CONF"
 }
 
-# reuse_after_delay PROTO ARGS...: a reconnect to $SRV4:8080 right after the
-# close fails with EADDRNOTAVAIL, another destination works at once, and
-# the same destination works again once reuse_delay has passed (polled).
+# reuse_after_delay PROTO A B ARGS...: a reconnect to $SRV4:A right after
+# the close fails with EADDRNOTAVAIL, destination B works at once, and A
+# works again once reuse_delay has passed (polled). Each case has ports of
+# its own: every tuple that ends is quarantined anew.
 reuse_after_delay() {
-	local proto=$1 out i
-	shift
-	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto "$proto" --to $SRV4:8080 --count 2 --close-each "$@" --expect-errno EADDRNOTAVAIL) ||
+	local proto=$1 a=$2 b=$3 out i
+	shift 3
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto "$proto" --to $SRV4:$a --count 2 --close-each "$@" --expect-errno EADDRNOTAVAIL) ||
 		die "$proto $*: a reconnect right after the close was not refused: $(echo $out)"
-	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto "$proto" --to $SRV4:8081 --count 1 --close-each --linger0) ||
-		die "$proto: another destination right after: $out"
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto "$proto" --to $SRV4:$b --count 1 --close-each "$@") ||
+		die "$proto $*: another destination right after: $out"
 	for i in $(polls 200); do
-		out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto "$proto" --to $SRV4:8080 --count 1 --close-each "$@" --allow-fail)
+		out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto "$proto" --to $SRV4:$a --count 1 --close-each "$@" --allow-fail)
 		printf '%s' "$out" | grep -q result=ok && break
 		sleep 0.05
 	done
 	expect_match "$out" "result=ok" "$proto $*: the same destination after reuse_delay"
-	# Wait out the quarantine of that last one too, for the next case.
-	for i in $(polls 200); do
-		out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto "$proto" --to $SRV4:8080 --count 1 --close-each --linger0 --allow-fail)
-		printf '%s' "$out" | grep -q result=ok && break
-		sleep 0.05
-	done
 }
 
 # reuse_delay: 3000 quarantines an ended 4-tuple, by RST, by FIN (even
@@ -382,10 +386,11 @@ t_reuse_delay_quarantines_ended_tuples() {
 	reuse_conf 3000
 	tw_setup 1
 	attach
-	serve srv --tcp $SRV4:8080-8081 --udp $SRV4:8080-8081
-	reuse_after_delay tcp --linger0
-	reuse_after_delay tcp --echo
-	reuse_after_delay udp
+	serve srv --tcp $SRV4:8080-8083 --udp $SRV4:8080-8081
+	reuse_after_delay tcp 8080 8081 --linger0
+	reuse_after_delay tcp 8082 8083 --echo
+	reuse_after_delay udp 8080 8081
+	expect_ge "$(status_field web counters.tcp.quarantined)" 2 "quarantined (tcp)"
 	wait_tuples 0
 }
 
@@ -420,28 +425,41 @@ t_bind_port0_skips_time_wait_ports() {
 
 # With IP_BIND_ADDRESS_NO_PORT (nginx proxy_bind, HAProxy source, Envoy,
 # Go and Java dialers) the port is chosen at connect() and shared across
-# destinations like a plain connect: 12 sockets on a 4-port slice over 3
-# destinations. On 6e0227c each bind took a whole port: the 5th failed
+# destinations like a plain connect: 12 TCP sockets on a 4-port slice over
+# 3 destinations. On 6e0227c each bind took a whole port: the 5th failed
 # with EADDRINUSE.
-bind_no_port() {
-	local proto=$1 out
+t_bind_no_port_shares_ports_tcp() {
+	local out
 	std_setup 20000-20003
 	attach
-	serve srv --$proto $SRV4:8080-8082
-	hold_start np 12 --proto "$proto" --bind $POOL4:0 --bind-no-port --to $SRV4:8080-8082 --count 12 --allow-fail
+	serve srv --tcp $SRV4:8080-8082
+	hold_start np 12 --proto tcp --bind $POOL4:0 --bind-no-port --to $SRV4:8080-8082 --count 12 --allow-fail
 	out=$(hold_output np)
 	note "results: $(printf '%s\n' "$out" | grep -o 'result=[A-Za-z]*' | sort | uniq -c | tr '\n' ' ')"
 	check_conns "$out" $POOL4 20000 20003 12
 	expect_eq "$(ports_of "$out" | sort -u | wc -l)" 4 "distinct ports of 12 sockets"
-	expect_eq "$(kernel_tuples "$proto" $POOL4 20000 20003)" 12 "sockets in the slice (ss)"
+	expect_eq "$(kernel_tuples tcp $POOL4 20000 20003)" 12 "sockets in the slice (ss)"
 	expect_no_dups "bind-no-port sockets"
-	expect_eq "$(status_field web "tuples.$proto")" 12 "tuples (status)"
+	expect_eq "$(status_field web tuples.tcp)" 12 "tuples (status)"
 	# The slice is full to every destination now.
-	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto "$proto" --bind $POOL4:0 --bind-no-port --to $SRV4:8081 --count 1 --expect-errno EADDRNOTAVAIL) ||
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --bind $POOL4:0 --bind-no-port --to $SRV4:8081 --count 1 --expect-errno EADDRNOTAVAIL) ||
 		die "a 13th socket: $out"
 	hold_stop np
 	wait_tuples 0
 }
 
-t_bind_no_port_shares_ports_tcp() { bind_no_port tcp; }
-t_bind_no_port_shares_ports_udp() { bind_no_port udp; }
+# UDP: the bind hook cannot read IP_BIND_ADDRESS_NO_PORT of a UDP socket
+# (sock.bpf.c, ps_bind_no_port), so bind(pool, 0) takes a whole port as
+# without the option: a 4-port slice gives 4 sockets, the 5th bind fails
+# with EADDRINUSE. Pinned down so that the README's socket-path table
+# stays true; the same on 6e0227c.
+t_bind_no_port_udp_takes_whole_port() {
+	local out
+	std_setup 20000-20003
+	attach
+	serve srv --udp $SRV4:8080-8082
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto udp --bind $POOL4:0 --bind-no-port --to $SRV4:8080-8082 --count 5 --expect-errno EADDRINUSE) ||
+		die "UDP bind-no-port on a 4-port slice: $(echo $out)"
+	check_conns "$out" $POOL4 20000 20003 4
+	expect_eq "$(ports_of "$(printf '%s\n' "$out" | grep result=ok)" | sort -u | wc -l)" 4 "distinct ports of 4 sockets"
+}

@@ -2214,7 +2214,7 @@ static const char stress_usage[] =
 "\n"
 "Prints one summary line:\n"
 "  connects=N tcp=N udp=N failed=N dup_tuples=N checks=N out_of_range=N\n"
-"  unseen=N dump_errors=N errors=ERRNAME:N,...|none secs=S\n"
+"  unseen=N dump_errors=N errors=ERRNAME:N,...|none refused=N secs=S\n"
 "connects: attempts; tcp, udp: successful connects; failed: failed attempts\n"
 "(by errno in errors); checks: table checks done; out_of_range: own sockets\n"
 "whose local port is outside --expect-range or whose local address is not\n"
@@ -2231,6 +2231,24 @@ static const char stress_usage[] =
 "  --connect-timeout S   TCP connect timeout in seconds (default 5)\n"
 "  --seed N              random seed (default: time and pid)\n"
 "  --allow-fail          failed connects do not fail the run\n"
+"  --mix IDIOM,...       how each socket is made, one idiom picked at random\n"
+"                        per socket (default: plain):\n"
+"                          plain       connect() from an unbound socket\n"
+"                          bindnoport  IP_BIND_ADDRESS_NO_PORT, bind(ADDR, 0)\n"
+"                                      (ADDR: --expect-addr), then connect()\n"
+"                          device      SO_BINDTODEVICE lo, then connect()\n"
+"                          sendto      (UDP) connect(), then sendto() another\n"
+"                                      destination of the range: sent, or\n"
+"                                      refused with EADDRINUSE (its tuple is\n"
+"                                      another socket's)\n"
+"                          disconnect  (UDP) connect(), connect(AF_UNSPEC),\n"
+"                                      sendto() another destination (sent or\n"
+"                                      EADDRINUSE), then connect() to it:\n"
+"                                      connected, or refused with\n"
+"                                      EADDRNOTAVAIL (kept, disconnected)\n"
+"                        TCP sockets that pick a UDP idiom connect plainly.\n"
+"                        The summary gains refused=N: sends and reconnects\n"
+"                        refused as above (not failures)\n"
 "\n"
 "Exit: 1 if dup_tuples, out_of_range or dump_errors is non-zero, or failed\n"
 "is (without --allow-fail); 2 on usage error; else 0.\n";
@@ -2247,6 +2265,15 @@ struct stress_opts {
 	int exp_lo, exp_hi;
 	struct ipport exp_addr;
 	double ctimeout;
+	unsigned int mix[8];         /* enum stress_idiom, n_mix of them */
+	int n_mix;
+};
+
+enum stress_idiom { IDIOM_PLAIN, IDIOM_BINDNOPORT, IDIOM_DEVICE, IDIOM_SENDTO, IDIOM_DISCONNECT };
+
+static const char *const stress_idioms[] = {
+	[IDIOM_PLAIN] = "plain", [IDIOM_BINDNOPORT] = "bindnoport", [IDIOM_DEVICE] = "device",
+	[IDIOM_SENDTO] = "sendto", [IDIOM_DISCONNECT] = "disconnect",
 };
 
 /* Shared by all processes (MAP_SHARED), updated with atomics. */
@@ -2255,6 +2282,7 @@ struct stress_shared {
 	uint64_t attempts, tcp, udp, failed;
 	uint64_t dup_tuples, checks, out_of_range, unseen, dump_errors;
 	uint64_t reported_oor;
+	uint64_t refused;
 	uint64_t errs[STRESS_MAX_ERRNO];
 };
 
@@ -2272,7 +2300,7 @@ struct stress_thread {
 	uint64_t rng;
 	struct held_sock *held;
 	int nheld;
-	uint64_t attempts, tcp, udp, failed, out_of_range;
+	uint64_t attempts, tcp, udp, failed, out_of_range, refused;
 	uint64_t errs[STRESS_MAX_ERRNO];
 };
 
@@ -2333,17 +2361,82 @@ static void stress_check_local(struct stress_thread *t, int fd)
 		pr("local end %s is outside the expected address/range", sa_str(&ss).s);
 }
 
+/* A random destination of the range. */
+static void stress_dst(const struct stress_opts *o, uint64_t r, struct addr *dst)
+{
+	*dst = o->to;
+	addr_set_port(dst, o->lo + (int)(r % (uint64_t)(o->hi - o->lo + 1)));
+}
+
+/* bind(--expect-addr, 0) with IP_BIND_ADDRESS_NO_PORT: the port comes at connect(). */
+static int stress_bind_no_port(const struct stress_opts *o, int fd)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len;
+
+	if (o->exp_addr.family == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+
+		s->sin_family = AF_INET;
+		memcpy(&s->sin_addr, o->exp_addr.addr, 4);
+		len = sizeof(*s);
+	} else {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+
+		s->sin6_family = AF_INET6;
+		memcpy(&s->sin6_addr, o->exp_addr.addr, 16);
+		len = sizeof(*s);
+	}
+	if (set_int_opt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1))
+		return errno;
+	return bind(fd, (struct sockaddr *)&ss, len) ? errno : 0;
+}
+
+/*
+ * After connect(): the UDP idioms that put datagrams on other 4-tuples.
+ * A refusal the idiom allows is counted in t->refused; anything else is
+ * returned as the socket's error.
+ */
+static int stress_udp_idiom(struct stress_thread *t, int fd, int idiom, uint64_t r)
+{
+	const struct stress_opts *o = t->p->o;
+	struct sockaddr un = { .sa_family = AF_UNSPEC };
+	struct addr other;
+	int err;
+
+	stress_dst(o, r >> 24, &other);
+	if (idiom == IDIOM_DISCONNECT && connect(fd, &un, sizeof(un)))
+		return errno;
+	err = sendto(fd, payload, sizeof(payload) - 1, MSG_NOSIGNAL | MSG_DONTWAIT,
+		     (struct sockaddr *)&other.ss, other.len) < 0 ? errno : 0;
+	if (err == EADDRINUSE)
+		t->refused++;
+	else if (err)
+		return err;
+	if (idiom != IDIOM_DISCONNECT)
+		return 0;
+	err = do_connect(fd, &other);
+	if (err == EADDRNOTAVAIL) {
+		t->refused++;
+		return 0;
+	}
+	return err;
+}
+
 static void stress_open_one(struct stress_thread *t)
 {
 	const struct stress_opts *o = t->p->o;
 	uint64_t r = splitmix64(&t->rng);
 	bool udp = (int)(r % 100) < o->udp_pct;
+	int idiom = o->n_mix ? (int)o->mix[(r >> 40) % (uint64_t)o->n_mix] : IDIOM_PLAIN;
 	socklen_t len = sizeof(uint64_t);
 	struct held_sock *h;
-	struct addr dst = o->to;
-	int fd, err;
+	struct addr dst;
+	int fd, err = 0;
 
-	addr_set_port(&dst, o->lo + (int)((r >> 8) % (uint64_t)(o->hi - o->lo + 1)));
+	stress_dst(o, r >> 8, &dst);
+	if (!udp && (idiom == IDIOM_SENDTO || idiom == IDIOM_DISCONNECT))
+		idiom = IDIOM_PLAIN;
 	t->attempts++;
 	fd = socket(addr_family(&dst), (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -2354,7 +2447,14 @@ static void stress_open_one(struct stress_thread *t)
 		set_linger0(fd);
 		set_timeout(fd, SO_SNDTIMEO, o->ctimeout);
 	}
-	err = do_connect(fd, &dst);
+	if (idiom == IDIOM_DEVICE && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, "lo", 2))
+		err = errno;
+	if (!err && idiom == IDIOM_BINDNOPORT)
+		err = stress_bind_no_port(o, fd);
+	if (!err)
+		err = do_connect(fd, &dst);
+	if (!err && udp && (idiom == IDIOM_SENDTO || idiom == IDIOM_DISCONNECT))
+		err = stress_udp_idiom(t, fd, idiom, r);
 	if (err) {
 		close(fd);
 		goto fail;
@@ -2505,6 +2605,7 @@ static int stress_proc_run(const struct stress_opts *o, struct stress_shared *sh
 		__atomic_add_fetch(&sh->udp, t[i].udp, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&sh->failed, t[i].failed, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&sh->out_of_range, t[i].out_of_range, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&sh->refused, t[i].refused, __ATOMIC_RELAXED);
 		for (j = 0; j < STRESS_MAX_ERRNO; j++)
 			if (t[i].errs[j])
 				__atomic_add_fetch(&sh->errs[j], t[i].errs[j], __ATOMIC_RELAXED);
@@ -2526,6 +2627,7 @@ static int cmd_stress(int argc, char **argv)
 		{ "connect-timeout", required_argument, NULL, 'C' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "allow-fail", no_argument, NULL, 'f' },
+		{ "mix", required_argument, NULL, 'm' },
 		OPT_HELP,
 		{ 0 }
 	};
@@ -2594,6 +2696,22 @@ static int cmd_stress(int argc, char **argv)
 		case 'f':
 			o.allow_fail = true;
 			break;
+		case 'm': {
+			char buf[256], *tok, *save = NULL;
+			size_t k;
+
+			snprintf(buf, sizeof(buf), "%s", optarg);
+			for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				for (k = 0; k < sizeof(stress_idioms) / sizeof(stress_idioms[0]); k++)
+					if (!strcmp(tok, stress_idioms[k]))
+						break;
+				if (k == sizeof(stress_idioms) / sizeof(stress_idioms[0]) ||
+				    o.n_mix == (int)(sizeof(o.mix) / sizeof(o.mix[0])))
+					return usage_error("bad --mix idiom '%s'", tok);
+				o.mix[o.n_mix++] = (unsigned int)k;
+			}
+			break;
+		}
 		case 'h':
 			return show_help();
 		default:
@@ -2604,6 +2722,9 @@ static int cmd_stress(int argc, char **argv)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (!have_to || !have_n)
 		return usage_error("--to and --connects are required");
+	for (i = 0; i < o.n_mix; i++)
+		if (o.mix[i] == IDIOM_BINDNOPORT && !o.have_addr)
+			return usage_error("--mix bindnoport needs --expect-addr (the address to bind)");
 	if (!have_seed)
 		o.seed = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid();
 
@@ -2647,12 +2768,13 @@ static int cmd_stress(int argc, char **argv)
 			off += snprintf(errs + off, sizeof(errs) - off, "%s%s:%llu", off ? "," : "",
 					i ? errname(i) : "EOTHER", (unsigned long long)sh->errs[i]);
 	printf("connects=%llu tcp=%llu udp=%llu failed=%llu dup_tuples=%llu checks=%llu "
-	       "out_of_range=%llu unseen=%llu dump_errors=%llu errors=%s secs=%.1f\n",
+	       "out_of_range=%llu unseen=%llu dump_errors=%llu errors=%s refused=%llu secs=%.1f\n",
 	       (unsigned long long)sh->attempts, (unsigned long long)sh->tcp,
 	       (unsigned long long)sh->udp, (unsigned long long)sh->failed,
 	       (unsigned long long)sh->dup_tuples, (unsigned long long)sh->checks,
 	       (unsigned long long)sh->out_of_range, (unsigned long long)sh->unseen,
-	       (unsigned long long)sh->dump_errors, off ? errs : "none", now_secs() - start);
+	       (unsigned long long)sh->dump_errors, off ? errs : "none",
+	       (unsigned long long)sh->refused, now_secs() - start);
 	fflush(stdout);
 
 	ret = EXIT_OK;
