@@ -15,10 +15,13 @@ ARCH       := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 # Debian packages: build (the agent's metrics use libmicrohttpd, its
 # readiness notifications libsystemd), tests (jq, ethtool for the steering
-# topology, curl, systemd-analyze and python3 for the agent's), man pages (groff).
+# topology, curl, systemd-analyze and python3 for the agent's; nginx with its
+# echo module, haproxy, apache2-utils (ab), curl and python3 for the
+# compatibility matrix, tests/compat), man pages (groff).
 DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev \
 	    libjson-c-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev \
-	    pkg-config iproute2 make gcc jq ethtool tcpdump curl systemd groff-base python3
+	    pkg-config iproute2 make gcc jq ethtool tcpdump curl systemd groff-base python3 \
+	    nginx libnginx-mod-http-echo haproxy apache2-utils
 
 CFLAGS     ?= -O2 -g
 WARNFLAGS  := -Wall -Wextra -Werror -Wno-unused-parameter
