@@ -59,6 +59,18 @@ claims_summary() {
 		jq -r '.[] | (.formatted.key // .key) | "\(.proto):\(.lport)->\(.rport)"' 2>/dev/null | sort | uniq -c | head -n 40 | tr '\n' ' '
 }
 
+# port_words LO HI: "port=word" for every non-zero word of ps_port_users
+# of pool slot 0 (web) in LO-HI (word: connect shares, + 2^24 per bind).
+port_words() {
+	local p k
+	for p in $(seq "$1" "$2"); do
+		k=$((p))
+		bpftool -j map lookup pinned "$PORTSLICE_PIN_DIR/maps/ps_port_users" \
+			key $((k & 255)) $((k >> 8 & 255)) $((k >> 16 & 255)) 0 2>/dev/null |
+			jq -r --arg p "$p" '(.formatted.value // .value) as $v | if ($v | type) == "array" then ($v | map(tonumber? // (. | ltrimstr("0x") | explode | length)) | tostring) else ($v | tostring) end | select(. != "0" and . != "[0,0,0,0]") | "\($p)=\(.)"' 2>/dev/null
+	done | tr '\n' ' '
+}
+
 # ports_of OUTPUT: the local ports of psnet/psattack lines, one per line.
 ports_of() { printf '%s\n' "$1" | grep -o 'local=[^ ]*' | sed 's/.*://'; }
 
@@ -245,7 +257,7 @@ swap_pools() { attach --pool web && attach; }
 # ports are always free; none counts as exhausted; once everything is
 # closed nothing stays claimed. About 12 s.
 t_attach_detach_under_traffic() {
-	local cg2 out fails total proto
+	local cg2 out fails total proto i
 	std_setup 20000-20019
 	cg2=$(cg_create second)
 	attach
@@ -284,6 +296,11 @@ t_attach_detach_under_traffic() {
 	expect_eq "$(status_field web counters.tcp.exhausted)" 0 "exhausted (tcp)"
 	expect_eq "$(status_field web counters.udp.exhausted)" 0 "exhausted (udp)"
 	wait_tuples 0
+	for i in $(polls 40); do
+		[ "$(status_field web ports_in_use)" = 0 ] && break
+		sleep 0.05
+	done
+	[ "$(status_field web ports_in_use)" = 0 ] || note "port words left: $(port_words 20000 20019)"
 	expect_eq "$(status_field web ports_in_use)" 0 "slice ports in use"
 	# The slice is whole: every tuple to one destination can be taken.
 	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto udp --to $SRV4:8080 --count 20 --hold 0) ||
