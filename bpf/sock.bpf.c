@@ -67,8 +67,9 @@ static __always_inline bool ps_tw_reusable(struct bpf_sock *sk, const struct ps_
 	reuse = BPF_CORE_READ(net, ipv4.sysctl_tcp_tw_reuse);
 	if (tw->tw_sk.tw_substate == TCP_FIN_WAIT2)
 		reuse = 0;
-	if (reuse == 2)
-		reuse = ps_addr_loopback(t->family, t->laddr) || ps_addr_loopback(t->family, t->raddr);
+	if (reuse == 2) /* loopback only: an address of the tuple, or a socket bound to lo */
+		reuse = ps_addr_loopback(t->family, t->laddr) || ps_addr_loopback(t->family, t->raddr) ||
+			tw->tw_sk.__tw_common.skc_bound_dev_if == LOOPBACK_IFINDEX;
 	if (!reuse)
 		return false;
 	if (bpf_core_field_exists(tw->tw_sk.tw_entry_stamp) &&

@@ -73,13 +73,29 @@ static void warn_cb(const char *msg, void *arg)
 	pr_warn("%s", msg);
 }
 
+/*
+ * The programs in the order they go onto a cgroup: those that give back
+ * first, so that no socket is ever placed before its release is in place.
+ */
+static size_t ordered_progs(struct ps_sock *skel, struct bpf_program **out, size_t max)
+{
+	struct bpf_program *prog;
+	size_t n = 0;
+
+	for (int pass = 0; pass < 2; pass++)
+		bpf_object__for_each_program(prog, skel->obj)
+			if (ps_prog_gives_back(bpf_program__name(prog)) == !pass && n < max)
+				out[n++] = prog;
+	return n;
+}
+
 /* Attaches every program to the cgroup and pins the links, all or nothing. */
 static int attach_links(struct ps_sock *skel, const struct ps_cgroup *cg)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX + 8], path[PATH_MAX + 72];
 	struct bpf_link *links[16] = {};
-	struct bpf_program *prog;
-	size_t n = 0;
+	struct bpf_program *progs[16], *prog;
+	size_t n = 0, n_progs = ordered_progs(skel, progs, 16);
 	int err = 0;
 
 	err = ps_attachment_dir(cg->id, dir, sizeof(dir));
@@ -94,11 +110,8 @@ static int attach_links(struct ps_sock *skel, const struct ps_cgroup *cg)
 	if (ps_attachments_mkdir() || mkdir(tmp, 0700))
 		return ps_err(errno, "cannot create %s: %s", tmp, strerror(errno));
 
-	bpf_object__for_each_program(prog, skel->obj) {
-		if (n == sizeof(links) / sizeof(links[0])) {
-			err = ps_err(E2BIG, "too many programs");
-			goto out;
-		}
+	for (size_t i = 0; i < n_progs; i++) {
+		prog = progs[i];
 		links[n] = bpf_program__attach_cgroup(prog, cg->fd);
 		if (!links[n]) {
 			err = ps_err(errno, "cannot attach %s to %s: %s", bpf_program__name(prog), cg->path,
@@ -133,13 +146,15 @@ out:
 static int update_links(struct ps_sock *skel, const struct ps_cgroup *cg)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 64];
-	struct bpf_program *prog;
+	struct bpf_program *progs[16];
+	size_t n_progs = ordered_progs(skel, progs, 16);
 	int err;
 
 	err = ps_attachment_dir(cg->id, dir, sizeof(dir));
 	if (err)
 		return ps_err(err, "pin path too long");
-	bpf_object__for_each_program(prog, skel->obj) {
+	for (size_t i = 0; i < n_progs; i++) {
+		struct bpf_program *prog = progs[i];
 		struct bpf_link *link;
 
 		snprintf(path, sizeof(path), "%s/%s", dir, bpf_program__name(prog));

@@ -30,6 +30,11 @@ int ps_attachments_mkdir(void)
 	return 0;
 }
 
+bool ps_prog_gives_back(const char *prog)
+{
+	return !strcmp(prog, "ps_sock_release") || !strcmp(prog, "ps_sock_ops");
+}
+
 bool ps_attachment_exists(__u64 cgroup_id)
 {
 	char path[PATH_MAX];

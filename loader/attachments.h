@@ -11,6 +11,11 @@
 
 int ps_attachment_dir(__u64 cgroup_id, char *buf, size_t len);
 int ps_attachments_mkdir(void);
+/*
+ * Programs that only give back (sock_release, sock_ops): they go onto a
+ * cgroup before the placement programs, and a draining attachment keeps them.
+ */
+bool ps_prog_gives_back(const char *prog);
 bool ps_attachment_exists(__u64 cgroup_id);
 /*
  * True when anything is attached: a cgroup, or an interface with steering

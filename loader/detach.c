@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <json-c/json.h>
@@ -96,12 +98,6 @@ static int resolve_cgroup(const char *dir, const struct ps_maps *maps, __u64 *id
 	return 0;
 }
 
-/* The programs that only give back, which a draining attachment keeps. */
-static bool gives_back(const char *prog)
-{
-	return !strcmp(prog, "ps_sock_release") || !strcmp(prog, "ps_sock_ops");
-}
-
 static __u64 live_sockets(const struct ps_maps *maps, __u64 id)
 {
 	__u64 n = 0;
@@ -125,7 +121,7 @@ static int drain(const struct ps_maps *maps, __u64 id)
 	if (!d)
 		return ps_err(errno, "cannot open %s: %s", dir, strerror(errno));
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || gives_back(de->d_name))
+		if (de->d_name[0] == '.' || ps_prog_gives_back(de->d_name))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		err = ps_unpin(path) ?: err;
@@ -170,8 +166,19 @@ int ps_detach_id_locked(__u64 id, bool *removed_all)
 	err = ps_maps_open(&maps);
 	if (err)
 		return err;
-	if (ps_attachment_exists(id))
-		err = live_sockets(&maps, id) ? drain(&maps, id) : remove_attachment(&maps, id);
+	if (ps_attachment_exists(id)) {
+		/*
+		 * Placement links first; then wait out the programs still
+		 * running on them (membarrier's global command is a
+		 * synchronize_rcu(), and cgroup programs run under RCU): a
+		 * socket they place is counted before the count is read.
+		 */
+		err = drain(&maps, id);
+		if (!err && syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))
+			pr_debug("membarrier: %s; reading the socket count without it", strerror(errno));
+		if (!err && !live_sockets(&maps, id))
+			err = remove_attachment(&maps, id);
+	}
 	if (!err)
 		ps_attachments_for_each(maps.attachments, reap_cb, &maps);
 	ps_maps_close(&maps);

@@ -78,6 +78,7 @@ static const struct {
 } failures[] = {
 	{ "exhausted", "EADDRNOTAVAIL" }, { "map_full", "EADDRNOTAVAIL" }, { "conflicts", "EADDRNOTAVAIL" },
 	{ "bind_denied", "EPERM" },       { "send_denied", "EPERM" },
+	{ "send_conflicts", "EADDRINUSE" }, { "bind_in_use", "EADDRINUSE" },
 };
 
 static void pool_metrics(FILE *f, json_object *root)

@@ -182,6 +182,8 @@ static int attachment_cb(__u64 id, const struct ps_attachment *att, void *arg)
 	/* The same path may hold a new cgroup since: compare the id too. */
 	json_object_object_add(o, "cgroup_exists", json_object_new_boolean(!stat(path, &st) && st.st_ino == id));
 	json_object_object_add(o, "links_pinned", json_object_new_boolean(ps_attachment_exists(id)));
+	/* Detached, keeping its release programs until its sockets gave back. */
+	json_object_object_add(o, "draining", json_object_new_boolean(att->flags & PS_ATT_DRAINING));
 	for (__u32 i = 0; i < att->pool_count && i < PS_MAX_POOLS; i++)
 		json_object_array_add(names, json_object_new_string(l->pools[att->pool_order[i]].name));
 	json_object_object_add(o, "pools", names);
@@ -288,13 +290,15 @@ static void print_text(json_object *root)
 	n = json_object_array_length(atts);
 	printf("Attached cgroups: %zu\n", n);
 	for (size_t i = 0; i < n; i++) {
-		json_object *a = json_object_array_get_idx(atts, i), *names, *cg, *ex;
+		json_object *a = json_object_array_get_idx(atts, i), *names, *cg, *ex, *dr;
 
 		json_object_object_get_ex(a, "cgroup", &cg);
 		json_object_object_get_ex(a, "pools", &names);
 		json_object_object_get_ex(a, "cgroup_exists", &ex);
-		printf("  %s%s  pools:", json_object_get_string(cg),
-		       json_object_get_boolean(ex) ? "" : " (removed)");
+		json_object_object_get_ex(a, "draining", &dr);
+		printf("  %s%s%s  pools:", json_object_get_string(cg),
+		       json_object_get_boolean(ex) ? "" : " (removed)",
+		       json_object_get_boolean(dr) ? " (detached, draining: its open sockets still hold claims)" : "");
 		for (size_t j = 0; j < json_object_array_length(names); j++)
 			printf(" %s", json_object_get_string(json_object_array_get_idx(names, j)));
 		printf("\n");

@@ -16,6 +16,9 @@ TAG=pstest$BASHPID
 export PORTSLICE_PIN_DIR=/sys/fs/bpf/$TAG
 export PORTSLICE_LOCK_FILE=/run/$TAG.lock
 
+# The programs one attachment puts on its cgroup (connect, bind, sendmsg x2, sock_release, sock_ops).
+PS_CGROUP_HOOKS=8
+
 _pids=()
 
 # TEST_TIME_SCALE=N: this machine is about N times slower than the one the

@@ -12,6 +12,7 @@
 #define AF_INET6 10
 
 #define SOL_SOCKET 1
+#define LOOPBACK_IFINDEX 1
 #define SO_REUSEADDR 2
 
 #define EPERM 1

@@ -134,7 +134,7 @@ t_agent_attaches_and_adopts_after_kill9_under_load() {
 	serve srv --tcp $SRV4:8000-8099 --udp $SRV4:8000-8099
 	agent_start a1
 	expect_eq "$("$PS" status --json | jq -r '.attachments[0].cgroup')" "$CG" "attached cgroup"
-	expect_eq "$(links_of "$CG")" 7 "links on the cgroup"
+	expect_eq "$(links_of "$CG")" $PS_CGROUP_HOOKS "links on the cgroup"
 	local before after out rc
 	before=$(state_snapshot)
 
@@ -147,7 +147,7 @@ t_agent_attaches_and_adopts_after_kill9_under_load() {
 	kill -0 $stress 2>/dev/null || note "the stress run ended before the kill: $(cat "$TMPD/stress.out")"
 	kill -9 "$AGENT_PID"
 	wait "$AGENT_PID" 2>/dev/null
-	expect_eq "$(links_of "$CG")" 7 "links after kill -9 (the pins hold them)"
+	expect_eq "$(links_of "$CG")" $PS_CGROUP_HOOKS "links after kill -9 (the pins hold them)"
 	agent_start a2
 	kill -0 $stress 2>/dev/null && note "the second agent was up while clients still connected"
 	wait $stress
@@ -163,7 +163,7 @@ t_agent_attaches_and_adopts_after_kill9_under_load() {
 
 	after=$(state_snapshot)
 	expect_eq "$after" "$before" "state (attachments, pools, links) after the new agent adopted it"
-	expect_eq "$(links_of "$CG")" 7 "links after the second agent (never duplicated)"
+	expect_eq "$(links_of "$CG")" $PS_CGROUP_HOOKS "links after the second agent (never duplicated)"
 	grep -q 'attached ' "$TMPD/a2.log" && die "the second agent attached again instead of adopting: $(cat "$TMPD/a2.log")"
 	true
 }
@@ -301,13 +301,13 @@ t_agent_detaches_unlisted_and_sigterm_leaves_datapath() {
 	agent_start a1
 	wait_log "detached cgroup $(stat -c %i "$other"): the config no longer lists it"
 	expect_eq "$(links_of "$other")" 0 "links on the unlisted cgroup"
-	expect_eq "$(links_of "$CG")" 7 "links on the listed cgroup"
+	expect_eq "$(links_of "$CG")" $PS_CGROUP_HOOKS "links on the listed cgroup"
 
 	kill -TERM "$AGENT_PID"
 	wait "$AGENT_PID"
 	expect_eq "$?" 0 "agent exit code on SIGTERM"
 	expect_contains "$(cat "$AGENT_LOG")" "the datapath stays in place" "log"
-	expect_eq "$(links_of "$CG")" 7 "links after SIGTERM"
+	expect_eq "$(links_of "$CG")" $PS_CGROUP_HOOKS "links after SIGTERM"
 	serve srv --tcp $SRV4:8000-8009
 	check_conns "$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8000-8009 --count 10)" \
 		$POOL4 20000 20999 10
@@ -329,11 +329,11 @@ t_agent_retries_missing_cgroups_and_repairs() {
 	late=$(cg_create late)
 	wait_log "attached $late "
 	wait_log "every listed cgroup is attached now"
-	expect_eq "$(links_of "$late")" 7 "links on the late cgroup"
+	expect_eq "$(links_of "$late")" $PS_CGROUP_HOOKS "links on the late cgroup"
 	"$PS" detach --cgroup "$CG" >/dev/null || die "detach"
 	expect_eq "$(links_of "$CG")" 0 "links right after a manual detach"
 	wait_log "attached $CG " 2
-	expect_eq "$(links_of "$CG")" 7 "links after the periodic pass"
+	expect_eq "$(links_of "$CG")" $PS_CGROUP_HOOKS "links after the periodic pass"
 }
 
 # systemd's readiness protocol: READY=1 once the datapath is in place,

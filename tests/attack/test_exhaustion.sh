@@ -90,7 +90,7 @@ wait_gone() {
 # A cgroup removed while attached (its last process gone, sockets of it
 # still open): detach by its old path leaves no pin, link, program or map.
 t_removed_cgroup_leaves_nothing_after_detach() {
-	local ids out other
+	local ids out other i
 	std_setup
 	attach
 	serve srv --tcp $SRV4:8080 --udp $SRV4:8080
@@ -106,10 +106,19 @@ t_removed_cgroup_leaves_nothing_after_detach() {
 	rmdir "$CG" || die "rmdir $CG while attached"
 	out=$("$PS" status --json)
 	expect_match "$out" '"cgroup_exists": ?false' "status of the removed cgroup"
+	# Its sockets still hold claims: it drains, keeping only the programs that give back.
 	"$PS" detach --cgroup "$CG" >/dev/null || die "detach of the removed cgroup"
-	[ ! -e "$PORTSLICE_PIN_DIR" ] || die "pins left: $(find "$PORTSLICE_PIN_DIR")"
-	# The sockets close after the programs are gone: nothing to crash on.
+	expect_eq "$(ls "$PORTSLICE_PIN_DIR"/cgroups/* | LC_ALL=C sort | tr '\n' ' ')" "ps_sock_ops ps_sock_release " \
+		"links of the draining attachment"
 	hold_stop h
+	for i in $(polls 50); do
+		[ "$(status_field web tuples.total)" = 0 ] && break
+		sleep 0.1
+	done
+	expect_eq "$(status_field web tuples.total)" 0 "claims once its sockets closed"
+	# Drained: the next detach removes it, and with it every pin.
+	"$PS" detach --cgroup "$CG" >/dev/null || die "second detach of the removed cgroup"
+	[ ! -e "$PORTSLICE_PIN_DIR" ] || die "pins left: $(find "$PORTSLICE_PIN_DIR")"
 	wait_gone "$ids"
 	expect_eq "$("$PS" status --json | jq -r '.attachments | length')" 0 "attachments"
 }

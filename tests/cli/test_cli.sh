@@ -11,9 +11,9 @@ ALL_HOOKS=$(printf '%s\n' \
 	"cgroup_inet4_connect ps_connect4" "cgroup_inet6_connect ps_connect6" \
 	"cgroup_inet4_bind ps_bind4" "cgroup_inet6_bind ps_bind6" \
 	"cgroup_udp4_sendmsg ps_sendmsg4" "cgroup_udp6_sendmsg ps_sendmsg6" \
-	"cgroup_inet_sock_release ps_sock_release" | LC_ALL=C sort | paste -sd, -)
+	"cgroup_inet_sock_release ps_sock_release" "cgroup_sock_ops ps_sock_ops" | LC_ALL=C sort | paste -sd, -)
 # The pinned links of one attachment, named after their programs.
-ALL_PINS="ps_bind4 ps_bind6 ps_connect4 ps_connect6 ps_sendmsg4 ps_sendmsg6 ps_sock_release"
+ALL_PINS="ps_bind4 ps_bind6 ps_connect4 ps_connect6 ps_sendmsg4 ps_sendmsg6 ps_sock_ops ps_sock_release"
 
 setup() { std_setup "$@"; }
 
@@ -119,7 +119,7 @@ expect_attached() {
 	local id
 	id=$(cg_id "$1")
 	expect_eq "$(hooks "$1")" "$ALL_HOOKS" "programs on $1"
-	expect_eq "$(link_ids "$id" | wc -w)" 7 "links of $1 ($(link_ids "$id"))"
+	expect_eq "$(link_ids "$id" | wc -w)" $PS_CGROUP_HOOKS "links of $1 ($(link_ids "$id"))"
 	expect_eq "$(pins "$id")" "$ALL_PINS" "pins of $1"
 }
 

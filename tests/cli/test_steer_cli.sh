@@ -374,7 +374,7 @@ t_steer_and_cgroups_detach_independently() {
 	expect_no_steering_pins
 	expect_eq "$(xdp_prog ps0)" none "XDP program on ps0"
 	[ -e "$PORTSLICE_PIN_DIR/maps/ps_meta" ] || die "steer detach removed the socket side's maps: $(pinlist)"
-	expect_eq "$(cg_progs "$CG")" 7 "programs on $CG"
+	expect_eq "$(cg_progs "$CG")" $PS_CGROUP_HOOKS "programs on $CG"
 	expect_eq "$(pss status --json | jq -c '[.attached, .steering.attached]')" '[true,false]' "status"
 
 	# detach --all takes both.

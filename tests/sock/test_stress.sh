@@ -28,11 +28,11 @@ watch_stop() {
 	expect_eq "$dups" 0 "duplicate 4-tuples in the kernel's table"
 }
 
-# stress CONNECTS UDP_PERCENT PROCS THREADS BATCH
+# stress CONNECTS UDP_PERCENT PROCS THREADS BATCH [PSNET_ARGS...]
 stress() {
 	local out
 	out=$(in_cg "$CG" "$NS" "$PSNET" stress --connects "$1" --udp-percent "$2" --procs "$3" --threads "$4" \
-		--batch "$5" --to $SRV4:8000-8099 --expect-addr $POOL4 --expect-range 20000-20999)
+		--batch "$5" --to $SRV4:8000-8099 --expect-addr $POOL4 --expect-range 20000-20999 "${@:6}")
 	local rc=$?
 	note "$out"
 	[ $rc -eq 0 ] || die "stress run failed: $out"
@@ -51,8 +51,12 @@ stress() {
 # The second path is the safety net for a rare event seen on this project's
 # machines under load: in an instrumented build, one UDP socket in about
 # 10^8 was closed without its sock_release program running.
+#
+# expect_no_leak unbalanced: skip allocated == released, for runs whose
+# sockets also claim tuples after bind(pool, 0) or a reconnect (released,
+# but not counted as allocated, which counts slice searches only).
 expect_no_leak() {
-	local alloc rel left i
+	local alloc rel left i balance=${1:-balanced}
 	for i in $(polls 50); do
 		left=$(status_field web tuples.total)
 		[ "$left" = 0 ] && break
@@ -70,7 +74,7 @@ expect_no_leak() {
 	for proto in tcp udp; do
 		alloc=$(status_field web counters.$proto.allocated)
 		rel=$(status_field web counters.$proto.released)
-		expect_eq "$rel" "$alloc" "$proto claims released against allocated"
+		[ "$balance" = unbalanced ] || expect_eq "$rel" "$alloc" "$proto claims released against allocated"
 		expect_eq "$(status_field web counters.$proto.release_lost)" 0 "$proto releases that found their claim gone"
 	done
 }
@@ -117,4 +121,25 @@ t_million_connects_leave_nothing() {
 	expect_eq "$(status_field web counters.udp.allocated)" 900000 "UDP allocations"
 	expect_eq "$(status_field web counters.tcp.allocated)" 100000 "TCP allocations"
 	expect_no_leak
+}
+
+# Every way of making a socket the tests of tests/sock/test_paths.sh pin
+# down, at once (issue 11): plain connect(), bind(pool, 0) with
+# IP_BIND_ADDRESS_NO_PORT then connect(), device-bound sockets
+# (SO_BINDTODEVICE lo), connected UDP sockets that sendto() another
+# destination, and UDP sockets that disconnect, sendto() and reconnect.
+# Sends and reconnects onto another socket's tuple are refused (counted as
+# refused, not failed); no duplicate tuple in the kernel's table (which
+# sees device-bound sockets), nothing out of the slice, nothing leaks.
+t_stress_socket_idioms_no_duplicates() {
+	std_setup
+	attach
+	serve srv --tcp $SRV4:8000-8099 --udp $SRV4:8000-8099
+	watch_dups
+	stress 50000 50 4 2 64 --mix plain,bindnoport,device,sendto,disconnect
+	watch_stop
+	local ok
+	ok=$(printf '%s\n' "$STRESS_OUT" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^(tcp|udp)=/) { split($i, a, "="); s += a[2] } } END { print s + 0 }')
+	expect_eq "$ok" 50000 "successful connects"
+	expect_no_leak unbalanced
 }

@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <netinet/ip.h>
 #include <netinet/udp.h>
 #include <stdbool.h>
@@ -38,6 +39,12 @@
 #ifndef MSG_FASTOPEN
 #define MSG_FASTOPEN 0x20000000
 #endif
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
 
 static const char *usage_text =
 	"usage: psattack COMMAND [OPTIONS]\n"
@@ -56,6 +63,29 @@ static const char *usage_text =
 	"  packet  socket(AF_PACKET, SOCK_RAW)\n"
 	"  bpfget  --path PIN [--write]: BPF_OBJ_GET a pinned object read-only\n"
 	"          (or read-write), then BPF_MAP_GET_NEXT_KEY on it\n"
+	"  steps   STEP...: one scenario on named sockets, a step per argument,\n"
+	"          each printed as step=N sock=S op=OP result=ok|ERRNAME local=A:P\n"
+	"          peer=A:P|- [info]; a step ending in expect=ok|ERRNAME fails the\n"
+	"          run (exit 1) when its result differs; the run stops there.\n"
+	"          S udp4|udp6|tcp4|tcp6|mptcp4|mptcp6    socket()\n"
+	"          S reuseaddr | S reuseport | S nobindport | S linger0\n"
+	"          S device DEV                           socket options\n"
+	"          S bind ADDR:PORT | S connect ADDR:PORT | S listen\n"
+	"          S disconnect                           connect(AF_UNSPEC)\n"
+	"          S send TEXT | S sendto ADDR:PORT TEXT\n"
+	"          S echo TEXT     send TEXT, then read until TEXT comes back\n"
+	"          S wait TEXT     read until TEXT comes (no send first)\n"
+	"                          (ETIMEDOUT after 2 s); info: foreign=N, the\n"
+	"                          datagrams or bytes read before it (another\n"
+	"                          socket's replies, for a connected UDP socket)\n"
+	"          S drain         read what is queued without waiting;\n"
+	"                          info: foreign=N\n"
+	"          S close\n"
+	"          --repeat N: the whole scenario N times (sockets left open at\n"
+	"          the end of a round are closed); --quiet: print only failed\n"
+	"          expectations and a last line rounds=N failed_step=N|-;\n"
+	"          --keep-going: run every step even after a failed expectation\n"
+	"          (exit 1 all the same)\n"
 	"  fill    --path PIN --count N [--delete]: add (or remove) N synthetic\n"
 	"          claims to the ps_tuples map at PIN (batched): UDP tuples from\n"
 	"          192.0.2.1 (no pool's address), cookie 0 (no socket's); prints\n"
@@ -71,8 +101,9 @@ struct opts {
 	const char *cmd;
 	int proto;             /* SOCK_STREAM / SOCK_DGRAM */
 	const char *addr, *to, *bind, *device, *send, *pktinfo, *path, *from, *expect;
-	bool freebind, transparent, reuseport, reuseaddr, listen, write, hold, expect_ok;
-	int family, sport, v6only, count;
+	bool freebind, transparent, reuseport, reuseaddr, listen, write, hold, expect_ok, quiet;
+	bool keep_going;
+	int family, sport, v6only, count, repeat;
 };
 
 static void usage(int rc)
@@ -374,6 +405,288 @@ static int cmd_bpfget(const struct opts *o)
 	return report(o, -1, err == ENOENT ? 0 : err, "get_next_key");
 }
 
+/* ---- steps: one scenario on named sockets ---------------------------- */
+
+#define STEPS_MAX_SOCKS 16
+#define STEPS_MAX_WORDS 8
+
+struct step_sock {
+	char name[16];
+	int fd;
+	int family;
+};
+
+static struct step_sock *step_find(struct step_sock *socks, const char *name, bool create)
+{
+	for (int i = 0; i < STEPS_MAX_SOCKS; i++)
+		if (socks[i].name[0] && !strcmp(socks[i].name, name))
+			return &socks[i];
+	if (!create)
+		return NULL;
+	for (int i = 0; i < STEPS_MAX_SOCKS; i++) {
+		if (!socks[i].name[0]) {
+			snprintf(socks[i].name, sizeof(socks[i].name), "%s", name);
+			socks[i].fd = -1;
+			return &socks[i];
+		}
+	}
+	return NULL;
+}
+
+static double steps_timeout(void)
+{
+	const char *s = getenv("TEST_TIME_SCALE");
+	int scale = s ? atoi(s) : 1;
+
+	return 2.0 * (scale > 0 ? scale : 1);
+}
+
+/*
+ * Send @text, then read until it comes back. What arrives before it is
+ * foreign: on a connected UDP socket, replies to datagrams another socket
+ * sent on this socket's 4-tuple (the echo server answers in order, so
+ * anything sent before our ping is read before its echo).
+ */
+static int step_echo(int fd, const char *text, bool do_send, int *foreign, char *info, size_t ilen)
+{
+	size_t want = strlen(text), got = 0;
+	char buf[2048];
+	int type = 0;
+	socklen_t tl = sizeof(type);
+	size_t off = 0;
+
+	*foreign = 0;
+	info[0] = '\0';
+	getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl);
+	if (do_send && send(fd, text, want, MSG_NOSIGNAL) < 0)
+		return errno;
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, (int)(steps_timeout() * 1000)) <= 0)
+			return ETIMEDOUT;
+		n = recv(fd, buf + (type == SOCK_STREAM ? got : 0),
+			 sizeof(buf) - 1 - (type == SOCK_STREAM ? got : 0), MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			return errno;
+		}
+		if (n == 0)
+			return ECONNRESET;
+		if (type == SOCK_STREAM) {
+			got += (size_t)n;
+			if (got >= want)
+				return memcmp(buf, text, want) ? EBADMSG : 0;
+			continue;
+		}
+		buf[n] = '\0';
+		if ((size_t)n == want && !memcmp(buf, text, want))
+			return 0;
+		(*foreign)++;
+		if (off < ilen)
+			off += (size_t)snprintf(info + off, ilen - off, " got=%.40s", buf);
+	}
+}
+
+static int step_drain(int fd, int *foreign, char *info, size_t ilen)
+{
+	char buf[2048];
+	size_t off = 0;
+	ssize_t n;
+
+	*foreign = 0;
+	info[0] = '\0';
+	while ((n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
+		buf[n] = '\0';
+		(*foreign)++;
+		if (off < ilen)
+			off += (size_t)snprintf(info + off, ilen - off, " got=%.40s", buf);
+	}
+	return 0;
+}
+
+/* One step; returns 0 or an errno, sets *op; -1: usage error. */
+static int step_run(struct step_sock *socks, char **w, int nw, const char **op, char *info, size_t ilen)
+{
+	struct step_sock *k;
+	struct sockaddr_storage sa;
+	socklen_t len;
+	int one = 1, foreign, err;
+
+	info[0] = '\0';
+	*op = nw > 1 ? w[1] : "?";
+	if (nw < 2)
+		return -1;
+	if (!strncmp(w[1], "udp", 3) || !strncmp(w[1], "tcp", 3) || !strncmp(w[1], "mptcp", 5)) {
+		bool six = strchr(w[1], '6') != NULL;
+		int type = w[1][0] == 'u' ? SOCK_DGRAM : SOCK_STREAM;
+		int proto = w[1][0] == 'm' ? IPPROTO_MPTCP : 0;
+
+		k = step_find(socks, w[0], true);
+		if (!k)
+			return -1;
+		if (k->fd >= 0)
+			close(k->fd);
+		*op = "socket";
+		k->family = six ? AF_INET6 : AF_INET;
+		k->fd = socket(k->family, type, proto);
+		return k->fd < 0 ? errno : 0;
+	}
+	k = step_find(socks, w[0], false);
+	if (!k || k->fd < 0)
+		return -1;
+	if (!strcmp(w[1], "reuseaddr") || !strcmp(w[1], "reuseport") || !strcmp(w[1], "nobindport")) {
+		int level = w[1][0] == 'n' ? IPPROTO_IP : SOL_SOCKET;
+		int opt = w[1][0] == 'n' ? IP_BIND_ADDRESS_NO_PORT :
+			  !strcmp(w[1], "reuseaddr") ? SO_REUSEADDR : SO_REUSEPORT;
+
+		*op = "setsockopt";
+		return setsockopt(k->fd, level, opt, &one, sizeof(one)) ? errno : 0;
+	}
+	if (!strcmp(w[1], "linger0")) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		*op = "setsockopt";
+		return setsockopt(k->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) ? errno : 0;
+	}
+	if (!strcmp(w[1], "device") && nw >= 3) {
+		*op = "setsockopt";
+		return setsockopt(k->fd, SOL_SOCKET, SO_BINDTODEVICE, w[2], (socklen_t)strlen(w[2])) ? errno : 0;
+	}
+	if ((!strcmp(w[1], "bind") || !strcmp(w[1], "connect")) && nw >= 3) {
+		if (parse_sa(w[2], &sa, &len))
+			return -1;
+		snprintf(info, ilen, " to=%s", w[2]);
+		if (w[1][0] == 'b')
+			return bind(k->fd, (struct sockaddr *)&sa, len) ? errno : 0;
+		return connect(k->fd, (struct sockaddr *)&sa, len) ? errno : 0;
+	}
+	if (!strcmp(w[1], "listen"))
+		return listen(k->fd, 16) ? errno : 0;
+	if (!strcmp(w[1], "disconnect")) {
+		struct sockaddr un = { .sa_family = AF_UNSPEC };
+
+		*op = "disconnect";
+		return connect(k->fd, &un, sizeof(un)) ? errno : 0;
+	}
+	if (!strcmp(w[1], "send") && nw >= 3)
+		return send(k->fd, w[2], strlen(w[2]), MSG_NOSIGNAL) < 0 ? errno : 0;
+	if (!strcmp(w[1], "sendto") && nw >= 4) {
+		if (parse_sa(w[2], &sa, &len))
+			return -1;
+		snprintf(info, ilen, " to=%s", w[2]);
+		return sendto(k->fd, w[3], strlen(w[3]), MSG_NOSIGNAL, (struct sockaddr *)&sa, len) < 0 ? errno : 0;
+	}
+	if ((!strcmp(w[1], "echo") || !strcmp(w[1], "wait")) && nw >= 3) {
+		char got[512];
+
+		err = step_echo(k->fd, w[2], w[1][0] == 'e', &foreign, got, sizeof(got));
+		snprintf(info, ilen, " foreign=%d%s", foreign, got);
+		return err;
+	}
+	if (!strcmp(w[1], "drain")) {
+		char got[512];
+
+		err = step_drain(k->fd, &foreign, got, sizeof(got));
+		snprintf(info, ilen, " foreign=%d%s", foreign, got);
+		return err;
+	}
+	if (!strcmp(w[1], "close")) {
+		close(k->fd);
+		k->fd = -1;
+		return 0;
+	}
+	return -1;
+}
+
+static void step_names(int fd, char *local, char *peer, size_t len)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t sl = sizeof(ss);
+
+	snprintf(local, len, "-");
+	snprintf(peer, len, "-");
+	if (fd < 0)
+		return;
+	if (!getsockname(fd, (struct sockaddr *)&ss, &sl))
+		fmt_sa(&ss, local, len);
+	sl = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
+	if (!getpeername(fd, (struct sockaddr *)&ss, &sl))
+		fmt_sa(&ss, peer, len);
+}
+
+static int cmd_steps(const struct opts *o, int nsteps, char **steps)
+{
+	struct step_sock socks[STEPS_MAX_SOCKS];
+	int rounds = o->repeat > 0 ? o->repeat : 1, round, i, failed_step = 0, stop = 0;
+
+	memset(socks, 0, sizeof(socks));
+	if (!nsteps)
+		usage(2);
+	for (round = 0; round < rounds && !stop; round++) {
+		for (i = 0; i < nsteps && !stop; i++) {
+			char buf[256], *w[STEPS_MAX_WORDS], *save = NULL, *tok;
+			char info[600], local[80], peer[80];
+			const char *op, *expect = NULL, *name;
+			struct step_sock *k;
+			int nw = 0, err;
+			bool bad;
+
+			snprintf(buf, sizeof(buf), "%s", steps[i]);
+			for (tok = strtok_r(buf, " ", &save); tok && nw < STEPS_MAX_WORDS;
+			     tok = strtok_r(NULL, " ", &save)) {
+				if (!strncmp(tok, "expect=", 7))
+					expect = tok + 7;
+				else
+					w[nw++] = tok;
+			}
+			err = step_run(socks, w, nw, &op, info, sizeof(info));
+			if (err < 0) {
+				fprintf(stderr, "psattack steps: bad step '%s'\n", steps[i]);
+				usage(2);
+			}
+			name = err ? strerrorname_np(err) : "ok";
+			name = name ? name : "?";
+			bad = expect && strcmp(expect, name);
+			k = step_find(socks, w[0], false);
+			step_names(k ? k->fd : -1, local, peer, sizeof(local));
+			if (!o->quiet || bad)
+				printf("step=%d sock=%s op=%s result=%s local=%s peer=%s%s%s\n", i + 1,
+				       w[0], op, name, local, peer, info, bad ? " unexpected" : "");
+			if (bad) {
+				fprintf(stderr, "psattack steps: round %d step %d '%s': expected %s, got %s\n",
+					round + 1, i + 1, steps[i], expect, name);
+				if (!failed_step)
+					failed_step = i + 1;
+				stop = !o->keep_going;
+			}
+		}
+		if (o->hold && round == rounds - 1) {
+			char b[64];
+
+			fflush(stdout);
+			while (read(0, b, sizeof(b)) > 0)
+				;
+		}
+		for (i = 0; i < STEPS_MAX_SOCKS; i++) {
+			if (socks[i].name[0] && socks[i].fd >= 0)
+				close(socks[i].fd);
+			socks[i].fd = -1;
+		}
+	}
+	if (o->quiet || rounds > 1) {
+		if (failed_step)
+			printf("rounds=%d failed_step=%d\n", round, failed_step);
+		else
+			printf("rounds=%d failed_step=-\n", rounds);
+	}
+	fflush(stdout);
+	return failed_step ? 1 : 0;
+}
+
 /* The i-th synthetic claim: a tuple no real socket can have. */
 static void synthetic(struct ps_tuple *t, uint32_t i)
 {
@@ -453,6 +766,9 @@ int main(int argc, char **argv)
 		{ "expect-errno", required_argument, 0, 'e' },
 		{ "count", required_argument, 0, 'c' },
 		{ "delete", no_argument, 0, 'w' },
+		{ "repeat", required_argument, 0, 'r' },
+		{ "quiet", no_argument, 0, 'q' },
+		{ "keep-going", no_argument, 0, 'k' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0 },
 	};
@@ -493,10 +809,15 @@ int main(int argc, char **argv)
 		case 'o': o.expect_ok = true; break;
 		case 'e': o.expect = optarg; break;
 		case 'c': o.count = atoi(optarg); break;
+		case 'r': o.repeat = atoi(optarg); break;
+		case 'q': o.quiet = true; break;
+		case 'k': o.keep_going = true; break;
 		case 'h': usage(0); break;
 		default: usage(2);
 		}
 	}
+	if (!strcmp(o.cmd, "steps"))
+		return cmd_steps(&o, argc - optind, argv + optind);
 	if (!strcmp(o.cmd, "bind"))
 		return cmd_bind(&o);
 	if (!strcmp(o.cmd, "connect"))

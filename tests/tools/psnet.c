@@ -356,12 +356,22 @@ static struct astr local_str(int fd)
 
 /* ---- small socket helpers --------------------------------------------- */
 
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+/* MPTCP is a stream protocol of its own: socket(..., SOCK_STREAM, IPPROTO_MPTCP). */
 static bool parse_proto(const char *s, int *proto)
 {
 	if (!strcmp(s, "tcp"))
 		*proto = IPPROTO_TCP;
 	else if (!strcmp(s, "udp"))
 		*proto = IPPROTO_UDP;
+	else if (!strcmp(s, "mptcp"))
+		*proto = IPPROTO_MPTCP;
 	else
 		return false;
 	return true;
@@ -369,12 +379,18 @@ static bool parse_proto(const char *s, int *proto)
 
 static const char *proto_str(int proto)
 {
-	return proto == IPPROTO_TCP ? "tcp" : "udp";
+	return proto == IPPROTO_UDP ? "udp" : proto == IPPROTO_MPTCP ? "mptcp" : "tcp";
 }
 
 static int sock_type(int proto)
 {
-	return proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
+	return proto == IPPROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
+}
+
+/* The protocol argument of socket(): 0 (the type's default) but for MPTCP. */
+static int sock_proto(int proto)
+{
+	return proto == IPPROTO_MPTCP ? IPPROTO_MPTCP : 0;
 }
 
 /*
@@ -613,7 +629,8 @@ static int bad_option(void)
 
 static const char serve_usage[] =
 "usage: psnet serve [--tcp ADDR:PORT[-PORT]]... [--udp ADDR:PORT[-PORT]]...\n"
-"                   [--stdin-eof] [--workers N] [--backlog N]\n"
+"                   [--mptcp ADDR:PORT[-PORT]]... [--stdin-eof] [--workers N]\n"
+"                   [--backlog N]\n"
 "\n"
 "Listens on every port of each range and echoes: TCP bytes back on the same\n"
 "connection, UDP datagrams back to their sender (from the address they were\n"
@@ -627,6 +644,8 @@ static const char serve_usage[] =
 "\n"
 "  --tcp ADDR:PORT[-PORT]  TCP echo on these ports (repeatable)\n"
 "  --udp ADDR:PORT[-PORT]  UDP echo on these ports (repeatable)\n"
+"  --mptcp ADDR:PORT[-PORT] MPTCP echo (IPPROTO_MPTCP listeners; plain TCP\n"
+"                          clients fall back to TCP) (repeatable)\n"
 "  --stdin-eof             exit when stdin is closed\n"
 "  --workers N             N processes (default 1), each with its own\n"
 "                          sockets bound with SO_REUSEPORT, so that the\n"
@@ -685,10 +704,10 @@ static int serve_open(struct serve *s, const struct serve_spec *sp, int port, in
 	struct addr a = sp->a;
 
 	addr_set_port(&a, port);
-	fd = socket(fam, sock_type(sp->proto) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(fam, sock_type(sp->proto) | SOCK_NONBLOCK | SOCK_CLOEXEC, sock_proto(sp->proto));
 	if (fd < 0)
 		return errno;
-	if (sp->proto == IPPROTO_TCP)
+	if (sp->proto != IPPROTO_UDP)
 		set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
 	if (reuseport)
 		set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
@@ -700,7 +719,7 @@ static int serve_open(struct serve *s, const struct serve_spec *sp, int port, in
 		set_int_opt(fd, fam == AF_INET ? IPPROTO_IP : IPPROTO_IPV6,
 			    fam == AF_INET ? IP_PKTINFO : IPV6_RECVPKTINFO, 1);
 	if (bind(fd, (struct sockaddr *)&a.ss, a.len) ||
-	    (sp->proto == IPPROTO_TCP && listen(fd, backlog)))
+	    (sp->proto != IPPROTO_UDP && listen(fd, backlog)))
 		goto fail;
 	socks = realloc(s->socks, (s->nsocks + 1) * sizeof(*socks));
 	if (!socks) {
@@ -708,7 +727,7 @@ static int serve_open(struct serve *s, const struct serve_spec *sp, int port, in
 		goto fail;
 	}
 	s->socks = socks;
-	e = serve_ev_new(sp->proto == IPPROTO_TCP ? EV_LISTEN : EV_UDP, fd);
+	e = serve_ev_new(sp->proto != IPPROTO_UDP ? EV_LISTEN : EV_UDP, fd);
 	if (!e) {
 		errno = ENOMEM;
 		goto fail;
@@ -1113,6 +1132,7 @@ static int cmd_serve(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "tcp", required_argument, NULL, 't' },
 		{ "udp", required_argument, NULL, 'u' },
+		{ "mptcp", required_argument, NULL, 'm' },
 		{ "stdin-eof", no_argument, NULL, 'e' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "backlog", required_argument, NULL, 'b' },
@@ -1130,10 +1150,11 @@ static int cmd_serve(int argc, char **argv)
 		switch (c) {
 		case 't':
 		case 'u':
+		case 'm':
 			specs = realloc(specs, (nspecs + 1) * sizeof(*specs));
 			if (!specs)
 				return EXIT_FAIL;
-			specs[nspecs].proto = c == 't' ? IPPROTO_TCP : IPPROTO_UDP;
+			specs[nspecs].proto = c == 't' ? IPPROTO_TCP : c == 'u' ? IPPROTO_UDP : IPPROTO_MPTCP;
 			if (!parse_ip_port(optarg, &specs[nspecs].a, &specs[nspecs].lo,
 					   &specs[nspecs].hi, true))
 				return usage_error("bad ADDR:PORT[-PORT] '%s'", optarg);
@@ -1206,7 +1227,7 @@ static int cmd_serve(int argc, char **argv)
 /* ---- connect ---------------------------------------------------------- */
 
 static const char connect_usage[] =
-"usage: psnet connect --proto tcp|udp --to ADDR:PORT[-PORT] [--count N]\n"
+"usage: psnet connect --proto tcp|udp|mptcp --to ADDR:PORT[-PORT] [--count N]\n"
 "                     [--bind ADDR:PORT] [--echo] [--hold SECONDS|--hold-stdin]\n"
 "                     [--expect-errno NAME] [--linger0] [options]\n"
 "\n"
@@ -1216,10 +1237,19 @@ static const char connect_usage[] =
 "local is getsockname() after connect(): the port portslice picked.\n"
 "Lines are flushed before holding, so a test can read them meanwhile.\n"
 "\n"
-"  --proto tcp|udp       socket type (UDP sockets are connected)\n"
+"  --proto tcp|udp|mptcp socket type (UDP sockets are connected; mptcp:\n"
+"                        SOCK_STREAM, IPPROTO_MPTCP)\n"
 "  --to ADDR:PORT[-PORT] destinations; IPv6 as [ADDR]:PORT\n"
 "  --count N             number of sockets (default 1)\n"
 "  --bind ADDR:PORT      explicit bind() before connect()\n"
+"  --bind-no-port        IP_BIND_ADDRESS_NO_PORT before bind(): with port 0\n"
+"                        the port is chosen at connect() (nginx proxy_bind,\n"
+"                        HAProxy source, Go and Java dialers)\n"
+"  --device DEV          SO_BINDTODEVICE DEV before bind/connect\n"
+"  --close-each          close each socket right after its line (sequential\n"
+"                        connect/close cycles; with --echo the client closes\n"
+"                        first, so its tuple goes to TIME_WAIT)\n"
+"  --pause SECONDS       sleep that long before each socket but the first\n"
 "  --reuseaddr           SO_REUSEADDR before bind/connect\n"
 "  --reuseport           SO_REUSEPORT before bind/connect\n"
 "  --echo                send a short payload and check it comes back\n"
@@ -1286,6 +1316,10 @@ static int cmd_connect(int argc, char **argv)
 		{ "bind", required_argument, NULL, 'b' },
 		{ "reuseaddr", no_argument, NULL, 'r' },
 		{ "reuseport", no_argument, NULL, 'R' },
+		{ "bind-no-port", no_argument, NULL, 'N' },
+		{ "device", required_argument, NULL, 'D' },
+		{ "close-each", no_argument, NULL, 'x' },
+		{ "pause", required_argument, NULL, 'P' },
 		{ "echo", no_argument, NULL, 'e' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "connect-timeout", required_argument, NULL, 'C' },
@@ -1300,7 +1334,9 @@ static int cmd_connect(int argc, char **argv)
 	};
 	bool have_to = false, have_bind = false, reuseaddr = false, reuseport = false;
 	bool echo = false, hold_stdin = false, linger0 = false, allow_fail = false;
-	double timeout = 2, ctimeout = 5, hold_secs = 0;
+	bool bind_no_port = false, close_each = false;
+	const char *device = NULL;
+	double timeout = 2, ctimeout = 5, hold_secs = 0, pause_secs = 0;
 	int proto = 0, count = 1, expect_err = 0, lo = 0, hi = 0, bport, c, i, fd, err;
 	int nfds = 0, failed = 0, udp_tries = 3, ret;
 	struct addr to, bindaddr, dst;
@@ -1332,6 +1368,21 @@ static int cmd_connect(int argc, char **argv)
 			break;
 		case 'R':
 			reuseport = true;
+			break;
+		case 'N':
+			bind_no_port = true;
+			break;
+		case 'D':
+			if (strlen(optarg) >= IF_NAMESIZE)
+				return usage_error("bad --device '%s'", optarg);
+			device = optarg;
+			break;
+		case 'x':
+			close_each = true;
+			break;
+		case 'P':
+			if (!parse_secs(optarg, &pause_secs))
+				return usage_error("bad --pause '%s'", optarg);
 			break;
 		case 'e':
 			echo = true;
@@ -1380,6 +1431,8 @@ static int cmd_connect(int argc, char **argv)
 		return usage_error("--bind and --to must be of the same family");
 	if (hold_stdin && hold_secs > 0)
 		return usage_error("--hold and --hold-stdin exclude each other");
+	if (bind_no_port && !have_bind)
+		return usage_error("--bind-no-port needs --bind");
 
 	fds = calloc(count, sizeof(*fds));
 	res = calloc(count, sizeof(*res));
@@ -1387,9 +1440,11 @@ static int cmd_connect(int argc, char **argv)
 		return EXIT_FAIL;
 
 	for (i = 0; i < count; i++) {
+		if (i && pause_secs > 0)
+			hold(pause_secs, false);
 		dst = to;
 		addr_set_port(&dst, lo + i % (hi - lo + 1));
-		fd = socket(addr_family(&to), sock_type(proto) | SOCK_CLOEXEC, 0);
+		fd = socket(addr_family(&to), sock_type(proto) | SOCK_CLOEXEC, sock_proto(proto));
 		if (fd < 0) {
 			res[i] = errno;
 			printf("proto=%s local=- remote=%s result=%s\n", proto_str(proto),
@@ -1405,7 +1460,11 @@ static int cmd_connect(int argc, char **argv)
 			set_linger0(fd);
 		set_timeout(fd, SO_SNDTIMEO, ctimeout);
 		err = 0;
-		if (have_bind && bind(fd, (struct sockaddr *)&bindaddr.ss, bindaddr.len))
+		if (device && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, device, strlen(device)))
+			err = errno;
+		if (!err && bind_no_port)
+			err = set_int_opt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1);
+		if (!err && have_bind && bind(fd, (struct sockaddr *)&bindaddr.ss, bindaddr.len))
 			err = errno;
 		if (!err)
 			err = do_connect(fd, &dst);
@@ -1416,6 +1475,9 @@ static int cmd_connect(int argc, char **argv)
 		       local_str(fd).s, sa_str(&dst.ss).s, errname(err));
 		if (err) {
 			failed++;
+			close(fd);
+		} else if (close_each) {
+			fflush(stdout);
 			close(fd);
 		} else {
 			fds[nfds++] = fd;
@@ -2152,7 +2214,7 @@ static const char stress_usage[] =
 "\n"
 "Prints one summary line:\n"
 "  connects=N tcp=N udp=N failed=N dup_tuples=N checks=N out_of_range=N\n"
-"  unseen=N dump_errors=N errors=ERRNAME:N,...|none secs=S\n"
+"  unseen=N dump_errors=N errors=ERRNAME:N,...|none refused=N secs=S\n"
 "connects: attempts; tcp, udp: successful connects; failed: failed attempts\n"
 "(by errno in errors); checks: table checks done; out_of_range: own sockets\n"
 "whose local port is outside --expect-range or whose local address is not\n"
@@ -2169,6 +2231,24 @@ static const char stress_usage[] =
 "  --connect-timeout S   TCP connect timeout in seconds (default 5)\n"
 "  --seed N              random seed (default: time and pid)\n"
 "  --allow-fail          failed connects do not fail the run\n"
+"  --mix IDIOM,...       how each socket is made, one idiom picked at random\n"
+"                        per socket (default: plain):\n"
+"                          plain       connect() from an unbound socket\n"
+"                          bindnoport  IP_BIND_ADDRESS_NO_PORT, bind(ADDR, 0)\n"
+"                                      (ADDR: --expect-addr), then connect()\n"
+"                          device      SO_BINDTODEVICE lo, then connect()\n"
+"                          sendto      (UDP) connect(), then sendto() another\n"
+"                                      destination of the range: sent, or\n"
+"                                      refused with EADDRINUSE (its tuple is\n"
+"                                      another socket's)\n"
+"                          disconnect  (UDP) connect(), connect(AF_UNSPEC),\n"
+"                                      sendto() another destination (sent or\n"
+"                                      EADDRINUSE), then connect() to it:\n"
+"                                      connected, or refused with\n"
+"                                      EADDRNOTAVAIL (kept, disconnected)\n"
+"                        TCP sockets that pick a UDP idiom connect plainly.\n"
+"                        The summary gains refused=N: sends and reconnects\n"
+"                        refused as above (not failures)\n"
 "\n"
 "Exit: 1 if dup_tuples, out_of_range or dump_errors is non-zero, or failed\n"
 "is (without --allow-fail); 2 on usage error; else 0.\n";
@@ -2185,6 +2265,15 @@ struct stress_opts {
 	int exp_lo, exp_hi;
 	struct ipport exp_addr;
 	double ctimeout;
+	unsigned int mix[8];         /* enum stress_idiom, n_mix of them */
+	int n_mix;
+};
+
+enum stress_idiom { IDIOM_PLAIN, IDIOM_BINDNOPORT, IDIOM_DEVICE, IDIOM_SENDTO, IDIOM_DISCONNECT };
+
+static const char *const stress_idioms[] = {
+	[IDIOM_PLAIN] = "plain", [IDIOM_BINDNOPORT] = "bindnoport", [IDIOM_DEVICE] = "device",
+	[IDIOM_SENDTO] = "sendto", [IDIOM_DISCONNECT] = "disconnect",
 };
 
 /* Shared by all processes (MAP_SHARED), updated with atomics. */
@@ -2193,6 +2282,7 @@ struct stress_shared {
 	uint64_t attempts, tcp, udp, failed;
 	uint64_t dup_tuples, checks, out_of_range, unseen, dump_errors;
 	uint64_t reported_oor;
+	uint64_t refused;
 	uint64_t errs[STRESS_MAX_ERRNO];
 };
 
@@ -2210,7 +2300,7 @@ struct stress_thread {
 	uint64_t rng;
 	struct held_sock *held;
 	int nheld;
-	uint64_t attempts, tcp, udp, failed, out_of_range;
+	uint64_t attempts, tcp, udp, failed, out_of_range, refused;
 	uint64_t errs[STRESS_MAX_ERRNO];
 };
 
@@ -2271,17 +2361,82 @@ static void stress_check_local(struct stress_thread *t, int fd)
 		pr("local end %s is outside the expected address/range", sa_str(&ss).s);
 }
 
+/* A random destination of the range. */
+static void stress_dst(const struct stress_opts *o, uint64_t r, struct addr *dst)
+{
+	*dst = o->to;
+	addr_set_port(dst, o->lo + (int)(r % (uint64_t)(o->hi - o->lo + 1)));
+}
+
+/* bind(--expect-addr, 0) with IP_BIND_ADDRESS_NO_PORT: the port comes at connect(). */
+static int stress_bind_no_port(const struct stress_opts *o, int fd)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len;
+
+	if (o->exp_addr.family == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+
+		s->sin_family = AF_INET;
+		memcpy(&s->sin_addr, o->exp_addr.addr, 4);
+		len = sizeof(*s);
+	} else {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+
+		s->sin6_family = AF_INET6;
+		memcpy(&s->sin6_addr, o->exp_addr.addr, 16);
+		len = sizeof(*s);
+	}
+	if (set_int_opt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1))
+		return errno;
+	return bind(fd, (struct sockaddr *)&ss, len) ? errno : 0;
+}
+
+/*
+ * After connect(): the UDP idioms that put datagrams on other 4-tuples.
+ * A refusal the idiom allows is counted in t->refused; anything else is
+ * returned as the socket's error.
+ */
+static int stress_udp_idiom(struct stress_thread *t, int fd, int idiom, uint64_t r)
+{
+	const struct stress_opts *o = t->p->o;
+	struct sockaddr un = { .sa_family = AF_UNSPEC };
+	struct addr other;
+	int err;
+
+	stress_dst(o, r >> 24, &other);
+	if (idiom == IDIOM_DISCONNECT && connect(fd, &un, sizeof(un)))
+		return errno;
+	err = sendto(fd, payload, sizeof(payload) - 1, MSG_NOSIGNAL | MSG_DONTWAIT,
+		     (struct sockaddr *)&other.ss, other.len) < 0 ? errno : 0;
+	if (err == EADDRINUSE)
+		t->refused++;
+	else if (err)
+		return err;
+	if (idiom != IDIOM_DISCONNECT)
+		return 0;
+	err = do_connect(fd, &other);
+	if (err == EADDRNOTAVAIL) {
+		t->refused++;
+		return 0;
+	}
+	return err;
+}
+
 static void stress_open_one(struct stress_thread *t)
 {
 	const struct stress_opts *o = t->p->o;
 	uint64_t r = splitmix64(&t->rng);
 	bool udp = (int)(r % 100) < o->udp_pct;
+	int idiom = o->n_mix ? (int)o->mix[(r >> 40) % (uint64_t)o->n_mix] : IDIOM_PLAIN;
 	socklen_t len = sizeof(uint64_t);
 	struct held_sock *h;
-	struct addr dst = o->to;
-	int fd, err;
+	struct addr dst;
+	int fd, err = 0;
 
-	addr_set_port(&dst, o->lo + (int)((r >> 8) % (uint64_t)(o->hi - o->lo + 1)));
+	stress_dst(o, r >> 8, &dst);
+	if (!udp && (idiom == IDIOM_SENDTO || idiom == IDIOM_DISCONNECT))
+		idiom = IDIOM_PLAIN;
 	t->attempts++;
 	fd = socket(addr_family(&dst), (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -2292,7 +2447,14 @@ static void stress_open_one(struct stress_thread *t)
 		set_linger0(fd);
 		set_timeout(fd, SO_SNDTIMEO, o->ctimeout);
 	}
-	err = do_connect(fd, &dst);
+	if (idiom == IDIOM_DEVICE && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, "lo", 2))
+		err = errno;
+	if (!err && idiom == IDIOM_BINDNOPORT)
+		err = stress_bind_no_port(o, fd);
+	if (!err)
+		err = do_connect(fd, &dst);
+	if (!err && udp && (idiom == IDIOM_SENDTO || idiom == IDIOM_DISCONNECT))
+		err = stress_udp_idiom(t, fd, idiom, r);
 	if (err) {
 		close(fd);
 		goto fail;
@@ -2443,6 +2605,7 @@ static int stress_proc_run(const struct stress_opts *o, struct stress_shared *sh
 		__atomic_add_fetch(&sh->udp, t[i].udp, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&sh->failed, t[i].failed, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&sh->out_of_range, t[i].out_of_range, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&sh->refused, t[i].refused, __ATOMIC_RELAXED);
 		for (j = 0; j < STRESS_MAX_ERRNO; j++)
 			if (t[i].errs[j])
 				__atomic_add_fetch(&sh->errs[j], t[i].errs[j], __ATOMIC_RELAXED);
@@ -2464,6 +2627,7 @@ static int cmd_stress(int argc, char **argv)
 		{ "connect-timeout", required_argument, NULL, 'C' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "allow-fail", no_argument, NULL, 'f' },
+		{ "mix", required_argument, NULL, 'm' },
 		OPT_HELP,
 		{ 0 }
 	};
@@ -2532,6 +2696,22 @@ static int cmd_stress(int argc, char **argv)
 		case 'f':
 			o.allow_fail = true;
 			break;
+		case 'm': {
+			char buf[256], *tok, *save = NULL;
+			size_t k;
+
+			snprintf(buf, sizeof(buf), "%s", optarg);
+			for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				for (k = 0; k < sizeof(stress_idioms) / sizeof(stress_idioms[0]); k++)
+					if (!strcmp(tok, stress_idioms[k]))
+						break;
+				if (k == sizeof(stress_idioms) / sizeof(stress_idioms[0]) ||
+				    o.n_mix == (int)(sizeof(o.mix) / sizeof(o.mix[0])))
+					return usage_error("bad --mix idiom '%s'", tok);
+				o.mix[o.n_mix++] = (unsigned int)k;
+			}
+			break;
+		}
 		case 'h':
 			return show_help();
 		default:
@@ -2542,6 +2722,9 @@ static int cmd_stress(int argc, char **argv)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (!have_to || !have_n)
 		return usage_error("--to and --connects are required");
+	for (i = 0; i < o.n_mix; i++)
+		if (o.mix[i] == IDIOM_BINDNOPORT && !o.have_addr)
+			return usage_error("--mix bindnoport needs --expect-addr (the address to bind)");
 	if (!have_seed)
 		o.seed = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid();
 
@@ -2585,12 +2768,13 @@ static int cmd_stress(int argc, char **argv)
 			off += snprintf(errs + off, sizeof(errs) - off, "%s%s:%llu", off ? "," : "",
 					i ? errname(i) : "EOTHER", (unsigned long long)sh->errs[i]);
 	printf("connects=%llu tcp=%llu udp=%llu failed=%llu dup_tuples=%llu checks=%llu "
-	       "out_of_range=%llu unseen=%llu dump_errors=%llu errors=%s secs=%.1f\n",
+	       "out_of_range=%llu unseen=%llu dump_errors=%llu errors=%s refused=%llu secs=%.1f\n",
 	       (unsigned long long)sh->attempts, (unsigned long long)sh->tcp,
 	       (unsigned long long)sh->udp, (unsigned long long)sh->failed,
 	       (unsigned long long)sh->dup_tuples, (unsigned long long)sh->checks,
 	       (unsigned long long)sh->out_of_range, (unsigned long long)sh->unseen,
-	       (unsigned long long)sh->dump_errors, off ? errs : "none", now_secs() - start);
+	       (unsigned long long)sh->dump_errors, off ? errs : "none",
+	       (unsigned long long)sh->refused, now_secs() - start);
 	fflush(stdout);
 
 	ret = EXIT_OK;

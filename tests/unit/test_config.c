@@ -35,6 +35,9 @@
 	"    slices:\n" \
 	"      host-a: 20000-20999\n"
 
+/* POOL_OK with reuse_delay: VAL on line 6. */
+#define REUSE_DELAY(val) POOL_OK "    reuse_delay: " val "\n"
+
 /* A pool with one slice whose range is given as RANGE on line 5. */
 #define SLICE(range) POOL_HEAD "    slices:\n      host-a: " range "\n"
 
@@ -68,6 +71,15 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
+	/* reuse_delay */
+	{ "reuse_delay without a number", REUSE_DELAY("soon"),
+	  "t.yaml:6: pools[0].reuse_delay: \"soon\" is not a duration; write milliseconds (500 or 500ms) or seconds (2s)" },
+	{ "reuse_delay with an unknown unit", REUSE_DELAY("2m"), "t.yaml:6: pools[0].reuse_delay: \"2m\" is not a duration" },
+	{ "reuse_delay negative", REUSE_DELAY("-1"), "t.yaml:6: pools[0].reuse_delay: \"-1\" is not a duration" },
+	{ "reuse_delay too long", REUSE_DELAY("601s"),
+	  "t.yaml:6: pools[0].reuse_delay: \"601s\" is longer than the 600s allowed" },
+	{ "reuse_delay far too long does not wrap", REUSE_DELAY("99999999999999999999ms"), "is longer than the 600s allowed" },
+	{ "reuse_delay as a list", REUSE_DELAY("[1]"), "t.yaml:6: pools[0].reuse_delay: expected a duration such as 500ms or 2s" },
 	/* YAML and document structure */
 	{ "syntax error reports libyaml's line",
 	  "pools:\n  - name: web\n    address: [1\n",
@@ -700,6 +712,27 @@ static void test_default_destination_ipv4(void **state)
 	assert_int_equal(cfg.pools[0].dsts[0].len, 0);
 	assert_addr(AF_INET, cfg.pools[0].dsts[0].addr, "0.0.0.0");
 	ps_config_free(&cfg);
+}
+
+static void test_reuse_delay(void **state)
+{
+	static const struct { const char *val; uint32_t ms; } cases[] = {
+		{ "0", 0 }, { "1500", 1500 }, { "250ms", 250 }, { "2s", 2000 }, { "600s", 600000 },
+	};
+	struct ps_config cfg;
+
+	(void)state;
+	load_ok(POOL_OK, &cfg);
+	assert_int_equal(cfg.pools[0].reuse_delay_ms, 0);
+	ps_config_free(&cfg);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char yaml[256];
+
+		snprintf(yaml, sizeof(yaml), REUSE_DELAY("%s"), cases[i].val);
+		load_ok(yaml, &cfg);
+		assert_int_equal(cfg.pools[0].reuse_delay_ms, cases[i].ms);
+		ps_config_free(&cfg);
+	}
 }
 
 static void test_explicit_destinations(void **state)
@@ -1436,6 +1469,7 @@ int main(void)
 	static const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(test_spec_example),
 		cmocka_unit_test(test_default_destination_ipv4),
+		cmocka_unit_test(test_reuse_delay),
 		cmocka_unit_test(test_explicit_destinations),
 		cmocka_unit_test(test_yaml_variants),
 		cmocka_unit_test(test_adjacent_slices_and_crlf),

@@ -6,7 +6,7 @@
 # boot, with the binaries the host built (make vmtest builds them first):
 #
 #   ci    the kernel-facing core: `portslice doctor`, the load and attach of
-#         every program (7 cgroup hooks, XDP), the steering fixtures
+#         every program (8 cgroup hooks, XDP), the steering fixtures
 #         (bpf_prog_test_run), the real-socket slice tests (TCP, connected
 #         and unconnected UDP, IPv4 and IPv6, bind rules, exhaustion,
 #         uniqueness under load) and one end-to-end steering run;
