@@ -92,8 +92,9 @@ nginx_temp_paths() {
 	done
 }
 
-# nginx_conf NAME EVENTS-AND-HTTP-BODY: the top of an nginx config that
-# keeps everything (pid, logs, lock, temp files) in $TMPD/NAME*.
+# nginx_conf NAME MAIN-DIRECTIVES HTTP-DIRECTIVES: $TMPD/NAME.conf, an
+# nginx config that keeps everything (pid, logs, lock, temp files) in $TMPD
+# and runs in the foreground with one worker.
 nginx_conf() {
 	cat > "$TMPD/$1.conf" <<-EOF
 	worker_processes 1;
@@ -134,6 +135,9 @@ compat_world() {
 	origin_start
 }
 
+# origin_start: the origins in ORIGIN (outside the cgroup): nginx on ports
+# 80 and 81 of every origin address, logging each request's peer address
+# to $ORIGIN_LOG, and psnet's UDP echo on port 5353.
 origin_start() {
 	local o l80= l81=
 	for o in "${ORIGINS[@]}"; do
