@@ -1472,7 +1472,8 @@ static void test_no_pins(void **state)
 static void test_map_pins(void **state)
 {
 	static const char *const names[] = { "ps_steer_pools", "ps_steer_owner", "ps_steer_hosts",
-					     "ps_steer_stats", "ps_steer_fwd" };
+					     "ps_steer_stats", "ps_steer_fwd", "ps_steer_local_macs",
+					     "ps_steer_peer_macs" };
 	struct ps_steer *skel = ps_steer__open();
 	char want[64];
 
@@ -1491,11 +1492,58 @@ static void test_map_pins(void **state)
 	ps_steer__destroy(skel);
 }
 
+/*
+ * The program learns an owner's MAC as it forwards to it on-link: a frame
+ * from that MAC later is known to be steered already, even when the loader
+ * did not know the host (its neighbour entry was not resolved yet).
+ */
+static void test_learns_peer(void **state)
+{
+	static uint8_t in[FRAME_MAX];
+	int fd = bpf_map__fd(skels[S_L2]->maps.ps_steer_peer_macs);
+	struct ps_mac_key key = {};
+	const struct pkt_spec to_b4 = { UDP4(POOL4, PORT(H_B4)) };
+	const struct pkt_spec from_b4 = { UDP4(POOL4, PORT(H_A4)), .smac = host_def(H_B4)->mac };
+	struct counters before, after;
+	struct layout lo;
+	struct run r;
+	__u32 id = 0;
+	size_t len;
+
+	memcpy(key.mac, host_def(H_B4)->mac, 6);
+	bpf_map_delete_elem(fd, &key); /* an earlier case may have taught it already */
+
+	len = build_frame(&from_b4, in, &lo);
+	run_prog(S_L2, in, len, &r);
+	assert_int_equal(r.retval, XDP_TX); /* not known yet: steered on */
+
+	len = build_frame(&to_b4, in, &lo);
+	run_prog(S_L2, in, len, &r);
+	assert_int_equal(r.retval, XDP_REDIRECT);
+	assert_int_equal(bpf_map_lookup_elem(fd, &key, &id), 0);
+	assert_int_equal(id, H_B4);
+
+	len = build_frame(&from_b4, in, &lo);
+	read_counters(S_L2, &before);
+	run_prog(S_L2, in, len, &r);
+	read_counters(S_L2, &after);
+	assert_int_equal(r.retval, XDP_DROP);
+	check_counters(&before, &after, C(dropped_steered_twice), 0);
+
+	/* Not on-link: the gateway's MAC is never taken for a fleet host's. */
+	len = build_frame(&(const struct pkt_spec){ UDP4(POOL4, PORT(H_GW4)) }, in, &lo);
+	run_prog(S_ENCAP, in, len, &r);
+	assert_int_equal(r.retval, XDP_REDIRECT);
+	memcpy(key.mac, host_def(H_GW4)->mac, 6);
+	assert_int_not_equal(bpf_map_lookup_elem(bpf_map__fd(skels[S_ENCAP]->maps.ps_steer_peer_macs), &key, &id), 0);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(test_no_pins),
 		cmocka_unit_test(test_map_pins),
+		cmocka_unit_test(test_learns_peer),
 	};
 	size_t n_fixed = ARRAY_SIZE(fixed), n_cases = ARRAY_SIZE(cases), n_truncs = ARRAY_SIZE(truncs);
 	size_t n = n_fixed + n_cases + n_truncs, i;
