@@ -3,9 +3,13 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
@@ -326,4 +330,89 @@ int ps_rtnl_route_get(int family, const uint8_t *addr, struct ps_route *out)
 	memset(out, 0, sizeof(*out));
 	rtnl_put(&req.nlh, RTA_DST, addr, family == AF_INET ? 4 : 16);
 	return rtnl_talk(&req.nlh, route_cb, out);
+}
+
+/* ---- the driver's XDP counters (ethtool) --------------------------------- */
+
+#define XDP_STATS_MAX 32
+
+static int ethtool(int fd, const char *ifname, void *cmd)
+{
+	struct ifreq ifr = {};
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = cmd;
+	return ioctl(fd, SIOCETHTOOL, &ifr) ? -errno : 0;
+}
+
+/* "rx_queue_3_xdp_tx" and "tx_queue_0_xdp_xmit" lose their queue: "xdp_tx", "xdp_xmit". */
+static const char *xdp_stat_name(const char *name)
+{
+	const char *p = name;
+
+	if (strncmp(p, "rx_queue_", 9) && strncmp(p, "tx_queue_", 9))
+		return name;
+	p += 9;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return *p == '_' ? p + 1 : name;
+}
+
+int ps_dev_xdp_stats(const char *ifname, ps_xdp_stat_cb cb, void *arg)
+{
+	struct {
+		struct ethtool_sset_info hdr;
+		__u32 len;
+	} sset = { .hdr = { .cmd = ETHTOOL_GSSET_INFO, .sset_mask = 1ULL << ETH_SS_STATS } };
+	struct ethtool_gstrings *strings = NULL;
+	struct ethtool_stats *stats = NULL;
+	char names[XDP_STATS_MAX][ETH_GSTRING_LEN + 1];
+	uint64_t sums[XDP_STATS_MAX] = {};
+	size_t n_names = 0;
+	int fd, err;
+	__u32 n;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	err = ethtool(fd, ifname, &sset);
+	n = sset.len;
+	if (!err && !(sset.hdr.sset_mask & (1ULL << ETH_SS_STATS)))
+		err = -EOPNOTSUPP;
+	if (!err) {
+		strings = calloc(1, sizeof(*strings) + (size_t)n * ETH_GSTRING_LEN);
+		stats = calloc(1, sizeof(*stats) + (size_t)n * sizeof(__u64));
+		err = strings && stats ? 0 : -ENOMEM;
+	}
+	if (!err) {
+		strings->cmd = ETHTOOL_GSTRINGS;
+		strings->string_set = ETH_SS_STATS;
+		strings->len = n;
+		stats->cmd = ETHTOOL_GSTATS;
+		stats->n_stats = n;
+		err = ethtool(fd, ifname, strings) ?: ethtool(fd, ifname, stats);
+	}
+	for (__u32 i = 0; !err && i < n; i++) {
+		char full[ETH_GSTRING_LEN + 1];
+		const char *name;
+		size_t j;
+
+		memcpy(full, strings->data + (size_t)i * ETH_GSTRING_LEN, ETH_GSTRING_LEN);
+		full[ETH_GSTRING_LEN] = '\0';
+		if (!strstr(full, "xdp"))
+			continue;
+		name = xdp_stat_name(full);
+		for (j = 0; j < n_names && strcmp(names[j], name); j++)
+			;
+		if (j == n_names && n_names < XDP_STATS_MAX)
+			snprintf(names[n_names++], sizeof(names[0]), "%s", name);
+		if (j < n_names)
+			sums[j] += stats->data[i];
+	}
+	for (size_t j = 0; !err && j < n_names; j++)
+		cb(names[j], sums[j], arg);
+	free(strings);
+	free(stats);
+	close(fd);
+	return err;
 }

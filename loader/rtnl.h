@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The kernel's links, neighbours and routes of the current network
- * namespace, read through rtnetlink (what ip(8) shows). Steering needs
+ * namespace, read through rtnetlink (what ip(8) shows), and the drivers'
+ * XDP counters (what ethtool -S shows). Steering needs
  * them: the MACs replies are addressed to, the MACs of the other fleet
  * hosts, and for doctor how each owner is reached right now.
  *
@@ -62,5 +63,16 @@ struct ps_route {
 
 /* `ip route get ADDR`: how @addr (network order) is reached. 0 or -errno (-ENETUNREACH, ...). */
 int ps_rtnl_route_get(int family, const uint8_t *addr, struct ps_route *out);
+
+/*
+ * The driver's own XDP counters of @ifname (`ethtool -S`: every statistic
+ * whose name holds "xdp"), summed over queues: rx_queue_0_xdp_tx and
+ * rx_queue_1_xdp_tx are reported once, as xdp_tx. @cb gets each name and
+ * sum. They count what the driver did after the program returned, e.g.
+ * XDP_TX frames a veth could not hand to its peer (xdp_tx_errors).
+ * 0 or -errno (-EOPNOTSUPP: the driver has no statistics).
+ */
+typedef void (*ps_xdp_stat_cb)(const char *name, uint64_t value, void *arg);
+int ps_dev_xdp_stats(const char *ifname, ps_xdp_stat_cb cb, void *arg);
 
 #endif

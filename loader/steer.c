@@ -1080,6 +1080,21 @@ out:
 	return err;
 }
 
+size_t ps_steer_attached_ifnames(char (*names)[PS_IFNAME_LEN], size_t max)
+{
+	struct steer_link *links = calloc(PS_MAX_STEER_LINKS, sizeof(*links));
+	int n_links = links ? links_list(links, PS_MAX_STEER_LINKS) : -ENOMEM;
+	size_t n = 0;
+
+	for (int i = 0; i < n_links && n < max; i++)
+		if (links[i].ifindex)
+			snprintf(names[n++], PS_IFNAME_LEN, "%s", links[i].ifname);
+	if (n_links > 0)
+		links_close(links, (size_t)n_links);
+	free(links);
+	return n;
+}
+
 bool ps_steer_attached_all(const struct ps_steer_dev *devs, size_t n_devs)
 {
 	struct steer_link *links = calloc(PS_MAX_STEER_LINKS, sizeof(*links));
@@ -1441,6 +1456,11 @@ static int sum_percpu(int fd, __u32 key, __u64 *out, size_t n)
 	return 0;
 }
 
+static void add_xdp_stat(const char *name, uint64_t value, void *arg)
+{
+	json_object_object_add(arg, name, json_object_new_uint64(value));
+}
+
 static void host_name(int names_fd, __u32 id, char out[PS_HOST_NAME_LEN])
 {
 	out[0] = '\0';
@@ -1478,6 +1498,15 @@ json_object *ps_steer_status_json(void)
 		}
 		if (pfd >= 0)
 			close(pfd);
+		/* What the driver did with what the program returned: XDP_TX errors show only here. */
+		if (links[i].ifindex) {
+			json_object *k = json_object_new_object();
+
+			if (ps_dev_xdp_stats(links[i].ifname, add_xdp_stat, k))
+				json_object_put(k);
+			else
+				json_object_object_add(o, "kernel_xdp", k);
+		}
 		json_object_array_add(ifs, o);
 	}
 	if (n > 0)
@@ -1525,6 +1554,27 @@ json_object *ps_steer_status_json(void)
 	return root;
 }
 
+/* The driver's XDP counters of one interface, and what a refusal means. */
+static void print_kernel_xdp(json_object *iface)
+{
+	json_object *k, *v;
+	__u64 refused = 0;
+
+	if (!json_object_object_get_ex(iface, "kernel_xdp", &k) || !json_object_object_length(k))
+		return;
+	printf("    kernel XDP counters:");
+	json_object_object_foreach(k, key, val) {
+		printf(" %s %s", key, json_object_get_string(val));
+		if (!strcmp(key, "xdp_tx_errors") || !strcmp(key, "xdp_xmit_errors"))
+			refused += json_object_get_uint64(val);
+	}
+	printf("\n");
+	if (refused && json_object_object_get_ex(iface, "name", &v))
+		printf("    the driver refused %llu frames the program sent on (counted as forwarded): "
+		       "on veth the peer needs an XDP program (portslice doctor --config FILE)\n",
+		       (unsigned long long)refused);
+}
+
 void ps_steer_status_print(json_object *st)
 {
 	json_object *ifs, *c, *f;
@@ -1556,11 +1606,12 @@ void ps_steer_status_print(json_object *st)
 		printf("  (link %s", json_object_get_string(v));
 		json_object_object_get_ex(o, "prog_id", &v);
 		printf(", prog %s)\n", json_object_get_string(v));
+		print_kernel_xdp(o);
 	}
 	if (json_object_object_get_ex(st, "counters", &c)) {
 		printf("  counters:");
 		json_object_object_foreach(c, key, val) {
-			if (!strcmp(key, "dropped_no_owner"))
+			if (!strcmp(key, "dropped_no_owner") || !strcmp(key, "dropped_no_route"))
 				printf("\n           ");
 			printf(" %s %s", key, json_object_get_string(val));
 		}

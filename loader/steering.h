@@ -76,6 +76,9 @@ struct ps_steer_applied {
 int ps_steer_apply_locked(const struct ps_config *cfg, const struct ps_host_cfg *self, struct ps_steer_dev *devs,
 			  size_t n_devs, enum ps_steer_on_failure on_failure, struct ps_steer_applied *out);
 
+/* The interfaces with a live pinned steering link, at most @max of them. */
+size_t ps_steer_attached_ifnames(char (*names)[PS_IFNAME_LEN], size_t max);
+
 /* True when each of @devs has a live pinned steering link on its interface. */
 bool ps_steer_attached_all(const struct ps_steer_dev *devs, size_t n_devs);
 

@@ -786,3 +786,71 @@ owner_disagreement() {
 
 t_l2_ipv4_owner_disagreement() { owner_disagreement l2 4; }
 t_encap_ipv6_owner_disagreement() { owner_disagreement encap 6; }
+
+# ---- doctor and status: the steering prerequisites ------------------------
+
+# doctor_steer X: `portslice doctor --json` of host X, its steering checks
+# as "RESULT NAME" lines; the whole output in $TMPD/doctor-X.json.
+doctor_steer() {
+	PORTSLICE_PIN_DIR=$(hpin $1) in_net "$(hns $1)" "$PS" doctor --json --config "$CONF" --host host-$1 \
+		> "$TMPD/doctor-$1.json"
+	jq -r '.checks[] | select(.name | startswith("steer.")) | "\(.result) \(.name)"' "$TMPD/doctor-$1.json" ||
+		die "doctor printed no JSON: $(head -c 300 "$TMPD/doctor-$1.json")"
+}
+
+# expect_check X RESULT NAME: host X's doctor says RESULT for check NAME, with a fix.
+expect_check() {
+	local out
+	out=$(doctor_steer $1)
+	expect_match "$out" "^$2 $3\$" "host-$1 doctor steering checks"
+	[ "$2" = ok ] || jq -e --arg n "$3" '.checks[] | select(.name == $n) | .fix | strings' "$TMPD/doctor-$1.json" >/dev/null ||
+		die "host-$1 doctor: $3 names no fix"
+}
+
+# Every prerequisite of the README's list, missing one at a time on host-a,
+# is flagged by doctor with its fix; the kernel's XDP errors show in status
+# beside portslice's counters.
+t_l2_ipv4_doctor_steering() {
+	local out st
+	topo l2 4
+	out=$(doctor_steer a)
+	note "all in place: $(printf '%s' "$out" | tr '\n' ',')"
+	expect_nomatch "$out" "^fail " "host-a doctor steering checks, all in place"
+	expect_match "$out" "^ok steer.forwarding.eth0.ipv4$" "forwarding check"
+	expect_match "$out" "^ok steer.veth_peer.eth0$" "veth peer check"
+	expect_match "$out" "^warn steer.checksum.eth0$" "checksum offload note"
+	expect_match "$out" "^ok steer.owner.host-b$" "host-b's neighbour"
+	expect_match "$out" "^ok steer.owner.host-c$" "host-c's neighbour"
+
+	# Forwarding off on the ingress interface.
+	in_ns "$(hns a)" sysctl -qw net.ipv4.conf.eth0.forwarding=0
+	expect_check a fail steer.forwarding.eth0.ipv4
+	in_ns "$(hns a)" sysctl -qw net.ipv4.conf.eth0.forwarding=1
+
+	# host-c's neighbour entry gone, host-b not routed any more: owners unreachable right now.
+	ip -n "$(hns a)" neigh del $UL4_c dev eth0
+	expect_check a fail steer.owner.host-c
+	ip -n "$(hns a)" route add unreachable $UL4_b/32
+	expect_check a fail steer.owner.host-b
+	ip -n "$(hns a)" route del unreachable $UL4_b/32
+	# A resolved entry the kernel does not keep resolved: a warning.
+	ip -n "$(hns a)" neigh replace $UL4_c dev eth0 lladdr 02:00:00:00:00:0c nud reachable
+	expect_check a warn steer.owner.host-c
+	ip -n "$(hns a)" neigh replace $UL4_c dev eth0 lladdr "$(ip -n "$(hns c)" -j link show eth0 | jq -r '.[0].address')" managed
+
+	# The veth peer loses its XDP program: XDP_TX frames are dropped by the
+	# kernel. doctor says so, and status shows the kernel's count beside
+	# portslice's forwarded.
+	ip -n "$ROUTER" link set dev r-a xdpdrv off
+	expect_check a fail steer.veth_peer.eth0
+	send_ports 21000 30
+	settle 1 a
+	st=$(steer_json a) || die "status of host-a"
+	note "host-a: forwarded $(steer_counter a forwarded), kernel_xdp $(printf '%s' "$st" | jq -c '.steering.interfaces[0].kernel_xdp')"
+	expect_ge "$(printf '%s' "$st" | jq '.steering.interfaces[0].kernel_xdp.xdp_tx_errors')" 1 \
+		"host-a status: the kernel's XDP_TX errors"
+	expect_eq "$(printf '%s' "$st" | jq '.steering.interfaces[0].kernel_xdp.xdp_tx_errors')" "$(kernel_xdp a xdp_tx_errors)" \
+		"host-a status: xdp_tx_errors as ethtool -S shows it"
+	PORTSLICE_PIN_DIR=$(hpin a) in_net "$(hns a)" "$PS" status > "$TMPD/status-a.txt" 2>&1
+	expect_match "$(cat "$TMPD/status-a.txt")" "kernel XDP counters:.*xdp_tx_errors [1-9]" "host-a status text"
+}
