@@ -916,7 +916,9 @@ const struct ps_cmd ps_cmd_doctor = {
 		"configured in this network namespace, slices should stay out of\n"
 		"ip_local_port_range and clear of listening sockets, and the cgroups (the\n"
 		"config's, --cgroup's and the attached ones) should carry no other program on\n"
-		"portslice's hooks. Exit status 0 when nothing failed (warnings allowed), 1 otherwise.",
+		"portslice's hooks. With steering: in the config, the steering prerequisites: forwarding\n"
+		"on the steered interfaces, a veth peer's XDP program, checksum offload, and how every\n"
+		"other host is reached right now. Exit status 0 when nothing failed (warnings allowed), 1 otherwise.",
 	.opts = doctor_opts,
 	.run = run_doctor,
 };
