@@ -7,7 +7,13 @@
  *   not for a pool address            XDP_PASS, untouched
  *   for a port this host owns         XDP_PASS, untouched
  *   for a port nobody owns            XDP_DROP
- *   for another host's port           to that host (lib/steer_fwd.h)
+ *   for another host's port           to that host (lib/steer_fwd.h), once:
+ *                                     a frame not addressed to this host,
+ *                                     or already steered, is dropped
+ *
+ * A packet another host encapsulated to this host (encap mode) is judged
+ * by its inner packet: passed when this host owns its port (the kernel's
+ * tunnel decapsulates it), dropped otherwise, never encapsulated again.
  *
  * The port is the destination port of TCP and UDP, or the source port of
  * the packet an ICMP/ICMPv6 error quotes (PMTU and unreachable messages
@@ -36,15 +42,41 @@ static __always_inline int ps_steer_refused(int res)
 	return ps_steer_drop(dropped_malformed);
 }
 
+/* Is @pkt's destination this host's underlay address (where other hosts encapsulate to)? */
+static __always_inline bool ps_steer_to_self(const struct ps_pkt *pkt)
+{
+	if (pkt->family == AF_INET)
+		return ps_self_underlay4 && pkt->dst[0] == ps_self_underlay4;
+	return ps_self_underlay_set(AF_INET6) && pkt->dst[0] == ps_self_underlay6[0] &&
+	       pkt->dst[1] == ps_self_underlay6[1] && pkt->dst[2] == ps_self_underlay6[2] &&
+	       pkt->dst[3] == ps_self_underlay6[3];
+}
+
+/*
+ * Not for a pool address: is it IP-in-IP to this host around a packet for
+ * one, that another host steered here? Then @pkt describes the inner packet.
+ */
+static __always_inline bool ps_steer_encapsulated(struct xdp_md *ctx, struct ps_pkt *pkt, __u32 *slot)
+{
+	return ps_steer_to_self(pkt) && !ps_parse_inner_dst(ctx, pkt) &&
+	       ps_steer_pool_slot(pkt->family, pkt->dst, slot);
+}
+
 SEC("xdp")
 int ps_steer(struct xdp_md *ctx)
 {
 	struct ps_pkt pkt = {};
+	bool steered = false;
 	__u32 slot, owner;
 	int res;
 
-	if (ps_parse_dst(ctx, &pkt) || !ps_steer_pool_slot(pkt.family, pkt.dst, &slot))
+	if (ps_parse_dst(ctx, &pkt))
 		return ps_steer_verdict(passed_not_pool, XDP_PASS);
+	if (!ps_steer_pool_slot(pkt.family, pkt.dst, &slot)) {
+		if (!ps_steer_encapsulated(ctx, &pkt, &slot))
+			return ps_steer_verdict(passed_not_pool, XDP_PASS);
+		steered = true;
+	}
 	res = ps_parse_key(ctx, &pkt);
 	if (res)
 		return ps_steer_refused(res);
@@ -58,5 +90,8 @@ int ps_steer(struct xdp_md *ctx)
 		return ps_steer_drop(dropped_no_owner);
 	if (owner == ps_self_host)
 		return ps_steer_verdict(passed_own, XDP_PASS);
+	/* Never encapsulated again: decapsulated here, the kernel would answer another host's flow. */
+	if (steered)
+		return ps_steer_drop(dropped_steered_twice);
 	return ps_steer_forward(ctx, &pkt, owner);
 }

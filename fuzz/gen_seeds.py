@@ -48,8 +48,8 @@ def ip6(src, dst, nh, body, tc=0):
     return struct.pack("!IHBB16s16s", 6 << 28 | tc << 20, len(body), nh, 64, a(src), a(dst)) + body
 
 
-def eth(l3, etype, tags=()):
-    f = bytes([2, 0, 0, 0, 0x1A, 1, 2, 0, 0, 0, 0xEE, 1])
+def eth(l3, etype, tags=(), dst=(2, 0, 0, 0, 0x1A, 1), src=(2, 0, 0, 0, 0xEE, 1)):
+    f = bytes(dst) + bytes(src)
     for i, t in enumerate(tags):
         f += struct.pack("!HH", t, 100 + i)
     return f + struct.pack("!H", etype) + l3
@@ -93,6 +93,13 @@ def steer_seeds():
         s[f"{mode}-arp"] = m + eth(b"\0\1\x08\0\6\4\0\1" + b"\0" * 20, 0x0806)
         s[f"{mode}-padded"] = m + eth(ip4(PEER4, POOL4, 17, l4(17, 53, 21110, b"")), 0x0800) + b"\0" * 18
         s[f"{mode}-big"] = m + eth(ip4(PEER4, POOL4, 17, l4(17, 53, 21010, b"z" * 1472)), 0x0800)
+        # Loop guards: flooded (another MAC), from a fleet host's MAC, IP-in-IP to this host.
+        s[f"{mode}-udp4-flooded"] = m + eth(ip4(PEER4, POOL4, 17, l4(17, 53, 21010)), 0x0800, dst=(2, 0, 0, 0, 0xCC, 1))
+        s[f"{mode}-tcp6-from-fleet"] = m + eth(ip6(PEER6, POOL6, 6, l4(6, 443, 21230)), 0x86DD, src=(2, 0, 0, 0, 0x1B, 2))
+        for name, port in (("own", 20010), ("b4", 21010), ("nobody", 30000)):
+            s[f"{mode}-ipip-to-self-{name}"] = m + eth(ip4("10.98.0.6", "10.98.0.1", 4, ip4(PEER4, POOL4, 17, l4(17, 53, port))), 0x0800)
+            s[f"{mode}-4in6-to-self-{name}"] = m + eth(ip6("fd00:98::3", "fd00:98::1", 4, ip4(PEER4, POOL4, 6, l4(6, 443, port))), 0x86DD)
+            s[f"{mode}-6in6-to-self-{name}"] = m + eth(ip6("fd00:98::3", "fd00:98::1", 41, ip6(PEER6, POOL6, 17, l4(17, 53, port))), 0x86DD)
     for k, v in s.items():
         with open(os.path.join(HERE, "corpus", "steer", k), "wb") as f:
             f.write(v)

@@ -270,7 +270,46 @@ static int sh_fill(struct ps_steer *skel)
 		if (bpf_map_update_elem(bpf_map__fd(skel->maps.ps_steer_hosts), &key, &v, BPF_ANY))
 			return -1;
 	}
+	/*
+	 * As the loader fills them: both devices' MACs are this host's, and the
+	 * MAC of every host with a neighbour entry is a fleet host's (the
+	 * program would learn them as it forwards; known from the start, the
+	 * reference does not depend on the order of the inputs).
+	 */
+	for (int d = SH_DEV_A; d <= SH_DEV_B; d++) {
+		struct ps_mac_key key = {};
+		__u32 val = (__u32)sh_ifindex[d];
+
+		memcpy(key.mac, sh_dev_mac[d], 6);
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.ps_steer_local_macs), &key, &val, BPF_ANY))
+			return -1;
+	}
+	for (size_t i = 0; i < SH_ARRAY_SIZE(sh_hosts); i++) {
+		struct ps_mac_key key = {};
+		__u32 val = sh_hosts[i].id;
+
+		if (!sh_hosts[i].neigh)
+			continue;
+		memcpy(key.mac, sh_hosts[i].mac, 6);
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.ps_steer_peer_macs), &key, &val, BPF_ANY))
+			return -1;
+	}
 	return 0;
+}
+
+/* Is @mac one of this host's (ps_steer_local_macs)? */
+static bool sh_local_mac(const uint8_t *mac)
+{
+	return !memcmp(mac, sh_dev_mac[SH_DEV_A], 6) || !memcmp(mac, sh_dev_mac[SH_DEV_B], 6);
+}
+
+/* Is @mac a fleet host's (ps_steer_peer_macs)? */
+static bool sh_peer_mac(const uint8_t *mac)
+{
+	for (size_t i = 0; i < SH_ARRAY_SIZE(sh_hosts); i++)
+		if (sh_hosts[i].neigh && !memcmp(mac, sh_hosts[i].mac, 6))
+			return true;
+	return false;
 }
 
 static void steer_world_fini(void)
@@ -323,6 +362,7 @@ enum sh_class {
 
 struct sh_ref {
 	enum sh_class cls;
+	bool steered;    /* IP-in-IP to this host: key and l3 are the inner packet's */
 	int af;
 	size_t l3, l3_end;
 	uint8_t tos;
@@ -349,12 +389,50 @@ static bool sh_ipv6_ext(uint8_t nh)
  * What the contract says about frame f of n bytes: is it for a pool
  * address, is it well-formed, and which (pool address, port) steers it.
  */
+static void sh_reference_l3(const uint8_t *f, size_t n, size_t off, struct sh_ref *r);
+
+/* Is the IP packet at @off of family @af readable up to its destination, and for a pool address? */
+static bool sh_pool_dst(const uint8_t *f, size_t n, size_t off, int af)
+{
+	if (af == AF_INET)
+		return off + 20 <= n && sh_pool_slot(AF_INET, f + off + 16) >= 0;
+	return off + 40 <= n && sh_pool_slot(AF_INET6, f + off + 24) >= 0;
+}
+
+/*
+ * IP-in-IP to this host's underlay address (an IPv4 outer header without
+ * options, not a fragment), around a packet for a pool address: *off and
+ * *af become the inner packet's.
+ */
+static bool sh_encapsulated(const uint8_t *f, size_t n, size_t *off, int *af)
+{
+	const uint8_t *ip = f + *off;
+	uint8_t proto;
+	size_t outer;
+
+	if (*af == AF_INET) {
+		if (*off + 20 > n || memcmp(ip + 16, sh_self4, 4) || (ip[0] & 0x0f) != 5 ||
+		    (sh_get16(ip + 6) & 0x3fff))
+			return false;
+		proto = ip[9], outer = 20;
+	} else {
+		if (*off + 40 > n || memcmp(ip + 24, sh_self6, 16))
+			return false;
+		proto = ip[6], outer = 40;
+	}
+	if (proto != 4 && proto != 41)
+		return false;
+	if (!sh_pool_dst(f, n, *off + outer, proto == 4 ? AF_INET : AF_INET6))
+		return false;
+	*off += outer;
+	*af = proto == 4 ? AF_INET : AF_INET6;
+	return true;
+}
+
 static void sh_reference(const uint8_t *f, size_t n, struct sh_ref *r)
 {
-	size_t off = 12, l4, q, room, hl;
+	size_t off = 12;
 	uint16_t type;
-	bool mf = false;
-	uint8_t proto;
 	int tags = 0;
 
 	memset(r, 0, sizeof(*r));
@@ -371,19 +449,26 @@ static void sh_reference(const uint8_t *f, size_t n, struct sh_ref *r)
 		off += 4;
 		tags++;
 	}
-	r->l3 = off;
-	if (type == 0x0800) {
+	if (type == 0x0800)
 		r->af = AF_INET;
-		if (off + 20 > n || sh_pool_slot(AF_INET, f + off + 16) < 0)
-			return;
-	} else if (type == 0x86dd) {
+	else if (type == 0x86dd)
 		r->af = AF_INET6;
-		if (off + 40 > n || sh_pool_slot(AF_INET6, f + off + 24) < 0)
-			return;
-	} else {
+	else
 		return;
-	}
+	if (sh_pool_dst(f, n, off, r->af))
+		sh_reference_l3(f, n, off, r);
+	else if (sh_encapsulated(f, n, &off, &r->af))
+		r->steered = true, sh_reference_l3(f, n, off, r);
+}
 
+/* The IP packet at @off of family r->af, for a pool address: its class and key. */
+static void sh_reference_l3(const uint8_t *f, size_t n, size_t off, struct sh_ref *r)
+{
+	size_t l4, q, room, hl;
+	bool mf = false;
+	uint8_t proto;
+
+	r->l3 = off;
 	/* For a pool address: from here on malformed means dropped. */
 	r->cls = SH_MALFORMED;
 	if (r->af == AF_INET) {
@@ -512,11 +597,7 @@ static void sh_reference(const uint8_t *f, size_t n, struct sh_ref *r)
 #define SH_N_STATS (sizeof(struct ps_steer_stats) / sizeof(__u64))
 #define SH_C(field) (offsetof(struct ps_steer_stats, field) / sizeof(__u64))
 
-static const char *const sh_stat_names[SH_N_STATS] = {
-	"passed_not_pool", "passed_own", "passed_other", "forwarded", "dropped_no_owner",
-	"dropped_no_host", "dropped_malformed", "dropped_fragment", "dropped_unsupported",
-	"dropped_no_route", "dropped_no_neigh", "dropped_too_big",
-};
+static const char *const sh_stat_names[SH_N_STATS] = { PS_STEER_STAT_NAMES };
 
 static int sh_read_stats(struct ps_steer *skel, __u64 out[SH_N_STATS])
 {
@@ -723,6 +804,19 @@ static const char *steer_check(const uint8_t *data, size_t size)
 		}
 		if (owner == SH_H_SELF) {
 			want_verdict = XDP_PASS, want_counter = SH_C(passed_own);
+			break;
+		}
+		/* A packet is steered at most once. */
+		if (r.steered) {
+			want_verdict = XDP_DROP, want_counter = SH_C(dropped_steered_twice);
+			break;
+		}
+		if (!sh_local_mac(f)) {
+			want_verdict = XDP_DROP, want_counter = SH_C(dropped_not_for_us);
+			break;
+		}
+		if (sh_peer_mac(f + 6)) {
+			want_verdict = XDP_DROP, want_counter = SH_C(dropped_steered_twice);
 			break;
 		}
 		if (!host || !host->valid) {

@@ -18,7 +18,7 @@
  * below, a map's key/value size or the meaning of an entry changes, so that
  * a loader refuses to reuse pins it would misread.
  */
-#define PS_STEER_LAYOUT_VERSION 1
+#define PS_STEER_LAYOUT_VERSION 2
 
 /* Host ids index ps_steer_hosts and ps_steer_fwd; id 0 means "no host". */
 #define PS_MAX_HOSTS 256
@@ -44,6 +44,17 @@ enum ps_steer_mode {
 	 * for an IPv6 underlay, whatever the family of the reply.
 	 */
 	PS_STEER_ENCAP = 1,
+};
+
+/* MACs of this host's steered interfaces and the devices stacked on them. */
+#define PS_STEER_MAX_LOCAL_MACS 256
+/* MACs of other fleet hosts: a few per host (hosts with several interfaces). */
+#define PS_STEER_MAX_PEER_MACS (4 * PS_MAX_HOSTS)
+
+/* An Ethernet address as a map key (ps_steer_local_macs, ps_steer_peer_macs). */
+struct ps_mac_key {
+	__u8 mac[6];
+	__u16 pad; /* zero */
 };
 
 /* ps_steer_host.flags */
@@ -76,7 +87,11 @@ struct ps_steer_stats {
 	__u64 passed_other;        /* for a pool address, not port-sliced: other
 				      protocols, ICMP that is not an error about
 				      a TCP/UDP flow from a pool address */
-	__u64 forwarded;           /* sent to the owning host (XDP_TX/REDIRECT) */
+	__u64 forwarded;           /* handed to XDP_TX, or to a redirect that
+				      bpf_redirect() accepted. What the driver
+				      refuses after the program returned shows
+				      only in the kernel's own XDP counters
+				      (status: kernel_xdp) */
 	__u64 dropped_no_owner;    /* the port has no owner */
 	__u64 dropped_no_host;     /* the owner has no valid ps_steer_hosts entry */
 	__u64 dropped_malformed;   /* truncated or invalid headers */
@@ -88,6 +103,28 @@ struct ps_steer_stats {
 				      owner's family to encapsulate from */
 	__u64 dropped_no_neigh;    /* route found, but no neighbour entry */
 	__u64 dropped_too_big;     /* the (encapsulated) packet exceeds the route MTU */
+	/* Loop guards: a packet is steered at most once. */
+	__u64 dropped_not_for_us;  /* for another host's port, in a frame not
+				      addressed to a MAC of this host (flooded by
+				      a switch that lost the owner, or mis-sent) */
+	__u64 dropped_steered_twice; /* for a port this host does not own, and
+				      already steered by a fleet host: from a
+				      fleet host's MAC, or IP-in-IP to this host
+				      (the hosts disagree about the owner) */
+	__u64 dropped_not_on_link; /* l2: the owner's underlay address is behind
+				      a gateway, which would route the frame
+				      back to the pool address */
+	__u64 dropped_redirect;    /* bpf_redirect() refused the egress device */
 };
+
+/*
+ * The names of struct ps_steer_stats' fields, in order, for user space:
+ * static const char *const names[] = { PS_STEER_STAT_NAMES };
+ */
+#define PS_STEER_STAT_NAMES                                                              \
+	"passed_not_pool", "passed_own", "passed_other", "forwarded", "dropped_no_owner",  \
+	"dropped_no_host", "dropped_malformed", "dropped_fragment", "dropped_unsupported", \
+	"dropped_no_route", "dropped_no_neigh", "dropped_too_big", "dropped_not_for_us",   \
+	"dropped_steered_twice", "dropped_not_on_link", "dropped_redirect"
 
 #endif /* PORTSLICE_STEER_H */

@@ -61,7 +61,7 @@ static const struct feature_row rows[] = {
 	{ { "bpf_set_retval", "EADDRNOTAVAIL instead of EPERM", 5, 18, SOCK }, PROBE_HELPER, ADDR_PROG,
 	  BPF_FUNC_set_retval },
 	{ { "xdp", "reply steering (XDP programs)", 4, 8, STEER }, PROBE_PROG, XDP_PROG, 0 },
-	{ { "bpf_fib_lookup", "the next hop towards an owner (encap mode)", 4, 18, STEER }, PROBE_HELPER, XDP_PROG,
+	{ { "bpf_fib_lookup", "the next hop and MACs towards an owner (l2 and encap)", 4, 18, STEER }, PROBE_HELPER, XDP_PROG,
 	  BPF_FUNC_fib_lookup },
 	{ { "xdp_links", "pinned steering attachments (BPF links for XDP)", 5, 9, STEER }, PROBE_XDP_LINK, XDP_PROG,
 	  0 },

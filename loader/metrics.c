@@ -144,11 +144,7 @@ static void pool_metrics(FILE *f, json_object *root)
 
 /* ---- steering (present once `steer` pinned its maps) -------------------- */
 
-static const char *const steer_verdicts[] = {
-	"passed_not_pool", "passed_own", "passed_other", "forwarded", "dropped_no_owner", "dropped_no_host",
-	"dropped_malformed", "dropped_fragment", "dropped_unsupported", "dropped_no_route", "dropped_no_neigh",
-	"dropped_too_big",
-};
+static const char *const steer_verdicts[] = { PS_STEER_STAT_NAMES };
 _Static_assert(sizeof(steer_verdicts) / sizeof(steer_verdicts[0]) == sizeof(struct ps_steer_stats) / sizeof(__u64),
 	       "steer_verdicts must name every field of struct ps_steer_stats");
 

@@ -30,6 +30,7 @@
 #include "state.h"
 #include "steering.h"
 #include "kernel_features.h"
+#include "rtnl.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -295,7 +296,7 @@ static int check_layout(void)
 /* ---- filling the maps ---------------------------------------------------- */
 
 struct steer_maps {
-	int pools, owner, hosts, meta, names;
+	int pools, owner, hosts, local_macs, peer_macs, meta, names;
 };
 
 static void maps_close(struct steer_maps *m)
@@ -311,7 +312,9 @@ static void maps_close(struct steer_maps *m)
 
 static int maps_open(struct steer_maps *m)
 {
-	static const char *const names[] = { "ps_steer_pools", "ps_steer_owner", "ps_steer_hosts" };
+	/* In the order of struct steer_maps. */
+	static const char *const names[] = { "ps_steer_pools", "ps_steer_owner", "ps_steer_hosts",
+					     "ps_steer_local_macs", "ps_steer_peer_macs" };
 	int *fds = (int *)m;
 	struct ps_meta meta = { .layout_version = PS_STEER_LAYOUT_VERSION };
 	__u32 zero = 0;
@@ -625,6 +628,159 @@ static int fill_maps(const struct steer_maps *m, const struct ps_config *cfg, co
 	return 0;
 }
 
+/* ---- loop guards: this host's MACs, the other hosts' MACs --------------- */
+
+/* At most this many MACs of each kind are written; the maps hold as many. */
+#define GUARD_MACS (PS_STEER_MAX_LOCAL_MACS > PS_STEER_MAX_PEER_MACS ? PS_STEER_MAX_LOCAL_MACS : PS_STEER_MAX_PEER_MACS)
+
+struct mac_set {
+	struct ps_mac_key key[GUARD_MACS];
+	__u32 val[GUARD_MACS];
+	size_t n, max;
+};
+
+static bool mac_set_has(const struct mac_set *m, const uint8_t mac[6])
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (!memcmp(m->key[i].mac, mac, 6))
+			return true;
+	return false;
+}
+
+static void mac_set_add(struct mac_set *m, const uint8_t mac[6], __u32 val)
+{
+	if (m->n == m->max || mac_set_has(m, mac))
+		return;
+	memset(&m->key[m->n], 0, sizeof(m->key[m->n]));
+	memcpy(m->key[m->n].mac, mac, 6);
+	m->val[m->n++] = val;
+}
+
+/* Makes the map @fd hold exactly @m: new entries first, then the stale ones go. */
+static int mac_map_sync(int fd, const struct mac_set *m)
+{
+	struct ps_mac_key key, next, *prev = NULL;
+
+	for (size_t i = 0; i < m->n; i++)
+		if (bpf_map_update_elem(fd, &m->key[i], &m->val[i], BPF_ANY))
+			return -errno;
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (!mac_set_has(m, key.mac) && !bpf_map_delete_elem(fd, &key))
+			prev = NULL; /* deleted: start over, the walk order changed */
+	}
+	return 0;
+}
+
+/* Devices whose frames carry the same traffic as their lower one's, under their own MAC. */
+static bool stacking_kind(const char *kind)
+{
+	return !strcmp(kind, "vlan") || !strcmp(kind, "macvlan") || !strcmp(kind, "macvtap") ||
+	       !strcmp(kind, "ipvlan");
+}
+
+/*
+ * The MACs replies to this host arrive addressed to, on @ifindex (the
+ * steered interfaces): theirs, and those of the devices stacked on them
+ * (VLANs, macvlans, the bridge or bond they are ports of), recursively.
+ */
+static int local_macs(const __u32 *ifindex, size_t n_if, struct mac_set *out)
+{
+	struct ps_link *links;
+	size_t n;
+	bool *in, more = true;
+	int err = ps_rtnl_links(&links, &n);
+
+	if (err)
+		return err;
+	in = calloc(n + 1, sizeof(*in));
+	if (!in) {
+		free(links);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n_if; j++)
+			in[i] |= links[i].ifindex == (int)ifindex[j];
+	while (more) {
+		more = false;
+		for (size_t i = 0; i < n; i++) {
+			for (size_t j = 0; j < n && !in[i]; j++) {
+				bool upper = links[j].master == links[i].ifindex ||
+					     (links[i].link == links[j].ifindex && links[i].link_netnsid < 0 &&
+					      stacking_kind(links[i].kind));
+
+				in[i] = in[j] && upper;
+				more |= in[i];
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (in[i] && links[i].has_mac)
+			mac_set_add(out, links[i].mac, (__u32)links[i].ifindex);
+	free(in);
+	free(links);
+	return 0;
+}
+
+/* The MACs of the other fleet hosts, as this host's neighbour entries of their underlay addresses know them. */
+static int peer_macs(const struct ps_config *cfg, __u32 self_id, const struct mac_set *local, struct mac_set *out)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+
+	for (size_t f = 0; f < ARRAY_SIZE(families); f++) {
+		struct ps_neigh *ne;
+		size_t n;
+		int err = ps_rtnl_neighs(families[f], &ne, &n);
+
+		if (err)
+			return err;
+		for (size_t i = 0; i < n; i++) {
+			for (__u32 id = 1; id <= cfg->n_hosts; id++) {
+				const struct ps_host_cfg *h = ps_config_host_by_id(cfg, id);
+
+				if (id == self_id || !h || h->family != ne[i].family || !ne[i].has_mac ||
+				    !ps_neigh_valid(ne[i].state) || mac_set_has(local, ne[i].mac) ||
+				    memcmp(h->addr, ne[i].addr, h->family == AF_INET ? 4 : 16))
+					continue;
+				mac_set_add(out, ne[i].mac, id);
+			}
+		}
+		free(ne);
+	}
+	return 0;
+}
+
+/*
+ * Fills the loop guards' maps: this host's MACs on @ifindex (the steered
+ * interfaces) and the other hosts' MACs. The program learns more peers by
+ * itself as it forwards.
+ */
+static int fill_guards(const struct steer_maps *m, const struct ps_config *cfg, __u32 self_id,
+		       const __u32 *ifindex, size_t n_if)
+{
+	struct mac_set *local = calloc(1, sizeof(*local)), *peers = calloc(1, sizeof(*peers));
+	int err = local && peers ? 0 : -ENOMEM;
+
+	if (!err) {
+		local->max = PS_STEER_MAX_LOCAL_MACS;
+		peers->max = PS_STEER_MAX_PEER_MACS;
+		err = local_macs(ifindex, n_if, local);
+	}
+	if (!err)
+		err = peer_macs(cfg, self_id, local, peers);
+	if (!err)
+		err = mac_map_sync(m->local_macs, local);
+	if (!err)
+		err = mac_map_sync(m->peer_macs, peers);
+	free(local);
+	free(peers);
+	if (err)
+		return ps_err(err, "cannot write the MACs of this host and of the fleet into ps_steer_local_macs/ps_steer_peer_macs: %s",
+			      strerror(-err));
+	return 0;
+}
+
 /* ---- attaching: shared by `steer attach` and the agent ------------------- */
 
 void ps_steer_dev_init(struct ps_steer_dev *d, const char *name)
@@ -799,7 +955,7 @@ int ps_steer_apply_locked(const struct ps_config *cfg, const struct ps_host_cfg 
 			  size_t n_devs, enum ps_steer_on_failure on_failure, struct ps_steer_applied *out)
 {
 	struct steer_link *links = NULL;
-	struct steer_maps maps = { -1, -1, -1, -1, -1 };
+	struct steer_maps maps = { -1, -1, -1, -1, -1, -1, -1 };
 	struct ps_steer__rodata want;
 	struct ps_steer *skel = NULL;
 	size_t to_attach = 0;
@@ -871,6 +1027,19 @@ int ps_steer_apply_locked(const struct ps_config *cfg, const struct ps_host_cfg 
 	}
 	if (!err)
 		err = fill_maps(&maps, cfg, out->slot);
+	if (!err) {
+		/* Before a new link runs: a frame it sees must find its interface's MAC. */
+		__u32 ifindex[PS_MAX_STEER_LINKS + PS_MAX_STEER_IFACES];
+		size_t n_if = 0;
+
+		for (int i = 0; i < n_links; i++)
+			if (links[i].ifindex)
+				ifindex[n_if++] = links[i].ifindex;
+		for (size_t i = 0; i < n_devs; i++)
+			if (devs[i].ifindex)
+				ifindex[n_if++] = devs[i].ifindex;
+		err = fill_guards(&maps, cfg, want.ps_self_host, ifindex, n_if);
+	}
 	if (err)
 		goto out;
 
@@ -909,6 +1078,21 @@ out:
 	if (fresh && !ps_steer_links_any())
 		ps_state_remove_steer();
 	return err;
+}
+
+size_t ps_steer_attached_ifnames(char (*names)[PS_IFNAME_LEN], size_t max)
+{
+	struct steer_link *links = calloc(PS_MAX_STEER_LINKS, sizeof(*links));
+	int n_links = links ? links_list(links, PS_MAX_STEER_LINKS) : -ENOMEM;
+	size_t n = 0;
+
+	for (int i = 0; i < n_links && n < max; i++)
+		if (links[i].ifindex)
+			snprintf(names[n++], PS_IFNAME_LEN, "%s", links[i].ifname);
+	if (n_links > 0)
+		links_close(links, (size_t)n_links);
+	free(links);
+	return n;
 }
 
 bool ps_steer_attached_all(const struct ps_steer_dev *devs, size_t n_devs)
@@ -1245,11 +1429,7 @@ out:
 /* ---- status -------------------------------------------------------------- */
 
 /* Names of struct ps_steer_stats' fields, in order. */
-static const char *const steer_stat_names[] = {
-	"passed_not_pool", "passed_own", "passed_other", "forwarded", "dropped_no_owner",
-	"dropped_no_host", "dropped_malformed", "dropped_fragment", "dropped_unsupported",
-	"dropped_no_route", "dropped_no_neigh", "dropped_too_big",
-};
+static const char *const steer_stat_names[] = { PS_STEER_STAT_NAMES };
 _Static_assert(ARRAY_SIZE(steer_stat_names) == sizeof(struct ps_steer_stats) / sizeof(__u64),
 	       "steer_stat_names must name every field of struct ps_steer_stats");
 
@@ -1274,6 +1454,11 @@ static int sum_percpu(int fd, __u32 key, __u64 *out, size_t n)
 			out[f] += v[(size_t)c * n + f];
 	free(v);
 	return 0;
+}
+
+static void add_xdp_stat(const char *name, uint64_t value, void *arg)
+{
+	json_object_object_add(arg, name, json_object_new_uint64(value));
 }
 
 static void host_name(int names_fd, __u32 id, char out[PS_HOST_NAME_LEN])
@@ -1313,6 +1498,15 @@ json_object *ps_steer_status_json(void)
 		}
 		if (pfd >= 0)
 			close(pfd);
+		/* What the driver did with what the program returned: XDP_TX errors show only here. */
+		if (links[i].ifindex) {
+			json_object *k = json_object_new_object();
+
+			if (ps_dev_xdp_stats(links[i].ifname, add_xdp_stat, k))
+				json_object_put(k);
+			else
+				json_object_object_add(o, "kernel_xdp", k);
+		}
 		json_object_array_add(ifs, o);
 	}
 	if (n > 0)
@@ -1360,6 +1554,27 @@ json_object *ps_steer_status_json(void)
 	return root;
 }
 
+/* The driver's XDP counters of one interface, and what a refusal means. */
+static void print_kernel_xdp(json_object *iface)
+{
+	json_object *k, *v;
+	__u64 refused = 0;
+
+	if (!json_object_object_get_ex(iface, "kernel_xdp", &k) || !json_object_object_length(k))
+		return;
+	printf("    kernel XDP counters:");
+	json_object_object_foreach(k, key, val) {
+		printf(" %s %s", key, json_object_get_string(val));
+		if (!strcmp(key, "xdp_tx_errors") || !strcmp(key, "xdp_xmit_errors"))
+			refused += json_object_get_uint64(val);
+	}
+	printf("\n");
+	if (refused && json_object_object_get_ex(iface, "name", &v))
+		printf("    the driver refused %llu frames the program sent on (counted as forwarded): "
+		       "on veth the peer needs an XDP program (portslice doctor --config FILE)\n",
+		       (unsigned long long)refused);
+}
+
 void ps_steer_status_print(json_object *st)
 {
 	json_object *ifs, *c, *f;
@@ -1391,11 +1606,12 @@ void ps_steer_status_print(json_object *st)
 		printf("  (link %s", json_object_get_string(v));
 		json_object_object_get_ex(o, "prog_id", &v);
 		printf(", prog %s)\n", json_object_get_string(v));
+		print_kernel_xdp(o);
 	}
 	if (json_object_object_get_ex(st, "counters", &c)) {
 		printf("  counters:");
 		json_object_object_foreach(c, key, val) {
-			if (!strcmp(key, "dropped_no_owner"))
+			if (!strcmp(key, "dropped_no_owner") || !strcmp(key, "dropped_no_route"))
 				printf("\n           ");
 			printf(" %s %s", key, json_object_get_string(val));
 		}

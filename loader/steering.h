@@ -6,7 +6,7 @@
  *
  * Pins, beside the socket side's (see state.h):
  *
- *   <pin dir>/maps/ps_steer_{pools,owner,hosts,stats,fwd}   the XDP program's maps
+ *   <pin dir>/maps/ps_steer_{pools,owner,hosts,local_macs,peer_macs,stats,fwd}   the XDP program's maps
  *   <pin dir>/maps/ps_steer_meta    layout stamp (struct ps_meta, PS_STEER_LAYOUT_VERSION)
  *   <pin dir>/maps/ps_steer_names   host id -> host name, for status
  *   <pin dir>/steer/<interface>     the XDP bpf_link of one interface ('.' written '%')
@@ -75,6 +75,9 @@ struct ps_steer_applied {
  */
 int ps_steer_apply_locked(const struct ps_config *cfg, const struct ps_host_cfg *self, struct ps_steer_dev *devs,
 			  size_t n_devs, enum ps_steer_on_failure on_failure, struct ps_steer_applied *out);
+
+/* The interfaces with a live pinned steering link, at most @max of them. */
+size_t ps_steer_attached_ifnames(char (*names)[PS_IFNAME_LEN], size_t max);
 
 /* True when each of @devs has a live pinned steering link on its interface. */
 bool ps_steer_attached_all(const struct ps_steer_dev *devs, size_t n_devs);

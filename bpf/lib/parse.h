@@ -46,10 +46,15 @@
 
 /*
  * Deepest header offset the parser reads: 14 (Ethernet) + 8 (two tags) +
- * 60 (IPv4 with options) + 8 (ICMP) + 60 (quoted IPv4) = 150, plus 4 bytes
- * of quoted ports. A power of two minus one keeps the bound cheap.
+ * 40 (an IP-in-IP outer header) + 60 (IPv4 with options) + 8 (ICMP) + 60
+ * (quoted IPv4) = 190, plus 4 bytes of quoted ports. A power of two minus
+ * one keeps the bound cheap.
  */
 #define PS_PARSE_MAX_OFF 255
+
+/* The layout ps_ctx_data() and ps_ctx_data_end() read. */
+_Static_assert(__builtin_offsetof(struct xdp_md, data) == 0, "xdp_md.data at 0");
+_Static_assert(__builtin_offsetof(struct xdp_md, data_end) == 4, "xdp_md.data_end at 4");
 
 /* Outcome of a parsing step. */
 enum ps_parse {
@@ -76,11 +81,33 @@ struct ps_pkt {
 	__u8 pad[3];
 };
 
+/*
+ * ctx->data and ctx->data_end, each read by one instruction the compiler
+ * cannot take apart: under register pressure clang keeps the two field
+ * offsets in registers (even spilled) and adds them to ctx, which the
+ * verifier refuses ("dereference of modified ctx ptr").
+ */
+static __always_inline void *ps_ctx_data(struct xdp_md *ctx)
+{
+	void *p;
+
+	asm volatile("%0 = *(u32 *)(%1 + 0)" : "=r"(p) : "r"(ctx));
+	return p;
+}
+
+static __always_inline void *ps_ctx_data_end(struct xdp_md *ctx)
+{
+	void *p;
+
+	asm volatile("%0 = *(u32 *)(%1 + 4)" : "=r"(p) : "r"(ctx));
+	return p;
+}
+
 /* A pointer to @len readable bytes at @off, or NULL when the frame is shorter. */
 static __always_inline void *ps_pkt_ptr(struct xdp_md *ctx, __u32 off, __u32 len)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
+	void *data = ps_ctx_data(ctx);
+	void *data_end = ps_ctx_data_end(ctx);
 	void *p;
 
 	/* The verifier needs a bound on a variable offset before data + off. */
@@ -95,8 +122,8 @@ static __always_inline void *ps_pkt_ptr(struct xdp_md *ctx, __u32 off, __u32 len
 /* Does the frame reach at least @end bytes? */
 static __always_inline bool ps_pkt_has(struct xdp_md *ctx, __u32 end)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
+	void *data = ps_ctx_data(ctx);
+	void *data_end = ps_ctx_data_end(ctx);
 
 	return data + end <= data_end;
 }
@@ -133,23 +160,21 @@ static __always_inline int ps_parse_eth(struct xdp_md *ctx, struct ps_pkt *pkt)
 }
 
 /*
- * Ethernet, tags and the IP destination: just enough to ask whether the
- * frame is for a pool address. Nothing is validated yet.
+ * The IP destination at pkt->l3_off, of family pkt->family: just enough to
+ * ask whether the packet is for a pool address. Nothing is validated yet.
  */
-static __always_inline int ps_parse_dst(struct xdp_md *ctx, struct ps_pkt *pkt)
+static __always_inline int ps_parse_l3_dst(struct xdp_md *ctx, struct ps_pkt *pkt)
 {
 	struct ipv6hdr *ip6;
 	struct iphdr *ip;
-	int res;
 
-	res = ps_parse_eth(ctx, pkt);
-	if (res)
-		return res;
 	if (pkt->family == AF_INET) {
 		ip = ps_pkt_ptr(ctx, pkt->l3_off, sizeof(*ip));
 		if (!ip)
 			return PS_PARSE_NOT_IP;
+		/* The rest may hold an outer IPv6 destination (ps_parse_inner_dst()). */
 		pkt->dst[0] = ip->daddr;
+		pkt->dst[1] = pkt->dst[2] = pkt->dst[3] = 0;
 	} else {
 		ip6 = ps_pkt_ptr(ctx, pkt->l3_off, sizeof(*ip6));
 		if (!ip6)
@@ -157,6 +182,50 @@ static __always_inline int ps_parse_dst(struct xdp_md *ctx, struct ps_pkt *pkt)
 		__builtin_memcpy(pkt->dst, &ip6->daddr, sizeof(pkt->dst));
 	}
 	return PS_PARSE_OK;
+}
+
+/* Ethernet, tags and the IP destination (see ps_parse_l3_dst()). */
+static __always_inline int ps_parse_dst(struct xdp_md *ctx, struct ps_pkt *pkt)
+{
+	int res = ps_parse_eth(ctx, pkt);
+
+	return res ? res : ps_parse_l3_dst(ctx, pkt);
+}
+
+/*
+ * An IP-in-IP packet (protocol 4 or 41; an IPv4 outer header without
+ * options, an IPv6 one without extension headers, as steering writes
+ * them): @pkt moves to the inner packet, with its family and destination.
+ * Call after ps_parse_dst(). PS_PARSE_OTHER: not IP-in-IP.
+ */
+static __always_inline int ps_parse_inner_dst(struct xdp_md *ctx, struct ps_pkt *pkt)
+{
+	struct ipv6hdr *ip6;
+	struct iphdr *ip;
+	__u32 outer;
+	__u8 proto;
+
+	if (pkt->family == AF_INET) {
+		ip = ps_pkt_ptr(ctx, pkt->l3_off, sizeof(*ip));
+		if (!ip || ip->ihl * 4 != PS_IPV4_HLEN || (bpf_ntohs(ip->frag_off) & (IP_MF | IP_OFFSET)))
+			return PS_PARSE_OTHER;
+		proto = ip->protocol;
+		outer = PS_IPV4_HLEN;
+	} else {
+		ip6 = ps_pkt_ptr(ctx, pkt->l3_off, sizeof(*ip6));
+		if (!ip6)
+			return PS_PARSE_OTHER;
+		proto = ip6->nexthdr;
+		outer = PS_IPV6_HLEN;
+	}
+	if (proto == IPPROTO_IPIP)
+		pkt->family = AF_INET;
+	else if (proto == IPPROTO_IPV6)
+		pkt->family = AF_INET6;
+	else
+		return PS_PARSE_OTHER;
+	pkt->l3_off += outer;
+	return ps_parse_l3_dst(ctx, pkt);
 }
 
 static __always_inline int ps_parse_ipv4(struct xdp_md *ctx, struct ps_pkt *pkt)

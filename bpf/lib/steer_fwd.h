@@ -5,6 +5,10 @@
  * a new Ethernet header and an outer IP header (encap mode), then XDP_TX or
  * a redirect to the egress device.
  *
+ * A packet is steered at most once: only a frame addressed to this host
+ * and not sent by another fleet host is steered, and in l2 mode only to an
+ * owner on the same link (ps_steer_loop_guard(), ps_steer_on_link()).
+ *
  * The forwarded frame never keeps the VLAN tags it arrived with: the FIB
  * result names the egress device, and tags are that device's business.
  * Ethernet padding after the IP packet is carried along, uncounted.
@@ -162,6 +166,57 @@ static __always_inline int ps_steer_write(struct xdp_md *ctx, const struct ps_pk
 	return 0;
 }
 
+/* ---- loop guards: a packet is steered at most once ------------------- */
+
+static __always_inline void ps_mac_key(struct ps_mac_key *key, const __u8 *mac)
+{
+	__builtin_memcpy(key->mac, mac, ETH_ALEN);
+	key->pad = 0;
+}
+
+/*
+ * May this frame be steered on? Only when it is addressed to this host
+ * (a switch floods a frame for a host it lost to every port: each host
+ * would send it on again), and when no fleet host sent it (a host that
+ * disagrees about the owner, or a stale neighbour entry, would send it
+ * back). The verdict, or -1 when the frame may go on.
+ */
+static __always_inline int ps_steer_loop_guard(struct xdp_md *ctx)
+{
+	struct ethhdr *eth = ps_pkt_ptr(ctx, 0, ETH_HLEN);
+	struct ps_mac_key key;
+
+	if (!eth)
+		return ps_steer_drop(dropped_malformed);
+	ps_mac_key(&key, eth->h_dest);
+	if (!bpf_map_lookup_elem(&ps_steer_local_macs, &key))
+		return ps_steer_drop(dropped_not_for_us);
+	ps_mac_key(&key, eth->h_source);
+	if (bpf_map_lookup_elem(&ps_steer_peer_macs, &key))
+		return ps_steer_drop(dropped_steered_twice);
+	return -1;
+}
+
+/* Is the FIB's next hop the owner itself? bpf_fib_lookup() puts a gateway in the destination. */
+static __always_inline bool ps_steer_on_link(const struct ps_steer_host *host, const struct bpf_fib_lookup *fib)
+{
+	if (host->family == AF_INET)
+		return fib->ipv4_dst == host->addr[0];
+	return ps_addr_eq(fib->ipv6_dst, host->addr);
+}
+
+/* Remember the owner's MAC (resolved on-link): frames from it were steered already. */
+static __always_inline void ps_steer_learn_peer(const struct bpf_fib_lookup *fib, __u32 owner)
+{
+	struct ps_mac_key key;
+	__u32 *known;
+
+	ps_mac_key(&key, fib->dmac);
+	known = bpf_map_lookup_elem(&ps_steer_peer_macs, &key);
+	if (!known || *known != owner)
+		bpf_map_update_elem(&ps_steer_peer_macs, &key, &owner, BPF_ANY);
+}
+
 /* Send the reply to host @owner, or drop it and count why. */
 static __always_inline int ps_steer_forward(struct xdp_md *ctx, const struct ps_pkt *pkt,
 					    __u32 owner)
@@ -172,6 +227,9 @@ static __always_inline int ps_steer_forward(struct xdp_md *ctx, const struct ps_
 	__u32 outer = 0, len;
 	long rc;
 
+	rc = ps_steer_loop_guard(ctx);
+	if (rc >= 0)
+		return rc;
 	host = bpf_map_lookup_elem(&ps_steer_hosts, &owner);
 	if (!host || !(host->flags & PS_STEER_HOST_VALID) ||
 	    (host->family != AF_INET && host->family != AF_INET6))
@@ -200,6 +258,14 @@ static __always_inline int ps_steer_forward(struct xdp_md *ctx, const struct ps_
 	 */
 	if (len > fib.mtu_result)
 		return ps_steer_drop(dropped_too_big);
+	/*
+	 * l2 keeps the pool address as destination: re-addressed to a gateway,
+	 * the frame would be routed to the pool address again, maybe back here.
+	 */
+	if (ps_steer_on_link(host, &fib))
+		ps_steer_learn_peer(&fib, owner);
+	else if (ps_steer_mode == PS_STEER_L2)
+		return ps_steer_drop(dropped_not_on_link);
 
 	/* No headroom for the outer header is a size refusal too. */
 	if (ps_steer_make_room(ctx, pkt->l3_off, outer))
@@ -211,11 +277,16 @@ static __always_inline int ps_steer_forward(struct xdp_md *ctx, const struct ps_
 	if (ps_steer_write(ctx, pkt, host, &fib, outer, len))
 		return ps_steer_drop(dropped_malformed);
 
+	if (fib.ifindex != ctx->ingress_ifindex) {
+		rc = bpf_redirect(fib.ifindex, 0);
+		if (rc != XDP_REDIRECT)
+			return ps_steer_drop(dropped_redirect);
+	} else {
+		rc = XDP_TX;
+	}
 	ps_steer_count(forwarded);
 	ps_steer_count_fwd(owner);
-	if (fib.ifindex == ctx->ingress_ifindex)
-		return XDP_TX;
-	return bpf_redirect(fib.ifindex, 0);
+	return rc;
 }
 
 #endif

@@ -47,6 +47,33 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ps_steer_hosts SEC(".maps");
 
+/*
+ * MAC -> ifindex of the device that has it: the MACs of the steered
+ * interfaces and of the devices stacked on them (VLANs, bridges, bonds).
+ * Only frames addressed to one of them are steered. Written by the loader.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PS_STEER_MAX_LOCAL_MACS);
+	__type(key, struct ps_mac_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ps_steer_local_macs SEC(".maps");
+
+/*
+ * MAC of another fleet host -> its host id: a frame from one was steered
+ * already. Written by the loader (the neighbour entries of the hosts'
+ * underlay addresses) and by this program (the MAC the FIB gave an owner
+ * it reaches on-link), so a host is known from its first forward on.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PS_STEER_MAX_PEER_MACS);
+	__type(key, struct ps_mac_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ps_steer_peer_macs SEC(".maps");
+
 /* One entry of verdict counters. Written by the XDP program, read by status. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

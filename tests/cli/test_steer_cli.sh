@@ -116,7 +116,7 @@ cg_progs() { bpftool -j cgroup show "$1" | jq -s 'add | length'; }
 # pinlist: everything under the pin dir, sorted.
 pinlist() { (cd "$PORTSLICE_PIN_DIR" 2>/dev/null && find . | LC_ALL=C sort | paste -sd' ' -); }
 
-STEER_MAPS="ps_steer_fwd ps_steer_hosts ps_steer_meta ps_steer_names ps_steer_owner ps_steer_pools ps_steer_stats"
+STEER_MAPS="ps_steer_fwd ps_steer_hosts ps_steer_local_macs ps_steer_meta ps_steer_names ps_steer_owner ps_steer_peer_macs ps_steer_pools ps_steer_stats"
 
 expect_steering_pins() {
 	local m
@@ -136,7 +136,7 @@ snapshot() {
 	echo "pins: $(pinlist)"
 	echo "xdp: $(xdp_prog ps0) $(xdp_prog ps1)"
 	# Counters move with any packet (IPv6 neighbour discovery on the veth).
-	echo "status: $(pss status --json | jq -c 'del(.steering.counters, .steering.forwarded_to)')"
+	echo "status: $(pss status --json | jq -c 'del(.steering.counters, .steering.forwarded_to, .steering.interfaces[].kernel_xdp)')"
 }
 
 # ---- help ---------------------------------------------------------------------
@@ -440,7 +440,9 @@ t_steer_status_counts_verdicts() {
 		([.counters | keys[]] | sort) == ([
 			"passed_not_pool", "passed_own", "passed_other", "forwarded", "dropped_no_owner",
 			"dropped_no_host", "dropped_malformed", "dropped_fragment", "dropped_unsupported",
-			"dropped_no_route", "dropped_no_neigh", "dropped_too_big"] | sort)' >/dev/null ||
+			"dropped_no_route", "dropped_no_neigh", "dropped_too_big", "dropped_not_for_us",
+			"dropped_steered_twice", "dropped_not_on_link", "dropped_redirect"] | sort) and
+		(.interfaces[0].kernel_xdp | .xdp_tx | type) == "number"' >/dev/null ||
 		die "unexpected steering status: $st"
 	clis status
 	expect_ok
@@ -520,7 +522,7 @@ t_steer_layout_version_mismatch_is_refused() {
 	bpftool map update pinned "$PORTSLICE_PIN_DIR/maps/ps_steer_meta" key 0 0 0 0 value 99 0 0 0 0 0 0 0 ||
 		die "cannot rewrite ps_steer_meta"
 	clis steer attach --config "$CONF" --host host-a
-	expect_error 1 "the steering pins under $PORTSLICE_PIN_DIR have layout version 99, this portslice reads version 1" \
+	expect_error 1 "the steering pins under $PORTSLICE_PIN_DIR have layout version 99, this portslice reads version 2" \
 		"portslice steer detach --all"
 	clis steer detach --all
 	expect_ok

@@ -131,8 +131,12 @@ topo() {
 }
 
 # topo_net MODE FAMILY: namespaces, links, addresses, routes; no portslice.
+# E2E_SEGMENT=1: encap mode on the l2 layout (the hosts share br0 and reach
+# each other's underlay addresses on-link), as hosts of one subnet that
+# encapsulate would.
 topo_net() {
-	local mode=$1 fam=$2 h n ns nh4 nh6 ul gw4 gw6 o t
+	local mode=$1 fam=$2 h n ns nh4 nh6 ul gw4 gw6 o t seg=$1
+	[ -n "${E2E_SEGMENT:-}" ] && seg=l2
 	for t in ethtool "${CLANG:-clang}" tc nsenter jq tcpdump; do
 		command -v "$t" >/dev/null || die "the steering tests need $t (install it: make deps)"
 	done
@@ -168,7 +172,7 @@ topo_net() {
 		net.ipv4.fib_multipath_hash_policy=1 net.ipv6.fib_multipath_hash_policy=1 ||
 		die "router sysctls"
 
-	if [ "$mode" = l2 ]; then
+	if [ "$seg" = l2 ]; then
 		ip -n "$ROUTER" link add br0 type bridge
 		ip -n "$ROUTER" addr add 198.18.10.254/24 dev br0
 		addr6 "$ROUTER" 2001:db8:10::fe/64 br0
@@ -178,7 +182,7 @@ topo_net() {
 	for h in $E2E_HOSTS; do
 		ns=$(hns $h) n=$(host_num $h)
 		ip link add eth0 netns "$ns" type veth peer name r-$h netns "$ROUTER" || die "veth host-$h"
-		if [ "$mode" = l2 ]; then
+		if [ "$seg" = l2 ]; then
 			ip -n "$ROUTER" link set r-$h master br0
 			ip -n "$ns" addr add 198.18.10.$n/24 dev eth0
 			addr6 "$ns" 2001:db8:10::$n/64 eth0
@@ -216,15 +220,15 @@ topo_net() {
 	ip -n "$ROUTER" -6 route add $E2E_POOL6/128 "${nh6[@]}" || die "ECMP route (IPv6)"
 
 	if [ "$fam" = 4 ]; then
-		POOL=$E2E_POOL4 SRV=$E2E_SRV4 SRVP=$E2E_SRV4
+		POOL=$E2E_POOL4 POOLP=$E2E_POOL4 SRV=$E2E_SRV4 SRVP=$E2E_SRV4
 	else
-		POOL=$E2E_POOL6 SRV=$E2E_SRV6 SRVP="[$E2E_SRV6]"
+		POOL=$E2E_POOL6 POOLP="[$E2E_POOL6]" SRV=$E2E_SRV6 SRVP="[$E2E_SRV6]"
 	fi
 	# Neighbours of the underlay next hops, kept resolved by the kernel
 	# (managed): the XDP program finds them, it never resolves them.
 	for h in $E2E_HOSTS; do
 		ns=$(hns $h)
-		if [ "$mode" = l2 ]; then
+		if [ "$seg" = l2 ]; then
 			for o in $E2E_HOSTS; do
 				[ $o = $h ] && continue
 				eval "ip -n \$ns neigh replace \$UL${fam}_$o dev eth0 managed" ||
@@ -592,4 +596,261 @@ t_encap_ipv4_owner_link_down() {
 		expect_ge "$(steer_fwd_to $h $o)" 1 "host-$h replies forwarded to host-$o"
 		o=a
 	done
+}
+
+# ---- loops: a packet is steered at most once ------------------------------
+
+# kernel_xdp X NAME: the kernel's own XDP counter NAME of host X's eth0
+# (xdp_tx, xdp_redirect, xdp_tx_errors, ...), summed over its queues, as
+# `ethtool -S` shows it: what the driver did, whatever portslice counted.
+kernel_xdp() {
+	in_ns "$(hns $1)" ethtool -S eth0 | awk -v want="$2" '
+		{ sub(":", "", $1) } $1 ~ "^rx_queue_[0-9]+_" want "$" { s += $2 } END { print s + 0 }'
+}
+
+# kernel_sent X...: frames the XDP programs of hosts X... sent on
+# (XDP_TX and XDP_REDIRECT), per the kernel.
+kernel_sent() {
+	local h n=0
+	for h in "$@"; do
+		n=$((n + $(kernel_xdp $h xdp_tx) + $(kernel_xdp $h xdp_redirect)))
+	done
+	echo $n
+}
+
+# send_ports FIRST COUNT: COUNT datagrams from the origin to the pool
+# address, to ports FIRST, FIRST+1, ...: replies for whoever owns them.
+send_ports() {
+	local p
+	for p in $(seq "$1" $(($1 + $2 - 1))); do
+		in_ns "$ORIGIN" "$PSNET" sendto --to "$POOLP:$p" --payload loop >/dev/null ||
+			die "psnet sendto $POOLP:$p"
+	done
+}
+
+# pool_verdicts X...: replies for pool addresses hosts X... have judged
+# (every counter but passed_not_pool), from load_status.
+pool_verdicts() {
+	local h st n=0
+	for h in "$@"; do
+		eval "st=\$ST_$h"
+		n=$((n + $(printf '%s' "$st" | jq '[.steering.counters | to_entries[] |
+			select(.key != "passed_not_pool") | .value] | add')))
+	done
+	echo $n
+}
+
+# settle N X...: until hosts X... have judged at least N replies, then a
+# second more, so that a loop, if any, shows in the counters; leaves the
+# statuses in ST_X. Nothing is asserted about time.
+settle() {
+	local want=$1 i
+	shift
+	for i in $(polls 100); do
+		load_status "$@"
+		[ "$(pool_verdicts "$@")" -ge "$want" ] && break
+		sleep 0.05
+	done
+	sleep 1
+	load_status "$@"
+}
+
+# fwd_watch X: record the frames host X's XDP program sends out of eth0,
+# as they come in on the router's side (r-X), one line each.
+fwd_watch() {
+	bg ip netns exec "$ROUTER" tcpdump -i r-$1 -Q in -nn -l -U -c 20000 "$2" \
+		> "$TMPD/fwd-$1.txt" 2> "$TMPD/fwd-$1.err"
+	eval "FWD_PID_$1=\$BG_PID"
+	wait_line "$TMPD/fwd-$1.err" 'listening on' "tcpdump did not start on r-$1"
+}
+
+# fwd_stop X...: stop the watches of hosts X... (the pids this test started).
+fwd_stop() {
+	local h pid
+	for h in "$@"; do
+		eval "pid=\$FWD_PID_$h"
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+}
+
+# most_sends X...: the most times one pool port appears in the frames the
+# watches of hosts X... recorded (decoded inside IP-in-IP too): 1 when each
+# reply was sent on at most once.
+most_sends() {
+	local h
+	for h in "$@"; do cat "$TMPD/fwd-$h.txt"; done |
+		grep -oE "$(printf '%s' "$POOL" | sed 's/\./\\./g')\.[0-9]+[: ]" | sort | uniq -c |
+		awk '$1 > m { m = $1 } END { print m + 0 }'
+}
+
+# Host-c dies: its link goes down, and the switch (the router's br0) loses
+# its MAC, so it floods every frame addressed to host-c to host-a and
+# host-b. First the router still sends host-c its share of the replies
+# (the health check has not noticed yet), then it takes host-c out of its
+# ECMP route. The origin sends datagrams to host-c's ports all along. Each
+# must be sent on by a survivor at most once: never again by the other
+# survivor that gets the flooded copy, whether it came from the router or
+# from its peer. Measured from portslice's counters, from the kernel's XDP
+# counters and from the frames on the wire.
+host_down() {
+	local mode=$1 fam=$2 n1=30 n2=30 sent fwd kfwd most cmac h i
+	E2E_SEGMENT=1 topo_net "$mode" "$fam"
+	write_conf "$mode" "$fam"
+	for h in $E2E_HOSTS; do attach_host $h; done
+	wait_neigh "$fam"
+	# The router has been sending every host replies: it knows their MACs.
+	for h in $E2E_HOSTS; do
+		eval "ip -n \"\$ROUTER\" neigh replace \$UL${fam}_$h dev br0 managed" || die "router neighbour of host-$h"
+	done
+	for i in $(polls 100); do
+		[ "$(ip -n "$ROUTER" -$fam neigh show dev br0 | grep -cE 'REACHABLE|STALE|DELAY|PROBE')" -ge 3 ] && break
+		sleep 0.05
+	done
+	cmac=$(ip -n "$(hns c)" -j link show eth0 | jq -r '.[0].address')
+	for h in a b; do fwd_watch $h "ether dst $cmac"; done
+
+	ip -n "$ROUTER" link set r-c down
+	send_ports 22000 $n1
+	if [ "$fam" = 4 ]; then
+		ip -n "$ROUTER" route replace $E2E_POOL4/32 nexthop via $UL4_a dev br0 nexthop via $UL4_b dev br0
+	else
+		ip -n "$ROUTER" -6 route replace $E2E_POOL6/128 nexthop via $UL6_a dev br0 nexthop via $UL6_b dev br0
+	fi || die "cannot take host-c out of the ECMP route"
+	send_ports 22500 $n2
+	sent=$((n1 + n2))
+	settle $sent a b
+	fwd_stop a b
+
+	fwd=$(($(steer_counter a forwarded) + $(steer_counter b forwarded)))
+	kfwd=$(kernel_sent a b)
+	most=$(most_sends a b)
+	note "sent $sent replies for host-c's ports: forwarded $fwd (kernel: $kfwd XDP_TX/REDIRECT)," \
+		"at most $most times each; host-a: $(steer_counter a dropped_not_for_us) not for it," \
+		"host-b: $(steer_counter b dropped_not_for_us) not for it"
+	expect_le "$fwd" "$sent" "replies forwarded by host-a and host-b (portslice)"
+	expect_le "$kfwd" "$sent" "frames host-a and host-b sent on (the kernel's XDP counters)"
+	expect_le "$most" 1 "times one reply was sent towards host-c"
+	# The flooded copies reached the other survivor, which did not steer them.
+	expect_ge "$(($(steer_counter a dropped_not_for_us) + $(steer_counter b dropped_not_for_us)))" 1 \
+		"flooded replies dropped as not addressed to host-a or host-b"
+	for h in a b; do
+		expect_eq "$(kernel_xdp $h xdp_tx_errors)" 0 "host-$h XDP_TX errors (kernel)"
+		expect_eq "$(kernel_stat $h UdpNoPorts)$(kernel_stat $h Udp6NoPorts)" 00 "host-$h UDP datagrams to no socket"
+	done
+}
+
+t_l2_ipv4_host_down() { host_down l2 4; }
+t_l2_ipv6_host_down() { host_down l2 6; }
+t_encap_ipv4_host_down() { host_down encap 4; }
+t_encap_ipv6_host_down() { host_down encap 6; }
+
+# Two hosts disagree about who owns a range of ports, as while a config
+# change rolls out: host-a still thinks host-b owns 21000-21099, host-b
+# already thinks host-a does. A reply for one of those ports is steered by
+# whichever host gets it first and dropped by the other; it never goes
+# back and forth. Neither passes it up to a stack that would refuse it.
+owner_disagreement() {
+	local mode=$1 fam=$2 n=60 h fwd kfwd most ul
+	topo_net "$mode" "$fam"
+	# The hosts know each other (neighbour entries) when steering starts.
+	wait_neigh "$fam"
+	write_conf "$mode" "$fam"
+	for h in a c; do attach_host $h; done
+	cp "$CONF" "$TMPD/fleet-a.yaml"
+	sed -i 's/host-a: 20000-20999, host-b: 21000-21999/host-a: 21000-21999, host-b: 20000-20999/' "$CONF"
+	grep -q 'host-a: 21000-21999' "$CONF" || die "cannot write host-b's config"
+	attach_host b
+	CONF=$TMPD/fleet-a.yaml
+	for h in $E2E_HOSTS; do [ "$mode" = l2 ] && fwd_watch $h "ether src $(ip -n "$(hns $h)" -j link show eth0 | jq -r '.[0].address')"; done
+	[ "$mode" = encap ] && for h in $E2E_HOSTS; do eval "ul=\$UL${fam}_$h"; fwd_watch $h "src host $ul"; done
+
+	send_ports 21000 $n
+	settle $n $E2E_HOSTS
+	fwd_stop $E2E_HOSTS
+	fwd=0
+	for h in $E2E_HOSTS; do fwd=$((fwd + $(steer_counter $h forwarded))); done
+	kfwd=$(kernel_sent $E2E_HOSTS)
+	most=$(most_sends $E2E_HOSTS)
+	note "sent $n replies for the disputed ports: forwarded $fwd (kernel: $kfwd), at most $most times each;" \
+		"dropped as steered twice: host-a $(steer_counter a dropped_steered_twice), host-b $(steer_counter b dropped_steered_twice)"
+	expect_le "$fwd" "$n" "replies forwarded (portslice)"
+	expect_le "$kfwd" "$n" "frames sent on (the kernel's XDP counters)"
+	expect_le "$most" 1 "times one reply was sent on"
+	for h in $E2E_HOSTS; do
+		expect_eq "$(kernel_stat $h UdpNoPorts)$(kernel_stat $h Udp6NoPorts)" 00 "host-$h UDP datagrams to no socket"
+	done
+	expect_ge "$(($(steer_counter a dropped_steered_twice) + $(steer_counter b dropped_steered_twice)))" 1 \
+		"replies dropped as already steered"
+}
+
+t_l2_ipv4_owner_disagreement() { owner_disagreement l2 4; }
+t_encap_ipv6_owner_disagreement() { owner_disagreement encap 6; }
+
+# ---- doctor and status: the steering prerequisites ------------------------
+
+# doctor_steer X: `portslice doctor --json` of host X, its steering checks
+# as "RESULT NAME" lines; the whole output in $TMPD/doctor-X.json.
+doctor_steer() {
+	PORTSLICE_PIN_DIR=$(hpin $1) in_net "$(hns $1)" "$PS" doctor --json --config "$CONF" --host host-$1 \
+		> "$TMPD/doctor-$1.json"
+	jq -r '.checks[] | select(.name | startswith("steer.")) | "\(.result) \(.name)"' "$TMPD/doctor-$1.json" ||
+		die "doctor printed no JSON: $(head -c 300 "$TMPD/doctor-$1.json")"
+}
+
+# expect_check X RESULT NAME: host X's doctor says RESULT for check NAME, with a fix.
+expect_check() {
+	local out
+	out=$(doctor_steer $1)
+	expect_match "$out" "^$2 $3\$" "host-$1 doctor steering checks"
+	[ "$2" = ok ] || jq -e --arg n "$3" '.checks[] | select(.name == $n) | .fix | strings' "$TMPD/doctor-$1.json" >/dev/null ||
+		die "host-$1 doctor: $3 names no fix"
+}
+
+# Every prerequisite of the README's list, missing one at a time on host-a,
+# is flagged by doctor with its fix; the kernel's XDP errors show in status
+# beside portslice's counters.
+t_l2_ipv4_doctor_steering() {
+	local out st
+	topo l2 4
+	out=$(doctor_steer a)
+	note "all in place: $(printf '%s' "$out" | tr '\n' ',')"
+	expect_nomatch "$out" "^fail " "host-a doctor steering checks, all in place"
+	expect_match "$out" "^ok steer.forwarding.eth0.ipv4$" "forwarding check"
+	expect_match "$out" "^ok steer.veth_peer.eth0$" "veth peer check"
+	expect_match "$out" "^warn steer.checksum.eth0$" "checksum offload note"
+	expect_match "$out" "^ok steer.owner.host-b$" "host-b's neighbour"
+	expect_match "$out" "^ok steer.owner.host-c$" "host-c's neighbour"
+
+	# Forwarding off on the ingress interface.
+	in_ns "$(hns a)" sysctl -qw net.ipv4.conf.eth0.forwarding=0
+	expect_check a fail steer.forwarding.eth0.ipv4
+	in_ns "$(hns a)" sysctl -qw net.ipv4.conf.eth0.forwarding=1
+
+	# host-c's neighbour entry gone, host-b not routed any more: owners unreachable right now.
+	ip -n "$(hns a)" neigh del $UL4_c dev eth0
+	expect_check a fail steer.owner.host-c
+	ip -n "$(hns a)" route add unreachable $UL4_b/32
+	expect_check a fail steer.owner.host-b
+	ip -n "$(hns a)" route del unreachable $UL4_b/32
+	# A resolved entry the kernel does not keep resolved: a warning.
+	ip -n "$(hns a)" neigh replace $UL4_c dev eth0 lladdr 02:00:00:00:00:0c nud reachable
+	expect_check a warn steer.owner.host-c
+	ip -n "$(hns a)" neigh replace $UL4_c dev eth0 lladdr "$(ip -n "$(hns c)" -j link show eth0 | jq -r '.[0].address')" managed
+
+	# The veth peer loses its XDP program: XDP_TX frames are dropped by the
+	# kernel. doctor says so, and status shows the kernel's count beside
+	# portslice's forwarded.
+	ip -n "$ROUTER" link set dev r-a xdpdrv off
+	expect_check a fail steer.veth_peer.eth0
+	send_ports 21000 30
+	settle 1 a
+	st=$(steer_json a) || die "status of host-a"
+	note "host-a: forwarded $(steer_counter a forwarded), kernel_xdp $(printf '%s' "$st" | jq -c '.steering.interfaces[0].kernel_xdp')"
+	expect_ge "$(printf '%s' "$st" | jq '.steering.interfaces[0].kernel_xdp.xdp_tx_errors')" 1 \
+		"host-a status: the kernel's XDP_TX errors"
+	expect_eq "$(printf '%s' "$st" | jq '.steering.interfaces[0].kernel_xdp.xdp_tx_errors')" "$(kernel_xdp a xdp_tx_errors)" \
+		"host-a status: xdp_tx_errors as ethtool -S shows it"
+	PORTSLICE_PIN_DIR=$(hpin a) in_net "$(hns a)" "$PS" status > "$TMPD/status-a.txt" 2>&1
+	expect_match "$(cat "$TMPD/status-a.txt")" "kernel XDP counters:.*xdp_tx_errors [1-9]" "host-a status text"
 }

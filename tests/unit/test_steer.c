@@ -82,7 +82,8 @@ enum {
 	H_NOROUTE = 8,   /* underlay address without a route */
 	H_HINT = 9,      /* reached with the ifindex hint (ps-b) */
 	H_NONEIGH6 = 10,
-	H_MAX = 10,
+	H_GW4 = 11,      /* IPv4 underlay behind a gateway on ps-b: not on-link */
+	H_MAX = 11,
 	H_OUT_OF_RANGE = 300, /* >= PS_MAX_HOSTS */
 };
 
@@ -121,7 +122,19 @@ static const struct host_def hosts[] = {
 	{ H_NOROUTE, true, AF_INET, "192.0.2.8", DEV_B, false, false, { 0 } },
 	{ H_HINT, true, AF_INET, "10.99.1.9", DEV_B, true, true, { 2, 0, 0, 0, 0x0b, 9 } },
 	{ H_NONEIGH6, true, AF_INET6, "fd00:99:1::a", DEV_B, false, false, { 0 } },
+	/* Routed via GATEWAY4, whose MAC the frame gets: .mac is the gateway's. */
+	{ H_GW4, true, AF_INET, "10.98.0.11", DEV_B, false, false, { 2, 0, 0, 0, 0x0b, 0xfe } },
 };
+
+/* The gateway of 10.98.0.0/24 (H_GW4), on ps-b's link. */
+#define GATEWAY4 "10.99.1.254"
+
+/* A MAC of no device here: frames to it were flooded or mis-sent. */
+static const uint8_t other_mac[6] = { 2, 0, 0, 0, 0xcc, 1 };
+static const uint8_t bcast_mac[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+/* Fleet hosts' MACs the loader found (neighbour entries): frames from them were steered. */
+#define PEER_MAC (hosts[H_A4 - 1].mac)
+#define PEER_MAC6 (hosts[H_A6 - 1].mac)
 
 static const struct host_def *host_def(uint32_t id)
 {
@@ -161,6 +174,7 @@ struct pkt_spec {
 	const struct pkt_spec *quote; /* ICMP errors: the packet they quote */
 	uint16_t quote_len;    /* bytes of it quoted; 0: all */
 	uint16_t pad_to;       /* Ethernet padding up to this frame length */
+	const uint8_t *dmac, *smac; /* NULL: ps-a's MAC, the router's MAC */
 	void (*mutate)(uint8_t *f, const struct pkt_spec *s); /* break it after building */
 };
 
@@ -293,6 +307,12 @@ static size_t build_l4(const struct pkt_spec *s, uint8_t *p, struct layout *lo)
 			n = s->quote_len;
 		lo->key_end = lo->l4 + 8 + q.l4 + 4; /* the quoted ports */
 		return 8 + n;
+	case IPPROTO_IPIP:
+	case IPPROTO_IPV6: /* IP-in-IP: the inner packet is s->quote */
+		memset(&q, 0, sizeof(q));
+		n = build_ip(s->quote, p, &q);
+		lo->key_end = lo->l4 + q.key_end;
+		return n;
 	default:
 		fill_payload(p, s->payload);
 		lo->key_end = lo->l4;
@@ -380,8 +400,8 @@ static size_t build_frame(const struct pkt_spec *s, uint8_t *f, struct layout *l
 	int i;
 
 	memset(lo, 0, sizeof(*lo));
-	memcpy(f, dev_mac[DEV_A], 6);
-	memcpy(f + 6, router_mac, 6);
+	memcpy(f, s->dmac ? s->dmac : dev_mac[DEV_A], 6);
+	memcpy(f + 6, s->smac ? s->smac : router_mac, 6);
 	for (i = 0; i < 3 && s->tpid[i]; i++) {
 		put16(f + off, s->tpid[i]);
 		put16(f + off + 2, 100 + i); /* VLAN id */
@@ -532,6 +552,21 @@ static const struct pkt_spec q6_a6 = SENT6(POOL6, PORT(H_A6), IPPROTO_UDP);
 static const struct pkt_spec q6_own = SENT6(POOL6, PORT_OWN, IPPROTO_UDP);
 static const struct pkt_spec q6_ext = { .af = AF_INET6, .src = POOL6, .dst = PEER6,
 	.proto = IPPROTO_UDP, .sport = PORT(H_B6), .dport = 443, .payload = 100, .ext = EXT(44) };
+
+/* Packets other hosts encapsulated to this host's underlay address (encap mode). */
+#define ENCAP4(inner) ENCAP4_TO(SELF_UNDERLAY4, inner)
+#define ENCAP4_TO(to, inner) .af = AF_INET, .src = "10.99.0.4", .dst = to, \
+	.proto = (inner)->af == AF_INET ? IPPROTO_IPIP : IPPROTO_IPV6, .quote = inner
+#define ENCAP6(inner) .af = AF_INET6, .src = "fd00:99::5", .dst = SELF_UNDERLAY6, \
+	.proto = (inner)->af == AF_INET ? IPPROTO_IPIP : IPPROTO_IPV6, .quote = inner
+
+static const struct pkt_spec in4_b4 = { UDP4(POOL4, PORT(H_B4)), .payload = 20 };
+static const struct pkt_spec in4_own = { TCP4(POOL4, PORT_OWN), .payload = 20 };
+static const struct pkt_spec in4_nobody = { UDP4(POOL4, PORT_NOBODY), .payload = 20 };
+static const struct pkt_spec in4_other = { UDP4(OTHER4, PORT(H_B4)), .payload = 20 };
+static const struct pkt_spec in4_icmp_b4 = { ICMP4_ERR(3, 4, &q4_b4) };
+static const struct pkt_spec in6_a6 = { TCP6(POOL6, PORT(H_A6)), .payload = 20 };
+static const struct pkt_spec in6_own = { UDP6(POOL6, PORT_OWN), .payload = 20 };
 
 struct steer_case {
 	const char *desc;
@@ -774,6 +809,64 @@ static const struct steer_case cases[] = {
 	  .in = { TCP6(POOL6, PORT(H_B4)) }, XDP_REDIRECT, C(forwarded), H_B4 },
 	{ "a port moved to another owner is steered there", S_ENCAP,
 	  .in = { TCP4(POOL4, PORT_NOBODY) }, XDP_TX, C(forwarded), H_A4, .owner = { PORT_NOBODY, H_A4 } },
+
+	/*
+	 * Loop guards: a packet is steered at most once. A frame for another
+	 * host's port that is not addressed to this host (a switch flooded it),
+	 * or that a fleet host already steered, is never sent on again.
+	 */
+	{ "l2: a frame for another host's port addressed to another mac is dropped", S_L2,
+	  .in = { UDP4(POOL4, PORT(H_A4)), .dmac = other_mac }, XDP_DROP, C(dropped_not_for_us) },
+	{ "l2: ipv6 for another host's port addressed to another mac is dropped", S_L2,
+	  .in = { TCP6(POOL6, PORT(H_B6)), .dmac = other_mac }, XDP_DROP, C(dropped_not_for_us) },
+	{ "l2: broadcast for another host's port is dropped", S_L2,
+	  .in = { UDP4(POOL4, PORT(H_B4)), .dmac = bcast_mac }, XDP_DROP, C(dropped_not_for_us) },
+	{ "encap: a frame for another host's port addressed to another mac is dropped", S_ENCAP,
+	  .in = { UDP4(POOL4, PORT(H_B4)), .dmac = other_mac }, XDP_DROP, C(dropped_not_for_us) },
+	{ "encap: icmp error addressed to another mac is dropped", S_ENCAP,
+	  .in = { ICMP4_ERR(3, 4, &q4_b4), .dmac = other_mac }, XDP_DROP, C(dropped_not_for_us) },
+	{ "l2: a frame for this host's port addressed to another mac passes (the kernel judges it)", S_L2,
+	  .in = { UDP4(POOL4, PORT_OWN), .dmac = other_mac }, XDP_PASS, C(passed_own) },
+	{ "l2: a frame addressed to ps-b's mac is this host's too", S_L2,
+	  .in = { UDP4(POOL4, PORT(H_A4)), .dmac = dev_mac[DEV_B] }, XDP_TX, C(forwarded), H_A4 },
+	{ "l2: a frame a fleet host steered here, for another host's port, is dropped", S_L2,
+	  .in = { UDP4(POOL4, PORT(H_B4)), .smac = PEER_MAC }, XDP_DROP, C(dropped_steered_twice) },
+	{ "l2: ipv6 a fleet host steered here, for another host's port, is dropped", S_L2,
+	  .in = { TCP6(POOL6, PORT(H_A6)), .smac = PEER_MAC6 }, XDP_DROP, C(dropped_steered_twice) },
+	{ "l2: an icmp error a fleet host steered here, for another host's port, is dropped", S_L2,
+	  .in = { ICMP6_ERR(2, 0, &q6_b6), .smac = PEER_MAC }, XDP_DROP, C(dropped_steered_twice) },
+	{ "encap: a plain frame from a fleet host, for another host's port, is dropped", S_ENCAP,
+	  .in = { TCP4(POOL4, PORT(H_B4)), .smac = PEER_MAC }, XDP_DROP, C(dropped_steered_twice) },
+	{ "l2: a frame a fleet host steered here for this host's port passes", S_L2,
+	  .in = { TCP4(POOL4, PORT_OWN), .smac = PEER_MAC }, XDP_PASS, C(passed_own) },
+	{ "l2: an owner behind a gateway is not forwarded to (the gateway routes it back)", S_L2,
+	  .in = { UDP4(POOL4, PORT(H_GW4)) }, XDP_DROP, C(dropped_not_on_link) },
+	{ "encap: an owner behind a gateway is encapsulated to through it", S_ENCAP,
+	  .in = { UDP4(POOL4, PORT(H_GW4)) }, XDP_REDIRECT, C(forwarded), H_GW4 },
+
+	/* Encap: IP-in-IP to this host is judged by its inner packet, never encapsulated again. */
+	{ "encap: ipv4 in ipv4 to this host for another host's port is dropped", S_ENCAP,
+	  .in = { ENCAP4(&in4_b4) }, XDP_DROP, C(dropped_steered_twice) },
+	{ "encap: ipv6 in ipv4 to this host for another host's port is dropped", S_ENCAP,
+	  .in = { ENCAP4(&in6_a6) }, XDP_DROP, C(dropped_steered_twice) },
+	{ "encap: ipv4 in ipv6 to this host for another host's port is dropped", S_ENCAP,
+	  .in = { ENCAP6(&in4_b4) }, XDP_DROP, C(dropped_steered_twice) },
+	{ "encap: an icmp error in ipv4 to this host for another host's port is dropped", S_ENCAP,
+	  .in = { ENCAP4(&in4_icmp_b4) }, XDP_DROP, C(dropped_steered_twice) },
+	{ "encap: ipv4 in ipv4 to this host for its own port passes (the tunnel decapsulates)", S_ENCAP,
+	  .in = { ENCAP4(&in4_own) }, XDP_PASS, C(passed_own) },
+	{ "encap: ipv6 in ipv6 to this host for its own port passes", S_ENCAP,
+	  .in = { ENCAP6(&in6_own) }, XDP_PASS, C(passed_own) },
+	{ "encap: ipv4 in ipv4 to this host for a port of no slice is dropped", S_ENCAP,
+	  .in = { ENCAP4(&in4_nobody) }, XDP_DROP, C(dropped_no_owner) },
+	{ "encap: ipv4 in ipv4 to this host around no pool address passes", S_ENCAP,
+	  .in = { ENCAP4(&in4_other) }, XDP_PASS, C(passed_not_pool) },
+	{ "encap: ipv4 in ipv4 to another address passes untouched", S_ENCAP,
+	  .in = { ENCAP4_TO(OTHER4, &in4_b4) }, XDP_PASS, C(passed_not_pool) },
+	{ "l2: ipv4 in ipv4 to this host for another host's port is dropped too", S_L2,
+	  .in = { ENCAP4(&in4_b4) }, XDP_DROP, C(dropped_steered_twice) },
+	{ "encap: a fragment of ipv4 in ipv4 is not looked into", S_ENCAP,
+	  .in = { ENCAP4(&in4_b4), .frag = 0x2000 }, XDP_PASS, C(passed_not_pool) },
 };
 
 /* Packets run at every length, in both modes. */
@@ -862,11 +955,7 @@ static void pcap_frame(const uint8_t *f, size_t len)
 
 #define N_STATS (sizeof(struct ps_steer_stats) / sizeof(__u64))
 
-static const char *const stat_names[N_STATS] = {
-	"passed_not_pool", "passed_own", "passed_other", "forwarded", "dropped_no_owner",
-	"dropped_no_host", "dropped_malformed", "dropped_fragment", "dropped_unsupported",
-	"dropped_no_route", "dropped_no_neigh", "dropped_too_big",
-};
+static const char *const stat_names[N_STATS] = { PS_STEER_STAT_NAMES };
 
 struct counters {
 	__u64 stats[N_STATS];
@@ -1038,6 +1127,14 @@ static void add_pool(struct ps_steer *skel, int af, const char *addr, __u32 slot
 					     BPF_NOEXIST), 0);
 }
 
+static void set_mac(int fd, const uint8_t *mac, uint32_t val)
+{
+	struct ps_mac_key key = {};
+
+	memcpy(key.mac, mac, 6);
+	assert_int_equal(bpf_map_update_elem(fd, &key, &val, BPF_ANY), 0);
+}
+
 static void fill_world(struct ps_steer *skel)
 {
 	add_pool(skel, AF_INET, POOL4, SLOT_POOL4);
@@ -1064,6 +1161,11 @@ static void fill_world(struct ps_steer *skel)
 		assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.ps_steer_hosts), &key,
 						     &v, BPF_ANY), 0);
 	}
+	/* As the loader fills them: both devices' MACs are this host's; two fleet hosts' MACs are known. */
+	for (int d = DEV_A; d <= DEV_B; d++)
+		set_mac(bpf_map__fd(skel->maps.ps_steer_local_macs), dev_mac[d], (uint32_t)ifindex[d]);
+	set_mac(bpf_map__fd(skel->maps.ps_steer_peer_macs), PEER_MAC, H_A4);
+	set_mac(bpf_map__fd(skel->maps.ps_steer_peer_macs), PEER_MAC6, H_A6);
 }
 
 /* ---- the network namespace ------------------------------------------------ */
@@ -1139,6 +1241,11 @@ static int make_network(void)
 				   dev_name[h->dev]))
 			return -1;
 	}
+	/* H_GW4's underlay is behind a gateway: the FIB gives the gateway's MAC. */
+	if (sh("ip neigh add %s lladdr %s dev %s nud permanent", GATEWAY4,
+	       mac_text(host_def(H_GW4)->mac, mac), dev_name[DEV_B]) ||
+	    sh("ip route add 10.98.0.0/24 via %s dev %s", GATEWAY4, dev_name[DEV_B]))
+		return -1;
 	/* bpf_fib_lookup() answers FWD_DISABLED on a device that does not forward. */
 	if (write_file("/proc/sys/net/ipv4/ip_forward", "1") ||
 	    write_file("/proc/sys/net/ipv6/conf/all/forwarding", "1"))
@@ -1365,7 +1472,8 @@ static void test_no_pins(void **state)
 static void test_map_pins(void **state)
 {
 	static const char *const names[] = { "ps_steer_pools", "ps_steer_owner", "ps_steer_hosts",
-					     "ps_steer_stats", "ps_steer_fwd" };
+					     "ps_steer_stats", "ps_steer_fwd", "ps_steer_local_macs",
+					     "ps_steer_peer_macs" };
 	struct ps_steer *skel = ps_steer__open();
 	char want[64];
 
@@ -1384,11 +1492,58 @@ static void test_map_pins(void **state)
 	ps_steer__destroy(skel);
 }
 
+/*
+ * The program learns an owner's MAC as it forwards to it on-link: a frame
+ * from that MAC later is known to be steered already, even when the loader
+ * did not know the host (its neighbour entry was not resolved yet).
+ */
+static void test_learns_peer(void **state)
+{
+	static uint8_t in[FRAME_MAX];
+	int fd = bpf_map__fd(skels[S_L2]->maps.ps_steer_peer_macs);
+	struct ps_mac_key key = {};
+	const struct pkt_spec to_b4 = { UDP4(POOL4, PORT(H_B4)) };
+	const struct pkt_spec from_b4 = { UDP4(POOL4, PORT(H_A4)), .smac = host_def(H_B4)->mac };
+	struct counters before, after;
+	struct layout lo;
+	struct run r;
+	__u32 id = 0;
+	size_t len;
+
+	memcpy(key.mac, host_def(H_B4)->mac, 6);
+	bpf_map_delete_elem(fd, &key); /* an earlier case may have taught it already */
+
+	len = build_frame(&from_b4, in, &lo);
+	run_prog(S_L2, in, len, &r);
+	assert_int_equal(r.retval, XDP_TX); /* not known yet: steered on */
+
+	len = build_frame(&to_b4, in, &lo);
+	run_prog(S_L2, in, len, &r);
+	assert_int_equal(r.retval, XDP_REDIRECT);
+	assert_int_equal(bpf_map_lookup_elem(fd, &key, &id), 0);
+	assert_int_equal(id, H_B4);
+
+	len = build_frame(&from_b4, in, &lo);
+	read_counters(S_L2, &before);
+	run_prog(S_L2, in, len, &r);
+	read_counters(S_L2, &after);
+	assert_int_equal(r.retval, XDP_DROP);
+	check_counters(&before, &after, C(dropped_steered_twice), 0);
+
+	/* Not on-link: the gateway's MAC is never taken for a fleet host's. */
+	len = build_frame(&(const struct pkt_spec){ UDP4(POOL4, PORT(H_GW4)) }, in, &lo);
+	run_prog(S_ENCAP, in, len, &r);
+	assert_int_equal(r.retval, XDP_REDIRECT);
+	memcpy(key.mac, host_def(H_GW4)->mac, 6);
+	assert_int_not_equal(bpf_map_lookup_elem(bpf_map__fd(skels[S_ENCAP]->maps.ps_steer_peer_macs), &key, &id), 0);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(test_no_pins),
 		cmocka_unit_test(test_map_pins),
+		cmocka_unit_test(test_learns_peer),
 	};
 	size_t n_fixed = ARRAY_SIZE(fixed), n_cases = ARRAY_SIZE(cases), n_truncs = ARRAY_SIZE(truncs);
 	size_t n = n_fixed + n_cases + n_truncs, i;
