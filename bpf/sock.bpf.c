@@ -175,21 +175,23 @@ static long ps_try_port(__u32 i, void *data)
 		off -= s->size;
 	t->lport = s->lo + off;
 
-	word = ps_port_word(s->slot, t->lport);
-	if (!word || !ps_port_share(word))
-		return 0;
-
+	/*
+	 * The claim first: near a full slice most candidates are taken, and a
+	 * failed insert is the cheapest way to learn it.
+	 */
 	err = bpf_map_update_elem(&ps_tuples, t, &s->claim, BPF_NOEXIST);
 	if (err == -EEXIST) {
-		/* A live socket holds it: claims are never taken over. */
-		__sync_fetch_and_sub(word, 1);
-		return 0;
+		return 0; /* a live socket holds it: claims are never taken over */
 	} else if (err) {
-		__sync_fetch_and_sub(word, 1);
 		s->err = -E2BIG; /* ps_tuples is full: no other port will do better */
 		return 1;
 	}
-	if (ps_quarantined(t)) {
+	word = ps_port_word(s->slot, t->lport);
+	if (!word || !ps_port_share(word)) {
+		bpf_map_delete_elem(&ps_tuples, t); /* a bind() holds the port */
+		return 0;
+	}
+	if (ps_quarantine_in_use() && ps_quarantined(t)) {
 		/*
 		 * Skips are counted in the map, not in *s: the verifier proves
 		 * the callback's loop by finding a state it has seen, which a

@@ -112,10 +112,17 @@ cleanup() {
 		PORTSLICE_PIN_DIR=$p "$PS" detach --all >/dev/null 2>&1
 		rm -rf "$p" 2>/dev/null
 	done
-	# Children first: cgroups inside a test cgroup were made after it.
+	# Children first: cgroups inside a test cgroup were made after it. A
+	# process still in one was started by this test (a client a failed
+	# step left behind); it is ended, and the cgroup removed once it left.
 	for cg in $(awk '$1 == "cgroup" { print $2 }' "$TMPD/created" 2>/dev/null | tac); do
-		find "$cg" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null
-		rmdir "$cg" 2>/dev/null
+		for p in $(cat "$cg"/cgroup.procs "$cg"/*/cgroup.procs 2>/dev/null); do kill "$p" 2>/dev/null; done
+		for p in $(polls 50); do
+			find "$cg" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null
+			rmdir "$cg" 2>/dev/null
+			[ -d "$cg" ] || break
+			sleep 0.1
+		done
 	done
 	for ns in $(awk '$1 == "netns" { print $2 }' "$TMPD/created" 2>/dev/null); do
 		ip netns del "$ns" 2>/dev/null

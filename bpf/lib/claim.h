@@ -84,10 +84,22 @@ static __always_inline bool ps_port_bind(__u32 *word)
 	return true;
 }
 
+/* Has any tuple ever been quarantined? Until then connect skips the lookup. */
+static __always_inline bool ps_quarantine_in_use(void)
+{
+	__u32 zero = 0, *used = bpf_map_lookup_elem(&ps_quarantine_used, &zero);
+
+	return !used || *used;
+}
+
 /* Keep @t from being handed out again for @delay_ns. */
 static __always_inline void ps_quarantine_tuple(const struct ps_tuple *t, __u64 delay_ns)
 {
 	__u64 until = bpf_ktime_get_ns() + delay_ns, *cur;
+	__u32 zero = 0, *used = bpf_map_lookup_elem(&ps_quarantine_used, &zero);
+
+	if (used && !*used)
+		*used = 1;
 
 	cur = bpf_map_lookup_elem(&ps_quarantine, t);
 	if (cur && *cur >= until)

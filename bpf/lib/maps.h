@@ -104,6 +104,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ps_quarantine SEC(".maps");
 
+/* 1 once any tuple was quarantined. Written at release, read by connect. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ps_quarantine_used SEC(".maps");
+
 /*
  * Attached cgroup id -> sockets that hold something through its programs.
  * Entries are made by the loader at attach; counted by the programs. A
