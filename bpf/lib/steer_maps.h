@@ -108,10 +108,9 @@ struct ps_steer_fib_memo {
 	__u32 out_ifindex;  /* the FIB's egress device */
 	__u32 mtu;          /* a length known to fit: the route MTU, or the tot_len asked */
 	__u8 l4_proto;      /* as asked (policy routing may match it) */
-	__u8 on_link;       /* the next hop is the owner itself */
 	__u8 dmac[6];
 	__u8 smac[6];
-	__u8 pad[2];
+	__u8 pad[3];
 };
 
 /* Host id -> this CPU's last FIB result for it (struct ps_steer_fib_memo). Written by the XDP program; not pinned, per load. */
