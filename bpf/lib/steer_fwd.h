@@ -39,6 +39,8 @@ static __always_inline long ps_steer_fib(struct xdp_md *ctx, const struct ps_ste
 {
 	__u32 flags = 0;
 
+	/* Fields this lookup does not set (flow label, ports, VLAN) must be zero. */
+	__builtin_memset(fib, 0, sizeof(*fib));
 	fib->family = host->family;
 	fib->l4_protocol = l4_proto;
 	fib->tot_len = len;
@@ -298,7 +300,8 @@ static __always_inline int ps_steer_route(struct xdp_md *ctx, const struct ps_st
 static __always_inline int ps_steer_forward(struct xdp_md *ctx, const struct ps_pkt *pkt,
 					    __u32 owner)
 {
-	struct bpf_fib_lookup fib = {};
+	/* Not zeroed: a reused result fills what is read, ps_steer_fib() the rest. */
+	struct bpf_fib_lookup fib;
 	struct ps_steer_host *host;
 	__u8 l4_proto = pkt->proto;
 	__u32 outer = 0, len;
