@@ -8,7 +8,12 @@
 #
 #   BENCH_QUICK=1        ~2 minute version (fewer rounds, smaller runs)
 #   BENCH_RESULTS=DIR    where results go (default build/bench-results)
-#   BENCH_ONLY="occ fast conc steer scale tw"   run only these parts
+#   BENCH_ONLY="occ fast conc steer scale tw nginx dist"   run only these parts
+#   PS=FILE              the portslice binary (default $OUTPUT/portslice): the
+#                        dist part of another build, see docs/benchmarks.md
+#   BENCH_DIST_LABEL=L   the build's name in dist.csv (default: the commit)
+#   BENCH_DIST_BEFORE=DIR  also plot and list DIR's dist results (an earlier
+#                        BENCH_ONLY=dist run of another build)
 #
 # Only traffic inside the namespaces made here; attaches only to cgroups made
 # here; pins only under /sys/fs/bpf/psbench<pid>*.
@@ -17,12 +22,12 @@ set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUTPUT=${OUTPUT:-build}
 case $OUTPUT in /*) BUILD=$OUTPUT ;; *) BUILD=$ROOT/$OUTPUT ;; esac
-PS=$BUILD/portslice
+PS=${PS:-$BUILD/portslice}
 PSNET=$BUILD/tests/psnet
 PB=$BUILD/bench/psbench
 RES=${BENCH_RESULTS:-$BUILD/bench-results}
 QUICK=${BENCH_QUICK:-0}
-ONLY=${BENCH_ONLY:-occ fast conc steer scale tw}
+ONLY=${BENCH_ONLY:-occ fast conc steer scale tw nginx dist}
 CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
 
 TAG=psbench$$
@@ -87,6 +92,8 @@ if [ "$QUICK" = 1 ]; then
 	STEER_ROUNDS=3; STEER_SECS=0.5
 	SCALE_ROUNDS=3; SCALE_COUNT=300; SCALE_POINTS="1000 100000 1000000"
 	TW_ROUNDS=2; TW_SECS=2
+	NGX_ROUNDS=3; NGX_REQUESTS=2000
+	DIST_COUNT=5000
 else
 	OCC_ROUNDS=11; OCC_COUNT=3000; OCC_SECS=3; OCC_SIZES="1000 10000"
 	FAST_ROUNDS=31; FAST_COUNT=5000
@@ -94,6 +101,8 @@ else
 	STEER_ROUNDS=15; STEER_SECS=1
 	SCALE_ROUNDS=9; SCALE_COUNT=3000; SCALE_POINTS="1000 3000 10000 30000 100000 300000 1000000"
 	TW_ROUNDS=6; TW_SECS=4
+	NGX_ROUNDS=11; NGX_REQUESTS=10000
+	DIST_COUNT=20000
 fi
 TW_SLICE=100
 OCCS="0 50 90 99"
@@ -488,6 +497,142 @@ if want tw; then
 	done
 	awk -F, '$1 == "timewait" { printf "  round %s %s: %s connects in %s s window, %s refused, %.1f/s\n", $3, $2, $4, secs, $5, $10 }' \
 		secs="$TW_SECS" "$RUNS" >&2
+fi
+
+# ---- 7: nginx reverse proxy, a new upstream connection per request ------------------
+# Contenders, each with its own pair of namespaces (proxy side NX, origin
+# side OX, one veth pair between them):
+#   A  nginx (proxy_bind $POOL) in a cgroup with portslice attached, slice LO-HI
+#   B  the same nginx, no hook (a cgroup of its own with nothing attached),
+#      ip_local_port_range narrowed to LO-HI
+# OX holds the three origins (one nginx with the echo module, port 81: no
+# keep-alive, the origin closes first) and runs ab, which keeps its own
+# connections to the proxy alive (-k): what each request adds is the
+# proxy's upstream connection.
+NGX_ORIGINS="198.18.2.1 198.18.2.2 198.18.2.3"
+NGX_CONC=20
+NGX_PROXY=10.99.0.1
+
+# ngx_conf NAME MAIN-DIRECTIVES HTTP-DIRECTIVES: $TMPD/NAME.conf, a
+# foreground nginx with one worker that keeps its pid, logs (NAME.error.log)
+# and temp files under $TMPD
+ngx_conf() {
+	local t f=$TMPD/$1 temps=
+	for t in client_body proxy fastcgi uwsgi scgi; do temps+="${t}_temp_path $TMPD; "; done
+	printf '%s\n' "worker_processes 1; daemon off; pid $f.pid; lock_file $f.lock;" \
+		"error_log $f.error.log warn; $2" "events { worker_connections 4096; }" \
+		"http { $temps $3 }" > "$f.conf"
+}
+
+# wait_tcp NS ADDR:PORT...: until NS listens on every ADDR:PORT
+wait_tcp() {
+	local ns=$1 a i
+	shift
+	for a in "$@"; do
+		for i in $(seq 1 200); do
+			ip netns exec "$ns" ss -Hlnt | awk -v a="$a" '$4 == a { f = 1 } END { exit !f }' && break
+			[ "$i" = 200 ] && fail "nothing listens on $a in $ns"
+			sleep 0.05
+		done
+	done
+}
+
+# ngx_world X CG|-: namespaces nx/ox, veth, addresses, origin and proxy nginx
+ngx_world() {
+	local x=$1 cg=$2 nx ox o listens=
+	nx=$(mkns "n$x"); ox=$(mkns "o$x")
+	ip -n "$nx" link add c0 type veth peer name o0 netns "$ox" || fail "veth"
+	ip -n "$nx" addr add $NGX_PROXY/30 dev c0
+	ip -n "$ox" addr add 10.99.0.2/30 dev o0
+	ip -n "$nx" link set c0 up
+	ip -n "$ox" link set o0 up
+	ip -n "$nx" addr add $POOL/32 dev lo
+	for o in $NGX_ORIGINS; do
+		ip -n "$ox" addr add "$o/32" dev lo
+		listens+="listen $o:81 backlog=4096; "
+	done
+	# only placed sockets leave from the pool address
+	ip -n "$nx" route add 198.18.2.0/24 via 10.99.0.2 dev c0 src $NGX_PROXY || fail "route to the origins"
+	ip -n "$ox" route add $POOL/32 via $NGX_PROXY dev o0 || fail "route to the pool"
+	ngx_conf "origin-$x" "load_module /usr/lib/nginx/modules/ngx_http_echo_module.so;" "
+		log_format peer '\$remote_addr \$remote_port \$status';
+		access_log $TMPD/origin-$x.log peer buffer=64k flush=1s;
+		server { $listens keepalive_timeout 0; location / { echo ok; } }"
+	ngx_conf "proxy-$x" "" "
+		access_log off;
+		upstream origins { $(for o in $NGX_ORIGINS; do printf 'server %s:81; ' "$o"; done) }
+		server { listen $NGX_PROXY:8080 backlog=4096; keepalive_requests 1000000;
+			location / { proxy_pass http://origins; proxy_bind $POOL; } }"
+	run_in - "$ox" nginx -p "$TMPD" -c "$TMPD/origin-$x.conf" > "$TMPD/origin-$x.out" 2>&1 &
+	_pids+=($!)
+	run_in "$cg" "$nx" nginx -p "$TMPD" -c "$TMPD/proxy-$x.conf" > "$TMPD/proxy-$x.out" 2>&1 &
+	_pids+=($!)
+	wait_tcp "$ox" $(for o in $NGX_ORIGINS; do printf '%s:81 ' "$o"; done)
+	wait_tcp "$nx" $NGX_PROXY:8080
+	NGX_OX[$x]=$ox
+}
+
+# ngx_round X ROUND N: ab with N requests, 20 at a time, against X's proxy;
+# one line to runs.csv (p50 column: wall time per request) and nginx.csv
+ngx_round() {
+	local x=$1 r=$2 out
+	out=$TMPD/ab-$x.out
+	ip netns exec "${NGX_OX[$x]}" ab -k -q -n "$3" -c $NGX_CONC -s 30 "http://$NGX_PROXY:8080/" > "$out" 2>&1 ||
+		fail "ab against nginx $x: $(tail -n 3 "$out")"
+	[ "$r" = 0 ] && return 0
+	awk -v x="${x^^}" -v r="$r" -v runs="$RUNS" -v csv="$RES/nginx.csv" '
+		/^Complete requests:/ { n = $3 }
+		/^Failed requests:/ { f = $3 }
+		/^Non-2xx responses:/ { f += $3 }
+		/^Time taken for tests:/ { t = $5 }
+		/^Requests per second:/ { rps = $4 }
+		/^Time per request:/ && !tpr { tpr = $4 }
+		/^  50% / { p50 = $2 }
+		/^  99% / { p99 = $2 }
+		/^ 100% / { pmax = $2 }
+		END {
+			if (!n || !t) exit 1
+			wall = t * 1e9 / n
+			printf "nginx,%s,%d,%d,%d,%.0f,%.0f,%.0f,%.0f,%.1f,-1\n", x, r, n, f, wall, p99 * 1e6, pmax * 1e6, tpr * 1e6, n / t >> runs
+			printf "%d,%s,%d,%d,%.3f,%.1f,%s,%s,%s\n", r, x, n, f, t, n / t, p50, p99, pmax >> csv
+		}' "$out" || fail "no ab figures: $(tail -n 3 "$out")"
+}
+
+if want nginx; then
+	say "part 7: nginx reverse proxy, proxy_bind to 3 origins, new upstream connection per request ($NGX_ROUNDS rounds of $NGX_REQUESTS requests at $NGX_CONC)"
+	command -v nginx >/dev/null && command -v ab >/dev/null &&
+		[ -r /usr/lib/nginx/modules/ngx_http_echo_module.so ] ||
+		fail "nginx, ab or nginx's echo module missing: make deps"
+	export PORTSLICE_PIN_DIR=/sys/fs/bpf/$TAG-nginx
+	declare -A NGX_OX
+	LO=20000; HI=20999
+	# B's nginx sits in a cgroup of its own too, with nothing attached:
+	# the hook is the only difference
+	CG_NA=$(mkcg nginx); CG_NB=$(mkcg nginx-b)
+	conf "$TMPD/nginx.yaml" "$LO-$HI"
+	attach "$CG_NA" "$TMPD/nginx.yaml"
+	ngx_world a "$CG_NA"
+	ngx_world b "$CG_NB"
+	ip netns exec "$TAG-nb" sysctl -qw net.ipv4.ip_local_port_range="$LO $HI" ||
+		fail "cannot set B's ip_local_port_range"
+	echo "round,contender,requests,failed,secs,requests_per_s,latency_p50_ms,latency_p99_ms,latency_max_ms" > "$RES/nginx.csv"
+	ngx_round a 0 500
+	ngx_round b 0 500
+	for ((r = 1; r <= NGX_ROUNDS; r++)); do
+		if ((r % 2)); then order="a b"; else order="b a"; fi
+		for x in $order; do ngx_round "$x" "$r" "$NGX_REQUESTS"; done
+	done
+	sleep 1.2 # the origins' access logs flush every second
+	# every upstream connection left from the pool address and the slice
+	for x in a b; do
+		grep -cE '\[(error|crit|alert|emerg)\]' "$TMPD/proxy-$x.error.log" | {
+			read -r e; [ "$e" = 0 ] || say "  nginx $x logged $e errors: $(grep -m1 -E '\[(error|crit|alert|emerg)\]' "$TMPD/proxy-$x.error.log")"; }
+		awk -v x="$x" -v pool=$POOL -v lo=$LO -v hi=$HI '
+			{ n++; if ($1 != pool || $2 < lo || $2 > hi || $3 != 200) bad++ }
+			END { printf "  origins of %s answered %d requests, %d not 200 or not from %s:%d-%d\n", x, n, bad, pool, lo, hi > "/dev/stderr"; exit bad > 0 }' \
+			"$TMPD/origin-$x.log" || fail "nginx $x: upstream connections outside the slice"
+	done
+	awk -F, '$1 == "nginx" { printf "  round %s %s: %s requests, %s failed, %.0f/s\n", $3, $2, $4, $5, $10 }' "$RUNS" >&2
 fi
 
 # ---- summary, plots --------------------------------------------------------------------
