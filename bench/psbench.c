@@ -828,6 +828,22 @@ static uint64_t blast(int s, uint8_t *frame, size_t len, double secs)
 	return sent;
 }
 
+/* The steering program's non-zero counters, "name=N ..." on one line of @f. */
+static void steer_counters(struct ps_steer *st, FILE *f)
+{
+	static const char *const names[] = { PS_STEER_STAT_NAMES };
+	int fd = bpf_map__fd(st->maps.ps_steer_stats);
+
+	fprintf(f, "steer_counters");
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		__u64 v = percpu_sum(fd, 0, i * sizeof(__u64), sizeof(struct ps_steer_stats));
+
+		if (v)
+			fprintf(f, " %s=%llu", names[i], (unsigned long long)v);
+	}
+	fprintf(f, "\n");
+}
+
 static int cmd_steer(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -933,9 +949,14 @@ static int cmd_steer(int argc, char **argv)
 		struct ps_steer_host h = { .flags = PS_STEER_HOST_VALID, .family = AF_INET,
 					   .addr = { owner_addr.s_addr } };
 
+		/* frames are steered only when addressed to a MAC of this host (fwd's ingress) */
+		struct ps_mac_key mk = {};
+
+		memcpy(mk.mac, fwd_in_mac, 6);
 		if (bpf_map_update_elem(pools_fd, &key, &slot, BPF_ANY) ||
 		    bpf_map_update_elem(owner_fd, &idx, &host, BPF_ANY) ||
-		    bpf_map_update_elem(hosts_fd, &host, &h, BPF_ANY))
+		    bpf_map_update_elem(hosts_fd, &host, &h, BPF_ANY) ||
+		    bpf_map_update_elem(bpf_map__fd(st->maps.ps_steer_local_macs), &mk, &if_fwd_in, BPF_ANY))
 			die("steer maps: %s", strerror(errno));
 	}
 
@@ -1058,7 +1079,18 @@ static int cmd_steer(int argc, char **argv)
 	 * Program cost alone: BPF_PROG_TEST_RUN of the same frame, as if received
 	 * on the forwarder's ingress (the FIB lookup of the steering program
 	 * needs it). A test run does not transmit: redirect costs are excluded.
+	 * Its repetitions run on one buffer, each on the frame the one before
+	 * rewrote: addressed to the sink's MAC, which the steering program's
+	 * loop guard would refuse as not for this host. For the test runs only,
+	 * that MAC counts as this host's too (the same one lookup either way).
 	 */
+	{
+		struct ps_mac_key mk = {};
+
+		memcpy(mk.mac, sink_mac, 6);
+		if (bpf_map_update_elem(bpf_map__fd(st->maps.ps_steer_local_macs), &mk, &if_fwd_out, BPF_ANY))
+			die("steer maps: %s", strerror(errno));
+	}
 	for (r = 0; r < rounds; r++) {
 		for (m = 0; m < 2; m++) {
 			struct bpf_program *prog = (m + r) % 2 ? st->progs.ps_steer : xb->progs.xdp_ceiling;
@@ -1071,8 +1103,10 @@ static int cmd_steer(int argc, char **argv)
 
 			if (bpf_prog_test_run_opts(bpf_program__fd(prog), &topts))
 				die("test run %s: %s", name, strerror(errno));
-			if (topts.retval != XDP_REDIRECT)
+			if (topts.retval != XDP_REDIRECT) {
+				steer_counters(st, stderr);
 				die("test run %s: verdict %u, not XDP_REDIRECT", name, topts.retval);
+			}
 			printf("prog,%u,%s,%u\n", r, name, topts.duration);
 			if (runs) {
 				FILE *f = fopen(runs, "a");
@@ -1086,23 +1120,11 @@ static int cmd_steer(int argc, char **argv)
 			}
 		}
 	}
-	{
-		int sfd = bpf_map__fd(st->maps.ps_steer_stats);
-		__u64 fwd = percpu_sum(sfd, 0, offsetof(struct ps_steer_stats, forwarded),
-				       sizeof(struct ps_steer_stats));
-		__u64 nr = percpu_sum(sfd, 0, offsetof(struct ps_steer_stats, dropped_no_route),
-				      sizeof(struct ps_steer_stats));
-		__u64 nn = percpu_sum(sfd, 0, offsetof(struct ps_steer_stats, dropped_no_neigh),
-				      sizeof(struct ps_steer_stats));
-		__u64 np = percpu_sum(sfd, 0, offsetof(struct ps_steer_stats, passed_not_pool),
-				      sizeof(struct ps_steer_stats));
+	steer_counters(st, stdout);
+	if (!percpu_sum(bpf_map__fd(st->maps.ps_steer_stats), 0, offsetof(struct ps_steer_stats, forwarded),
+			sizeof(struct ps_steer_stats)))
+		die("the steering program forwarded nothing: the comparison is void");
 
-		printf("steer_counters forwarded=%llu dropped_no_route=%llu dropped_no_neigh=%llu passed_not_pool=%llu\n",
-		       (unsigned long long)fwd, (unsigned long long)nr, (unsigned long long)nn,
-		       (unsigned long long)np);
-		if (!fwd)
-			die("the steering program forwarded nothing: the comparison is void");
-	}
 	bpf_link__destroy(sink_link);
 	ps_steer__destroy(st);
 	xdp_bench__destroy(xb);
@@ -1365,17 +1387,24 @@ static double gamma_q(double a, double x)
 	return lead * h;
 }
 
-/* Count the ports listed in @path (one a line) into cnt[port - lo]. */
+/*
+ * Count the ports listed in @path (one a line) into cnt[port - lo]; *near
+ * gets how many were within 2 ports of the one before (a predictability
+ * that chi-square does not see: a sequential walk is perfectly uniform).
+ */
 static unsigned long read_ports(const char *path, unsigned lo, unsigned hi, unsigned long *cnt,
-				unsigned long *outside)
+				unsigned long *outside, unsigned long *near)
 {
 	FILE *f = fopen(path, "r");
 	unsigned long n = 0;
-	unsigned port;
+	unsigned port, prev = 0;
 
 	if (!f)
 		die("cannot read %s: %s", path, strerror(errno));
 	while (fscanf(f, "%u", &port) == 1) {
+		if (prev && (port > prev ? port - prev : prev - port) <= 2)
+			(*near)++;
+		prev = port;
 		if (port < lo || port > hi) {
 			(*outside)++;
 			continue;
@@ -1396,8 +1425,8 @@ static int cmd_chisq(int argc, char **argv)
 	const char *chosen = NULL, *held = NULL, *hist = NULL;
 	unsigned lo = 0, hi = 0, size, bin = 10, p, free_ports = 0;
 	unsigned long *cnt, *taken, n, outside = 0, taken_outside = 0, cmin = ULONG_MAX, cmax = 0,
-		on_held = 0;
-	double expect, chi2 = 0;
+		on_held = 0, near = 0, unused = 0;
+	double expect, chi2 = 0, pv;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", lo_opts, NULL)) != -1) {
@@ -1417,9 +1446,9 @@ static int cmd_chisq(int argc, char **argv)
 	taken = calloc(size, sizeof(*taken));
 	if (!cnt || !taken)
 		die("out of memory");
-	n = read_ports(chosen, lo, hi, cnt, &outside);
+	n = read_ports(chosen, lo, hi, cnt, &outside, &near);
 	if (held)
-		read_ports(held, lo, hi, taken, &taken_outside);
+		read_ports(held, lo, hi, taken, &taken_outside, &unused);
 	for (p = 0; p < size; p++) {
 		if (taken[p])
 			on_held += cnt[p];
@@ -1437,9 +1466,10 @@ static int cmd_chisq(int argc, char **argv)
 		cmin = cnt[p] < cmin ? cnt[p] : cmin;
 		cmax = cnt[p] > cmax ? cnt[p] : cmax;
 	}
-	printf("samples=%lu free=%u chi2=%.1f df=%u p=%.3g expected=%.2f min=%lu max=%lu on_held=%lu outside=%lu\n",
-	       n, free_ports, chi2, free_ports - 1, gamma_q((free_ports - 1) / 2.0, chi2 / 2), expect, cmin,
-	       cmax, on_held, outside);
+	pv = gamma_q((free_ports - 1) / 2.0, chi2 / 2);
+	printf("samples=%lu free=%u chi2=%.1f df=%u p=%s%.3g expected=%.2f min=%lu max=%lu near_prev=%.4f on_held=%lu outside=%lu\n",
+	       n, free_ports, chi2, free_ports - 1, pv < 1e-300 ? "<" : "", pv < 1e-300 ? 1e-300 : pv, expect,
+	       cmin, cmax, n > 1 ? (double)near / (double)(n - 1) : 0.0, on_held, outside);
 	if (hist) {
 		FILE *f = fopen(hist, "w");
 

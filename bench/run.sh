@@ -635,10 +635,82 @@ if want nginx; then
 	awk -F, '$1 == "nginx" { printf "  round %s %s: %s requests, %s failed, %.0f/s\n", $3, $2, $4, $5, $10 }' "$RUNS" >&2
 fi
 
+# ---- 8: the distribution of the chosen source ports -----------------------------------
+# DIST_COUNT connect()+close() cycles (SO_LINGER {1, 0}: the free set stays
+# the same) to one destination from a 1,000-port slice, empty and 90% held
+# (held by the contender's own method), every chosen port recorded; psbench
+# chisq tests them against a uniform choice over the free ports. Contenders:
+#   A  portslice (netns dista, cgroup dist), the binary $PS
+#   C  the kernel's IP_LOCAL_PORT_RANGE (netns distc): a reference, not a goal
+if want dist; then
+	DIST_LABEL=${BENCH_DIST_LABEL:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo now)}
+	DIST_CONTENDERS=${BENCH_DIST_CONTENDERS:-A C}
+	say "part 8: chosen source ports, 1000-port slice at 0 and 90%, $DIST_COUNT connects ($DIST_CONTENDERS; build $DIST_LABEL)"
+	export PORTSLICE_PIN_DIR=/sys/fs/bpf/$TAG-dist
+	NS_DA=$(mkns dista); NS_DC=$(mkns distc); CG_DA=$(mkcg dist)
+	LO=20000; HI=20999
+	for ns in $NS_DA $NS_DC; do
+		addrs "$ns"
+		bg_ready "dsrv-$ns" - "$ns" "$PSNET" serve --tcp $SRV:8003
+	done
+	ip netns exec "$NS_DC" sysctl -qw net.ipv4.ip_local_port_range="10000 60999"
+	conf "$TMPD/dist.yaml" "$LO-$HI"
+	attach "$CG_DA" "$TMPD/dist.yaml"
+	CT[A]="$CG_DA $NS_DA plain tcp"
+	CT[C]="- $NS_DC range tcp"
+	D=$RES/raw/dist
+	mkdir -p "$D"
+	echo "build,contender,occupancy,slice,held,samples,free,chi2,df,p,expected,min,max,near_prev" > "$RES/dist.csv"
+	for c in $DIST_CONTENDERS; do
+		read -r cg ns mode proto <<< "${CT[$c]}"
+		for occ in 0 90; do
+			key=$DIST_LABEL-$c-$occ
+			: > "$D/held-$key"
+			hp=
+			if [ "$occ" != 0 ]; then
+				bg_ready "dhold-$key" "$cg" "$ns" "$PB" hold --mode "$mode" --to $SRV:8003 --src $POOL \
+					--range "$LO-$HI" --count $((1000 * occ / 100)) --ports "$D/held-$key"
+				hp=$BG_PID
+			fi
+			(run_in "$cg" "$ns" "$PB" cycle --mode "$mode" --to $SRV:8003 --src $POOL --range "$LO-$HI" \
+				--expect-range "$LO-$HI" --count "$DIST_COUNT" --max-secs 120 --warmup 0 \
+				--ports "$D/chosen-$key" > /dev/null 2> "$TMPD/cycle.err") ||
+				fail "dist $key: $(cat "$TMPD/cycle.err")"
+			[ -n "$hp" ] && stop_pid "$hp"
+			out=$("$PB" chisq --range "$LO-$HI" --chosen "$D/chosen-$key" --held "$D/held-$key" \
+				--hist "$RES/dist-$key.dat") || fail "dist $key: a port outside the free ones: $out"
+			say "  $c at $occ%: $out"
+			echo "$out" | awk -v b="$DIST_LABEL" -v c="$c" -v o="$occ" -v s=$((HI - LO + 1)) -v h="$(wc -l < "$D/held-$key")" '
+				{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+				END { print b "," c "," o "," s "," h "," v["samples"] "," v["free"] "," v["chi2"] "," v["df"] "," v["p"] "," v["expected"] "," v["min"] "," v["max"] "," v["near_prev"] }' >> "$RES/dist.csv"
+		done
+	done
+fi
+if [ -n "${BENCH_DIST_BEFORE:-}" ] && [ -s "$RES/dist.csv" ]; then
+	# another build's dist results (BENCH_ONLY=dist with PS=...), listed and plotted with these
+	[ -s "$BENCH_DIST_BEFORE/dist.csv" ] || fail "no $BENCH_DIST_BEFORE/dist.csv"
+	tail -n +2 "$BENCH_DIST_BEFORE/dist.csv" >> "$RES/dist.csv"
+	cp "$BENCH_DIST_BEFORE"/dist-*.dat "$RES/"
+fi
+
 # ---- summary, plots --------------------------------------------------------------------
 say "summary"
 "$PB" summarize "$RES" A-tcp:B A-tcp:C A-tcp:D A-udp:B-udp A-udp:C-udp A-tcp:N A-udp:N-udp A:B A:C A:N \
 	steer:ceiling steer:kernel ceiling:kernel | tee "$RES/table.txt"
+
+# the figures named as docs/benchmarks.md names them
+{
+	echo
+	awk -F, '
+		$1 == "steer-prog" && $2 == "steer" && $3 == "ceiling" {
+			printf "steering program run time / redirect-only program (BPF_PROG_TEST_RUN): %.2f [%.2f-%.2f], %d rounds\n", $5, $6, $7, $4 }
+		$1 == "nginx" && $2 == "A" && $3 == "B" {
+			printf "nginx, wall time per request, portslice / no hook + narrowed range: %.3f [%.3f-%.3f], %d rounds\n", $5, $6, $7, $4
+			printf "nginx, requests per second, portslice / no hook + narrowed range: %.3f [%.3f-%.3f]\n", $8, $9, $10 }' "$RES/ratios.csv"
+	[ -s "$RES/dist.csv" ] && awk -F, 'NR > 1 {
+		printf "chosen ports, build %s, %s, %s%% held: chi-square %s, df %s, p %s (%s connects over %s free ports)\n",
+			$1, ($2 == "A" ? "portslice" : "kernel IP_LOCAL_PORT_RANGE"), $3, $8, $9, $10, $6, $7 }' "$RES/dist.csv"
+} | tee -a "$RES/table.txt"
 
 # plot data: p50 / p99 by occupancy, per slice size
 grep -q '^occ-' "$RES/summary.csv" || OCC_SIZES=
@@ -750,6 +822,33 @@ fi
 		     "scale.dat" using 1:4 axes x1y2 with linespoints lw 2 dt 2 title "ps_connect4 ns/call (right)"
 		unset multiplot
 		GP
+	fi
+	if [ -s dist.csv ] && ls dist-*.dat >/dev/null 2>&1; then
+		# one panel per build and contender (columns) and occupancy (rows)
+		cols=$(awk -F, 'NR > 1 && !s[$1 "-" $2]++ { print $1 "-" $2 }' dist.csv)
+		ncols=$(echo "$cols" | wc -l)
+		{
+			echo "set terminal pngcairo size $((ncols * 560)),860 noenhanced font ',10'"
+			echo "set output 'ports.png'"
+			echo "set multiplot layout 2,$ncols title 'chosen source ports per 10-port bin, 1000-port slice (20000-20999), one destination; line: expected if uniform over the free ports'"
+			echo "set style fill solid 0.5 noborder"
+			echo "set boxwidth 10"
+			echo "set xrange [20000:21000]"
+			echo "set yrange [0:*]"
+			echo "set xlabel 'source port'"
+			echo "set ylabel 'connects'"
+			echo "set key top right opaque font ',9'"
+			for occ in 0 90; do
+				for k in $cols; do
+					awk -F, -v k="$k" -v o="$occ" '$1 "-" $2 == k && $3 == o {
+						printf "set title \"%s %s, %s%% of the slice held, %s connects\\nchi-square %s, df %s, p %s\"\n",
+							($2 == "A" ? "portslice" : "kernel IP_LOCAL_PORT_RANGE"), $1, o, $6, $8, $9, $10 }' dist.csv
+					echo "plot 'dist-$k-$occ.dat' using (\$1+5):2 with boxes title 'chosen', '' using (\$1+5):3 with histeps lw 2 lc 'black' title 'uniform over free'"
+				done
+			done
+			echo "unset multiplot"
+		} > ports.gp
+		gnuplot ports.gp
 	fi
 ) || say "plotting failed"
 say "results in $RES: $(cd "$RES" && ls *.csv *.png 2>/dev/null | tr '\n' ' ')"
