@@ -28,10 +28,9 @@ struct ps_search {
 	struct bpf_sock_addr *ctx;
 	struct ps_tuple *tuple;   /* lport is filled in per candidate */
 	struct ps_claim claim;
+	struct ps_walk walk;
 	__u32 slot;
 	__u32 lo;
-	__u32 size;
-	__u32 start;
 	__u32 port;               /* the port found, 0 if none */
 	int err;                  /* set when the search must stop early */
 };
@@ -160,7 +159,6 @@ static long ps_try_port(__u32 i, void *data)
 {
 	struct ps_search *s = data;
 	struct ps_tuple *t = s->tuple;
-	__u32 off = s->start + i;
 	enum ps_kernel_view view;
 	__u32 *word;
 	/*
@@ -171,9 +169,7 @@ static long ps_try_port(__u32 i, void *data)
 	 */
 	int err;
 
-	if (off >= s->size)
-		off -= s->size;
-	t->lport = s->lo + off;
+	t->lport = s->lo + ps_walk_offset(&s->walk, i);
 
 	/*
 	 * The claim first: near a full slice most candidates are taken, and a
@@ -225,9 +221,18 @@ static __always_inline int ps_reject(int err)
 	return SYS_REJECT;
 }
 
+/* The socket's record, made empty if it has none. */
 static __always_inline struct ps_sock_state *ps_sock_state(struct bpf_sock_addr *ctx)
 {
-	return bpf_sk_storage_get(&ps_sk_state, ctx->sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+	struct ps_sock_state fresh = { .cookie = bpf_get_socket_cookie(ctx) }, *st;
+
+	st = bpf_map_lookup_elem(&ps_sk_state, &fresh.cookie);
+	if (st)
+		return st;
+	/* EEXIST cannot happen: the socket is locked, its hooks do not race. */
+	if (bpf_map_update_elem(&ps_sk_state, &fresh.cookie, &fresh, BPF_NOEXIST))
+		return NULL;
+	return bpf_map_lookup_elem(&ps_sk_state, &fresh.cookie);
 }
 
 /* Search the whole slice, from a random point, for a free tuple. */
@@ -241,16 +246,15 @@ static __always_inline int ps_connect_alloc(struct bpf_sock_addr *ctx, struct ps
 		.claim = { .cookie = bpf_get_socket_cookie(ctx) },
 		.slot = slot,
 		.lo = pool->port_lo,
-		.size = (__u32)pool->port_hi - pool->port_lo + 1,
 	};
 	int one = 1;
 
-	s.start = bpf_get_prandom_u32() % s.size;
+	ps_walk_init(&s.walk, pool);
 	/* One port serves many destinations: the tuple, not the port, is unique. */
 	if (bpf_setsockopt(ctx, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
 		return ps_reject(-EADDRNOTAVAIL);
 
-	bpf_loop(s.size, ps_try_port, &s, 0);
+	bpf_loop(s.walk.size, ps_try_port, &s, 0);
 
 	if (!s.port) {
 		if (s.err == -E2BIG)
@@ -391,24 +395,21 @@ int ps_connect6(struct bpf_sock_addr *ctx)
 
 /* A search for a port that nobody uses, for bind(pool address, 0). */
 struct ps_bind_search {
+	struct ps_walk walk;
 	__u32 slot;
 	__u32 lo;
-	__u32 size;
-	__u32 start;
 	__u32 port;
 };
 
 static long ps_take_port(__u32 i, void *data)
 {
 	struct ps_bind_search *s = data;
-	__u32 off = s->start + i, *word;
+	__u32 port = s->lo + ps_walk_offset(&s->walk, i), *word;
 
-	if (off >= s->size)
-		off -= s->size;
-	word = ps_port_word(s->slot, s->lo + off);
-	if (!word || !ps_port_take(s->slot, s->lo + off, word))
+	word = ps_port_word(s->slot, port);
+	if (!word || !ps_port_take(s->slot, port, word))
 		return 0;
-	s->port = s->lo + off;
+	s->port = port;
 	return 1;
 }
 
@@ -417,11 +418,10 @@ static __always_inline __u32 ps_bind_alloc(struct ps_pool *pool, __u32 slot)
 	struct ps_bind_search s = {
 		.slot = slot,
 		.lo = pool->port_lo,
-		.size = (__u32)pool->port_hi - pool->port_lo + 1,
 	};
 
-	s.start = bpf_get_prandom_u32() % s.size;
-	bpf_loop(s.size, ps_take_port, &s, 0);
+	ps_walk_init(&s.walk, pool);
+	bpf_loop(s.walk.size, ps_take_port, &s, 0);
 	return s.port;
 }
 
@@ -608,12 +608,11 @@ int ps_sendmsg6(struct bpf_sock_addr *ctx)
 SEC("cgroup/sock_release")
 int ps_sock_release(struct bpf_sock *ctx)
 {
-	struct ps_sock_state *st = bpf_sk_storage_get(&ps_sk_state, ctx, NULL, 0);
-	__u64 cookie;
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	struct ps_sock_state *st = bpf_map_lookup_elem(&ps_sk_state, &cookie);
 
 	if (!st || !(st->flags & PS_HOLDS))
 		return SYS_PROCEED;
-	cookie = bpf_get_socket_cookie(ctx);
 	/* UDP, or TCP that never connected (or already ended): nothing follows. */
 	if (ctx->protocol != IPPROTO_TCP || ctx->state == BPF_TCP_CLOSE) {
 		ps_release(st, cookie);
@@ -638,28 +637,30 @@ int ps_sock_release(struct bpf_sock *ctx)
 SEC("sockops")
 int ps_sock_ops(struct bpf_sock_ops *ctx)
 {
-	struct bpf_sock *sk = ctx->sk;
 	struct ps_sock_state *st;
-	__u32 old;
+	struct bpf_sock *sk;
+	__u64 cookie;
+	__u32 op = ctx->op, old;
 
-	if (!sk)
+	/* TCP calls this several times per connection: the rest return at once. */
+	if (op != BPF_SOCK_OPS_TCP_CONNECT_CB && (op != BPF_SOCK_OPS_STATE_CB || ctx->args[1] != BPF_TCP_CLOSE))
 		return 1;
-	st = bpf_sk_storage_get(&ps_sk_state, sk, NULL, 0);
+	cookie = bpf_get_socket_cookie(ctx);
+	st = bpf_map_lookup_elem(&ps_sk_state, &cookie);
 	if (!st || !(st->flags & PS_HOLDS))
 		return 1;
-	if (ctx->op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
+	if (op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
 		bpf_sock_ops_cb_flags_set(ctx, ctx->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 		return 1;
 	}
-	if (ctx->op != BPF_SOCK_OPS_STATE_CB || ctx->args[1] != BPF_TCP_CLOSE)
-		return 1;
 	old = ctx->args[0];
 	if (old == BPF_TCP_FIN_WAIT1 || old == BPF_TCP_FIN_WAIT2 || old == BPF_TCP_CLOSING)
 		st->flags |= PS_MAY_TIME_WAIT;
-	if (sk->bound_dev_if)
+	sk = ctx->sk; /* read once: the verifier tracks the NULL check on one register */
+	if (sk && sk->bound_dev_if)
 		st->flags |= PS_DEV_BOUND;
 	if ((st->flags & PS_HOLDS_TUPLE) && !(st->flags & PS_CLOSED))
 		ps_count(st->pool, st->tuple.proto, released_unseen);
-	ps_release(st, bpf_get_socket_cookie(ctx));
+	ps_release(st, cookie);
 	return 1;
 }

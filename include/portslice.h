@@ -111,8 +111,9 @@ struct ps_claim {
 /* reuse_delay quarantine entries kept at most (least recently used go first). */
 #define PS_MAX_QUARANTINE (1U << 16)
 
-/* Per-socket record (socket local storage) of what the socket holds. */
+/* Per-socket record (ps_sk_state, by socket cookie) of what the socket holds. */
 struct ps_sock_state {
+	__u64 cookie;    /* the socket's cookie, the key of its record */
 	__u64 owner;     /* cgroup id of the attachment whose programs placed it */
 	__u32 flags;
 	__u32 pool;      /* pool slot of the port word */

@@ -166,7 +166,7 @@ static __always_inline void ps_release_port(struct ps_sock_state *st)
 
 /*
  * Keep ps_live in step with what the socket holds: call after every change
- * of st->flags. A socket that holds nothing any more starts afresh.
+ * of st->flags. A socket that holds nothing any more loses its record.
  */
 static __always_inline void ps_settle(struct ps_sock_state *st)
 {
@@ -177,9 +177,12 @@ static __always_inline void ps_settle(struct ps_sock_state *st)
 			__sync_fetch_and_add(live, 1);
 		st->flags |= PS_COUNTED;
 	} else if (!(st->flags & PS_HOLDS)) {
+		__u64 cookie = st->cookie;
+
 		if ((st->flags & PS_COUNTED) && live)
 			__sync_fetch_and_sub(live, 1);
 		st->flags = 0;
+		bpf_map_delete_elem(&ps_sk_state, &cookie);
 	}
 }
 

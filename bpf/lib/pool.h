@@ -72,6 +72,40 @@ static __always_inline struct ps_pool *ps_pool_for_addr(__u32 family, const __u3
 	return ps_pool_get(*found);
 }
 
+/*
+ * A search of a slice visits every port once, from a random start with a
+ * random step coprime to the slice's size (a prime above 65535), so the
+ * order is scattered. A walk of neighbours would cluster: ports taken by
+ * earlier searches pile up in runs, and every later search that starts
+ * inside a run walks to its end (thousands of candidates at 99% full).
+ */
+struct ps_walk {
+	__u32 start;
+	__u32 step;
+	__u32 size;
+};
+
+static __always_inline void ps_walk_init(struct ps_walk *w, const struct ps_pool *pool)
+{
+	__u32 r = bpf_get_prandom_u32(), prime;
+
+	/*
+	 * Selects, not a table or a switch: clang turns either into a lookup
+	 * in .rodata, which costs the bpf_loop callback its BTF func_info.
+	 */
+	prime = r & 4 ? (r & 2 ? (r & 1 ? 65581 : 65579) : (r & 1 ? 65563 : 65557))
+		      : (r & 2 ? (r & 1 ? 65551 : 65543) : (r & 1 ? 65539 : 65537));
+	w->size = (__u32)pool->port_hi - pool->port_lo + 1;
+	w->start = (r >> 3) % w->size;
+	w->step = prime % w->size;
+}
+
+/* The offset in the slice of the @i-th candidate. */
+static __always_inline __u32 ps_walk_offset(const struct ps_walk *w, __u32 i)
+{
+	return (__u32)(((__u64)w->start + (__u64)i * w->step) % w->size);
+}
+
 static __always_inline bool ps_in_slice(const struct ps_pool *pool, __u32 port)
 {
 	return port >= pool->port_lo && port <= pool->port_hi;
