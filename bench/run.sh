@@ -175,7 +175,18 @@ conf() { # FILE SLICE
 	YAML
 }
 
-memlock() { bpftool -j map show pinned "$PORTSLICE_PIN_DIR/maps/ps_tuples" | jq -r .bytes_memlock; }
+# memlock(): bytes_memlock of the maps that grow with each claimed tuple:
+# ps_tuples, and ps_sk_state where it is a map (since 6a9be27; before, the
+# per-socket record was socket-local storage, charged to the socket)
+memlock() {
+	local m t=0 b
+	for m in ps_tuples ps_sk_state; do
+		[ -e "$PORTSLICE_PIN_DIR/maps/$m" ] || continue
+		b=$(bpftool -j map show pinned "$PORTSLICE_PIN_DIR/maps/$m" | jq -r .bytes_memlock)
+		t=$((t + b))
+	done
+	echo "$t"
+}
 
 RUNS=$RES/runs.csv
 if [ "${BENCH_PLOT_ONLY:-0}" = 1 ]; then
