@@ -237,16 +237,16 @@ static __always_inline struct ps_sock_state *ps_sock_state(struct bpf_sock_addr 
 
 /* Search the whole slice, from a random point, for a free tuple. */
 static __always_inline int ps_connect_alloc(struct bpf_sock_addr *ctx, struct ps_pool *pool,
-					     __u32 slot, struct ps_tuple *t,
-					     struct ps_sock_state *st)
+					     __u32 slot, struct ps_tuple *t, __u64 cookie)
 {
 	struct ps_search s = {
 		.ctx = ctx,
 		.tuple = t,
-		.claim = { .cookie = bpf_get_socket_cookie(ctx) },
+		.claim = { .cookie = cookie },
 		.slot = slot,
 		.lo = pool->port_lo,
 	};
+	struct ps_sock_state st = { .cookie = cookie };
 	int one = 1;
 
 	ps_walk_init(&s.walk, pool);
@@ -264,13 +264,19 @@ static __always_inline int ps_connect_alloc(struct bpf_sock_addr *ctx, struct ps
 		return ps_reject(-EADDRNOTAVAIL);
 	}
 
-	st->flags |= PS_HOLDS_TUPLE | PS_HOLDS_PORT_USER;
-	st->owner = ps_attach_id;
-	st->pool = slot;
-	st->port = s.port;
-	st->proto = t->proto;
-	st->tuple = *t;
-	ps_settle(st);
+	/* The record is written once, whole: one map operation on the fast path. */
+	st.flags = PS_HOLDS_TUPLE | PS_HOLDS_PORT_USER;
+	st.owner = ps_attach_id;
+	st.pool = slot;
+	st.port = s.port;
+	st.proto = t->proto;
+	st.tuple = *t;
+	ps_settle(&st); /* counted before the record is visible */
+	if (bpf_map_update_elem(&ps_sk_state, &cookie, &st, BPF_ANY)) {
+		ps_release(&st, cookie);
+		ps_count(slot, t->proto, map_full);
+		return ps_reject(-EADDRNOTAVAIL);
+	}
 	ps_count(slot, t->proto, allocated);
 	return SYS_PROCEED;
 }
@@ -316,37 +322,45 @@ static __always_inline int ps_connect(struct bpf_sock_addr *ctx, struct ps_pool 
 {
 	struct bpf_sock *sk = ctx->sk;
 	struct ps_sock_state *st;
-	__u32 src[4] = {};
+	__u32 src[4] = {}, sport;
+	__u64 cookie;
+	/*
+	 * Every field of the socket is read once, here, whatever the family:
+	 * clang otherwise turns reads in different branches into one read at
+	 * a computed offset, and the verifier refuses arithmetic on a socket
+	 * pointer. barrier_var keeps the reads here.
+	 */
+	__u32 ip4 = sk->src_ip4, ip6[4] = { sk->src_ip6[0], sk->src_ip6[1], sk->src_ip6[2], sk->src_ip6[3] };
 
-	if (t->family == AF_INET) {
-		src[0] = sk->src_ip4;
-	} else {
-		src[0] = sk->src_ip6[0];
-		src[1] = sk->src_ip6[1];
-		src[2] = sk->src_ip6[2];
-		src[3] = sk->src_ip6[3];
-	}
+	sport = sk->src_port;
+	barrier_var(ip4);
+	barrier_var(sport);
+	if (t->family == AF_INET)
+		src[0] = ip4;
+	else
+		__builtin_memcpy(src, ip6, sizeof(ip6));
 	/* Bound to another address than the pool's: the application chose. */
 	if (!ps_addr_zero(src) && !ps_addr_eq(src, pool->addr))
 		return SYS_PROCEED;
 
 	/* A wildcard-bound port: leave it, the address is not ours. */
-	if (sk->src_port && ps_addr_zero(src))
+	if (sport && ps_addr_zero(src))
 		return SYS_PROCEED;
 
 	__builtin_memcpy(t->laddr, pool->addr, sizeof(t->laddr));
-	st = ps_sock_state(ctx);
-	if (!st)
-		return ps_reject(-EADDRNOTAVAIL);
-
-	if (sk->src_port) {
-		t->lport = sk->src_port;
+	if (sport) {
+		st = ps_sock_state(ctx);
+		if (!st)
+			return ps_reject(-EADDRNOTAVAIL);
+		t->lport = sport;
 		return ps_connect_bound(ctx, slot, t, st);
 	}
+	cookie = bpf_get_socket_cookie(ctx);
 	/* A previous attempt's claim that did not stick. */
-	if (st->flags)
-		ps_release(st, bpf_get_socket_cookie(ctx));
-	return ps_connect_alloc(ctx, pool, slot, t, st);
+	st = bpf_map_lookup_elem(&ps_sk_state, &cookie);
+	if (st)
+		ps_release(st, cookie);
+	return ps_connect_alloc(ctx, pool, slot, t, cookie);
 }
 
 SEC("cgroup/connect4")

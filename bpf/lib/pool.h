@@ -89,10 +89,7 @@ static __always_inline void ps_walk_init(struct ps_walk *w, const struct ps_pool
 {
 	__u32 r = bpf_get_prandom_u32(), prime;
 
-	/*
-	 * Selects, not a table or a switch: clang turns either into a lookup
-	 * in .rodata, which costs the bpf_loop callback its BTF func_info.
-	 */
+	/* Selects, not a table: a static array here costs the bpf_loop callback its BTF func_info. */
 	prime = r & 4 ? (r & 2 ? (r & 1 ? 65581 : 65579) : (r & 1 ? 65563 : 65557))
 		      : (r & 2 ? (r & 1 ? 65551 : 65543) : (r & 1 ? 65539 : 65537));
 	w->size = (__u32)pool->port_hi - pool->port_lo + 1;

@@ -39,6 +39,8 @@ static __always_inline long ps_steer_fib(struct xdp_md *ctx, const struct ps_ste
 {
 	__u32 flags = 0;
 
+	/* Fields this lookup does not set (flow label, ports, VLAN) must be zero. */
+	__builtin_memset(fib, 0, sizeof(*fib));
 	fib->family = host->family;
 	fib->l4_protocol = l4_proto;
 	fib->tot_len = len;
@@ -217,11 +219,89 @@ static __always_inline void ps_steer_learn_peer(const struct bpf_fib_lookup *fib
 		bpf_map_update_elem(&ps_steer_peer_macs, &key, &owner, BPF_ANY);
 }
 
+/* Does @memo answer the FIB question ps_steer_fib() would ask now? */
+static __always_inline bool ps_steer_memo_fits(const struct ps_steer_fib_memo *memo, __u64 now,
+					       struct xdp_md *ctx, const struct ps_steer_host *host,
+					       __u32 len, __u8 l4_proto)
+{
+	return memo->jiffies == now && memo->in_ifindex == ctx->ingress_ifindex &&
+	       memo->family == host->family && ps_addr_eq(memo->addr, host->addr) &&
+	       memo->host_ifindex == host->ifindex && memo->l4_proto == l4_proto && len <= memo->mtu;
+}
+
+/* Keep a successful FIB result for the rest of this jiffy (see struct ps_steer_fib_memo). */
+static __always_inline void ps_steer_memo_keep(struct ps_steer_fib_memo *memo, __u64 now,
+					       struct xdp_md *ctx, const struct ps_steer_host *host,
+					       __u8 l4_proto, const struct bpf_fib_lookup *fib)
+{
+	memo->jiffies = now;
+	memo->in_ifindex = ctx->ingress_ifindex;
+	memo->family = host->family;
+	__builtin_memcpy(memo->addr, host->addr, sizeof(memo->addr));
+	memo->host_ifindex = host->ifindex;
+	memo->l4_proto = l4_proto;
+	memo->mtu = fib->mtu_result;
+	memo->out_ifindex = fib->ifindex;
+	__builtin_memcpy(memo->dmac, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(memo->smac, fib->smac, ETH_ALEN);
+}
+
+/*
+ * Where a packet of L3 length @len for @host leaves: fib->ifindex, dmac and
+ * smac. This CPU's result of the same question in the same jiffy is reused
+ * (a route or neighbour change is seen at most one jiffy late, as by a
+ * packet that raced it); anything else asks the FIB, and an owner found
+ * on-link has its MAC learnt then (a peer entry deleted meanwhile is learnt
+ * again within a jiffy). The verdict of a refusal, or -1.
+ */
+static __always_inline int ps_steer_route(struct xdp_md *ctx, const struct ps_steer_host *host,
+					  __u32 owner, __u32 len, __u8 l4_proto,
+					  struct bpf_fib_lookup *fib)
+{
+	struct ps_steer_fib_memo *memo = bpf_map_lookup_elem(&ps_steer_fib_memo, &owner);
+	__u64 now = bpf_jiffies64();
+	bool on_link;
+	long rc;
+
+	if (memo && ps_steer_memo_fits(memo, now, ctx, host, len, l4_proto)) {
+		fib->ifindex = memo->out_ifindex;
+		__builtin_memcpy(fib->dmac, memo->dmac, ETH_ALEN);
+		__builtin_memcpy(fib->smac, memo->smac, ETH_ALEN);
+		return -1;
+	}
+	rc = ps_steer_fib(ctx, host, len, l4_proto, fib);
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return ps_steer_drop(dropped_no_neigh);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return ps_steer_drop(dropped_too_big);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return ps_steer_drop(dropped_no_route);
+	/*
+	 * On success the kernel reports the route MTU in mtu_result; a kernel
+	 * that does not leaves our tot_len there, which passes.
+	 */
+	if (len > fib->mtu_result)
+		return ps_steer_drop(dropped_too_big);
+	on_link = ps_steer_on_link(host, fib);
+	/*
+	 * l2 keeps the pool address as destination: re-addressed to a gateway,
+	 * the frame would be routed to the pool address again, maybe back here.
+	 */
+	if (!on_link && ps_steer_mode == PS_STEER_L2)
+		return ps_steer_drop(dropped_not_on_link);
+	if (on_link)
+		ps_steer_learn_peer(fib, owner);
+	if (memo)
+		ps_steer_memo_keep(memo, now, ctx, host, l4_proto, fib);
+	return -1;
+}
+
 /* Send the reply to host @owner, or drop it and count why. */
 static __always_inline int ps_steer_forward(struct xdp_md *ctx, const struct ps_pkt *pkt,
 					    __u32 owner)
 {
-	struct bpf_fib_lookup fib = {};
+	/* Not zeroed: a reused result fills what is read, ps_steer_fib() the rest. */
+	struct bpf_fib_lookup fib;
 	struct ps_steer_host *host;
 	__u8 l4_proto = pkt->proto;
 	__u32 outer = 0, len;
@@ -245,27 +325,9 @@ static __always_inline int ps_steer_forward(struct xdp_md *ctx, const struct ps_
 	if (len > 0xffff)
 		return ps_steer_drop(dropped_too_big);
 
-	rc = ps_steer_fib(ctx, host, len, l4_proto, &fib);
-	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
-		return ps_steer_drop(dropped_no_neigh);
-	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
-		return ps_steer_drop(dropped_too_big);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
-		return ps_steer_drop(dropped_no_route);
-	/*
-	 * On success the kernel reports the route MTU in mtu_result; a kernel
-	 * that does not leaves our tot_len there, which passes.
-	 */
-	if (len > fib.mtu_result)
-		return ps_steer_drop(dropped_too_big);
-	/*
-	 * l2 keeps the pool address as destination: re-addressed to a gateway,
-	 * the frame would be routed to the pool address again, maybe back here.
-	 */
-	if (ps_steer_on_link(host, &fib))
-		ps_steer_learn_peer(&fib, owner);
-	else if (ps_steer_mode == PS_STEER_L2)
-		return ps_steer_drop(dropped_not_on_link);
+	rc = ps_steer_route(ctx, host, owner, len, l4_proto, &fib);
+	if (rc >= 0)
+		return rc;
 
 	/* No headroom for the outer header is a size refusal too. */
 	if (ps_steer_make_room(ctx, pkt->l3_off, outer))

@@ -92,6 +92,35 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ps_steer_fwd SEC(".maps");
 
+/*
+ * One CPU's last successful FIB result for a host: what ps_steer_forward()
+ * needs to send another packet there without asking the FIB again (the FIB
+ * lookup is most of a forward's cost). Valid only within the jiffy it was
+ * made in, and only for the same question (host entry, ingress device, L4
+ * protocol, a length known to fit); failures are never kept. BPF-only.
+ */
+struct ps_steer_fib_memo {
+	__u64 jiffies;      /* bpf_jiffies64() of the lookup */
+	__u32 family;       /* the ps_steer_hosts entry it was made for */
+	__u32 addr[4];
+	__u32 host_ifindex;
+	__u32 in_ifindex;   /* ctx->ingress_ifindex */
+	__u32 out_ifindex;  /* the FIB's egress device */
+	__u32 mtu;          /* a length known to fit: the route MTU, or the tot_len asked */
+	__u8 l4_proto;      /* as asked (policy routing may match it) */
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u8 pad[3];
+};
+
+/* Host id -> this CPU's last FIB result for it (struct ps_steer_fib_memo). Written by the XDP program; not pinned, per load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PS_MAX_HOSTS);
+	__type(key, __u32);
+	__type(value, struct ps_steer_fib_memo);
+} ps_steer_fib_memo SEC(".maps");
+
 /* Per-CPU counters: a plain increment is race-free. */
 #define ps_steer_count(field)                                                    \
 	do {                                                                     \

@@ -1538,12 +1538,51 @@ static void test_learns_peer(void **state)
 	assert_int_not_equal(bpf_map_lookup_elem(bpf_map__fd(skels[S_ENCAP]->maps.ps_steer_peer_macs), &key, &id), 0);
 }
 
+/*
+ * A CPU reuses its FIB result for a host within a jiffy, but only for the
+ * same question: a host entry the loader rewrote (here: to an address with
+ * no neighbour entry) is looked up again at once, and a length the reused
+ * result has not shown to fit is not sent on it.
+ */
+static void test_fib_memo_follows_host(void **state)
+{
+	static uint8_t in[FRAME_MAX];
+	int fd = bpf_map__fd(skels[S_L2]->maps.ps_steer_hosts);
+	const struct pkt_spec to_b4 = { UDP4(POOL4, PORT(H_B4)) };
+	struct ps_steer_host saved, noneigh;
+	struct counters before, after;
+	__u32 b4 = H_B4, nn = H_NONEIGH4;
+	struct layout lo;
+	struct run r;
+	size_t len;
+
+	len = build_frame(&to_b4, in, &lo);
+	run_prog(S_L2, in, len, &r);
+	assert_int_equal(r.retval, XDP_REDIRECT);
+
+	assert_int_equal(bpf_map_lookup_elem(fd, &b4, &saved), 0);
+	assert_int_equal(bpf_map_lookup_elem(fd, &nn, &noneigh), 0);
+	assert_int_equal(bpf_map_update_elem(fd, &b4, &noneigh, BPF_ANY), 0);
+	len = build_frame(&to_b4, in, &lo);
+	read_counters(S_L2, &before);
+	run_prog(S_L2, in, len, &r);
+	read_counters(S_L2, &after);
+	assert_int_equal(bpf_map_update_elem(fd, &b4, &saved, BPF_ANY), 0);
+	assert_int_equal(r.retval, XDP_DROP);
+	check_counters(&before, &after, C(dropped_no_neigh), 0);
+
+	len = build_frame(&to_b4, in, &lo);
+	run_prog(S_L2, in, len, &r);
+	assert_int_equal(r.retval, XDP_REDIRECT);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(test_no_pins),
 		cmocka_unit_test(test_map_pins),
 		cmocka_unit_test(test_learns_peer),
+		cmocka_unit_test(test_fib_memo_follows_host),
 	};
 	size_t n_fixed = ARRAY_SIZE(fixed), n_cases = ARRAY_SIZE(cases), n_truncs = ARRAY_SIZE(truncs);
 	size_t n = n_fixed + n_cases + n_truncs, i;
