@@ -495,19 +495,26 @@ static int reconcile(struct agent *a, bool refresh)
 	}
 	n_have = pinned_ids(have, PS_MAX_ATTACHMENTS);
 	for (size_t i = 0; i < n_have; i++) {
-		bool removed_all = false;
+		struct ps_detached res;
 
 		if (is_wanted(w, have[i]))
 			continue;
 		ps_err_reset();
-		if (ps_detach_id_locked(have[i], &removed_all)) {
+		if (ps_detach_id_locked(have[i], &res)) {
 			alog(A_ERR, "cannot detach cgroup %llu, which the config no longer lists: %s",
 			     (unsigned long long)have[i], ps_err_msg());
 			failed++;
 			continue;
 		}
-		alog(A_INFO, "detached cgroup %llu: the config no longer lists it%s", (unsigned long long)have[i],
-		     removed_all ? "; no cgroup is attached any more, the socket side's pins removed" : "");
+		/* A draining attachment comes back every pass: said when it starts and when it ends. */
+		if (res.draining && res.was_draining)
+			continue;
+		if (res.draining)
+			alog(A_INFO, "detached cgroup %llu: the config no longer lists it; %llu of its sockets still hold claims, its release programs stay until they close",
+			     (unsigned long long)have[i], (unsigned long long)res.draining);
+		else
+			alog(A_INFO, "detached cgroup %llu: the config no longer lists it%s", (unsigned long long)have[i],
+			     res.removed_all ? "; no cgroup is attached any more, the socket side's pins removed" : "");
 	}
 	steer_failed = reconcile_steering(a, refresh);
 out:

@@ -19,11 +19,19 @@
  */
 int ps_attach_locked(const struct ps_cgroup *cg, const struct ps_selection *sel, const char **verb);
 
+/* What a detach did. */
+struct ps_detached {
+	bool removed_all;  /* no cgroup was left: every pin of the socket side went */
+	bool was_draining; /* the attachment had been detached before and still drained */
+	__u64 draining;    /* its sockets that still hold claims (0: it is gone) */
+};
+
 /*
- * Detaches the cgroup with this id (its links are unpinned, its entry
- * dropped) and, when no cgroup is attached any more, removes every pin.
- * *removed_all (may be NULL) says whether that happened.
+ * Detaches the cgroup with this id: its placement links go at once; its
+ * release programs and entry stay while its sockets hold claims (it
+ * drains), then go. Drained attachments of other cgroups are removed too,
+ * and when no cgroup is attached any more, every pin. @out may be NULL.
  */
-int ps_detach_id_locked(__u64 cgroup_id, bool *removed_all);
+int ps_detach_id_locked(__u64 cgroup_id, struct ps_detached *out);
 
 #endif

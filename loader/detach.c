@@ -154,19 +154,22 @@ static int reap_cb(__u64 id, const struct ps_attachment *att, void *arg)
 	return 0;
 }
 
-int ps_detach_id_locked(__u64 id, bool *removed_all)
+int ps_detach_id_locked(__u64 id, struct ps_detached *out)
 {
 	struct ps_maps maps = PS_MAPS_NONE;
+	struct ps_detached res = {};
+	struct ps_attachment att;
 	int err = 0;
 
-	if (removed_all)
-		*removed_all = false;
+	if (out)
+		*out = res;
 	if (!ps_state_exists())
 		return 0;
 	err = ps_maps_open(&maps);
 	if (err)
 		return err;
 	if (ps_attachment_exists(id)) {
+		res.was_draining = !ps_attachment_read(maps.attachments, id, &att) && (att.flags & PS_ATT_DRAINING);
 		/*
 		 * Placement links first; then wait out the programs still
 		 * running on them (membarrier's global command is a
@@ -176,7 +179,9 @@ int ps_detach_id_locked(__u64 id, bool *removed_all)
 		err = drain(&maps, id);
 		if (!err && syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))
 			pr_debug("membarrier: %s; reading the socket count without it", strerror(errno));
-		if (!err && !live_sockets(&maps, id))
+		if (!err)
+			res.draining = live_sockets(&maps, id);
+		if (!err && !res.draining)
 			err = remove_attachment(&maps, id);
 	}
 	if (!err)
@@ -191,20 +196,22 @@ int ps_detach_id_locked(__u64 id, bool *removed_all)
 		 * attached, keeps its own.
 		 */
 		err = ps_state_remove_sock();
-		if (!err && removed_all)
-			*removed_all = true;
+		res.removed_all = !err;
 	}
+	if (out)
+		*out = res;
 	return err;
 }
 
-static void print_done(const char *what, bool was_attached, bool removed_all)
+static void print_done(const char *what, bool was_attached, const struct ps_detached *res)
 {
 	if (ps_json) {
 		json_object *root = json_object_new_object();
 
 		json_object_object_add(root, "detached", json_object_new_string(what));
 		json_object_object_add(root, "was_attached", json_object_new_boolean(was_attached));
-		json_object_object_add(root, "state_removed", json_object_new_boolean(removed_all));
+		json_object_object_add(root, "draining_sockets", json_object_new_uint64(res->draining));
+		json_object_object_add(root, "state_removed", json_object_new_boolean(res->removed_all));
 		puts(json_object_to_json_string_ext(root, ps_pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN));
 		json_object_put(root);
 		return;
@@ -213,8 +220,12 @@ static void print_done(const char *what, bool was_attached, bool removed_all)
 		printf("no cgroup was attached: nothing to do\n");
 	else if (!was_attached)
 		printf("%s was not attached: nothing to do\n", what);
+	else if (res->draining)
+		printf("detached %s: its new sockets get the kernel's ports; %llu of its sockets still hold claims, "
+		       "so its release programs stay until they close (status shows it draining; the next detach removes it)\n",
+		       what, (unsigned long long)res->draining);
 	else
-		printf("detached %s%s\n", what, !removed_all ? "" : ps_steer_links_any() ?
+		printf("detached %s%s\n", what, !res->removed_all ? "" : ps_steer_links_any() ?
 		       "; no cgroup is attached any more, the socket side's pins removed (steering stays attached)" :
 		       "; no cgroup is attached any more, all pins removed");
 }
@@ -223,7 +234,8 @@ static int run_detach(int argc, char **argv)
 {
 	struct detach_opts o = {};
 	struct ps_maps maps = PS_MAPS_NONE;
-	bool was_attached = false, removed_all = false;
+	struct ps_detached res = {};
+	bool was_attached = false;
 	int lock = -1, err;
 	__u64 id;
 
@@ -242,13 +254,13 @@ static int run_detach(int argc, char **argv)
 	if (o.all) {
 		was_attached = !access(ps_pin_dir(), F_OK);
 		err = was_attached ? ps_state_remove_all() : 0;
-		removed_all = was_attached && !err;
+		res.removed_all = was_attached && !err;
 		if (!err)
-			print_done(was_attached ? "all cgroups" : "no cgroup", was_attached, removed_all);
+			print_done(was_attached ? "all cgroups" : "no cgroup", was_attached, &res);
 		goto out;
 	}
 	if (!ps_state_exists()) {
-		print_done(o.cgroup, false, false);
+		print_done(o.cgroup, false, &res);
 		goto out;
 	}
 	err = ps_maps_open(&maps);
@@ -259,9 +271,9 @@ static int run_detach(int argc, char **argv)
 		goto out;
 	was_attached = ps_attachment_exists(id);
 	ps_maps_close(&maps);
-	err = ps_detach_id_locked(id, &removed_all);
+	err = ps_detach_id_locked(id, &res);
 	if (!err)
-		print_done(o.cgroup, was_attached, removed_all);
+		print_done(o.cgroup, was_attached, &res);
 out:
 	ps_maps_close(&maps);
 	ps_state_unlock(lock);
@@ -273,9 +285,11 @@ const struct ps_cmd ps_cmd_detach = {
 	.synopsis = "--cgroup DIR | --all",
 	.summary = "Take portslice's programs off a cgroup; its new sockets get the kernel's default ports again.",
 	.details =
-		"Sockets that already have a slice port keep it until they close. When the last\n"
-		"cgroup is detached, every pin under the pin directory is removed. Detaching a\n"
-		"cgroup that is not attached succeeds and says so.",
+		"Sockets that already have a slice port keep it until they close; while some hold\n"
+		"claims the cgroup drains (its release programs stay; status shows it) and the\n"
+		"next detach removes it. When the last cgroup is detached and drained, every pin\n"
+		"under the pin directory is removed. --all removes everything at once. Detaching\n"
+		"a cgroup that is not attached succeeds and says so.",
 	.opts = detach_opts,
 	.run = run_detach,
 };

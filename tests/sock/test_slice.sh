@@ -134,7 +134,10 @@ detached_drains() {
 	serve srv --$proto $SRV4:8080
 	hold_start c 1 --proto $proto --to $SRV4:8080 --count 1 --linger0
 	check_conns "$(hold_output c)" $POOL4 20000 20000 1
-	"$PS" detach --cgroup "$CG" >/dev/null || die "detach $CG"
+	out=$("$PS" detach --cgroup "$CG") || die "detach $CG"
+	expect_match "$out" "1 of its sockets still hold claims" "detach of a cgroup with an open socket"
+	expect_eq "$("$PS" status --json | jq -r --arg cg "$CG" '.attachments[] | select(.cgroup == $cg) | .draining')" true \
+		"status of the detached cgroup"
 	expect_eq "$(status_field web "tuples.$proto")" 1 "claims of the detached cgroup's open socket"
 	expect_eq "$(ls "$PORTSLICE_PIN_DIR/cgroups/$(stat -c %i "$CG")" | tr '\n' ' ')" "ps_sock_ops ps_sock_release " \
 		"links the draining cgroup keeps"
