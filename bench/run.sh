@@ -654,7 +654,9 @@ fi
 #   A  portslice (netns dista, cgroup dist), the binary $PS
 #   C  the kernel's IP_LOCAL_PORT_RANGE (netns distc): a reference, not a goal
 if want dist; then
-	DIST_LABEL=${BENCH_DIST_LABEL:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo now)}
+	# the commit the run started at (machine.txt), not HEAD now: a commit
+	# made while the run goes would otherwise name this part's build
+	DIST_LABEL=${BENCH_DIST_LABEL:-$(awk '$1 == "commit:" { print $2 }' "$RES/machine.txt")}
 	DIST_CONTENDERS=${BENCH_DIST_CONTENDERS:-A C}
 	say "part 8: chosen source ports, 1000-port slice at 0 and 90%, $DIST_COUNT connects ($DIST_CONTENDERS; build $DIST_LABEL)"
 	export PORTSLICE_PIN_DIR=/sys/fs/bpf/$TAG-dist
