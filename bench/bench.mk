@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #
-# make bench               the benchmarks (bench/run.sh), about 8 minutes on 2 cores
-# make bench BENCH_QUICK=1 under a minute: fewer rounds, smaller runs
+# make bench               the benchmarks (bench/run.sh), 10 to 15 minutes on 2 shared cores
+# make bench BENCH_QUICK=1 a few minutes: fewer rounds, smaller runs
 #
 # Results: $(OUTPUT)/bench-results/ (CSV, PNG, table). Never part of `make test`.
 

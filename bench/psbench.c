@@ -13,6 +13,9 @@
  *                      a redirect-only XDP ceiling and kernel forwarding,
  *                      alternating, between namespaces made by run.sh
  *   psbench summarize  medians, pooled percentiles and per-round ratios
+ *   psbench chisq      the chosen source ports (cycle --ports) against a
+ *                      uniform choice over the slice's free ports:
+ *                      chi-square, degrees of freedom, p-value, histogram
  *
  * Every TCP socket it opens has SO_LINGER {1, 0}: close() sends a reset and
  * leaves no TIME_WAIT, so measured loops do not fill the tuple space;
@@ -205,6 +208,35 @@ static int new_sock(const struct conn_opts *o)
 	return s;
 }
 
+static unsigned local_port(int s)
+{
+	struct sockaddr_in me;
+	socklen_t l = sizeof(me);
+
+	if (getsockname(s, (struct sockaddr *)&me, &l))
+		return 0;
+	return ntohs(me.sin_port);
+}
+
+/* FILE for writing ports to, one a line, or NULL for no FILE; dies on error. */
+static FILE *ports_file(const char *path)
+{
+	FILE *f;
+
+	if (!path)
+		return NULL;
+	f = fopen(path, "w");
+	if (!f)
+		die("cannot write %s: %s", path, strerror(errno));
+	return f;
+}
+
+static void ports_close(FILE *f, const char *path)
+{
+	if (f && fclose(f))
+		die("cannot write %s: %s", path, strerror(errno));
+}
+
 /*
  * Open one connected socket to port @dport. Returns the fd, or -1 with errno
  * set; *tries gets the number of sockets it took (bindretry).
@@ -383,9 +415,11 @@ static int cmd_cycle(int argc, char **argv)
 		{ "src", 1, 0, 's' }, { "range", 1, 0, 'r' }, { "count", 1, 0, 'n' },
 		{ "max-secs", 1, 0, 'S' }, { "warmup", 1, 0, 'w' }, { "raw", 1, 0, 'R' },
 		{ "runs", 1, 0, 'o' }, { "tag", 1, 0, 'g' }, { "bpf-stats", 1, 0, 'b' },
-		{ "expect-range", 1, 0, 'e' }, { "netns", 1, 0, 'N' }, { "close-first", 0, 0, 'F' }, {}
+		{ "expect-range", 1, 0, 'e' }, { "netns", 1, 0, 'N' }, { "close-first", 0, 0, 'F' },
+		{ "ports", 1, 0, 'P' }, {}
 	};
-	const char *netns = NULL;
+	const char *netns = NULL, *ports = NULL;
+	FILE *pf;
 	struct conn_opts o;
 	unsigned long count = 1000, warm = 50, n = 0, fails = 0, i;
 	unsigned elo = 0, ehi = 0, out_of_range = 0, tries;
@@ -411,6 +445,7 @@ static int cmd_cycle(int argc, char **argv)
 		case 'e': parse_range(optarg, &elo, &ehi); break;
 		case 'N': netns = optarg; break;
 		case 'F': o.close_first = true; break;
+		case 'P': ports = optarg; break;
 		default: die("cycle: bad option");
 		}
 	}
@@ -430,6 +465,7 @@ static int cmd_cycle(int argc, char **argv)
 		if (sfd < 0 || pfd < 0)
 			fprintf(stderr, "psbench: no bpf run-time stats (%s)\n", strerror(errno));
 	}
+	pf = ports_file(ports);
 	if (netns)
 		enter_ns(ns_fd(netns));
 	for (i = 0; i < warm; i++) {
@@ -446,13 +482,13 @@ static int cmd_cycle(int argc, char **argv)
 
 		t0 = now_ns();
 		s = open_conn(&o, o.dport_lo + i % (o.dport_hi - o.dport_lo + 1), &tries);
-		if (s >= 0 && elo) {
-			struct sockaddr_in me;
-			socklen_t l = sizeof(me);
+		if (s >= 0 && (elo || pf)) {
+			unsigned lp = local_port(s);
 
-			getsockname(s, (struct sockaddr *)&me, &l);
-			if (ntohs(me.sin_port) < elo || ntohs(me.sin_port) > ehi)
+			if (elo && (lp < elo || lp > ehi))
 				out_of_range++;
+			if (pf)
+				fprintf(pf, "%u\n", lp);
 		}
 		if (s >= 0)
 			close(s);
@@ -474,6 +510,7 @@ static int cmd_cycle(int argc, char **argv)
 			break;
 	}
 	elapsed = now_ns() - start;
+	ports_close(pf, ports);
 	if (pin) {
 		prog_stats(pfd, &c1, &r1);
 		if (c1 > c0)
@@ -529,8 +566,10 @@ static int cmd_hold(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "mode", 1, 0, 'm' }, { "proto", 1, 0, 'p' }, { "to", 1, 0, 't' },
 		{ "src", 1, 0, 's' }, { "range", 1, 0, 'r' }, { "count", 1, 0, 'n' },
-		{ "offset", 1, 0, 'O' }, {}
+		{ "offset", 1, 0, 'O' }, { "ports", 1, 0, 'P' }, {}
 	};
+	const char *ports = NULL;
+	FILE *pf;
 	struct conn_opts o;
 	unsigned long count = 0, offset = 0, i, held = 0, fails = 0, tries_total = 0;
 	unsigned tries;
@@ -544,6 +583,7 @@ static int cmd_hold(int argc, char **argv)
 		switch (c) {
 		case 'n': count = strtoul(optarg, NULL, 0); break;
 		case 'O': offset = strtoul(optarg, NULL, 0); break;
+		case 'P': ports = optarg; break;
 		default: die("hold: bad option");
 		}
 	}
@@ -571,6 +611,10 @@ static int cmd_hold(int argc, char **argv)
 		}
 		fds[held++] = s;
 	}
+	pf = ports_file(ports);
+	for (i = 0; pf && i < held; i++)
+		fprintf(pf, "%u\n", local_port(fds[i]));
+	ports_close(pf, ports);
 	printf("held=%lu fails=%lu secs=%.6f tries=%lu err=%s\nready\n", held, fails,
 	       (double)(now_ns() - t0) / 1e9, tries_total, last_err ? strerror(last_err) : "none");
 	fflush(stdout);
@@ -784,6 +828,22 @@ static uint64_t blast(int s, uint8_t *frame, size_t len, double secs)
 	return sent;
 }
 
+/* The steering program's non-zero counters, "name=N ..." on one line of @f. */
+static void steer_counters(struct ps_steer *st, FILE *f)
+{
+	static const char *const names[] = { PS_STEER_STAT_NAMES };
+	int fd = bpf_map__fd(st->maps.ps_steer_stats);
+
+	fprintf(f, "steer_counters");
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		__u64 v = percpu_sum(fd, 0, i * sizeof(__u64), sizeof(struct ps_steer_stats));
+
+		if (v)
+			fprintf(f, " %s=%llu", names[i], (unsigned long long)v);
+	}
+	fprintf(f, "\n");
+}
+
 static int cmd_steer(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -889,9 +949,14 @@ static int cmd_steer(int argc, char **argv)
 		struct ps_steer_host h = { .flags = PS_STEER_HOST_VALID, .family = AF_INET,
 					   .addr = { owner_addr.s_addr } };
 
+		/* frames are steered only when addressed to a MAC of this host (fwd's ingress) */
+		struct ps_mac_key mk = {};
+
+		memcpy(mk.mac, fwd_in_mac, 6);
 		if (bpf_map_update_elem(pools_fd, &key, &slot, BPF_ANY) ||
 		    bpf_map_update_elem(owner_fd, &idx, &host, BPF_ANY) ||
-		    bpf_map_update_elem(hosts_fd, &host, &h, BPF_ANY))
+		    bpf_map_update_elem(hosts_fd, &host, &h, BPF_ANY) ||
+		    bpf_map_update_elem(bpf_map__fd(st->maps.ps_steer_local_macs), &mk, &if_fwd_in, BPF_ANY))
 			die("steer maps: %s", strerror(errno));
 	}
 
@@ -1014,7 +1079,18 @@ static int cmd_steer(int argc, char **argv)
 	 * Program cost alone: BPF_PROG_TEST_RUN of the same frame, as if received
 	 * on the forwarder's ingress (the FIB lookup of the steering program
 	 * needs it). A test run does not transmit: redirect costs are excluded.
+	 * Its repetitions run on one buffer, each on the frame the one before
+	 * rewrote: addressed to the sink's MAC, which the steering program's
+	 * loop guard would refuse as not for this host. For the test runs only,
+	 * that MAC counts as this host's too (the same one lookup either way).
 	 */
+	{
+		struct ps_mac_key mk = {};
+
+		memcpy(mk.mac, sink_mac, 6);
+		if (bpf_map_update_elem(bpf_map__fd(st->maps.ps_steer_local_macs), &mk, &if_fwd_out, BPF_ANY))
+			die("steer maps: %s", strerror(errno));
+	}
 	for (r = 0; r < rounds; r++) {
 		for (m = 0; m < 2; m++) {
 			struct bpf_program *prog = (m + r) % 2 ? st->progs.ps_steer : xb->progs.xdp_ceiling;
@@ -1027,8 +1103,10 @@ static int cmd_steer(int argc, char **argv)
 
 			if (bpf_prog_test_run_opts(bpf_program__fd(prog), &topts))
 				die("test run %s: %s", name, strerror(errno));
-			if (topts.retval != XDP_REDIRECT)
+			if (topts.retval != XDP_REDIRECT) {
+				steer_counters(st, stderr);
 				die("test run %s: verdict %u, not XDP_REDIRECT", name, topts.retval);
+			}
 			printf("prog,%u,%s,%u\n", r, name, topts.duration);
 			if (runs) {
 				FILE *f = fopen(runs, "a");
@@ -1042,23 +1120,11 @@ static int cmd_steer(int argc, char **argv)
 			}
 		}
 	}
-	{
-		int sfd = bpf_map__fd(st->maps.ps_steer_stats);
-		__u64 fwd = percpu_sum(sfd, 0, offsetof(struct ps_steer_stats, forwarded),
-				       sizeof(struct ps_steer_stats));
-		__u64 nr = percpu_sum(sfd, 0, offsetof(struct ps_steer_stats, dropped_no_route),
-				      sizeof(struct ps_steer_stats));
-		__u64 nn = percpu_sum(sfd, 0, offsetof(struct ps_steer_stats, dropped_no_neigh),
-				      sizeof(struct ps_steer_stats));
-		__u64 np = percpu_sum(sfd, 0, offsetof(struct ps_steer_stats, passed_not_pool),
-				      sizeof(struct ps_steer_stats));
+	steer_counters(st, stdout);
+	if (!percpu_sum(bpf_map__fd(st->maps.ps_steer_stats), 0, offsetof(struct ps_steer_stats, forwarded),
+			sizeof(struct ps_steer_stats)))
+		die("the steering program forwarded nothing: the comparison is void");
 
-		printf("steer_counters forwarded=%llu dropped_no_route=%llu dropped_no_neigh=%llu passed_not_pool=%llu\n",
-		       (unsigned long long)fwd, (unsigned long long)nr, (unsigned long long)nn,
-		       (unsigned long long)np);
-		if (!fwd)
-			die("the steering program forwarded nothing: the comparison is void");
-	}
 	bpf_link__destroy(sink_link);
 	ps_steer__destroy(st);
 	xdp_bench__destroy(xb);
@@ -1278,10 +1344,160 @@ static int cmd_summarize(int argc, char **argv)
 	return 0;
 }
 
+/* ---- chisq ------------------------------------------------------------- */
+
+/*
+ * Upper regularized incomplete gamma Q(a, x) = 1 - P(a, x): the p-value of a
+ * chi-square statistic c with d degrees of freedom is Q(d / 2, c / 2). The
+ * power series of P where it converges fast (x < a + 1), else the continued
+ * fraction of Q (modified Lentz).
+ */
+static double gamma_q(double a, double x)
+{
+	double lead, sum, term, b, c, d, h, an;
+	int n;
+
+	if (x <= 0)
+		return 1;
+	lead = exp(-x + a * log(x) - lgamma(a));
+	if (x < a + 1) {
+		sum = term = 1 / a;
+		for (n = 1; n < 100000 && fabs(term) > fabs(sum) * 1e-15; n++) {
+			term *= x / (a + n);
+			sum += term;
+		}
+		return 1 - sum * lead;
+	}
+	b = x + 1 - a;
+	c = 1 / 1e-300;
+	d = 1 / b;
+	h = d;
+	for (n = 1; n < 100000; n++) {
+		an = -n * (n - a);
+		b += 2;
+		d = an * d + b;
+		d = fabs(d) < 1e-300 ? 1e-300 : d;
+		c = b + an / c;
+		c = fabs(c) < 1e-300 ? 1e-300 : c;
+		d = 1 / d;
+		h *= d * c;
+		if (fabs(d * c - 1) < 1e-15)
+			break;
+	}
+	return lead * h;
+}
+
+/*
+ * Count the ports listed in @path (one a line) into cnt[port - lo]; *near
+ * gets how many were within 2 ports of the one before (a predictability
+ * that chi-square does not see: a sequential walk is perfectly uniform).
+ */
+static unsigned long read_ports(const char *path, unsigned lo, unsigned hi, unsigned long *cnt,
+				unsigned long *outside, unsigned long *near)
+{
+	FILE *f = fopen(path, "r");
+	unsigned long n = 0;
+	unsigned port, prev = 0;
+
+	if (!f)
+		die("cannot read %s: %s", path, strerror(errno));
+	while (fscanf(f, "%u", &port) == 1) {
+		if (prev && (port > prev ? port - prev : prev - port) <= 2)
+			(*near)++;
+		prev = port;
+		if (port < lo || port > hi) {
+			(*outside)++;
+			continue;
+		}
+		cnt[port - lo]++;
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static int cmd_chisq(int argc, char **argv)
+{
+	static const struct option lo_opts[] = {
+		{ "range", 1, 0, 'r' }, { "chosen", 1, 0, 'c' }, { "held", 1, 0, 'H' },
+		{ "bin", 1, 0, 'b' }, { "hist", 1, 0, 'h' }, {}
+	};
+	const char *chosen = NULL, *held = NULL, *hist = NULL;
+	unsigned lo = 0, hi = 0, size, bin = 10, p, free_ports = 0;
+	unsigned long *cnt, *taken, n, outside = 0, taken_outside = 0, cmin = ULONG_MAX, cmax = 0,
+		on_held = 0, near = 0, unused = 0;
+	double expect, chi2 = 0, pv;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", lo_opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': parse_range(optarg, &lo, &hi); break;
+		case 'c': chosen = optarg; break;
+		case 'H': held = optarg; break;
+		case 'b': bin = (unsigned)atoi(optarg); break;
+		case 'h': hist = optarg; break;
+		default: die("chisq: bad option");
+		}
+	}
+	if (!lo || !chosen || !bin)
+		die("usage: psbench chisq --range LO-HI --chosen FILE [--held FILE] [--bin W] [--hist FILE]");
+	size = hi - lo + 1;
+	cnt = calloc(size, sizeof(*cnt));
+	taken = calloc(size, sizeof(*taken));
+	if (!cnt || !taken)
+		die("out of memory");
+	n = read_ports(chosen, lo, hi, cnt, &outside, &near);
+	if (held)
+		read_ports(held, lo, hi, taken, &taken_outside, &unused);
+	for (p = 0; p < size; p++) {
+		if (taken[p])
+			on_held += cnt[p];
+		else
+			free_ports++;
+	}
+	if (!n || free_ports < 2)
+		die("chisq: %lu samples, %u free ports: nothing to test", n, free_ports);
+	/* Uniform over the free ports: each expects n / free_ports. */
+	expect = (double)n / free_ports;
+	for (p = 0; p < size; p++) {
+		if (taken[p])
+			continue;
+		chi2 += ((double)cnt[p] - expect) * ((double)cnt[p] - expect) / expect;
+		cmin = cnt[p] < cmin ? cnt[p] : cmin;
+		cmax = cnt[p] > cmax ? cnt[p] : cmax;
+	}
+	pv = gamma_q((free_ports - 1) / 2.0, chi2 / 2);
+	printf("samples=%lu free=%u chi2=%.1f df=%u p=%s%.3g expected=%.2f min=%lu max=%lu near_prev=%.4f on_held=%lu outside=%lu\n",
+	       n, free_ports, chi2, free_ports - 1, pv < 1e-300 ? "<" : "", pv < 1e-300 ? 1e-300 : pv, expect,
+	       cmin, cmax, n > 1 ? (double)near / (double)(n - 1) : 0.0, on_held, outside);
+	if (hist) {
+		FILE *f = fopen(hist, "w");
+
+		if (!f)
+			die("cannot write %s", hist);
+		fprintf(f, "# first_port chosen expected_if_uniform_over_free held_ports\n");
+		for (p = 0; p < size; p += bin) {
+			unsigned long got = 0, fr = 0, tk = 0;
+
+			for (unsigned q = p; q < p + bin && q < size; q++) {
+				got += cnt[q];
+				fr += !taken[q];
+				tk += !!taken[q];
+			}
+			fprintf(f, "%u %lu %.2f %lu\n", lo + p, got, expect * fr, tk);
+		}
+		if (fclose(f))
+			die("cannot write %s", hist);
+	}
+	free(cnt);
+	free(taken);
+	return on_held || outside ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fprintf(stderr, "usage: psbench cycle|hold|fill|steer|summarize [OPTIONS]\n"
+		fprintf(stderr, "usage: psbench cycle|hold|fill|steer|summarize|chisq [OPTIONS]\n"
 				"(driven by bench/run.sh; see the comment at the top of bench/psbench.c)\n");
 		return argc < 2 ? 2 : 0;
 	}
@@ -1299,5 +1515,7 @@ int main(int argc, char **argv)
 		return cmd_steer(argc, argv);
 	if (!strcmp(argv[0], "summarize"))
 		return cmd_summarize(argc, argv);
+	if (!strcmp(argv[0], "chisq"))
+		return cmd_chisq(argc, argv);
 	die("unknown command %s", argv[0]);
 }

@@ -8,7 +8,12 @@
 #
 #   BENCH_QUICK=1        ~2 minute version (fewer rounds, smaller runs)
 #   BENCH_RESULTS=DIR    where results go (default build/bench-results)
-#   BENCH_ONLY="occ fast conc steer scale tw"   run only these parts
+#   BENCH_ONLY="occ fast conc steer scale tw nginx dist"   run only these parts
+#   PS=FILE              the portslice binary (default $OUTPUT/portslice): the
+#                        dist part of another build, see docs/benchmarks.md
+#   BENCH_DIST_LABEL=L   the build's name in dist.csv (default: the commit)
+#   BENCH_DIST_BEFORE=DIR  also plot and list DIR's dist results (an earlier
+#                        BENCH_ONLY=dist run of another build)
 #
 # Only traffic inside the namespaces made here; attaches only to cgroups made
 # here; pins only under /sys/fs/bpf/psbench<pid>*.
@@ -17,12 +22,12 @@ set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUTPUT=${OUTPUT:-build}
 case $OUTPUT in /*) BUILD=$OUTPUT ;; *) BUILD=$ROOT/$OUTPUT ;; esac
-PS=$BUILD/portslice
+PS=${PS:-$BUILD/portslice}
 PSNET=$BUILD/tests/psnet
 PB=$BUILD/bench/psbench
 RES=${BENCH_RESULTS:-$BUILD/bench-results}
 QUICK=${BENCH_QUICK:-0}
-ONLY=${BENCH_ONLY:-occ fast conc steer scale tw}
+ONLY=${BENCH_ONLY:-occ fast conc steer scale tw nginx dist}
 CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
 
 TAG=psbench$$
@@ -87,6 +92,8 @@ if [ "$QUICK" = 1 ]; then
 	STEER_ROUNDS=3; STEER_SECS=0.5
 	SCALE_ROUNDS=3; SCALE_COUNT=300; SCALE_POINTS="1000 100000 1000000"
 	TW_ROUNDS=2; TW_SECS=2
+	NGX_ROUNDS=3; NGX_REQUESTS=2000
+	DIST_COUNT=5000
 else
 	OCC_ROUNDS=11; OCC_COUNT=3000; OCC_SECS=3; OCC_SIZES="1000 10000"
 	FAST_ROUNDS=31; FAST_COUNT=5000
@@ -94,6 +101,8 @@ else
 	STEER_ROUNDS=15; STEER_SECS=1
 	SCALE_ROUNDS=9; SCALE_COUNT=3000; SCALE_POINTS="1000 3000 10000 30000 100000 300000 1000000"
 	TW_ROUNDS=6; TW_SECS=4
+	NGX_ROUNDS=11; NGX_REQUESTS=10000
+	DIST_COUNT=20000
 fi
 TW_SLICE=100
 OCCS="0 50 90 99"
@@ -166,7 +175,18 @@ conf() { # FILE SLICE
 	YAML
 }
 
-memlock() { bpftool -j map show pinned "$PORTSLICE_PIN_DIR/maps/ps_tuples" | jq -r .bytes_memlock; }
+# memlock(): bytes_memlock of the maps that grow with each claimed tuple:
+# ps_tuples, and ps_sk_state where it is a map (since 6a9be27; before, the
+# per-socket record was socket-local storage, charged to the socket)
+memlock() {
+	local m t=0 b
+	for m in ps_tuples ps_sk_state; do
+		[ -e "$PORTSLICE_PIN_DIR/maps/$m" ] || continue
+		b=$(bpftool -j map show pinned "$PORTSLICE_PIN_DIR/maps/$m" | jq -r .bytes_memlock)
+		t=$((t + b))
+	done
+	echo "$t"
+}
 
 RUNS=$RES/runs.csv
 if [ "${BENCH_PLOT_ONLY:-0}" = 1 ]; then
@@ -490,10 +510,220 @@ if want tw; then
 		secs="$TW_SECS" "$RUNS" >&2
 fi
 
+# ---- 7: nginx reverse proxy, a new upstream connection per request ------------------
+# Contenders, each with its own pair of namespaces (proxy side NX, origin
+# side OX, one veth pair between them):
+#   A  nginx (proxy_bind $POOL) in a cgroup with portslice attached, slice LO-HI
+#   B  the same nginx, no hook (a cgroup of its own with nothing attached),
+#      ip_local_port_range narrowed to LO-HI
+# OX holds the three origins (one nginx with the echo module, port 81: no
+# keep-alive, the origin closes first) and runs ab, which keeps its own
+# connections to the proxy alive (-k): what each request adds is the
+# proxy's upstream connection.
+NGX_ORIGINS="198.18.2.1 198.18.2.2 198.18.2.3"
+NGX_CONC=20
+NGX_PROXY=10.99.0.1
+
+# ngx_conf NAME MAIN-DIRECTIVES HTTP-DIRECTIVES: $TMPD/NAME.conf, a
+# foreground nginx with one worker that keeps its pid, logs (NAME.error.log)
+# and temp files under $TMPD
+ngx_conf() {
+	local t f=$TMPD/$1 temps=
+	for t in client_body proxy fastcgi uwsgi scgi; do temps+="${t}_temp_path $TMPD; "; done
+	printf '%s\n' "worker_processes 1; daemon off; pid $f.pid; lock_file $f.lock;" \
+		"error_log $f.error.log warn; $2" "events { worker_connections 4096; }" \
+		"http { $temps $3 }" > "$f.conf"
+}
+
+# wait_tcp NS ADDR:PORT...: until NS listens on every ADDR:PORT
+wait_tcp() {
+	local ns=$1 a i
+	shift
+	for a in "$@"; do
+		for i in $(seq 1 200); do
+			ip netns exec "$ns" ss -Hlnt | awk -v a="$a" '$4 == a { f = 1 } END { exit !f }' && break
+			[ "$i" = 200 ] && fail "nothing listens on $a in $ns"
+			sleep 0.05
+		done
+	done
+}
+
+# ngx_world X CG|-: namespaces nx/ox, veth, addresses, origin and proxy nginx
+ngx_world() {
+	local x=$1 cg=$2 nx ox o listens=
+	nx=$(mkns "n$x"); ox=$(mkns "o$x")
+	ip -n "$nx" link add c0 type veth peer name o0 netns "$ox" || fail "veth"
+	ip -n "$nx" addr add $NGX_PROXY/30 dev c0
+	ip -n "$ox" addr add 10.99.0.2/30 dev o0
+	ip -n "$nx" link set c0 up
+	ip -n "$ox" link set o0 up
+	ip -n "$nx" addr add $POOL/32 dev lo
+	for o in $NGX_ORIGINS; do
+		ip -n "$ox" addr add "$o/32" dev lo
+		listens+="listen $o:81 backlog=4096; "
+	done
+	# only placed sockets leave from the pool address
+	ip -n "$nx" route add 198.18.2.0/24 via 10.99.0.2 dev c0 src $NGX_PROXY || fail "route to the origins"
+	ip -n "$ox" route add $POOL/32 via $NGX_PROXY dev o0 || fail "route to the pool"
+	ngx_conf "origin-$x" "load_module /usr/lib/nginx/modules/ngx_http_echo_module.so;" "
+		log_format peer '\$remote_addr \$remote_port \$status';
+		access_log $TMPD/origin-$x.log peer buffer=64k flush=1s;
+		server { $listens keepalive_timeout 0; location / { echo ok; } }"
+	ngx_conf "proxy-$x" "" "
+		access_log off;
+		upstream origins { $(for o in $NGX_ORIGINS; do printf 'server %s:81; ' "$o"; done) }
+		server { listen $NGX_PROXY:8080 backlog=4096; keepalive_requests 1000000;
+			location / { proxy_pass http://origins; proxy_bind $POOL; } }"
+	run_in - "$ox" nginx -p "$TMPD" -c "$TMPD/origin-$x.conf" > "$TMPD/origin-$x.out" 2>&1 &
+	_pids+=($!)
+	run_in "$cg" "$nx" nginx -p "$TMPD" -c "$TMPD/proxy-$x.conf" > "$TMPD/proxy-$x.out" 2>&1 &
+	_pids+=($!)
+	wait_tcp "$ox" $(for o in $NGX_ORIGINS; do printf '%s:81 ' "$o"; done)
+	wait_tcp "$nx" $NGX_PROXY:8080
+	NGX_OX[$x]=$ox
+}
+
+# ngx_round X ROUND N: ab with N requests, 20 at a time, against X's proxy;
+# one line to runs.csv (p50 column: wall time per request) and nginx.csv
+ngx_round() {
+	local x=$1 r=$2 out
+	out=$TMPD/ab-$x.out
+	ip netns exec "${NGX_OX[$x]}" ab -k -q -n "$3" -c $NGX_CONC -s 30 "http://$NGX_PROXY:8080/" > "$out" 2>&1 ||
+		fail "ab against nginx $x: $(tail -n 3 "$out")"
+	[ "$r" = 0 ] && return 0
+	awk -v x="${x^^}" -v r="$r" -v runs="$RUNS" -v csv="$RES/nginx.csv" '
+		/^Complete requests:/ { n = $3 }
+		/^Failed requests:/ { f = $3 }
+		/^Non-2xx responses:/ { f += $3 }
+		/^Time taken for tests:/ { t = $5 }
+		/^Requests per second:/ { rps = $4 }
+		/^Time per request:/ && !tpr { tpr = $4 }
+		/^  50% / { p50 = $2 }
+		/^  99% / { p99 = $2 }
+		/^ 100% / { pmax = $2 }
+		END {
+			if (!n || !t) exit 1
+			wall = t * 1e9 / n
+			printf "nginx,%s,%d,%d,%d,%.0f,%.0f,%.0f,%.0f,%.1f,-1\n", x, r, n, f, wall, p99 * 1e6, pmax * 1e6, tpr * 1e6, n / t >> runs
+			printf "%d,%s,%d,%d,%.3f,%.1f,%s,%s,%s\n", r, x, n, f, t, n / t, p50, p99, pmax >> csv
+		}' "$out" || fail "no ab figures: $(tail -n 3 "$out")"
+}
+
+if want nginx; then
+	say "part 7: nginx reverse proxy, proxy_bind to 3 origins, new upstream connection per request ($NGX_ROUNDS rounds of $NGX_REQUESTS requests at $NGX_CONC)"
+	command -v nginx >/dev/null && command -v ab >/dev/null &&
+		[ -r /usr/lib/nginx/modules/ngx_http_echo_module.so ] ||
+		fail "nginx, ab or nginx's echo module missing: make deps"
+	export PORTSLICE_PIN_DIR=/sys/fs/bpf/$TAG-nginx
+	declare -A NGX_OX
+	LO=20000; HI=20999
+	# B's nginx sits in a cgroup of its own too, with nothing attached:
+	# the hook is the only difference
+	CG_NA=$(mkcg nginx); CG_NB=$(mkcg nginx-b)
+	conf "$TMPD/nginx.yaml" "$LO-$HI"
+	attach "$CG_NA" "$TMPD/nginx.yaml"
+	ngx_world a "$CG_NA"
+	ngx_world b "$CG_NB"
+	ip netns exec "$TAG-nb" sysctl -qw net.ipv4.ip_local_port_range="$LO $HI" ||
+		fail "cannot set B's ip_local_port_range"
+	echo "round,contender,requests,failed,secs,requests_per_s,latency_p50_ms,latency_p99_ms,latency_max_ms" > "$RES/nginx.csv"
+	ngx_round a 0 500
+	ngx_round b 0 500
+	for ((r = 1; r <= NGX_ROUNDS; r++)); do
+		if ((r % 2)); then order="a b"; else order="b a"; fi
+		for x in $order; do ngx_round "$x" "$r" "$NGX_REQUESTS"; done
+	done
+	sleep 1.2 # the origins' access logs flush every second
+	# every upstream connection left from the pool address and the slice
+	for x in a b; do
+		grep -cE '\[(error|crit|alert|emerg)\]' "$TMPD/proxy-$x.error.log" | {
+			read -r e; [ "$e" = 0 ] || say "  nginx $x logged $e errors: $(grep -m1 -E '\[(error|crit|alert|emerg)\]' "$TMPD/proxy-$x.error.log")"; }
+		awk -v x="$x" -v pool=$POOL -v lo=$LO -v hi=$HI '
+			{ n++; if ($1 != pool || $2 < lo || $2 > hi || $3 != 200) bad++ }
+			END { printf "  origins of %s answered %d requests, %d not 200 or not from %s:%d-%d\n", x, n, bad, pool, lo, hi > "/dev/stderr"; exit bad > 0 }' \
+			"$TMPD/origin-$x.log" || fail "nginx $x: upstream connections outside the slice"
+	done
+	awk -F, '$1 == "nginx" { printf "  round %s %s: %s requests, %s failed, %.0f/s\n", $3, $2, $4, $5, $10 }' "$RUNS" >&2
+fi
+
+# ---- 8: the distribution of the chosen source ports -----------------------------------
+# DIST_COUNT connect()+close() cycles (SO_LINGER {1, 0}: the free set stays
+# the same) to one destination from a 1,000-port slice, empty and 90% held
+# (held by the contender's own method), every chosen port recorded; psbench
+# chisq tests them against a uniform choice over the free ports. Contenders:
+#   A  portslice (netns dista, cgroup dist), the binary $PS
+#   C  the kernel's IP_LOCAL_PORT_RANGE (netns distc): a reference, not a goal
+if want dist; then
+	# the commit the run started at (machine.txt), not HEAD now: a commit
+	# made while the run goes would otherwise name this part's build
+	DIST_LABEL=${BENCH_DIST_LABEL:-$(awk '$1 == "commit:" { print $2 }' "$RES/machine.txt")}
+	DIST_CONTENDERS=${BENCH_DIST_CONTENDERS:-A C}
+	say "part 8: chosen source ports, 1000-port slice at 0 and 90%, $DIST_COUNT connects ($DIST_CONTENDERS; build $DIST_LABEL)"
+	export PORTSLICE_PIN_DIR=/sys/fs/bpf/$TAG-dist
+	NS_DA=$(mkns dista); NS_DC=$(mkns distc); CG_DA=$(mkcg dist)
+	LO=20000; HI=20999
+	for ns in $NS_DA $NS_DC; do
+		addrs "$ns"
+		bg_ready "dsrv-$ns" - "$ns" "$PSNET" serve --tcp $SRV:8003
+	done
+	ip netns exec "$NS_DC" sysctl -qw net.ipv4.ip_local_port_range="10000 60999"
+	conf "$TMPD/dist.yaml" "$LO-$HI"
+	attach "$CG_DA" "$TMPD/dist.yaml"
+	CT[A]="$CG_DA $NS_DA plain tcp"
+	CT[C]="- $NS_DC range tcp"
+	D=$RES/raw/dist
+	mkdir -p "$D"
+	echo "build,contender,occupancy,slice,held,samples,free,chi2,df,p,expected,min,max,near_prev" > "$RES/dist.csv"
+	for c in $DIST_CONTENDERS; do
+		read -r cg ns mode proto <<< "${CT[$c]}"
+		for occ in 0 90; do
+			key=$DIST_LABEL-$c-$occ
+			: > "$D/held-$key"
+			hp=
+			if [ "$occ" != 0 ]; then
+				bg_ready "dhold-$key" "$cg" "$ns" "$PB" hold --mode "$mode" --to $SRV:8003 --src $POOL \
+					--range "$LO-$HI" --count $((1000 * occ / 100)) --ports "$D/held-$key"
+				hp=$BG_PID
+			fi
+			(run_in "$cg" "$ns" "$PB" cycle --mode "$mode" --to $SRV:8003 --src $POOL --range "$LO-$HI" \
+				--expect-range "$LO-$HI" --count "$DIST_COUNT" --max-secs 120 --warmup 0 \
+				--ports "$D/chosen-$key" > /dev/null 2> "$TMPD/cycle.err") ||
+				fail "dist $key: $(cat "$TMPD/cycle.err")"
+			[ -n "$hp" ] && stop_pid "$hp"
+			out=$("$PB" chisq --range "$LO-$HI" --chosen "$D/chosen-$key" --held "$D/held-$key" \
+				--hist "$RES/dist-$key.dat") || fail "dist $key: a port outside the free ones: $out"
+			say "  $c at $occ%: $out"
+			echo "$out" | awk -v b="$DIST_LABEL" -v c="$c" -v o="$occ" -v s=$((HI - LO + 1)) -v h="$(wc -l < "$D/held-$key")" '
+				{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+				END { print b "," c "," o "," s "," h "," v["samples"] "," v["free"] "," v["chi2"] "," v["df"] "," v["p"] "," v["expected"] "," v["min"] "," v["max"] "," v["near_prev"] }' >> "$RES/dist.csv"
+		done
+	done
+fi
+if [ -n "${BENCH_DIST_BEFORE:-}" ] && [ -s "$RES/dist.csv" ]; then
+	# another build's dist results (BENCH_ONLY=dist with PS=...), listed and plotted with these
+	[ -s "$BENCH_DIST_BEFORE/dist.csv" ] || fail "no $BENCH_DIST_BEFORE/dist.csv"
+	tail -n +2 "$BENCH_DIST_BEFORE/dist.csv" >> "$RES/dist.csv"
+	cp "$BENCH_DIST_BEFORE"/dist-*.dat "$RES/"
+fi
+
 # ---- summary, plots --------------------------------------------------------------------
 say "summary"
 "$PB" summarize "$RES" A-tcp:B A-tcp:C A-tcp:D A-udp:B-udp A-udp:C-udp A-tcp:N A-udp:N-udp A:B A:C A:N \
 	steer:ceiling steer:kernel ceiling:kernel | tee "$RES/table.txt"
+
+# the figures named as docs/benchmarks.md names them
+{
+	echo
+	awk -F, '
+		$1 == "steer-prog" && $2 == "steer" && $3 == "ceiling" {
+			printf "steering program run time / redirect-only program (BPF_PROG_TEST_RUN): %.2f [%.2f-%.2f], %d rounds\n", $5, $6, $7, $4 }
+		$1 == "nginx" && $2 == "A" && $3 == "B" {
+			printf "nginx, wall time per request, portslice / no hook + narrowed range: %.3f [%.3f-%.3f], %d rounds\n", $5, $6, $7, $4
+			printf "nginx, requests per second, portslice / no hook + narrowed range: %.3f [%.3f-%.3f]\n", $8, $9, $10 }' "$RES/ratios.csv"
+	[ -s "$RES/dist.csv" ] && awk -F, 'NR > 1 {
+		printf "chosen ports, build %s, %s, %s%% held: chi-square %s, df %s, p %s (%s connects over %s free ports)\n",
+			$1, ($2 == "A" ? "portslice" : "kernel IP_LOCAL_PORT_RANGE"), $3, $8, $9, $10, $6, $7 }' "$RES/dist.csv"
+} | tee -a "$RES/table.txt"
 
 # plot data: p50 / p99 by occupancy, per slice size
 grep -q '^occ-' "$RES/summary.csv" || OCC_SIZES=
@@ -605,6 +835,33 @@ fi
 		     "scale.dat" using 1:4 axes x1y2 with linespoints lw 2 dt 2 title "ps_connect4 ns/call (right)"
 		unset multiplot
 		GP
+	fi
+	if [ -s dist.csv ] && ls dist-*.dat >/dev/null 2>&1; then
+		# one panel per build and contender (columns) and occupancy (rows)
+		cols=$(awk -F, 'NR > 1 && !s[$1 "-" $2]++ { print $1 "-" $2 }' dist.csv)
+		ncols=$(echo "$cols" | wc -l)
+		{
+			echo "set terminal pngcairo size $((ncols * 560)),860 noenhanced font ',10'"
+			echo "set output 'ports.png'"
+			echo "set multiplot layout 2,$ncols title 'chosen source ports per 10-port bin, 1000-port slice (20000-20999), one destination; line: expected if uniform over the free ports'"
+			echo "set style fill solid 0.5 noborder"
+			echo "set boxwidth 10"
+			echo "set xrange [20000:21000]"
+			echo "set yrange [0:*]"
+			echo "set xlabel 'source port'"
+			echo "set ylabel 'connects'"
+			echo "set key top right opaque font ',9'"
+			for occ in 0 90; do
+				for k in $cols; do
+					awk -F, -v k="$k" -v o="$occ" '$1 "-" $2 == k && $3 == o {
+						printf "set title \"%s %s, %s%% of the slice held, %s connects\\nchi-square %s, df %s, p %s\"\n",
+							($2 == "A" ? "portslice" : "kernel IP_LOCAL_PORT_RANGE"), $1, o, $6, $8, $9, $10 }' dist.csv
+					echo "plot 'dist-$k-$occ.dat' using (\$1+5):2 with boxes title 'chosen', '' using (\$1+5):3 with histeps lw 2 lc 'black' title 'uniform over free'"
+				done
+			done
+			echo "unset multiplot"
+		} > ports.gp
+		gnuplot ports.gp
 	fi
 ) || say "plotting failed"
 say "results in $RES: $(cd "$RES" && ls *.csv *.png 2>/dev/null | tr '\n' ' ')"
