@@ -144,7 +144,7 @@ static __always_inline struct ps_sock_state *ps_sock_state(struct bpf_sock_addr 
 	return bpf_map_lookup_elem(&ps_sk_state, &fresh.cookie);
 }
 
-/* Search the whole slice, from a random point, for a free tuple. */
+/* Search the whole slice, in a scattered order (struct ps_walk), for a free tuple. */
 static __always_inline int ps_connect_alloc(struct bpf_sock_addr *ctx, struct ps_pool *pool,
 					     __u32 slot, struct ps_tuple *t, __u64 cookie)
 {

@@ -77,27 +77,53 @@ static void warn_cb(const char *msg, void *arg)
  * The programs in the order they go onto a cgroup: those that give back
  * first, so that no socket is ever placed before its release is in place.
  */
-static size_t ordered_progs(struct ps_sock *skel, struct bpf_program **out, size_t max)
+#define MAX_PROGS 16
+
+static int ordered_progs(struct ps_sock *skel, struct bpf_program *out[MAX_PROGS])
 {
 	struct bpf_program *prog;
-	size_t n = 0;
+	int n = 0;
 
 	for (int pass = 0; pass < 2; pass++)
-		bpf_object__for_each_program(prog, skel->obj)
-			if (ps_prog_gives_back(bpf_program__name(prog)) == !pass && n < max)
-				out[n++] = prog;
+		bpf_object__for_each_program(prog, skel->obj) {
+			if (ps_prog_gives_back(bpf_program__name(prog)) != !pass)
+				continue;
+			if (n == MAX_PROGS)
+				return ps_err(E2BIG, "too many programs");
+			out[n++] = prog;
+		}
 	return n;
+}
+
+/* Attaches @prog to the cgroup and pins its link at DIR/<program name>. */
+static int attach_pinned(struct bpf_program *prog, const struct ps_cgroup *cg, const char *dir)
+{
+	char path[PATH_MAX + 72];
+	struct bpf_link *link;
+	int err;
+
+	link = bpf_program__attach_cgroup(prog, cg->fd);
+	if (!link)
+		return ps_err(errno, "cannot attach %s to %s: %s", bpf_program__name(prog), cg->path,
+			      strerror(errno));
+	snprintf(path, sizeof(path), "%s/%s", dir, bpf_program__name(prog));
+	err = bpf_link__pin(link, path);
+	/* The pin holds the link from now on; this only drops our reference. */
+	bpf_link__destroy(link);
+	if (err)
+		return ps_err(err, "cannot pin %s: %s", path, strerror(-err));
+	return 0;
 }
 
 /* Attaches every program to the cgroup and pins the links, all or nothing. */
 static int attach_links(struct ps_sock *skel, const struct ps_cgroup *cg)
 {
-	char dir[PATH_MAX], tmp[PATH_MAX + 8], path[PATH_MAX + 72];
-	struct bpf_link *links[16] = {};
-	struct bpf_program *progs[16], *prog;
-	size_t n = 0, n_progs = ordered_progs(skel, progs, 16);
-	int err = 0;
+	char dir[PATH_MAX], tmp[PATH_MAX + 8];
+	struct bpf_program *progs[MAX_PROGS];
+	int n = ordered_progs(skel, progs), err = 0;
 
+	if (n < 0)
+		return n;
 	err = ps_attachment_dir(cg->id, dir, sizeof(dir));
 	if (err)
 		return ps_err(err, "pin path too long");
@@ -110,30 +136,13 @@ static int attach_links(struct ps_sock *skel, const struct ps_cgroup *cg)
 	if (ps_attachments_mkdir() || mkdir(tmp, 0700))
 		return ps_err(errno, "cannot create %s: %s", tmp, strerror(errno));
 
-	for (size_t i = 0; i < n_progs; i++) {
-		prog = progs[i];
-		links[n] = bpf_program__attach_cgroup(prog, cg->fd);
-		if (!links[n]) {
-			err = ps_err(errno, "cannot attach %s to %s: %s", bpf_program__name(prog), cg->path,
-				     strerror(errno));
-			goto out;
-		}
-		snprintf(path, sizeof(path), "%s/%s", tmp, bpf_program__name(prog));
-		err = bpf_link__pin(links[n++], path);
-		if (err) {
-			err = ps_err(err, "cannot pin %s: %s", path, strerror(-err));
-			goto out;
-		}
-	}
+	for (int i = 0; i < n && !err; i++)
+		err = attach_pinned(progs[i], cg, tmp);
 	/* The rename publishes every link at once. */
-	if (rename(tmp, dir))
+	if (!err && rename(tmp, dir))
 		err = ps_err(errno, "cannot rename %s to %s: %s", tmp, dir, strerror(errno));
-out:
 	if (err)
 		ps_attachment_remove_dir(tmp);
-	/* The pins hold the links from now on; this only drops our references. */
-	for (size_t i = 0; i < n; i++)
-		bpf_link__destroy(links[i]);
 	return err;
 }
 
@@ -146,34 +155,29 @@ out:
 static int update_links(struct ps_sock *skel, const struct ps_cgroup *cg)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 64];
-	struct bpf_program *progs[16];
-	size_t n_progs = ordered_progs(skel, progs, 16);
-	int err;
+	struct bpf_program *progs[MAX_PROGS];
+	int n = ordered_progs(skel, progs), err;
 
+	if (n < 0)
+		return n;
 	err = ps_attachment_dir(cg->id, dir, sizeof(dir));
 	if (err)
 		return ps_err(err, "pin path too long");
-	for (size_t i = 0; i < n_progs; i++) {
-		struct bpf_program *prog = progs[i];
+	for (int i = 0; i < n; i++) {
 		struct bpf_link *link;
 
-		snprintf(path, sizeof(path), "%s/%s", dir, bpf_program__name(prog));
+		snprintf(path, sizeof(path), "%s/%s", dir, bpf_program__name(progs[i]));
 		link = bpf_link__open(path);
 		if (!link && errno == ENOENT) {
-			link = bpf_program__attach_cgroup(prog, cg->fd);
-			if (!link)
-				return ps_err(errno, "cannot attach %s to %s: %s", bpf_program__name(prog), cg->path,
-					      strerror(errno));
-			err = bpf_link__pin(link, path);
-			bpf_link__destroy(link);
+			err = attach_pinned(progs[i], cg, dir);
 			if (err)
-				return ps_err(err, "cannot pin %s: %s", path, strerror(-err));
+				return err;
 			continue;
 		}
 		if (!link)
 			return ps_err(errno, "cannot open the pinned link %s: %s; run 'portslice detach --cgroup %s' and attach again",
 				      path, strerror(errno), cg->path);
-		err = bpf_link__update_program(link, prog);
+		err = bpf_link__update_program(link, progs[i]);
 		bpf_link__destroy(link);
 		if (err)
 			return ps_err(err, "cannot update %s: %s", path, strerror(-err));
@@ -288,10 +292,8 @@ int ps_attach_locked(const struct ps_cgroup *cg, const struct ps_selection *sel,
 		err = ps_attachment_write(maps.attachments, cg->id, &att);
 	*verb = existed ? "updated" : "attached";
 out:
-	if (err && !existed && skel) {
-		ps_attachment_remove(cg->id, maps.attachments);
-		bpf_map_delete_elem(maps.live, &cg->id);
-	}
+	if (err && !existed && skel)
+		ps_attachment_remove(cg->id, &maps);
 	ps_sock__destroy(skel);
 	/* A failed first attach leaves nothing behind. */
 	if (err && fresh && !ps_cgroups_any())

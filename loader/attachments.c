@@ -143,26 +143,33 @@ int ps_attachment_check_nesting(const struct ps_cgroup *cg)
 	return err;
 }
 
-void ps_attachment_remove_dir(const char *dir)
+int ps_attachment_unpin(const char *dir, bool (*keep)(const char *prog))
 {
 	struct dirent *de;
 	DIR *d = opendir(dir);
+	int err = 0;
 
 	if (!d)
-		return;
+		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(d))) {
 		char path[PATH_MAX];
 
-		if (de->d_name[0] == '.')
+		if (de->d_name[0] == '.' || (keep && keep(de->d_name)))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		ps_unpin(path);
+		err = ps_unpin(path) ?: err;
 	}
 	closedir(d);
+	return err;
+}
+
+void ps_attachment_remove_dir(const char *dir)
+{
+	ps_attachment_unpin(dir, NULL);
 	rmdir(dir);
 }
 
-int ps_attachment_remove(__u64 cgroup_id, int attachments_fd)
+int ps_attachment_remove(__u64 cgroup_id, const struct ps_maps *maps)
 {
 	char dir[PATH_MAX];
 	int err = ps_attachment_dir(cgroup_id, dir, sizeof(dir));
@@ -173,7 +180,7 @@ int ps_attachment_remove(__u64 cgroup_id, int attachments_fd)
 	ps_attachment_remove_dir(dir);
 	if (!access(dir, F_OK))
 		return ps_err(EBUSY, "cannot remove %s: %s", dir, strerror(errno));
-	if (attachments_fd >= 0)
-		bpf_map_delete_elem(attachments_fd, &cgroup_id);
+	bpf_map_delete_elem(maps->attachments, &cgroup_id);
+	bpf_map_delete_elem(maps->live, &cgroup_id);
 	return 0;
 }

@@ -8,6 +8,7 @@
 
 #include "env.h"
 #include "portslice.h"
+#include "state.h"
 
 int ps_attachment_dir(__u64 cgroup_id, char *buf, size_t len);
 int ps_attachments_mkdir(void);
@@ -31,8 +32,11 @@ int ps_attachment_read(int attachments_fd, __u64 cgroup_id, struct ps_attachment
 int ps_attachment_write(int attachments_fd, __u64 cgroup_id, const struct ps_attachment *att);
 /* Refuses a cgroup inside an attached one, or holding one. */
 int ps_attachment_check_nesting(const struct ps_cgroup *cg);
-/* Unpins a cgroup's links (detaching them) and drops its entry (fd may be -1). */
-int ps_attachment_remove(__u64 cgroup_id, int attachments_fd);
+/* Unpins a cgroup's links (detaching them) and drops its entry and socket count. */
+int ps_attachment_remove(__u64 cgroup_id, const struct ps_maps *maps);
+/* Unpins every link under @dir except the programs @keep names (NULL: none). */
+int ps_attachment_unpin(const char *dir, bool (*keep)(const char *prog));
+/* Unpins every link under @dir and removes it. */
 void ps_attachment_remove_dir(const char *dir);
 
 /* Calls @cb for every attachment entry; stops at a non-zero return. */

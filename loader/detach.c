@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* portslice detach: take the programs off one cgroup, or off every cgroup. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -110,23 +109,12 @@ static __u64 live_sockets(const struct ps_maps *maps, __u64 id)
 static int drain(const struct ps_maps *maps, __u64 id)
 {
 	struct ps_attachment att;
-	char dir[PATH_MAX], path[PATH_MAX + 256];
-	struct dirent *de;
-	DIR *d;
-	int err = 0;
+	char dir[PATH_MAX];
+	int err;
 
 	if (ps_attachment_dir(id, dir, sizeof(dir)))
 		return ps_err(ENAMETOOLONG, "pin path too long");
-	d = opendir(dir);
-	if (!d)
-		return ps_err(errno, "cannot open %s: %s", dir, strerror(errno));
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || ps_prog_gives_back(de->d_name))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		err = ps_unpin(path) ?: err;
-	}
-	closedir(d);
+	err = ps_attachment_unpin(dir, ps_prog_gives_back);
 	if (err)
 		return ps_err(err, "cannot unpin the links under %s: %s", dir, strerror(-err));
 	if (ps_attachment_read(maps->attachments, id, &att))
@@ -135,22 +123,13 @@ static int drain(const struct ps_maps *maps, __u64 id)
 	return ps_attachment_write(maps->attachments, id, &att);
 }
 
-static int remove_attachment(const struct ps_maps *maps, __u64 id)
-{
-	int err = ps_attachment_remove(id, maps->attachments);
-
-	if (!err)
-		bpf_map_delete_elem(maps->live, &id);
-	return err;
-}
-
 /* Removes the draining attachments whose last socket gave back. */
 static int reap_cb(__u64 id, const struct ps_attachment *att, void *arg)
 {
 	const struct ps_maps *maps = arg;
 
 	if ((att->flags & PS_ATT_DRAINING) && !live_sockets(maps, id))
-		remove_attachment(maps, id);
+		ps_attachment_remove(id, maps);
 	return 0;
 }
 
@@ -182,7 +161,7 @@ int ps_detach_id_locked(__u64 id, struct ps_detached *out)
 		if (!err)
 			res.draining = live_sockets(&maps, id);
 		if (!err && !res.draining)
-			err = remove_attachment(&maps, id);
+			err = ps_attachment_remove(id, &maps);
 	}
 	if (!err)
 		ps_attachments_for_each(maps.attachments, reap_cb, &maps);

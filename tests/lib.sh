@@ -67,11 +67,14 @@ cg_create() {
 	echo "$cg"
 }
 
+# sh -c SCRIPT CGROUP NETNS CMD...: the shell joins CGROUP, then becomes CMD in NETNS.
+IN_CG_SH='echo $$ > "$0/cgroup.procs" && exec ip netns exec "$@"'
+
 # in_cg CGROUP NETNS CMD...: run CMD as a member of CGROUP inside NETNS.
 in_cg() {
 	local cg=$1 ns=$2
 	shift 2
-	sh -c 'echo $$ > "$0/cgroup.procs" && exec ip netns exec "$@"' "$cg" "$ns" "$@"
+	sh -c "$IN_CG_SH" "$cg" "$ns" "$@"
 }
 
 # in_ns NETNS CMD...: run CMD inside NETNS, in the test's own cgroup.
@@ -86,6 +89,19 @@ bg() {
 	"$@" &
 	_pids+=($!)
 	BG_PID=$!
+}
+
+# bg_in CG|- NETNS CMD...: CMD in NETNS (as a member of CG unless "-"),
+# in the background; BG_PID is CMD's own PID (no shell in between), which
+# cleanup stops.
+bg_in() {
+	local cg=$1 ns=$2
+	shift 2
+	if [ "$cg" = - ]; then
+		bg ip netns exec "$ns" "$@"
+	else
+		bg sh -c "$IN_CG_SH" "$cg" "$ns" "$@"
+	fi
 }
 
 # wait_line FILE REGEX WHAT: until a line of FILE matches REGEX (a
@@ -103,21 +119,37 @@ wait_line() {
 # wait_ready FILE: wait until a server wrote "ready" into FILE.
 wait_ready() { wait_line "$1" '^ready$' "server did not get ready"; }
 
+# left_pids: processes still in the test's cgroups or namespaces. Only the
+# test put processes there (a client a failed step left behind, a server's
+# workers), so they are the test's to end.
+left_pids() {
+	local cg ns
+	for cg in $(awk '$1 == "cgroup" { print $2 }' "$TMPD/created" 2>/dev/null); do
+		find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null
+	done
+	for ns in $(awk '$1 == "netns" { print $2 }' "$TMPD/created" 2>/dev/null); do
+		ip netns pids "$ns" 2>/dev/null
+	done
+}
+
 cleanup() {
-	local p cg ns
+	local p cg ns i left
 	for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${_pids[@]}"; do wait "$p" 2>/dev/null; done
+	for i in $(polls 100); do
+		left=$(left_pids)
+		[ -n "$left" ] || break
+		for p in $left; do kill "$p" 2>/dev/null; done
+		sleep 0.05
+	done
 	for p in /sys/fs/bpf/$TAG /sys/fs/bpf/$TAG-*; do
 		[ -e "$p" ] || continue
 		PORTSLICE_PIN_DIR=$p "$PS" detach --all >/dev/null 2>&1
 		rm -rf "$p" 2>/dev/null
 	done
-	# Children first: cgroups inside a test cgroup were made after it. A
-	# process still in one was started by this test (a client a failed
-	# step left behind); it is ended, and the cgroup removed once it left.
+	# Children first: cgroups inside a test cgroup were made after it.
 	for cg in $(awk '$1 == "cgroup" { print $2 }' "$TMPD/created" 2>/dev/null | tac); do
-		for p in $(cat "$cg"/cgroup.procs "$cg"/*/cgroup.procs 2>/dev/null); do kill "$p" 2>/dev/null; done
-		for p in $(polls 50); do
+		for i in $(polls 50); do
 			find "$cg" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null
 			rmdir "$cg" 2>/dev/null
 			[ -d "$cg" ] || break
@@ -127,8 +159,8 @@ cleanup() {
 	for ns in $(awk '$1 == "netns" { print $2 }' "$TMPD/created" 2>/dev/null); do
 		ip netns del "$ns" 2>/dev/null
 	done
-	rm -f "$PORTSLICE_LOCK_FILE" "$TMPD"/* 2>/dev/null
-	rmdir "$TMPD" 2>/dev/null
+	rm -f "$PORTSLICE_LOCK_FILE"
+	rm -rf "$TMPD"
 }
 
 TMPD=$(mktemp -d /tmp/$TAG.XXXXXX)

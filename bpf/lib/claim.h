@@ -170,20 +170,26 @@ static __always_inline void ps_release_port(struct ps_sock_state *st)
  */
 static __always_inline void ps_settle(struct ps_sock_state *st)
 {
-	__u64 *live = bpf_map_lookup_elem(&ps_live, &st->owner);
+	bool holds = st->flags & PS_HOLDS, counted = st->flags & PS_COUNTED;
+	__u64 cookie = st->cookie, *live;
 
-	if ((st->flags & PS_HOLDS) && !(st->flags & PS_COUNTED)) {
+	if (holds == counted) {
+		if (!holds)
+			goto forget;
+		return; /* no change: the common case of a reconnect or a close */
+	}
+	live = bpf_map_lookup_elem(&ps_live, &st->owner);
+	if (holds) {
 		if (live)
 			__sync_fetch_and_add(live, 1);
 		st->flags |= PS_COUNTED;
-	} else if (!(st->flags & PS_HOLDS)) {
-		__u64 cookie = st->cookie;
-
-		if ((st->flags & PS_COUNTED) && live)
-			__sync_fetch_and_sub(live, 1);
-		st->flags = 0;
-		bpf_map_delete_elem(&ps_sk_state, &cookie);
+		return;
 	}
+	if (live)
+		__sync_fetch_and_sub(live, 1);
+forget:
+	st->flags = 0;
+	bpf_map_delete_elem(&ps_sk_state, &cookie);
 }
 
 /* Give back everything the socket holds (TCP closed it, or it starts over). */

@@ -56,35 +56,7 @@ wait_listening() {
 	die "nothing listens on $proto $missing in $ns"
 }
 
-# bg_in CG|- NETNS CMD...: CMD in NETNS (as a member of CG unless "-"),
-# in the background; BG_PID is CMD's own PID (no shell in between), which
-# cleanup stops.
-bg_in() {
-	local cg=$1 ns=$2
-	shift 2
-	if [ "$cg" = - ]; then
-		bg ip netns exec "$ns" "$@"
-	else
-		bg sh -c 'echo $$ > "$0/cgroup.procs" && exec ip netns exec "$@"' "$cg" "$ns" "$@"
-	fi
-}
-
-# compat_cleanup: stops whatever still runs in the test's cgroup or
-# namespaces (all started by this test: a client a failed test left
-# behind, nginx's workers), then lib.sh's cleanup removes them.
-compat_cleanup() {
-	local p i left
-	for i in $(polls 100); do
-		left=$( { cat "${CG:-/nonexistent}/cgroup.procs"; ip netns pids "${NS:-}"; ip netns pids "${ORIGIN:-}"; } 2>/dev/null)
-		[ -n "$left" ] || break
-		for p in $left; do kill "$p" 2>/dev/null; done
-		sleep 0.05
-	done
-	cleanup
-}
-
-# nginx_temp_paths DIR: nginx directives that keep its temp files in DIR
-# (lib.sh's cleanup removes the files of $TMPD, not folders).
+# nginx_temp_paths DIR: nginx directives that keep its temp files in DIR.
 nginx_temp_paths() {
 	local t
 	for t in client_body proxy fastcgi uwsgi scgi; do
@@ -118,7 +90,6 @@ compat_world() {
 	need nginx ss
 	[ -r /usr/lib/nginx/modules/ngx_http_echo_module.so ] ||
 		{ echo "nginx's echo module is not installed (libnginx-mod-http-echo): run make deps"; exit 249; }
-	trap compat_cleanup EXIT
 	std_setup "$SLICE_LO-$SLICE_HI"
 	ORIGIN=$(ns_create origin)
 	ip -n "$NS" link add c0 type veth peer name o0 netns "$ORIGIN" || die "cannot create the veth pair"
