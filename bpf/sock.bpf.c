@@ -32,6 +32,7 @@ struct ps_search {
 	struct ps_walk walk;
 	__u32 slot;
 	__u32 lo;
+	__u32 unused_only;        /* first pass: only ports with no user at all */
 	__u32 port;               /* the port found, 0 if none */
 	int err;                  /* set when the search must stop early */
 };
@@ -78,12 +79,18 @@ static long ps_try_port(__u32 i, void *data)
 	 */
 	int err;
 
-	t->lport = s->lo + ps_walk_offset(&s->walk, i);
-
+	t->lport = s->lo + ps_walk_next(&s->walk);
+	word = ps_port_word(s->slot, t->lport);
+	if (!word)
+		return 0;
 	/*
-	 * The claim first: near a full slice most candidates are taken, and a
-	 * failed insert is the cheapest way to learn it.
+	 * The port's word is an array load: it rules out a port in use before
+	 * any hash operation. In the first pass that is any user (a port
+	 * nobody uses cannot have a claim on this tuple either); in the second
+	 * only a bind's hold, since connected sockets share ports.
 	 */
+	if (s->unused_only ? *word : *word >> PS_PORT_BIND_SHIFT)
+		return 0;
 	err = bpf_map_update_elem(&ps_tuples, t, &s->claim, BPF_NOEXIST);
 	if (err == -EEXIST) {
 		return 0; /* a live socket holds it: claims are never taken over */
@@ -91,8 +98,7 @@ static long ps_try_port(__u32 i, void *data)
 		s->err = -E2BIG; /* ps_tuples is full: no other port will do better */
 		return 1;
 	}
-	word = ps_port_word(s->slot, t->lport);
-	if (!word || !ps_port_share(word)) {
+	if (!ps_port_share(s->slot, word)) {
 		bpf_map_delete_elem(&ps_tuples, t); /* a bind() holds the port */
 		return 0;
 	}
@@ -120,7 +126,7 @@ static long ps_try_port(__u32 i, void *data)
 	return 1;
 undo:
 	bpf_map_delete_elem(&ps_tuples, t);
-	__sync_fetch_and_sub(word, 1);
+	ps_word_sub(s->slot, word, 1);
 	return 0;
 }
 
@@ -155,15 +161,30 @@ static __always_inline int ps_connect_alloc(struct bpf_sock_addr *ctx, struct ps
 		.slot = slot,
 		.lo = pool->port_lo,
 	};
-	struct ps_sock_state st = { .cookie = cookie };
-	int one = 1;
+	struct ps_sock_state st = { .cookie = cookie }, *stale;
+	__u32 *busy = bpf_map_lookup_elem(&ps_ports_busy, &slot);
+	int one = 1, err;
 
 	ps_walk_init(&s.walk, pool);
 	/* One port serves many destinations: the tuple, not the port, is unique. */
 	if (bpf_setsockopt(ctx, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
 		return ps_reject(-EADDRNOTAVAIL);
 
-	bpf_loop(s.walk.size, ps_try_port, &s, 0);
+	/*
+	 * Two passes over the same scattered order. The first takes the first
+	 * port nobody uses, with one array load per taken port however full
+	 * the slice is; it is skipped when the pool has no such port. The
+	 * second shares ports across destinations, a tuple check per port.
+	 */
+	if (!busy || *busy < s.walk.size) {
+		s.unused_only = 1;
+		bpf_loop(s.walk.size, ps_try_port, &s, 0);
+	}
+	if (!s.port && !s.err) {
+		s.unused_only = 0;
+		ps_walk_rewind(&s.walk);
+		bpf_loop(s.walk.size, ps_try_port, &s, 0);
+	}
 
 	if (!s.port) {
 		if (s.err == -E2BIG)
@@ -181,7 +202,19 @@ static __always_inline int ps_connect_alloc(struct bpf_sock_addr *ctx, struct ps
 	st.proto = t->proto;
 	st.tuple = *t;
 	ps_settle(&st); /* counted before the record is visible */
-	if (bpf_map_update_elem(&ps_sk_state, &cookie, &st, BPF_ANY)) {
+	err = bpf_map_update_elem(&ps_sk_state, &cookie, &st, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		/*
+		 * A socket without a port has a record only if a bind() that we
+		 * admitted failed in the kernel: give back what it holds. Found
+		 * here, by the insert, so that connect() looks nothing up first.
+		 */
+		stale = bpf_map_lookup_elem(&ps_sk_state, &cookie);
+		if (stale)
+			ps_release(stale, cookie);
+		err = bpf_map_update_elem(&ps_sk_state, &cookie, &st, BPF_ANY);
+	}
+	if (err) {
 		ps_release(&st, cookie);
 		ps_count(slot, t->proto, map_full);
 		return ps_reject(-EADDRNOTAVAIL);
@@ -265,10 +298,6 @@ static __always_inline int ps_connect(struct bpf_sock_addr *ctx, struct ps_pool 
 		return ps_connect_bound(ctx, slot, t, st);
 	}
 	cookie = bpf_get_socket_cookie(ctx);
-	/* A previous attempt's claim that did not stick. */
-	st = bpf_map_lookup_elem(&ps_sk_state, &cookie);
-	if (st)
-		ps_release(st, cookie);
 	return ps_connect_alloc(ctx, pool, slot, t, cookie);
 }
 
@@ -327,7 +356,7 @@ struct ps_bind_search {
 static long ps_take_port(__u32 i, void *data)
 {
 	struct ps_bind_search *s = data;
-	__u32 port = s->lo + ps_walk_offset(&s->walk, i), *word;
+	__u32 port = s->lo + ps_walk_next(&s->walk), *word;
 
 	word = ps_port_word(s->slot, port);
 	if (!word || !ps_port_take(s->slot, port, word))
@@ -420,7 +449,7 @@ static __always_inline int ps_bind(struct bpf_sock_addr *ctx, __u32 family, cons
 		word = ps_port_word(slot, port);
 		if (!word)
 			return ps_reject(-EADDRINUSE);
-		if (!ps_port_bind(word)) {
+		if (!ps_port_bind(slot, word)) {
 			ps_count(slot, ctx->protocol, bind_in_use);
 			return ps_reject(-EADDRINUSE);
 		}

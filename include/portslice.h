@@ -15,7 +15,7 @@
  * key/value size or the meaning of a map entry changes: a loader refuses to
  * reuse pins whose layout version differs instead of misreading them.
  */
-#define PS_LAYOUT_VERSION 2
+#define PS_LAYOUT_VERSION 3
 
 /*
  * Pools are addressed by a stable slot, which is also a bit in a pool mask.

@@ -45,13 +45,38 @@ static __always_inline __u32 ps_tw_now(void)
 	return (__u32)(bpf_ktime_get_ns() >> PS_TW_STAMP_SHIFT);
 }
 
-/* Take one connect share of a port unless a bind holds it. */
-static __always_inline bool ps_port_share(__u32 *word)
+static __always_inline void ps_ports_busy_add(__u32 slot, __s32 delta)
 {
-	__u32 old = __sync_fetch_and_add(word, 1);
+	__u32 *busy = bpf_map_lookup_elem(&ps_ports_busy, &slot);
+
+	if (busy)
+		__sync_fetch_and_add(busy, delta);
+}
+
+/* Add to a port word, and count the port busy if nobody used it. */
+static __always_inline __u32 ps_word_add(__u32 slot, __u32 *word, __u32 delta)
+{
+	__u32 old = __sync_fetch_and_add(word, delta);
+
+	if (!old)
+		ps_ports_busy_add(slot, 1);
+	return old;
+}
+
+/* Take back what ps_word_add() added; the last user leaves the port unused. */
+static __always_inline void ps_word_sub(__u32 slot, __u32 *word, __u32 delta)
+{
+	if (__sync_fetch_and_sub(word, delta) == delta)
+		ps_ports_busy_add(slot, -1);
+}
+
+/* Take one connect share of a port unless a bind holds it. */
+static __always_inline bool ps_port_share(__u32 slot, __u32 *word)
+{
+	__u32 old = ps_word_add(slot, word, 1);
 
 	if (old >> PS_PORT_BIND_SHIFT) {
-		__sync_fetch_and_sub(word, 1);
+		ps_word_sub(slot, word, 1);
 		return false;
 	}
 	return true;
@@ -69,16 +94,19 @@ static __always_inline bool ps_port_take(__u32 slot, __u32 port, __u32 *word)
 	tw = bpf_map_lookup_elem(&ps_port_tw, &idx);
 	if (tw && *tw && (__s32)(*tw - ps_tw_now()) > 0)
 		return false;
-	return __sync_val_compare_and_swap(word, 0, PS_PORT_BIND_ONE) == 0;
+	if (__sync_val_compare_and_swap(word, 0, PS_PORT_BIND_ONE))
+		return false;
+	ps_ports_busy_add(slot, 1);
+	return true;
 }
 
 /* Hold a bind count of a port that the application named, unless connected sockets share it. */
-static __always_inline bool ps_port_bind(__u32 *word)
+static __always_inline bool ps_port_bind(__u32 slot, __u32 *word)
 {
-	__u32 old = __sync_fetch_and_add(word, PS_PORT_BIND_ONE);
+	__u32 old = ps_word_add(slot, word, PS_PORT_BIND_ONE);
 
 	if (old & PS_PORT_USERS_MASK) {
-		__sync_fetch_and_sub(word, PS_PORT_BIND_ONE);
+		ps_word_sub(slot, word, PS_PORT_BIND_ONE);
 		return false;
 	}
 	return true;
@@ -159,9 +187,9 @@ static __always_inline void ps_release_port(struct ps_sock_state *st)
 	if (!word)
 		return;
 	if (flags & PS_HOLDS_PORT_USER)
-		__sync_fetch_and_sub(word, 1);
+		ps_word_sub(st->pool, word, 1);
 	if (flags & PS_HOLDS_PORT_BIND)
-		__sync_fetch_and_sub(word, PS_PORT_BIND_ONE);
+		ps_word_sub(st->pool, word, PS_PORT_BIND_ONE);
 }
 
 /*

@@ -83,6 +83,7 @@ struct ps_walk {
 	__u32 start;
 	__u32 step;
 	__u32 size;
+	__u32 pos;    /* offset in the slice of the next candidate */
 };
 
 static __always_inline void ps_walk_init(struct ps_walk *w, const struct ps_pool *pool)
@@ -95,12 +96,28 @@ static __always_inline void ps_walk_init(struct ps_walk *w, const struct ps_pool
 	w->size = (__u32)pool->port_hi - pool->port_lo + 1;
 	w->start = (r >> 3) % w->size;
 	w->step = prime % w->size;
+	w->pos = w->start;
 }
 
-/* The offset in the slice of the @i-th candidate. */
-static __always_inline __u32 ps_walk_offset(const struct ps_walk *w, __u32 i)
+/*
+ * The offset in the slice of the next candidate. An add and a compare: the
+ * step is below the size, and a division per candidate would cost more
+ * than the cheap checks of a search's first pass.
+ */
+static __always_inline __u32 ps_walk_next(struct ps_walk *w)
 {
-	return (__u32)(((__u64)w->start + (__u64)i * w->step) % w->size);
+	__u32 off = w->pos;
+
+	w->pos += w->step;
+	if (w->pos >= w->size)
+		w->pos -= w->size;
+	return off;
+}
+
+/* Start the same walk over, for a second pass. */
+static __always_inline void ps_walk_rewind(struct ps_walk *w)
+{
+	w->pos = w->start;
 }
 
 static __always_inline bool ps_in_slice(const struct ps_pool *pool, __u32 port)

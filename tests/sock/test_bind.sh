@@ -129,3 +129,30 @@ t_unconnected_udp6_pktinfo_refused() {
 	wait $BG_PID || die "no datagram: $(cat "$TMPD/rx.out")"
 	expect_match "$(cat "$TMPD/rx.out")" "from=\\[?$POOL6\\]?:20[0-9]{3} " "source of the datagram"
 }
+
+# A bind() that portslice admitted and the kernel then refused (a socket
+# outside the cgroup holds the port) leaves nothing behind when the
+# application falls back to a plain connect() on the same socket: the port
+# serves connects again once that other socket is gone.
+t_refused_bind_then_connect_gives_back() {
+	local out hpid
+	std_setup 20000-20001
+	attach
+	serve srv --tcp $SRV4:8080
+	mkfifo "$TMPD/h.fifo"
+	ip netns exec "$NS" "$PSNET" bind --proto tcp --addr $POOL4:20000 --hold-stdin < "$TMPD/h.fifo" > "$TMPD/h.out" 2>&1 &
+	hpid=$!
+	_pids+=($hpid)
+	exec {hfd}> "$TMPD/h.fifo"
+	wait_line "$TMPD/h.out" 'result=ok' "the socket outside the cgroup did not bind 20000"
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8080 --bind $POOL4:20000 --bind-fallback --linger0 2>&1) ||
+		die "connect after the refused bind failed: $out"
+	expect_match "$out" "bind: EADDRINUSE" "psnet's note of the refused bind"
+	check_conns "$out" $POOL4 20001 20001 1
+	exec {hfd}>&-
+	wait $hpid
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8080 --count 2 --linger0) ||
+		die "port 20000 stayed held by the refused bind: $out"
+	check_conns "$out" $POOL4 20000 20001 2
+	expect_eq "$(status_field web tuples.total)" 0 "claims left"
+}

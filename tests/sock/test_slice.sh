@@ -159,3 +159,35 @@ detached_drains() {
 
 t_detached_cgroup_drains_udp() { detached_drains udp; }
 t_detached_cgroup_drains_tcp() { detached_drains tcp; }
+
+# ports_of OUTPUT: the local ports of psnet's successful lines, sorted.
+ports_of() { printf '%s\n' "$1" | awk '/result=ok/ { for (i = 1; i <= NF; i++) if ($i ~ /^local=/) { n = split($i, a, ":"); print a[n] } }' | sort -n; }
+
+# A port is shared by two destinations only once every port of the slice
+# has a user: while unused ports remain, a new connection gets one of them
+# (one NAT mapping per port where possible). Then sharing takes over, and
+# the kernel's table still has every 4-tuple once.
+unused_ports_first() {
+	local proto=$1 a b c shared
+	std_setup 20000-20009
+	attach
+	serve srv --$proto $SRV4:8080-8081
+	hold_start a 5 --proto $proto --to $SRV4:8080 --count 5
+	hold_start b 5 --proto $proto --to $SRV4:8081 --count 5
+	a=$(ports_of "$(hold_output a)") b=$(ports_of "$(hold_output b)")
+	expect_eq "$(printf '%s\n%s\n' "$a" "$b" | sort -u | wc -l)" 10 "distinct ports of 5 + 5 connections to two destinations"
+	hold_start c 5 --proto $proto --to $SRV4:8080 --count 5
+	c=$(ports_of "$(hold_output c)")
+	check_conns "$(hold_output c)" $POOL4 20000 20009 5
+	shared=$(printf '%s\n' "$c" | grep -cxF -f <(printf '%s\n' "$b"))
+	expect_eq "$shared" 5 "ports of the third hold that destination 8081's sockets also use"
+	expect_eq "$(kernel_tuples $proto $POOL4 20000 20009)" 15 "kernel sockets in the slice (ss)"
+	expect_eq "$(kernel_dups)" 0 "4-tuples shared by two sockets (ss)"
+	hold_stop c
+	hold_stop b
+	hold_stop a
+	expect_eq "$(status_field web tuples.total)" 0 "claims left"
+}
+
+t_unused_ports_before_shared_tcp() { unused_ports_first tcp; }
+t_unused_ports_before_shared_udp() { unused_ports_first udp; }

@@ -1245,6 +1245,8 @@ static const char connect_usage[] =
 "  --bind-no-port        IP_BIND_ADDRESS_NO_PORT before bind(): with port 0\n"
 "                        the port is chosen at connect() (nginx proxy_bind,\n"
 "                        HAProxy source, Go and Java dialers)\n"
+"  --bind-fallback       when bind() fails, connect() the same socket anyway\n"
+"                        (an application falling back to an ephemeral port)\n"
 "  --device DEV          SO_BINDTODEVICE DEV before bind/connect\n"
 "  --close-each          close each socket right after its line (sequential\n"
 "                        connect/close cycles; with --echo the client closes\n"
@@ -1317,6 +1319,7 @@ static int cmd_connect(int argc, char **argv)
 		{ "reuseaddr", no_argument, NULL, 'r' },
 		{ "reuseport", no_argument, NULL, 'R' },
 		{ "bind-no-port", no_argument, NULL, 'N' },
+		{ "bind-fallback", no_argument, NULL, 'F' },
 		{ "device", required_argument, NULL, 'D' },
 		{ "close-each", no_argument, NULL, 'x' },
 		{ "pause", required_argument, NULL, 'P' },
@@ -1334,7 +1337,7 @@ static int cmd_connect(int argc, char **argv)
 	};
 	bool have_to = false, have_bind = false, reuseaddr = false, reuseport = false;
 	bool echo = false, hold_stdin = false, linger0 = false, allow_fail = false;
-	bool bind_no_port = false, close_each = false;
+	bool bind_no_port = false, bind_fallback = false, close_each = false;
 	const char *device = NULL;
 	double timeout = 2, ctimeout = 5, hold_secs = 0, pause_secs = 0;
 	int proto = 0, count = 1, expect_err = 0, lo = 0, hi = 0, bport, c, i, fd, err;
@@ -1371,6 +1374,9 @@ static int cmd_connect(int argc, char **argv)
 			break;
 		case 'N':
 			bind_no_port = true;
+			break;
+		case 'F':
+			bind_fallback = true;
 			break;
 		case 'D':
 			if (strlen(optarg) >= IF_NAMESIZE)
@@ -1433,6 +1439,8 @@ static int cmd_connect(int argc, char **argv)
 		return usage_error("--hold and --hold-stdin exclude each other");
 	if (bind_no_port && !have_bind)
 		return usage_error("--bind-no-port needs --bind");
+	if (bind_fallback && !have_bind)
+		return usage_error("--bind-fallback needs --bind");
 
 	fds = calloc(count, sizeof(*fds));
 	res = calloc(count, sizeof(*res));
@@ -1464,8 +1472,13 @@ static int cmd_connect(int argc, char **argv)
 			err = errno;
 		if (!err && bind_no_port)
 			err = set_int_opt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1);
-		if (!err && have_bind && bind(fd, (struct sockaddr *)&bindaddr.ss, bindaddr.len))
+		if (!err && have_bind && bind(fd, (struct sockaddr *)&bindaddr.ss, bindaddr.len)) {
 			err = errno;
+			if (bind_fallback) {
+				pr("bind: %s; connecting the same socket without it", errname(err));
+				err = 0;
+			}
+		}
 		if (!err)
 			err = do_connect(fd, &dst);
 		if (!err && echo)
