@@ -80,7 +80,7 @@ static long ps_try_port(__u32 i, void *data)
 	int err;
 
 	t->lport = s->lo + ps_walk_next(&s->walk);
-	word = ps_port_word(s->slot, t->lport);
+	word = ps_port_word(s->slot, t->proto, t->lport);
 	if (!word)
 		return 0;
 	/*
@@ -98,7 +98,7 @@ static long ps_try_port(__u32 i, void *data)
 		s->err = -E2BIG; /* ps_tuples is full: no other port will do better */
 		return 1;
 	}
-	if (!ps_port_share(s->slot, word)) {
+	if (!ps_port_share(PS_STATS_INDEX(s->slot, t->proto), word)) {
 		bpf_map_delete_elem(&ps_tuples, t); /* a bind() holds the port */
 		return 0;
 	}
@@ -126,7 +126,7 @@ static long ps_try_port(__u32 i, void *data)
 	return 1;
 undo:
 	bpf_map_delete_elem(&ps_tuples, t);
-	ps_word_sub(s->slot, word, 1);
+	ps_word_sub(PS_STATS_INDEX(s->slot, t->proto), word, 1);
 	return 0;
 }
 
@@ -162,7 +162,7 @@ static __always_inline int ps_connect_alloc(struct bpf_sock_addr *ctx, struct ps
 		.lo = pool->port_lo,
 	};
 	struct ps_sock_state st = { .cookie = cookie }, *stale;
-	__u32 *busy = bpf_map_lookup_elem(&ps_ports_busy, &slot);
+	__u32 busy_idx = PS_STATS_INDEX(slot, t->proto), *busy;
 	int one = 1, err;
 
 	ps_walk_init(&s.walk, pool);
@@ -176,6 +176,7 @@ static __always_inline int ps_connect_alloc(struct bpf_sock_addr *ctx, struct ps
 	 * the slice is; it is skipped when the pool has no such port. The
 	 * second shares ports across destinations, a tuple check per port.
 	 */
+	busy = bpf_map_lookup_elem(&ps_ports_busy, &busy_idx);
 	if (!busy || *busy < s.walk.size) {
 		s.unused_only = 1;
 		bpf_loop(s.walk.size, ps_try_port, &s, 0);
@@ -349,6 +350,7 @@ int ps_connect6(struct bpf_sock_addr *ctx)
 struct ps_bind_search {
 	struct ps_walk walk;
 	__u32 slot;
+	__u32 proto;
 	__u32 lo;
 	__u32 port;
 };
@@ -358,17 +360,18 @@ static long ps_take_port(__u32 i, void *data)
 	struct ps_bind_search *s = data;
 	__u32 port = s->lo + ps_walk_next(&s->walk), *word;
 
-	word = ps_port_word(s->slot, port);
-	if (!word || !ps_port_take(s->slot, port, word))
+	word = ps_port_word(s->slot, s->proto, port);
+	if (!word || !ps_port_take(s->slot, s->proto, port, word))
 		return 0;
 	s->port = port;
 	return 1;
 }
 
-static __always_inline __u32 ps_bind_alloc(struct ps_pool *pool, __u32 slot)
+static __always_inline __u32 ps_bind_alloc(struct ps_pool *pool, __u32 slot, __u32 proto)
 {
 	struct ps_bind_search s = {
 		.slot = slot,
+		.proto = proto,
 		.lo = pool->port_lo,
 	};
 
@@ -430,7 +433,7 @@ static __always_inline int ps_bind(struct bpf_sock_addr *ctx, __u32 family, cons
 		ps_release(st, bpf_get_socket_cookie(ctx));
 
 	if (!port) {
-		port = ps_bind_alloc(pool, slot);
+		port = ps_bind_alloc(pool, slot, ctx->protocol);
 		if (!port) {
 			ps_count(slot, ctx->protocol, exhausted);
 			return ps_reject(-EADDRINUSE);
@@ -446,10 +449,10 @@ static __always_inline int ps_bind(struct bpf_sock_addr *ctx, __u32 family, cons
 		 * between sockets that bind it, but not with connected sockets,
 		 * which carry portslice's SO_REUSEADDR and would let it in.
 		 */
-		word = ps_port_word(slot, port);
+		word = ps_port_word(slot, ctx->protocol, port);
 		if (!word)
 			return ps_reject(-EADDRINUSE);
-		if (!ps_port_bind(slot, word)) {
+		if (!ps_port_bind(PS_STATS_INDEX(slot, ctx->protocol), word)) {
 			ps_count(slot, ctx->protocol, bind_in_use);
 			return ps_reject(-EADDRINUSE);
 		}

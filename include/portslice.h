@@ -19,8 +19,8 @@
 
 /*
  * Pools are addressed by a stable slot, which is also a bit in a pool mask.
- * The per-port words take PS_MAX_POOLS * 64 Ki * 4 bytes (8 MiB) of kernel
- * memory, which is what keeps this number small.
+ * The per-port words take PS_MAX_POOLS * 2 protocols * 64 Ki * 4 bytes
+ * (16 MiB) of kernel memory, which is what keeps this number small.
  */
 #define PS_MAX_POOLS 32
 #define PS_POOL_NAME_LEN 32
@@ -47,6 +47,15 @@
 #define PS_PORT_USERS_MASK (PS_PORT_BIND_ONE - 1)
 
 #define PS_PORTS_PER_POOL 65536U
+
+/*
+ * Index of a port's word in ps_port_users: one word per protocol, since a
+ * TCP and a UDP socket on the same port never collide (a UDP bind() does
+ * not keep TCP connects off the port, and a search for a TCP port is not
+ * put off by UDP sockets).
+ */
+#define PS_PORT_USERS_INDEX(slot, proto, port) \
+	(((slot) * 2 + ((proto) == 17 /* UDP */)) * PS_PORTS_PER_POOL + ((port) & 0xffff))
 
 /* ps_pool.flags */
 #define PS_POOL_ACTIVE (1U << 0) /* this host has a slice in the pool */

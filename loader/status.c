@@ -105,12 +105,13 @@ static int count_tuples(int fd, const struct ps_pool *pools, struct pool_usage *
 static int count_ports(int fd, const struct ps_pool *pool, int slot, struct pool_usage *use)
 {
 	for (__u32 port = pool->port_lo; port <= pool->port_hi; port++) {
-		__u32 idx = slot * PS_PORTS_PER_POOL + port, word;
+		__u32 tcp = PS_PORT_USERS_INDEX(slot, IPPROTO_TCP, port), udp = PS_PORT_USERS_INDEX(slot, IPPROTO_UDP, port);
+		__u32 tcp_word, udp_word;
 
-		if (bpf_map_lookup_elem(fd, &idx, &word))
+		if (bpf_map_lookup_elem(fd, &tcp, &tcp_word) || bpf_map_lookup_elem(fd, &udp, &udp_word))
 			return -errno;
-		use->ports_in_use += word != 0;
-		use->ports_bound += (word >> PS_PORT_BIND_SHIFT) != 0;
+		use->ports_in_use += (tcp_word | udp_word) != 0;
+		use->ports_bound += ((tcp_word | udp_word) >> PS_PORT_BIND_SHIFT) != 0;
 	}
 	return 0;
 }

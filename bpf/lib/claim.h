@@ -28,14 +28,15 @@
 #include "maps.h"
 #include "stats.h"
 
-static __always_inline __u32 ps_port_index(__u32 slot, __u32 port)
+/* Index of a TCP port's TIME_WAIT stamp in ps_port_tw. */
+static __always_inline __u32 ps_tw_index(__u32 slot, __u32 port)
 {
 	return slot * PS_PORTS_PER_POOL + (port & 0xffff);
 }
 
-static __always_inline __u32 *ps_port_word(__u32 slot, __u32 port)
+static __always_inline __u32 *ps_port_word(__u32 slot, __u32 proto, __u32 port)
 {
-	__u32 idx = ps_port_index(slot, port);
+	__u32 idx = PS_PORT_USERS_INDEX(slot, proto, port);
 
 	return bpf_map_lookup_elem(&ps_port_users, &idx);
 }
@@ -45,38 +46,43 @@ static __always_inline __u32 ps_tw_now(void)
 	return (__u32)(bpf_ktime_get_ns() >> PS_TW_STAMP_SHIFT);
 }
 
-static __always_inline void ps_ports_busy_add(__u32 slot, __s32 delta)
+/*
+ * The words of one (pool slot, protocol) and their count of ports in use
+ * (ps_ports_busy) change together: @busy is the count's index,
+ * PS_STATS_INDEX(slot, proto).
+ */
+static __always_inline void ps_ports_busy_add(__u32 busy, __s32 delta)
 {
-	__u32 *busy = bpf_map_lookup_elem(&ps_ports_busy, &slot);
+	__u32 *count = bpf_map_lookup_elem(&ps_ports_busy, &busy);
 
-	if (busy)
-		__sync_fetch_and_add(busy, delta);
+	if (count)
+		__sync_fetch_and_add(count, delta);
 }
 
 /* Add to a port word, and count the port busy if nobody used it. */
-static __always_inline __u32 ps_word_add(__u32 slot, __u32 *word, __u32 delta)
+static __always_inline __u32 ps_word_add(__u32 busy, __u32 *word, __u32 delta)
 {
 	__u32 old = __sync_fetch_and_add(word, delta);
 
 	if (!old)
-		ps_ports_busy_add(slot, 1);
+		ps_ports_busy_add(busy, 1);
 	return old;
 }
 
 /* Take back what ps_word_add() added; the last user leaves the port unused. */
-static __always_inline void ps_word_sub(__u32 slot, __u32 *word, __u32 delta)
+static __always_inline void ps_word_sub(__u32 busy, __u32 *word, __u32 delta)
 {
 	if (__sync_fetch_and_sub(word, delta) == delta)
-		ps_ports_busy_add(slot, -1);
+		ps_ports_busy_add(busy, -1);
 }
 
 /* Take one connect share of a port unless a bind holds it. */
-static __always_inline bool ps_port_share(__u32 slot, __u32 *word)
+static __always_inline bool ps_port_share(__u32 busy, __u32 *word)
 {
-	__u32 old = ps_word_add(slot, word, 1);
+	__u32 old = ps_word_add(busy, word, 1);
 
 	if (old >> PS_PORT_BIND_SHIFT) {
-		ps_word_sub(slot, word, 1);
+		ps_word_sub(busy, word, 1);
 		return false;
 	}
 	return true;
@@ -87,26 +93,28 @@ static __always_inline bool ps_port_share(__u32 slot, __u32 *word)
  * kernel does not still hold in TIME_WAIT either (it would refuse the bind
  * of a socket without SO_REUSEADDR).
  */
-static __always_inline bool ps_port_take(__u32 slot, __u32 port, __u32 *word)
+static __always_inline bool ps_port_take(__u32 slot, __u32 proto, __u32 port, __u32 *word)
 {
-	__u32 idx = ps_port_index(slot, port), *tw;
+	__u32 idx = ps_tw_index(slot, port), *tw;
 
-	tw = bpf_map_lookup_elem(&ps_port_tw, &idx);
-	if (tw && *tw && (__s32)(*tw - ps_tw_now()) > 0)
-		return false;
+	if (proto == IPPROTO_TCP) {
+		tw = bpf_map_lookup_elem(&ps_port_tw, &idx);
+		if (tw && *tw && (__s32)(*tw - ps_tw_now()) > 0)
+			return false;
+	}
 	if (__sync_val_compare_and_swap(word, 0, PS_PORT_BIND_ONE))
 		return false;
-	ps_ports_busy_add(slot, 1);
+	ps_ports_busy_add(PS_STATS_INDEX(slot, proto), 1);
 	return true;
 }
 
 /* Hold a bind count of a port that the application named, unless connected sockets share it. */
-static __always_inline bool ps_port_bind(__u32 slot, __u32 *word)
+static __always_inline bool ps_port_bind(__u32 busy, __u32 *word)
 {
-	__u32 old = ps_word_add(slot, word, PS_PORT_BIND_ONE);
+	__u32 old = ps_word_add(busy, word, PS_PORT_BIND_ONE);
 
 	if (old & PS_PORT_USERS_MASK) {
-		ps_word_sub(slot, word, PS_PORT_BIND_ONE);
+		ps_word_sub(busy, word, PS_PORT_BIND_ONE);
 		return false;
 	}
 	return true;
@@ -173,7 +181,8 @@ static __always_inline void ps_release_tuple(struct ps_sock_state *st, __u64 coo
 /* Give back the socket's share of its port; a TCP port may linger in TIME_WAIT. */
 static __always_inline void ps_release_port(struct ps_sock_state *st)
 {
-	__u32 flags = st->flags, idx = ps_port_index(st->pool, st->port), *word, *tw;
+	__u32 flags = st->flags, busy = PS_STATS_INDEX(st->pool, st->proto), *word, *tw;
+	__u32 idx = ps_tw_index(st->pool, st->port);
 
 	st->flags &= ~(PS_HOLDS_PORT_USER | PS_HOLDS_PORT_BIND);
 	if (!(flags & (PS_HOLDS_PORT_USER | PS_HOLDS_PORT_BIND)))
@@ -183,13 +192,13 @@ static __always_inline void ps_release_port(struct ps_sock_state *st)
 		if (tw)
 			*tw = ps_tw_now() + PS_TW_HOLD_UNITS;
 	}
-	word = bpf_map_lookup_elem(&ps_port_users, &idx);
+	word = ps_port_word(st->pool, st->proto, st->port);
 	if (!word)
 		return;
 	if (flags & PS_HOLDS_PORT_USER)
-		ps_word_sub(st->pool, word, 1);
+		ps_word_sub(busy, word, 1);
 	if (flags & PS_HOLDS_PORT_BIND)
-		ps_word_sub(st->pool, word, PS_PORT_BIND_ONE);
+		ps_word_sub(busy, word, PS_PORT_BIND_ONE);
 }
 
 /*

@@ -63,34 +63,36 @@ struct {
 } ps_tuples SEC(".maps");
 
 /*
- * Per (pool slot, port) word: connect claims in the low bits, bind holds in
- * the high bits (see PS_PORT_BIND_SHIFT). Updated atomically by connect,
- * bind and sock_release.
+ * Per (pool slot, protocol, port) word (PS_PORT_USERS_INDEX): connect
+ * claims in the low bits, bind holds in the high bits (see
+ * PS_PORT_BIND_SHIFT). Updated atomically by connect, bind and the release
+ * programs.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PS_MAX_POOLS * PS_PORTS_PER_POOL);
+	__uint(max_entries, PS_MAX_POOLS * 2 * PS_PORTS_PER_POOL);
 	__type(key, __u32);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ps_port_users SEC(".maps");
 
 /*
- * Per pool slot: how many of its port words are not zero (ports with a
- * connect share or a bind hold). A hint for the search, which skips its pass
- * over unused ports when there are none. Kept by whoever moves a word
- * between zero and not zero: connect, bind and the release programs.
+ * Per (pool slot, protocol) (PS_STATS_INDEX): how many of its port words
+ * are not zero (ports with a connect share or a bind hold). A hint for the
+ * search, which skips its pass over unused ports when there are none. Kept
+ * by whoever moves a word between zero and not zero: connect, bind and the
+ * release programs.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PS_MAX_POOLS);
+	__uint(max_entries, PS_STATS_ENTRIES);
 	__type(key, __u32);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ps_ports_busy SEC(".maps");
 
 /*
- * Per (pool slot, port): until when the kernel may still hold the port in
+ * Per (pool slot, TCP port): until when the kernel may still hold the port in
  * TIME_WAIT, in units of 2^PS_TW_STAMP_SHIFT ns of bpf_ktime_get_ns().
  * Written when a TCP socket that closed first reaches CLOSE; read by
  * bind(pool, 0), which must not hand out a port the kernel would refuse.

@@ -156,3 +156,25 @@ t_refused_bind_then_connect_gives_back() {
 	check_conns "$out" $POOL4 20000 20001 2
 	expect_eq "$(status_field web tuples.total)" 0 "claims left"
 }
+
+# Ports are held per protocol, as the kernel keeps them: UDP sockets bound
+# to every port of the slice leave TCP connects their ports, and the
+# other way round.
+t_bind_holds_are_per_protocol() {
+	local out
+	std_setup 20000-20001
+	attach
+	serve srv --tcp $SRV4:8080 --udp $SRV4:8080
+	hold_start u 2 --proto udp --to $SRV4:8080 --count 2 --bind $POOL4:0
+	check_conns "$(hold_output u)" $POOL4 20000 20001 2
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8080 --count 2 --linger0) ||
+		die "UDP binds kept TCP connects off their ports: $out"
+	check_conns "$out" $POOL4 20000 20001 2
+	hold_stop u
+	hold_start t 2 --proto tcp --to $SRV4:8080 --count 2 --bind $POOL4:0
+	check_conns "$(hold_output t)" $POOL4 20000 20001 2
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto udp --to $SRV4:8080 --count 2) ||
+		die "TCP binds kept UDP connects off their ports: $out"
+	check_conns "$out" $POOL4 20000 20001 2
+	hold_stop t
+}

@@ -59,7 +59,7 @@ claims_summary() {
 		jq -r '.[] | (.formatted.key // .key) | "\(.proto):\(.lport)->\(.rport)"' 2>/dev/null | sort | uniq -c | head -n 40 | tr '\n' ' '
 }
 
-# port_words LO HI: "port=word" for every non-zero word of ps_port_users
+# port_words LO HI: "port=word" for every non-zero TCP word of ps_port_users
 # of pool slot 0 (web) in LO-HI (word: connect shares, + 2^24 per bind).
 port_words() {
 	local p k
