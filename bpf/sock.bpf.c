@@ -91,6 +91,13 @@ static long ps_try_port(__u32 i, void *data)
 	 */
 	if (s->unused_only ? *word : *word >> PS_PORT_BIND_SHIFT)
 		return 0;
+	/*
+	 * Sharing a port: most candidates of a busy destination are taken,
+	 * and a lookup (inlined, no bucket lock) learns it for less than a
+	 * failed insert.
+	 */
+	if (!s->unused_only && bpf_map_lookup_elem(&ps_tuples, t))
+		return 0;
 	err = bpf_map_update_elem(&ps_tuples, t, &s->claim, BPF_NOEXIST);
 	if (err == -EEXIST) {
 		return 0; /* a live socket holds it: claims are never taken over */
