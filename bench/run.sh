@@ -73,6 +73,7 @@ cleanup() {
 		ip netns del "$ns" 2>/dev/null
 	done
 	rm -f "$PORTSLICE_LOCK_FILE"
+	[ -n "${STATS_WAS:-}" ] && sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"
 	rm -rf "$TMPD"
 }
 trap cleanup EXIT
@@ -197,8 +198,17 @@ else
 rm -rf "$RES"
 mkdir -p "$RES/raw"
 : > "$RUNS"
+# Run-time statistics left on (kernel.bpf_stats_enabled=1, by a profiling
+# session) cost every BPF program two clock reads a run: off for the
+# measurements, as on a production host; part 5 takes its own statistics
+# through BPF_ENABLE_STATS, which holds them on only while it reads them.
+# BENCH_BPF_STATS=1 leaves them on, for part 7's per-program profile.
+STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null)
+STATS_RUN=$([ "${BENCH_BPF_STATS:-0}" = 1 ] && echo 1 || echo 0)
+sysctl -qw kernel.bpf_stats_enabled=$STATS_RUN 2>/dev/null
 cat > "$RES/machine.txt" <<EOF
 date: $(date -u +%FT%TZ)
+bpf_stats_enabled: $STATS_RUN during the run (was ${STATS_WAS:-unknown})
 nproc: $(nproc)
 kernel: $(uname -r)
 cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
@@ -581,17 +591,24 @@ ngx_world() {
 	wait_tcp "$ox" $(for o in $NGX_ORIGINS; do printf '%s:81 ' "$o"; done)
 	wait_tcp "$nx" $NGX_PROXY:8080
 	NGX_OX[$x]=$ox
+	NGX_CG[$x]=$cg
 }
+
+# cg_cpu_us CG: CPU time its processes used so far (cgroup v2 cpu.stat),
+# in microseconds: the hooks run in the proxy's own system calls
+cg_cpu_us() { awk '$1 == "usage_usec" { print $2 }' "$1/cpu.stat"; }
 
 # ngx_round X ROUND N: ab with N requests, 20 at a time, against X's proxy;
 # one line to runs.csv (p50 column: wall time per request) and nginx.csv
 ngx_round() {
-	local x=$1 r=$2 out
+	local x=$1 r=$2 out cpu0 cpu1
 	out=$TMPD/ab-$x.out
+	cpu0=$(cg_cpu_us "${NGX_CG[$x]}")
 	ip netns exec "${NGX_OX[$x]}" ab -k -q -n "$3" -c $NGX_CONC -s 30 "http://$NGX_PROXY:8080/" > "$out" 2>&1 ||
 		fail "ab against nginx $x: $(tail -n 3 "$out")"
+	cpu1=$(cg_cpu_us "${NGX_CG[$x]}")
 	[ "$r" = 0 ] && return 0
-	awk -v x="${x^^}" -v r="$r" -v runs="$RUNS" -v csv="$RES/nginx.csv" '
+	awk -v x="${x^^}" -v r="$r" -v runs="$RUNS" -v csv="$RES/nginx.csv" -v cpu=$((cpu1 - cpu0)) '
 		/^Complete requests:/ { n = $3 }
 		/^Failed requests:/ { f = $3 }
 		/^Non-2xx responses:/ { f += $3 }
@@ -605,7 +622,7 @@ ngx_round() {
 			if (!n || !t) exit 1
 			wall = t * 1e9 / n
 			printf "nginx,%s,%d,%d,%d,%.0f,%.0f,%.0f,%.0f,%.1f,-1\n", x, r, n, f, wall, p99 * 1e6, pmax * 1e6, tpr * 1e6, n / t >> runs
-			printf "%d,%s,%d,%d,%.3f,%.1f,%s,%s,%s\n", r, x, n, f, t, n / t, p50, p99, pmax >> csv
+			printf "%d,%s,%d,%d,%.3f,%.1f,%s,%s,%s,%.1f\n", r, x, n, f, t, n / t, p50, p99, pmax, cpu / n >> csv
 		}' "$out" || fail "no ab figures: $(tail -n 3 "$out")"
 }
 
@@ -615,7 +632,7 @@ if want nginx; then
 		[ -r /usr/lib/nginx/modules/ngx_http_echo_module.so ] ||
 		fail "nginx, ab or nginx's echo module missing: make deps"
 	export PORTSLICE_PIN_DIR=/sys/fs/bpf/$TAG-nginx
-	declare -A NGX_OX
+	declare -A NGX_OX NGX_CG
 	LO=20000; HI=20999
 	# B's nginx sits in a cgroup of its own too, with nothing attached:
 	# the hook is the only difference
@@ -626,13 +643,25 @@ if want nginx; then
 	ngx_world b "$CG_NB"
 	ip netns exec "$TAG-nb" sysctl -qw net.ipv4.ip_local_port_range="$LO $HI" ||
 		fail "cannot set B's ip_local_port_range"
-	echo "round,contender,requests,failed,secs,requests_per_s,latency_p50_ms,latency_p99_ms,latency_max_ms" > "$RES/nginx.csv"
+	echo "round,contender,requests,failed,secs,requests_per_s,latency_p50_ms,latency_p99_ms,latency_max_ms,proxy_cpu_us_per_request" > "$RES/nginx.csv"
 	ngx_round a 0 500
 	ngx_round b 0 500
 	for ((r = 1; r <= NGX_ROUNDS; r++)); do
 		if ((r % 2)); then order="a b"; else order="b a"; fi
 		for x in $order; do ngx_round "$x" "$r" "$NGX_REQUESTS"; done
 	done
+	# BENCH_BPF_STATS=1: what portslice's programs cost per request, from
+	# their run-time statistics (every request of A's rounds and warm-up)
+	if [ "$STATS_RUN" = 1 ]; then
+		reqs=$(awk -F, 'NR > 1 && $2 == "A" { n += $3 } END { print n + 500 }' "$RES/nginx.csv")
+		echo "program,runs,run_time_ns,runs_per_request,ns_per_request" > "$RES/nginx-progs.csv"
+		for l in "$PORTSLICE_PIN_DIR"/cgroups/*/*; do
+			bpftool -j prog show id "$(bpftool -j link show pinned "$l" | jq .prog_id)"
+		done | jq -r --argjson n "$reqs" '"\(.name),\(.run_cnt // 0),\(.run_time_ns // 0),\((.run_cnt // 0) / $n),\((.run_time_ns // 0) / $n)"' \
+			>> "$RES/nginx-progs.csv"
+		awk -F, 'NR > 1 { t += $5; printf "  %s: %.2f runs, %.0f ns a request\n", $1, $4, $5 } END { printf "  all programs: %.0f ns a request\n", t }' \
+			"$RES/nginx-progs.csv" >&2
+	fi
 	sleep 1.2 # the origins' access logs flush every second
 	# every upstream connection left from the pool address and the slice
 	for x in a b; do
@@ -643,7 +672,7 @@ if want nginx; then
 			END { printf "  origins of %s answered %d requests, %d not 200 or not from %s:%d-%d\n", x, n, bad, pool, lo, hi > "/dev/stderr"; exit bad > 0 }' \
 			"$TMPD/origin-$x.log" || fail "nginx $x: upstream connections outside the slice"
 	done
-	awk -F, '$1 == "nginx" { printf "  round %s %s: %s requests, %s failed, %.0f/s\n", $3, $2, $4, $5, $10 }' "$RUNS" >&2
+	awk -F, 'NR > 1 { printf "  round %s %s: %s requests, %s failed, %.0f/s, proxy CPU %.1f us a request\n", $1, $2, $3, $4, $6, $10 }' "$RES/nginx.csv" >&2
 fi
 
 # ---- 8: the distribution of the chosen source ports -----------------------------------
@@ -720,6 +749,10 @@ say "summary"
 		$1 == "nginx" && $2 == "A" && $3 == "B" {
 			printf "nginx, wall time per request, portslice / no hook + narrowed range: %.3f [%.3f-%.3f], %d rounds\n", $5, $6, $7, $4
 			printf "nginx, requests per second, portslice / no hook + narrowed range: %.3f [%.3f-%.3f]\n", $8, $9, $10 }' "$RES/ratios.csv"
+	[ -s "$RES/nginx.csv" ] && for x in A B; do
+		awk -F, -v x=$x 'NR > 1 && $2 == x { print $10 }' "$RES/nginx.csv" | sort -g |
+			awk -v x=$x '{ v[NR] = $1 } END { if (NR) printf "nginx %s: proxy CPU time per request (cgroup cpu.stat), median of %d rounds: %.1f us\n", x, NR, (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+	done
 	[ -s "$RES/dist.csv" ] && awk -F, 'NR > 1 {
 		printf "chosen ports, build %s, %s, %s%% held: chi-square %s, df %s, p %s (%s connects over %s free ports)\n",
 			$1, ($2 == "A" ? "portslice" : "kernel IP_LOCAL_PORT_RANGE"), $3, $8, $9, $10, $6, $7 }' "$RES/dist.csv"
