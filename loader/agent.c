@@ -226,7 +226,7 @@ static int load_config(struct agent *a, struct ps_config *cfg, char **content, s
 	if (err) {
 		free(*content);
 		*content = NULL;
-		return ps_err(err, "%s", cerr.msg);
+		return ps_err_config(err, &cerr);
 	}
 	if (!cfg->n_cgroups && !cfg->steering.n_interfaces) {
 		err = ps_err(EINVAL, "%s: cgroups: missing: the agent attaches the cgroups listed there (and steers the interfaces of steering.interfaces); add \"cgroups:\" with \"- path: /sys/fs/cgroup/CGROUP\" entries",

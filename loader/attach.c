@@ -208,8 +208,7 @@ static void print_result(const struct ps_cgroup *cg, const struct ps_selection *
 			json_object_array_add(pools, p);
 		}
 		json_object_object_add(root, "pools", pools);
-		puts(json_object_to_json_string_ext(root, ps_pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN));
-		json_object_put(root);
+		ps_json_print(root);
 		return;
 	}
 	printf("%s %s (host %s):\n", verb, cg->path, host);
@@ -332,7 +331,7 @@ static int run_attach(int argc, char **argv)
 	/* Everything that can be checked without touching the kernel first. */
 	err = ps_config_load_file(o.config, &cfg, &cerr);
 	if (err)
-		return ps_err(err, "%s", cerr.msg);
+		return ps_err_config(err, &cerr);
 	err = ps_select_pools(&cfg, o.host, o.pools, o.n_pools, &sel);
 	if (err)
 		goto out;

@@ -56,13 +56,25 @@ int ps_cli_parse(const struct ps_cmd *cmd, int argc, char **argv,
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
+	for (bool took_arg = false;;) {
+		c = getopt_long(argc, argv, sopts, lopts, NULL);
+		if (c == -1) {
+			/* '+' stops at the first argument: take the positional one and go on. */
+			if (!cmd->positional || took_arg || optind >= argc)
+				break;
+			took_arg = true;
+			err = on_opt(PS_OPT_ARG, argv[optind++], ctx);
+			if (err)
+				return err;
+			continue;
+		}
 		switch (c) {
 		case OPT_HELP:
 			ps_cli_usage(stdout, cmd);
 			return 1;
 		case OPT_JSON:
 			ps_json = true;
+			ps_log_set_json(true, NULL);
 			break;
 		case '?':
 			for (const struct ps_opt *o = cmd->opts; optopt && o && o->name; o++)

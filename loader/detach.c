@@ -191,8 +191,7 @@ static void print_done(const char *what, bool was_attached, const struct ps_deta
 		json_object_object_add(root, "was_attached", json_object_new_boolean(was_attached));
 		json_object_object_add(root, "draining_sockets", json_object_new_uint64(res->draining));
 		json_object_object_add(root, "state_removed", json_object_new_boolean(res->removed_all));
-		puts(json_object_to_json_string_ext(root, ps_pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN));
-		json_object_put(root);
+		ps_json_print(root);
 		return;
 	}
 	if (!was_attached && !strcmp(what, "no cgroup"))

@@ -892,8 +892,7 @@ static int run_doctor(int argc, char **argv)
 		json_object_object_add(root, "failures", json_object_new_int(r.n[V_FAIL]));
 		json_object_object_add(root, "warnings", json_object_new_int(r.n[V_WARN]));
 		json_object_object_add(root, "checks", r.checks);
-		puts(json_object_to_json_string_ext(root, ps_pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN));
-		json_object_put(root);
+		ps_json_print(root);
 	} else {
 		printf("%d ok, %d warning(s), %d failure(s)\n", r.n[V_OK], r.n[V_WARN], r.n[V_FAIL]);
 	}

@@ -20,6 +20,7 @@ static const struct ps_cmd *const commands[] = {
 	&ps_cmd_stats,
 	&ps_cmd_doctor,
 	&ps_cmd_agent,
+	&ps_cmd_validate,
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -104,9 +105,8 @@ static void report_error(void)
 	if (!*msg)
 		msg = "failed";
 	if (ps_json) {
-		json_object *root = json_object_new_object();
+		json_object *root = ps_err_json();
 
-		json_object_object_add(root, "error", json_object_new_string(msg));
 		puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
 		json_object_put(root);
 	} else {
@@ -127,8 +127,10 @@ int main(int argc, char **argv)
 			ps_log_set_level(PS_LOG_DEBUG);
 		} else if (!strcmp(a, "-j") || !strcmp(a, "--json")) {
 			ps_json = true;
+			ps_log_set_json(true, NULL);
 		} else if (!strcmp(a, "-p") || !strcmp(a, "--pretty")) {
 			ps_json = ps_pretty = true;
+			ps_log_set_json(true, NULL);
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
 			return 0;
@@ -158,6 +160,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	err = cmd->run(argc - i, argv + i);
+	if (err > 0)
+		return err; /* the command reported its failure itself */
 	if (err) {
 		report_error();
 		return err == -EINVAL ? 2 : 1;

@@ -357,8 +357,7 @@ static int run_status(int argc, char **argv)
 			json_object_object_add(root, "attachments", json_object_new_array());
 			json_object_object_add(root, "pools", json_object_new_array());
 			json_object_object_add(root, "steering", steering);
-			puts(json_object_to_json_string_ext(root, ps_pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN));
-			json_object_put(root);
+			ps_json_print(root);
 			return 0;
 		}
 		if (!ps_steer_links_any()) {
