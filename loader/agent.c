@@ -701,7 +701,7 @@ static int run_agent(int argc, char **argv)
 		hostbuf[sizeof(hostbuf) - 1] = '\0';
 		a->o.host = hostbuf;
 	}
-	err = ps_env_require_root();
+	err = ps_env_require_host(true);
 	if (err)
 		goto out;
 	if (!realpath(a->o.config, real)) {

@@ -338,7 +338,7 @@ static int run_attach(int argc, char **argv)
 	if (!ps_env_local_port_range(&local))
 		ps_config_warn_local_range(&cfg, o.host, local, warn_cb, NULL);
 
-	err = ps_env_require_root();
+	err = ps_env_require_host(true);
 	if (!err)
 		err = ps_env_require_btf();
 	if (!err)

@@ -34,6 +34,8 @@ struct ps_cmd {
 	 * the command takes none). Options may stand before or after it.
 	 */
 	const char *positional;
+	/* Reads no pins and no mounts (validate): no --bpffs, --cgroup-root. */
+	bool offline;
 };
 
 #define PS_OPT_ARG 0x7fff

@@ -222,7 +222,7 @@ static int run_detach(int argc, char **argv)
 		return err > 0 ? 0 : err;
 	if (!o.cgroup == !o.all)
 		return ps_err(EINVAL, "detach needs exactly one of --cgroup DIR or --all");
-	err = ps_env_require_root();
+	err = ps_env_require_host(true);
 	if (err)
 		return err;
 	lock = ps_state_lock();

@@ -92,6 +92,7 @@ static const char *const verdict_str[] = { "ok", "warn", "fail" };
 struct report {
 	json_object *checks;
 	int n[3];
+	bool view_ok;   /* the bpffs and cgroup2 seen here are the host's */
 };
 
 static void check(struct report *r, enum verdict v, const char *name, const char *fix, const char *fmt, ...)
@@ -174,12 +175,41 @@ static void check_btf(struct report *r)
 		      "/sys/kernel/btf/vmlinux is missing: the CO-RE programs cannot be loaded");
 }
 
+/*
+ * The namespaces this runs in: the mounts must be the host's (or named with
+ * --bpffs and --cgroup-root), and the network namespace is the one whose
+ * addresses, listeners and sockets the other checks see.
+ */
+static bool check_view(struct report *r)
+{
+	char why[1536];
+	int net = ps_ns_initial("net");
+
+	if (ps_env_host_view_why(true, why, sizeof(why))) {
+		check(r, V_FAIL, "namespace", NULL, "%s", why);
+		return false;
+	}
+	r->view_ok = true;
+	check(r, V_OK, "namespace", NULL,
+	      "the bpffs and cgroup2 mounts are the host's%s; network namespace: %s (pool addresses, listening sockets and steered interfaces are checked in this one)",
+	      ps_env_bpffs() || ps_env_cgroup_root() ? " (as named)" : "",
+	      net == 1 ? "the host's" : net == 0 ? "not the host's" : "cannot tell whether it is the host's");
+	return true;
+}
+
 static bool have_cgroup2(struct report *r, char *mnt, size_t len)
 {
 	FILE *f = fopen("/proc/self/mounts", "r");
 	char line[4096], dev[256], path[PATH_MAX], type[64];
 	bool found = false;
 
+	if (ps_env_cgroup_root()) {
+		if (f)
+			fclose(f);
+		snprintf(mnt, len, "%s", ps_env_cgroup_root());
+		check(r, V_OK, "cgroup2", NULL, "the host's cgroup v2 hierarchy is mounted at %s (--cgroup-root)", mnt);
+		return true;
+	}
 	while (f && !found && fgets(line, sizeof(line), f))
 		if (sscanf(line, "%255s %4095s %63s", dev, path, type) == 3 && !strcmp(type, "cgroup2")) {
 			snprintf(mnt, len, "%s", path);
@@ -876,10 +906,14 @@ static int run_doctor(int argc, char **argv)
 	v = kernel_version(release, sizeof(release));
 	check_kernel(&r, v, release);
 	check_btf(&r);
-	have_cgroup2(&r, mnt, sizeof(mnt));
-	check_bpffs(&r);
+	/* Another mount namespace's mounts are no answer about the host's: those checks wait. */
+	if (check_view(&r)) {
+		have_cgroup2(&r, mnt, sizeof(mnt));
+		check_bpffs(&r);
+	}
 	check_features(&r, v, release);
-	check_pins(&r);
+	if (r.view_ok)
+		check_pins(&r);
 	if (o.config)
 		check_config(&r, &o);
 	if (mnt[0] && geteuid() == 0)

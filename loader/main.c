@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "env.h"
 #include "log.h"
 #include "portslice.h"
 
@@ -44,10 +45,14 @@ static void usage(FILE *out)
 		"  -j, --json      machine-readable output; errors too, as {\"error\": ...}\n"
 		"  -p, --pretty    indented JSON (implies --json)\n"
 		"  -V, --version   print the version\n"
+		"  --bpffs DIR, --cgroup-root DIR\n"
+		"                  the host's bpf file system and cgroup2 hierarchy as mounted in\n"
+		"                  this mount namespace, when it is not the host's (a container)\n"
 		"\n"
 		"Environment:\n"
 		"  PORTSLICE_PIN_DIR    where the pins live (default /sys/fs/bpf/portslice)\n"
-		"  PORTSLICE_LOCK_FILE  lock serialising state changes (default /run/portslice.lock)\n");
+		"  PORTSLICE_LOCK_FILE  lock serialising state changes (default /run/portslice.lock)\n"
+		"  PORTSLICE_BPFFS, PORTSLICE_CGROUP_ROOT  as --bpffs and --cgroup-root\n");
 }
 
 /* Unambiguous prefixes select a command, as in bpftool. */
@@ -131,6 +136,8 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "-p") || !strcmp(a, "--pretty")) {
 			ps_json = ps_pretty = true;
 			ps_log_set_json(true, NULL);
+		} else if ((!strcmp(a, "--bpffs") || !strcmp(a, "--cgroup-root")) && i + 1 < argc) {
+			(a[2] == 'b' ? ps_env_set_bpffs : ps_env_set_cgroup_root)(argv[++i]);
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
 			return 0;

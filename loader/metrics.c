@@ -278,7 +278,7 @@ static int run_stats(int argc, char **argv)
 		return err > 0 ? 0 : err;
 	if (ps_json)
 		return ps_err(EINVAL, "stats prints Prometheus text; for JSON use 'portslice status --json'");
-	err = ps_env_require_root();
+	err = ps_env_require_host(true);
 	if (err)
 		return err;
 	if (o.output) {

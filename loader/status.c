@@ -344,7 +344,7 @@ static int run_status(int argc, char **argv)
 	err = ps_cli_parse(&ps_cmd_status, argc, argv, NULL, NULL);
 	if (err)
 		return err > 0 ? 0 : err;
-	err = ps_env_require_root();
+	err = ps_env_require_host(true);
 	if (err)
 		return err;
 	steering = ps_steer_status_json();

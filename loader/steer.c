@@ -1247,7 +1247,7 @@ static int run_steer_attach(int argc, char **argv)
 	}
 	ps_steer_warn_config(&cfg, self);
 
-	err = ps_env_require_root();
+	err = ps_env_require_host(false);
 	if (!err)
 		err = ps_env_require_btf();
 	if (!err)
@@ -1372,7 +1372,7 @@ static int run_steer_detach(int argc, char **argv)
 			goto out;
 		}
 	}
-	err = ps_env_require_root();
+	err = ps_env_require_host(false);
 	if (err)
 		goto out;
 	lock = ps_state_lock();

@@ -254,4 +254,5 @@ const struct ps_cmd ps_cmd_validate = {
 	.opts = validate_opts,
 	.run = run_validate,
 	.positional = "FILE",
+	.offline = true,
 };
