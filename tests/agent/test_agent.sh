@@ -115,13 +115,6 @@ links_of() {
 		'[.[] | select(.type == "cgroup" and .cgroup_id == $id)] | length'
 }
 
-expect_contains() {
-	case "$1" in
-	*"$2"*) ;;
-	*) die "${3:-output} lacks '$2': $1" ;;
-	esac
-}
-
 # metric TEXT NAME LABELS: the value of one sample ("" if absent).
 metric() {
 	printf '%s\n' "$1" | awk -v key="$2${3:-}" '$1 == key { print $2 }'

@@ -22,29 +22,8 @@ new_cg() {
 	NEW_CG=$(cg_create "$1") || exit 1
 }
 
-# run CMD...: runs CMD; sets RC, OUT (stdout) and ERR (stderr).
-run() {
-	"$@" >"$TMPD/run.out" 2>"$TMPD/run.err"
-	RC=$?
-	OUT=$(cat "$TMPD/run.out")
-	ERR=$(cat "$TMPD/run.err")
-}
-
 # cli ARGS...: run portslice (see run).
 cli() { run "$PS" "$@"; }
-
-expect_contains() {
-	case "$1" in
-	*"$2"*) ;;
-	*) die "${3:-output} lacks '$2': $1" ;;
-	esac
-}
-
-expect_lacks() {
-	case "$1" in
-	*"$2"*) die "${3:-output} has '$2': $1" ;;
-	esac
-}
 
 # expect_ok: the last run succeeded with nothing on stderr.
 expect_ok() {
@@ -70,7 +49,9 @@ expect_error() {
 }
 
 # expect_json_error CODE FRAGMENT...: like expect_error, for --json: stdout
-# is exactly one JSON object, {"error": "..."}, and stderr has no error line.
+# is exactly one JSON object, {"error": "..."} (with "file", "line", "field"
+# and "errors" where the error is about a file, "warnings" where there were
+# any), and stderr has no error line.
 expect_json_error() {
 	local code=$1 f msg
 	shift
@@ -80,8 +61,9 @@ expect_json_error() {
 		expect_eq "$RC" "$code" "exit code (stdout: $OUT)"
 	fi
 	expect_eq "$(printf '%s' "$OUT" | jq -s 'length')" 1 "JSON values on stdout: $OUT"
-	printf '%s' "$OUT" | jq -e 'type == "object" and keys == ["error"] and (.error | type == "string")' \
-		>/dev/null || die "stdout is not {\"error\": STRING}: $OUT"
+	printf '%s' "$OUT" | jq -e 'type == "object" and (.error | type == "string") and
+		(keys - ["error", "file", "line", "field", "errors", "warnings"] == [])' \
+		>/dev/null || die "stdout is not {\"error\": STRING, ...}: $OUT"
 	expect_eq "$(printf '%s\n' "$OUT" | wc -l)" 1 "lines on stdout"
 	expect_nomatch "$ERR" 'error' "stderr of a --json error"
 	msg=$(printf '%s' "$OUT" | jq -r .error)
@@ -299,11 +281,25 @@ t_json_errors_are_one_object() {
 	for how in "-j attach" "--json attach" "attach -j" "attach --json" "-p attach"; do
 		cli $how --cgroup "$CG" --config "$bad" --host host-a
 		expect_json_error 2 "$bad:4: pools[0].colour: unknown key"
+		expect_eq "$(printf '%s' "$OUT" | jq -c '[.file, .line, .field]')" "[\"$bad\",4,\"pools[0].colour\"]" \
+			"file, line and field of the error"
+		expect_eq "$(printf '%s' "$OUT" | jq -c '[.errors[] | [.file, .line, .field]]')" \
+			"[[\"$bad\",4,\"pools[0].colour\"]]" "every error of the config"
 	done
+	expect_pristine "$CG"
+
+	# Every error of the file: the message points to validate, "errors" lists them.
+	sed 's/^      host-b: 40000-40999$/      host-b: 40999-40000/' "$bad" >"$TMPD/two.yaml"
+	cli -j attach --cgroup "$CG" --config "$TMPD/two.yaml" --host host-a
+	expect_json_error 2 "and 2 more errors: 'portslice validate $TMPD/two.yaml' lists them all"
+	expect_eq "$(printf '%s' "$OUT" | jq -c '[.errors[] | [.line, .field]]')" \
+		'[[4,"pools[0].colour"],[7,"pools[0].slices.host-b"],[12,"pools[1].slices.host-b"]]' "errors"
 	expect_pristine "$CG"
 
 	cli -j attach --cgroup "$CG" --config "$TMPD/missing.yaml" --host host-a
 	expect_json_error any "$TMPD/missing.yaml"
+	expect_eq "$(printf '%s' "$OUT" | jq -c '[.file, .line, .field]')" "[\"$TMPD/missing.yaml\",null,null]" \
+		"file of an error opening the config"
 	cli -j frobnicate
 	expect_json_error 2 "unknown command 'frobnicate'"
 	cli -j --frobnicate
@@ -922,6 +918,14 @@ t_slice_in_local_port_range_warns() {
 	expect_contains "$ERR" "portslice: warning: pool web ($POOL4): ports 33000-33999 of the slice 33000-33999 of host host-a are inside the local port range 32768-60999"
 	expect_lacks "$ERR" "web6"
 	expect_attached "$CG"
+
+	# With -j the warning is JSON too: a log line on stderr, and in the result.
+	cli_in_ns -j attach --cgroup "$CG" --config "$CONF" --host host-a
+	expect_eq "$RC" 0 "exit code of -j attach (stderr: $ERR)"
+	expect_eq "$(printf '%s\n' "$ERR" | jq -c '[.level, (.message | test("pool web .* inside the local port range"))]')" \
+		'["warning",true]' "stderr of -j attach: $ERR"
+	expect_eq "$(printf '%s' "$OUT" | jq -c '[.result, (.warnings | length), (.warnings[0] | test("^pool web "))]')" \
+		'["already attached, pools refreshed:",1,true]' "warnings in the -j result: $OUT"
 
 	# The range read is the namespace's own, not a constant.
 	set_local_range 20500 20600

@@ -5,14 +5,6 @@
 # "not attached" when it cannot know; --bpffs and --cgroup-root make it
 # work with the host's mounts named explicitly. Sourced by tests/run.sh.
 
-# run CMD...: sets RC, OUT (stdout), ERR (stderr).
-run() {
-	"$@" >"$TMPD/run.out" 2>"$TMPD/run.err"
-	RC=$?
-	OUT=$(cat "$TMPD/run.out")
-	ERR=$(cat "$TMPD/run.err")
-}
-
 # refused WHAT FRAGMENT: the last run failed with exit 1 and said why and what to do.
 refused() {
 	expect_eq "$RC" 1 "exit code of $1 (stdout: $OUT, stderr: $ERR)"
