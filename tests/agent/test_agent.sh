@@ -387,7 +387,7 @@ t_metrics_endpoint_matches_status() {
 				"$(jq -r --arg p $pool --arg t $proto '.pools[] | select(.name == $p) | .tuples[$t]' <<<"$st")" \
 				"$pool $proto tuples in use"
 			for f in allocated:allocations_total released:releases_total kernel_held:kernel_held_total \
-				exhausted:exhaustion_events_total bound:bound_total; do
+				bound:bound_total; do
 				expect_eq "$(metric "$out" "portslice_${f#*:}" "{pool=\"$pool\",proto=\"$proto\"}")" \
 					"$(jq -r --arg p $pool --arg t $proto --arg c "${f%%:*}" \
 						'.pools[] | select(.name == $p) | .counters[$t][$c]' <<<"$st")" "$pool $proto ${f%%:*}"
@@ -400,6 +400,12 @@ t_metrics_endpoint_matches_status() {
 	expect_eq "$(metric "$out" portslice_failures_total '{pool="web",proto="tcp",errno="EPERM",reason="bind_denied"}')" 1 \
 		"bind_denied failures"
 	expect_eq "$(metric "$out" portslice_attached_cgroups)" 1 "attached cgroups"
+	# Exhaustion is one series of one family: summing failures counts it once.
+	expect_eq "$(metric "$out" portslice_failures_total '{pool="web",proto="tcp",errno="EADDRNOTAVAIL",reason="exhausted"}')" \
+		"$(jq -r '.pools[] | select(.name == "web") | .counters.tcp.exhausted' <<<"$st")" "exhausted failures"
+	expect_eq "$(printf '%s\n' "$out" | grep -c '^portslice_exhaustion')" 0 "a second family counting exhaustion"
+	expect_eq "$(metric "$out" portslice_headroom_ports '{pool="web"}')" \
+		"$(jq -r '.pools[] | select(.name == "web") | .headroom' <<<"$st")" "web headroom"
 	expect_eq "$(metric "$out" portslice_config_generation)" 1 "config generation"
 	expect_eq "$(metric "$out" portslice_config_last_reload_success)" 1 "last reload result"
 

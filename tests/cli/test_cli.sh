@@ -800,8 +800,14 @@ t_removed_cgroup_shows_and_detaches() {
 	expect_eq "$(att .cgroup_exists)" true "status of the remaining cgroup"
 	cli status
 	expect_ok
-	expect_contains "$OUT" "$gone (removed)  pools: web web6"
-	expect_contains "$OUT" "Attached cgroups: 2"
+	expect_contains "$OUT" "$gone (removed: not attached; 'portslice detach --cgroup' drops its pins)  pools: web web6"
+	# A removed cgroup places no socket: it is not counted as attached.
+	expect_contains "$OUT" "Attached cgroups: 1 (and 1 removed, 0 draining)"
+	expect_eq "$("$PS" status --json | jq -c '[.attached, .attached_cgroups, .removed_cgroups, .draining_cgroups]')" \
+		'[true,1,1,0]' "counts of status --json"
+	expect_eq "$("$PS" stats --prometheus | grep -E '^portslice_(attached|unattached_pinned)_cgroups' | paste -sd' ' -)" \
+		'portslice_attached_cgroups 1 portslice_unattached_pinned_cgroups{state="removed"} 1 portslice_unattached_pinned_cgroups{state="draining"} 0' \
+		"cgroup gauges"
 
 	cli detach --cgroup "$gone"
 	expect_ok
