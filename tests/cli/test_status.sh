@@ -8,15 +8,22 @@ busiest() {
 	"$PS" status --json "${@:2}" | jq -c --arg pool web ".pools[] | select(.name == \$pool) | $1"
 }
 
-# Ten connections closed by the client leave ten TIME_WAIT tuples in a
-# 10-port slice: the destination has no port left, though none is in use.
-t_status_counts_time_wait_and_headroom() {
+# closed_setup N: a 10-port slice, attached, servers on 8080-8081, and N
+# connections to 8080 closed by the client (their tuples in TIME_WAIT).
+closed_setup() {
 	local out
 	std_setup 20000-20009
 	attach
 	serve srv --tcp $SRV4:8080-8081
-	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8080 --count 10 --echo)
-	check_conns "$out" $POOL4 20000 20009 10
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8080 --count "$1" --echo)
+	check_conns "$out" $POOL4 20000 20009 "$1"
+}
+
+# Ten connections closed by the client leave ten TIME_WAIT tuples in a
+# 10-port slice: the destination has no port left, though none is in use.
+t_status_counts_time_wait_and_headroom() {
+	local out
+	closed_setup 10
 	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8080 --count 1 --expect-errno EADDRNOTAVAIL) ||
 		die "a connect with every tuple in TIME_WAIT was not refused: $out"
 	# The sockets are gone, their namespace is named.
@@ -36,11 +43,7 @@ t_status_counts_time_wait_and_headroom() {
 # Without --netns: the namespaces of the attached cgroups' processes are read.
 t_status_finds_the_namespace_of_the_cgroups_processes() {
 	local out
-	std_setup 20000-20009
-	attach
-	serve srv --tcp $SRV4:8080-8081
-	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8080 --count 3 --echo)
-	check_conns "$out" $POOL4 20000 20009 3
+	closed_setup 3
 	# Nobody in the cgroup: only this namespace, without the TIME_WAIT tuples.
 	expect_eq "$(busiest '.time_wait.tuples')" 0 "TIME_WAIT seen from here alone"
 	hold_start h 4 --proto tcp --to $SRV4:8080 --count 4
