@@ -287,25 +287,6 @@ static void check_pins(struct report *r)
 
 /* ---- the config against this host ------------------------------------- */
 
-static bool addr_configured(const struct ifaddrs *ifs, int family, const uint8_t *addr, char *ifname, size_t len)
-{
-	for (const struct ifaddrs *i = ifs; i; i = i->ifa_next) {
-		const void *a;
-
-		if (!i->ifa_addr || i->ifa_addr->sa_family != family)
-			continue;
-		if (family == AF_INET)
-			a = &((const struct sockaddr_in *)i->ifa_addr)->sin_addr;
-		else
-			a = &((const struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
-		if (!memcmp(a, addr, family == AF_INET ? 4 : 16)) {
-			snprintf(ifname, len, "%s", i->ifa_name);
-			return true;
-		}
-	}
-	return false;
-}
-
 static void check_addresses(struct report *r, const struct ps_selection *sel)
 {
 	struct ifaddrs *ifs = NULL;
@@ -321,7 +302,7 @@ static void check_addresses(struct report *r, const struct ps_selection *sel)
 
 		snprintf(name, sizeof(name), "address.%s", p->name);
 		ps_format_addr(p->family, p->addr, addr, sizeof(addr));
-		if (addr_configured(ifs, p->family, p->addr, ifname, sizeof(ifname))) {
+		if (ps_env_addr_configured(ifs, p->family, p->addr, ifname, sizeof(ifname))) {
 			check(r, V_OK, name, NULL, "%s is configured on %s", addr, ifname);
 			continue;
 		}

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <linux/magic.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -354,6 +356,25 @@ void ps_cgroup_close(struct ps_cgroup *cg)
 	if (cg->fd >= 0)
 		close(cg->fd);
 	cg->fd = -1;
+}
+
+bool ps_env_addr_configured(const struct ifaddrs *ifs, int family, const uint8_t *addr, char *ifname, size_t len)
+{
+	for (const struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+		const void *a;
+
+		if (!i->ifa_addr || i->ifa_addr->sa_family != family)
+			continue;
+		if (family == AF_INET)
+			a = &((const struct sockaddr_in *)i->ifa_addr)->sin_addr;
+		else
+			a = &((const struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+		if (!memcmp(a, addr, family == AF_INET ? 4 : 16)) {
+			snprintf(ifname, len, "%s", i->ifa_name);
+			return true;
+		}
+	}
+	return false;
 }
 
 int ps_env_local_port_range(struct ps_port_range *range)

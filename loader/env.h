@@ -55,4 +55,8 @@ int ps_cgroup_open(const char *dir, struct ps_cgroup *cg);
 void ps_cgroup_close(struct ps_cgroup *cg);
 int ps_env_local_port_range(struct ps_port_range *range);
 
+struct ifaddrs;
+/* Is @addr configured on an interface of @ifs (getifaddrs())? Its name into @ifname. */
+bool ps_env_addr_configured(const struct ifaddrs *ifs, int family, const uint8_t *addr, char *ifname, size_t len);
+
 #endif

@@ -22,8 +22,15 @@ new_cg() {
 	NEW_CG=$(cg_create "$1") || exit 1
 }
 
-# cli ARGS...: run portslice (see run).
-cli() { run "$PS" "$@"; }
+# cli ARGS...: run portslice (see run), once set up in the network namespace
+# of the workloads, which has the pool addresses (as the README advises).
+cli() {
+	if [ -n "${NS:-}" ]; then
+		run nsenter --net="/run/netns/$NS" "$PS" "$@"
+	else
+		run "$PS" "$@"
+	fi
+}
 
 # expect_ok: the last run succeeded with nothing on stderr.
 expect_ok() {
@@ -173,7 +180,7 @@ t_help_shows_commands_and_options() {
 	for how in "help status" "status --help" "status -h"; do
 		cli $how
 		expect_ok
-		expect_contains "$OUT" "Usage: portslice status [--json]" "portslice $how"
+		expect_contains "$OUT" "Usage: portslice status [--netns NAME|PATH]... [--json]" "portslice $how"
 		for f in "-j, --json" "-h, --help"; do expect_contains "$OUT" "$f" "portslice $how"; done
 	done
 
@@ -614,7 +621,7 @@ t_attach_canonicalises_the_cgroup_path() {
 	local id
 	id=$(cg_id "$CG")
 	ln -s "$CG" "$TMPD/cglink"
-	run sh -c 'cd "$1" && exec "$2" attach --cgroup "./$3" --config "$4" --host host-a' sh \
+	run nsenter --net="/run/netns/$NS" sh -c 'cd "$1" && exec "$2" attach --cgroup "./$3" --config "$4" --host host-a' sh \
 		"$CG2" "$PS" "$(basename "$CG")" "$CONF"
 	expect_ok
 	expect_contains "$OUT" "attached $CG (host host-a):"
@@ -943,6 +950,34 @@ t_slice_in_local_port_range_warns() {
 	# Slices clear of the range: no warning.
 	set_local_range 50000 60999
 	cli_in_ns attach --cgroup "$CG" --config "$CONF" --host host-a
+	expect_ok
+	expect_attached "$CG"
+}
+
+# A pool address this network namespace lacks: a warning per pool, or with
+# --strict a refusal that changes nothing.
+t_attach_warns_of_a_pool_address_not_configured_here() {
+	setup
+	run "$PS" attach --cgroup "$CG" --config "$CONF" --host host-a
+	expect_eq "$RC" 0 "exit code (stderr: $ERR)"
+	expect_eq "$(printf '%s\n' "$ERR" | grep -c "^portslice: warning: pool '\(web\|web6\)': .* is not configured on any interface of this network namespace")" 2 \
+		"warnings: $ERR"
+	expect_contains "$ERR" "ip addr add $POOL4/32 dev lo"
+	expect_attached "$CG"
+	cli detach --all
+	expect_ok
+
+	run "$PS" attach --cgroup "$CG" --config "$CONF" --host host-a --strict
+	expect_error 1 "--strict: $CONF:2: pools[0].address: pool 'web': $POOL4 is not configured on any interface of this network namespace" \
+		"nsenter --net=/run/netns/NAME"
+	expect_pristine "$CG"
+	run "$PS" -j attach --cgroup "$CG" --config "$CONF" --host host-a --strict
+	expect_json_error 1 "--strict: $CONF:2: pools[0].address: pool 'web'"
+	expect_eq "$(printf '%s' "$OUT" | jq -c '[.file, .line, .field]')" "[\"$CONF\",2,\"pools[0].address\"]" "keys of the error"
+	expect_pristine "$CG"
+
+	# Where the addresses are, --strict attaches without a word.
+	cli attach --cgroup "$CG" --config "$CONF" --host host-a --strict
 	expect_ok
 	expect_attached "$CG"
 }
