@@ -810,18 +810,8 @@ static void check_config(struct report *r, struct doctor_opts *o)
 	}
 	check(r, V_OK, "config", NULL, "%s: %zu pool(s), valid", o->config, cfg.n_pools);
 	{
-		char dir[PATH_MAX], *slash;
-
-		snprintf(dir, sizeof(dir), "%s", o->config);
-		slash = strrchr(dir, '/');
-		if (!slash)
-			snprintf(dir, sizeof(dir), ".");
-		else if (slash == dir)
-			dir[1] = '\0';
-		else
-			*slash = '\0';
 		ps_err_reset();
-		if (ps_agent_check_config_perms(o->config, dir)) {
+		if (ps_agent_check_config_perms(o->config)) {
 			char msg[1024], *fix;
 
 			/* The message ends in "; fix: ...": that part is the fix. */
@@ -834,7 +824,8 @@ static void check_config(struct report *r, struct doctor_opts *o)
 			check(r, V_WARN, "config_perms", fix ?: "make root the only writer of the file and its directory",
 			      "portslice agent would refuse it (attach accepts it): %s", msg);
 		} else
-			check(r, V_OK, "config_perms", NULL, "only root may write %s and its directory", o->config);
+			check(r, V_OK, "config_perms", NULL,
+			      "root owns, and only root may write, %s and every directory and symlink on its path", o->config);
 	}
 	err = ps_select_pools(&cfg, o->host, NULL, 0, &sel);
 	if (err) {

@@ -61,7 +61,7 @@ void ps_log_line(const char *level, const char *msg)
 	if (log_who)
 		json_object_object_add(o, "component", json_object_new_string(log_who));
 	json_object_object_add(o, "message", json_object_new_string(msg));
-	fprintf(stderr, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	fprintf(stderr, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 }
 

@@ -82,7 +82,7 @@ agent_start() {
 	AGENT_PID=$BG_PID
 	AGENT_LOG=$TMPD/$name.log
 	for i in $(polls 200); do
-		grep -q ': running: ' "$AGENT_LOG" && return 0
+		grep -qE '(: |")running: ' "$AGENT_LOG" && return 0
 		kill -0 "$AGENT_PID" 2>/dev/null || break
 		sleep 0.05
 	done
@@ -284,6 +284,76 @@ t_agent_refuses_unsafe_or_broken_config_at_start() {
 	expect_contains "$(cat "$TMPD/err")" "fleet.yaml:" "error names the file"
 	[ -e "$PORTSLICE_PIN_DIR" ] && die "a refused agent left pins behind"
 	true
+}
+
+# Whoever can change any step of the config's path decides what the agent
+# reads: every directory on it, each symlink and what it points to, must be
+# root's and writable by root alone.
+t_agent_refuses_a_config_path_others_can_change() {
+	agent_conf
+	local udir=$TMPD/udir out
+	run_agent() { timeout 10 "$PS" agent --config "$1" --host host-a --interval 0 >"$TMPD/out" 2>"$TMPD/err"; echo $?; }
+
+	# The issue's case: a root-owned config, linked from a user's directory.
+	mkdir "$udir"
+	chown 65534 "$udir"
+	ln -s "$CONF" "$udir/fleet.yaml"
+	expect_eq "$(run_agent "$udir/fleet.yaml")" 1 "exit code with a link in a user's directory"
+	expect_contains "$(cat "$TMPD/err")" "refusing the config directory $udir (on the way to $udir/fleet.yaml): it is owned by uid 65534, not root" "error"
+	# A link of root's in root's directory, to a file in a user's directory.
+	cp "$CONF" "$udir/real.yaml"
+	ln -s "$udir/real.yaml" "$TMPD/etc/via-link.yaml"
+	expect_eq "$(run_agent "$TMPD/etc/via-link.yaml")" 1 "exit code with a link to a user's directory"
+	expect_contains "$(cat "$TMPD/err")" "refusing the config directory $udir (on the way to" "error"
+	# A link the user owns, in a sticky directory others may write.
+	chmod 711 "$TMPD"
+	mkdir -m 1777 "$TMPD/sticky"
+	setpriv --reuid=65534 --regid=65534 --clear-groups ln -s "$CONF" "$TMPD/sticky/fleet.yaml" ||
+		die "the user could not make a link in the sticky directory"
+	expect_eq "$(run_agent "$TMPD/sticky/fleet.yaml")" 1 "exit code with a user's link"
+	expect_contains "$(cat "$TMPD/err")" "refusing the config symlink $TMPD/sticky/fleet.yaml" "error"
+	# A directory further up that others may write.
+	chmod 777 "$TMPD"
+	expect_eq "$(run_agent "$CONF")" 1 "exit code with a world-writable directory further up"
+	expect_contains "$(cat "$TMPD/err")" "refusing the config directory $TMPD (on the way to $CONF): every user may write it" "error"
+	chmod 711 "$TMPD"
+	[ -e "$PORTSLICE_PIN_DIR/cgroups" ] && die "a refused agent attached something: $(ls -R "$PORTSLICE_PIN_DIR")"
+
+	# All root's, through links: accepted; doctor agrees.
+	mkdir "$TMPD/etc/real"
+	mv "$CONF" "$TMPD/etc/real/fleet.yaml"
+	ln -s real/fleet.yaml "$CONF"
+	out=$("$PS" doctor --config "$CONF" --host host-a 2>&1)
+	expect_match "$out" "ok config_perms: root owns, and only root may write, $CONF and every directory and symlink on its path" "doctor"
+	agent_start a1
+	expect_eq "$(links_of "$CG")" $PS_CGROUP_HOOKS "links on the listed cgroup"
+
+	# The swap: the directory behind the link is given to a user, who puts
+	# a config there that lists no cgroup. A reload refuses it; the cgroup
+	# stays attached.
+	chown 65534 "$TMPD/etc/real"
+	setpriv --reuid=65534 --regid=65534 --clear-groups sh -c '
+		sed "/^cgroups:/,\$d" "$1" > "$1.new" && mv -f "$1.new" "$1"' _ "$TMPD/etc/real/fleet.yaml" ||
+		die "the user could not replace the config"
+	kill -HUP "$AGENT_PID"
+	wait_log "config rejected, generation 1 stays in force: refusing the config directory $TMPD/etc/real"
+	expect_eq "$(links_of "$CG")" $PS_CGROUP_HOOKS "links on the listed cgroup after the swap"
+	kill -0 "$AGENT_PID" || die "the agent died"
+}
+
+# -j: the agent's log is JSON lines, one object a message.
+t_agent_logs_json_lines_with_j() {
+	agent_conf
+	agent_start a1 -j
+	wait_log '"message":"running: config '
+	kill -HUP "$AGENT_PID"
+	wait_log '"message":"config generation 2 from .* applied"'
+	kill -TERM "$AGENT_PID"
+	wait "$AGENT_PID"
+	jq -e -s 'length >= 3 and all(.[]; (.time | type == "number") and (.level | IN("error", "warning", "info", "debug"))
+		and .component == "agent" and (.message | type == "string"))' "$AGENT_LOG" >/dev/null ||
+		die "the log is not JSON lines: $(head -n 5 "$AGENT_LOG")"
+	expect_match "$(jq -r 'select(.level == "info") | .message' "$AGENT_LOG" | head -n 1)" "^attached $CG " "first info line"
 }
 
 t_agent_detaches_unlisted_and_sigterm_leaves_datapath() {
