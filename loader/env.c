@@ -139,6 +139,42 @@ static int same_as_host(const char *path)
 	return here.st_dev == there.st_dev && here.st_ino == there.st_ino;
 }
 
+/*
+ * Is the mount holding @path a slave of a peer group from outside this
+ * namespace ("master:N" in mountinfo)? Then it is a copy of a mount that
+ * existed before this namespace was made, or a bind of one (a systemd
+ * service's private namespace, a container's propagated host mount), not a
+ * file system mounted in here that would vanish with it. The evidence used
+ * where no kernel thread shows the host's view.
+ */
+static bool mount_is_slave(const char *path)
+{
+	char line[4096], mnt[PATH_MAX], best[PATH_MAX] = "", opt[4096];
+	bool slave = false;
+	size_t best_len = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		size_t n;
+		char *dash;
+
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER */
+		if (sscanf(line, "%*s %*s %*s %*s %4095s %*s", mnt) != 1)
+			continue;
+		n = strlen(mnt);
+		if (strncmp(path, mnt, n) || (path[n] != '/' && path[n] && n > 1) || n < best_len)
+			continue;
+		best_len = n;
+		snprintf(best, sizeof(best), "%s", mnt);
+		dash = strstr(line, " - ");
+		snprintf(opt, sizeof(opt), "%.*s", dash ? (int)(dash - line) : 0, line);
+		slave = strstr(opt, " master:") != NULL;
+	}
+	if (f)
+		fclose(f);
+	return best[0] && slave;
+}
+
 /* The nearest existing ancestor of @dir (the pin dir may not exist yet). */
 static void existing_ancestor(const char *dir, char *out, size_t len)
 {
@@ -206,6 +242,8 @@ static int bpffs_why(int mnt, char *why, size_t len)
 			       "attached (nor pin anything that would last): %s", mnt_ns_words(mnt), probe, VIEW_FIX),
 		       -ENOTSUP;
 	same = same_as_host(probe);
+	if (same < 0 && mount_is_slave(probe))
+		return 0;
 	if (same != 1)
 		return snprintf(why, len, "%s, and the bpf file system at %s %s: %s", mnt_ns_words(mnt), probe,
 			       same ? "cannot be checked against the host's" :
@@ -236,6 +274,8 @@ static int cgroup_why(int mnt, char *why, size_t len)
 			       mnt == 1 ? "this cgroup namespace is not the host's" : mnt_ns_words(mnt), VIEW_FIX),
 		       -ENOTSUP;
 	same = same_as_host(dir);
+	if (same < 0 && mount_is_slave(dir))
+		return 0;
 	if (same != 1)
 		return snprintf(why, len, "%s, and the cgroup2 mount at %s %s: %s",
 			       mnt == 1 ? "this cgroup namespace is not the host's" : mnt_ns_words(mnt), dir,

@@ -129,3 +129,21 @@ t_other_pid_namespace_needs_named_mounts() {
 	run env PORTSLICE_BPFFS=/sys/fs/bpf PORTSLICE_CGROUP_ROOT="$CG2" unshare -m -p -f --mount-proc "$PS" status --json
 	expect_eq "$RC" 0 "exit code with PORTSLICE_BPFFS, PORTSLICE_CGROUP_ROOT (stderr: $ERR)"
 }
+
+# A systemd service's private namespace: no kernel thread to compare with,
+# but the mounts are slaves of the host's shared ones (master:N), copies of
+# mounts from outside, not file systems mounted in here. (The outer shell
+# stays: the host's side of the peer group must outlive the inner one.)
+t_slave_mounts_of_the_hosts_are_trusted() {
+	std_setup
+	attach
+	run unshare -m --propagation private sh -c 'mount --make-rshared /sys/fs/bpf && mount --make-rshared "$1" &&
+		shift && unshare -m --propagation slave -p -f --mount-proc "$@"' _ "$CG2" "$PS" status --json
+	expect_eq "$RC" 0 "exit code in a slave namespace (stderr: $ERR)"
+	expect_eq "$(printf '%s' "$OUT" | jq -c '[.attachments[].cgroup]')" "[\"$CG\"]" "attachments"
+	# A bpffs mounted in there is no slave: refused.
+	run unshare -m --propagation private sh -c 'mount --make-rshared /sys/fs/bpf && mount --make-rshared "$1" &&
+		shift && unshare -m --propagation slave -p -f --mount-proc sh -c "mount -t bpf bpf /sys/fs/bpf && exec \"\$@\"" _ "$@"' \
+		_ "$CG2" "$PS" status
+	refused status "cannot tell whether this mount namespace is the host's"
+}
