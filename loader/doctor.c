@@ -805,7 +805,18 @@ static void check_config(struct report *r, struct doctor_opts *o)
 
 	err = ps_config_load_file(o->config, &cfg, &cerr);
 	if (err) {
-		check(r, V_FAIL, "config", "correct the file at the line and field named", "%s", cerr.msg);
+		/* Every error of the file, one line each. */
+		for (size_t i = 0; i < cerr.n; i++) {
+			const struct ps_error_item *it = &cerr.items[i];
+
+			if (!i)
+				check(r, V_FAIL, "config", "correct the file at the line and field named", "%s", cerr.msg);
+			else
+				check(r, V_FAIL, "config", "correct the file at the line and field named", "%s:%d: %s: %s",
+				      cerr.file, it->line, it->field, it->problem);
+		}
+		if (!cerr.n)
+			check(r, V_FAIL, "config", "correct the file at the line and field named", "%s", cerr.msg);
 		return;
 	}
 	check(r, V_OK, "config", NULL, "%s: %zu pool(s), valid", o->config, cfg.n_pools);

@@ -84,6 +84,12 @@ portslice: error: $conf: 4 errors" "stderr"
 		"errors of -j"
 	expect_eq "$(printf '%s' "$OUT" | jq -r '.errors[2].message')" '"21999-21000" is reversed (LO > HI); write 21000-21999' \
 		"message of an error"
+
+	# doctor lists them too, a failed check each.
+	run "$PS" doctor --config "$conf" --host host-a
+	expect_eq "$RC" 1 "exit code of doctor"
+	expect_eq "$(printf '%s\n' "$OUT" | grep -c '^fail config: ')" 4 "failed config checks: $OUT"
+	expect_contains "$OUT" "fail config: $conf:13: hosts.host-a: host \"host-a\" is listed twice"
 }
 
 t_validate_host_checks() {
