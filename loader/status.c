@@ -90,7 +90,9 @@ struct pool_usage {
 	__u64 ports_bound;    /* ports held by bind() */
 	__u64 tw_tuples;      /* TIME_WAIT tuples on the pool address and a slice port */
 	__u64 tw_ports;       /* slice ports with at least one */
-	__u64 bound[PS_PORTS_PER_POOL / 64];   /* ports held by bind(): no destination can have them */
+	/* Per protocol ([0] TCP, [1] UDP): ports held by bind(), which no destination can have. */
+	__u64 bound[2][PS_PORTS_PER_POOL / 64];
+	__u64 n_bound[2];
 	__u64 tw_seen[PS_PORTS_PER_POOL / 64];
 	struct dest_use top[TOP_DESTS];
 	size_t n_top;
@@ -217,7 +219,8 @@ static void count_dests(struct dest_list *l, struct pool_usage *use)
 			du.claimed += !l->d[j].tw;
 			du.time_wait += l->d[j].tw;
 			/* A port counts once (a TIME_WAIT tuple reused by a claim), a bound one in ports_bound. */
-			if ((j == i || l->d[j].lport != l->d[j - 1].lport) && !bit_test(u->bound, l->d[j].lport))
+			if ((j == i || l->d[j].lport != l->d[j - 1].lport) &&
+			    !bit_test(u->bound[l->d[j].proto == IPPROTO_UDP], l->d[j].lport))
 				du.blocked++;
 		}
 		rank_dest(u, &du);
@@ -235,7 +238,11 @@ static int count_ports(int fd, const struct ps_pool *pool, int slot, struct pool
 		use->ports_in_use += word != 0;
 		if (word >> PS_PORT_BIND_SHIFT) {
 			use->ports_bound++;
-			bit_set(use->bound, port);
+			/* One word serves both protocols: a hold keeps either off the port. */
+			for (int p = 0; p < 2; p++) {
+				bit_set(use->bound[p], port);
+				use->n_bound[p]++;
+			}
 		}
 	}
 	return 0;
@@ -333,7 +340,7 @@ static json_object *dest_json(const struct ps_pool *p, const struct pool_usage *
 {
 	json_object *b = json_object_new_object();
 	__u32 size = (__u32)p->port_hi - p->port_lo + 1;
-	__u64 taken = du->blocked + u->ports_bound, left = taken < size ? size - taken : 0;
+	__u64 taken = du->blocked + u->n_bound[du->key.proto == IPPROTO_UDP], left = taken < size ? size - taken : 0;
 	char addr[PS_ADDR_STR_LEN];
 
 	ps_format_addr(p->family, (const uint8_t *)du->key.raddr, addr, sizeof(addr));
