@@ -35,13 +35,20 @@ _portslice()
 	# The command: the first word after the global options.
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
+		--bpffs|--cgroup-root) ((i++)) ;;
 		-*) ;;
 		*) cmd=${words[i]}; break ;;
 		esac
 	done
+	case $prev in
+	--bpffs|--cgroup-root)
+		COMPREPLY=($(compgen -d -- "$cur"))
+		compopt -o filenames 2>/dev/null
+		return ;;
+	esac
 	if [ -z "$cmd" ]; then
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W '-v --verbose -j --json -p --pretty -V --version -h --help' -- "$cur"))
+			COMPREPLY=($(compgen -W '-v --verbose -j --json -p --pretty -V --version -h --help --bpffs --cgroup-root' -- "$cur"))
 		else
 			COMPREPLY=($(compgen -W "$(_portslice_commands "$bin") help" -- "$cur"))
 		fi
@@ -62,6 +69,9 @@ _portslice()
 	--dev)
 		COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur"))
 		return ;;
+	--netns|-n)
+		COMPREPLY=($(compgen -W "$(ls /run/netns 2>/dev/null)" -- "$cur"))
+		return ;;
 	--host|-H)
 		COMPREPLY=($(compgen -W "$(hostname 2>/dev/null)" -- "$cur"))
 		return ;;
@@ -70,6 +80,13 @@ _portslice()
 	esac
 
 	case $cmd in
+	validate)
+		# FILE: the config to check.
+		if [[ $cur != -* ]]; then
+			COMPREPLY=($(compgen -f -- "$cur"))
+			[ ${#COMPREPLY[@]} -gt 0 ] && compopt -o filenames 2>/dev/null
+			return
+		fi ;;
 	help)
 		COMPREPLY=($(compgen -W "$(_portslice_commands "$bin")" -- "$cur"))
 		return ;;

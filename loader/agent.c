@@ -105,6 +105,16 @@ static void alog(enum alevel level, const char *fmt, ...)
 		return;
 	if (journal)
 		fprintf(stderr, "<%d>", level);
+	if (ps_log_json()) {
+		/* -j: one JSON object a line ({"time", "level", "component", "message"}). */
+		char msg[2048];
+
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		ps_log_line(names[level], msg);
+		return;
+	}
 	fprintf(stderr, "portslice agent: %s: ", names[level]);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -114,31 +124,117 @@ static void alog(enum alevel level, const char *fmt, ...)
 
 /* ---- the config file: who may write it ---------------------------------- */
 
-static int check_writers(const char *path, const char *what)
+/* Symlinks followed at the most on the way to the config, as the kernel's own limit. */
+#define TRUST_MAX_LINKS 40
+
+static bool on_readonly_mount(const char *path)
 {
 	struct statvfs vfs;
-	struct stat st;
 
-	if (stat(path, &st))
-		return ps_err(errno, "cannot stat the config %s %s: %s", what, path, strerror(errno));
 	/* A read-only mount (a Kubernetes ConfigMap) cannot be rewritten by anyone here. */
-	if (!statvfs(path, &vfs) && vfs.f_flag & ST_RDONLY)
+	return !statvfs(path, &vfs) && vfs.f_flag & ST_RDONLY;
+}
+
+/*
+ * One step of the path: a directory, the file, or a symlink on the way.
+ * Root must own it and nobody else may write it, except a directory with
+ * the sticky bit (/tmp): others may add names there, but not replace root's,
+ * and the next step is checked in turn.
+ */
+static int check_step(const char *path, const struct stat *st, const char *what, const char *config)
+{
+	const char *tail = "and whoever can write it decides which cgroups and ports portslice uses";
+	bool is_dir = S_ISDIR(st->st_mode), is_link = S_ISLNK(st->st_mode);
+	const char *on_way = strcmp(path, config) ? " (on the way to " : "";
+
+	if (!is_link && on_readonly_mount(path))
 		return 0;
-	if (st.st_uid != 0)
-		return ps_err(EPERM, "refusing the config %s %s: it is owned by uid %u, not root, and whoever can write it decides which cgroups and ports portslice uses; fix: chown root:root %s",
-			      what, path, (unsigned int)st.st_uid, path);
-	if (st.st_mode & S_IWOTH)
-		return ps_err(EPERM, "refusing the config %s %s: every user may write it (mode %04o), and whoever can write it decides which cgroups and ports portslice uses; fix: chmod o-w %s",
-			      what, path, (unsigned int)(st.st_mode & 07777), path);
-	if (st.st_mode & S_IWGRP && st.st_gid != 0)
-		return ps_err(EPERM, "refusing the config %s %s: group %u may write it (mode %04o), and whoever can write it decides which cgroups and ports portslice uses; fix: chmod g-w %s",
-			      what, path, (unsigned int)st.st_gid, (unsigned int)(st.st_mode & 07777), path);
+	if (st->st_uid != 0)
+		return ps_err(EPERM, "refusing the config %s %s%s%s%s: it is owned by uid %u, not root, %s; fix: chown root:root %s",
+			      what, path, on_way, *on_way ? config : "", *on_way ? ")" : "", (unsigned int)st->st_uid, tail,
+			      path);
+	if (is_link || (is_dir && st->st_mode & S_ISVTX))
+		return 0;
+	if (st->st_mode & S_IWOTH)
+		return ps_err(EPERM, "refusing the config %s %s%s%s%s: every user may write it (mode %04o), %s; fix: chmod o-w %s",
+			      what, path, on_way, *on_way ? config : "", *on_way ? ")" : "",
+			      (unsigned int)(st->st_mode & 07777), tail, path);
+	if (st->st_mode & S_IWGRP && st->st_gid != 0)
+		return ps_err(EPERM, "refusing the config %s %s%s%s%s: group %u may write it (mode %04o), %s; fix: chmod g-w %s",
+			      what, path, on_way, *on_way ? config : "", *on_way ? ")" : "", (unsigned int)st->st_gid,
+			      (unsigned int)(st->st_mode & 07777), tail, path);
 	return 0;
 }
 
-int ps_agent_check_config_perms(const char *file, const char *dir)
+/*
+ * Walks @file from / as the kernel resolves it: every directory, every
+ * symlink and what it points to, then the file. Whoever can change any of
+ * them can make the agent read another config (swap a link, rename a
+ * directory), so each must pass check_step().
+ */
+int ps_agent_check_config_perms(const char *file)
 {
-	return check_writers(file, "file") ?: check_writers(dir, "directory");
+	char cur[PATH_MAX] = "", rest[2 * PATH_MAX], target[PATH_MAX];
+	int links = 0, err;
+	struct stat st;
+
+	if (file[0] != '/') {
+		if (!getcwd(cur, sizeof(cur)))
+			return ps_err(errno, "cannot resolve the config path %s: %s", file, strerror(errno));
+		if (!strcmp(cur, "/"))
+			cur[0] = '\0';
+	}
+	snprintf(rest, sizeof(rest), "%s", file);
+	if (stat("/", &st))
+		return ps_err(errno, "cannot stat /: %s", strerror(errno));
+	err = check_step("/", &st, "directory", file);
+	while (!err && rest[0]) {
+		char *slash = strchr(rest, '/'), comp[NAME_MAX + 1], next[PATH_MAX];
+		size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+
+		if (n > NAME_MAX)
+			return ps_err(ENAMETOOLONG, "config path %s: a name is too long", file);
+		memcpy(comp, rest, n);
+		comp[n] = '\0';
+		memmove(rest, slash ? slash + 1 : rest + n, strlen(slash ? slash + 1 : rest + n) + 1);
+		if (!n || !strcmp(comp, "."))
+			continue;
+		if (!strcmp(comp, "..")) {
+			char *up = strrchr(cur, '/');
+
+			if (up)
+				*up = '\0';
+			continue;
+		}
+		if ((size_t)snprintf(next, sizeof(next), "%s/%s", cur, comp) >= sizeof(next))
+			return ps_err(ENAMETOOLONG, "config path %s: too long once its symlinks are resolved", file);
+		if (lstat(next, &st))
+			return ps_err(errno, "cannot stat %s (on the way to the config %s): %s", next, file, strerror(errno));
+		if (!S_ISLNK(st.st_mode)) {
+			err = check_step(next, &st, rest[0] || S_ISDIR(st.st_mode) ? "directory" : "file", rest[0] ? file : next);
+			memcpy(cur, next, strlen(next) + 1);
+			continue;
+		}
+		/* The link, then where it points: the rest of the path continues from there. */
+		err = check_step(next, &st, "symlink", file);
+		if (err)
+			break;
+		if (++links > TRUST_MAX_LINKS)
+			return ps_err(ELOOP, "config path %s: too many symlinks", file);
+		ssize_t len = readlink(next, target, sizeof(target) - 1);
+
+		if (len < 0)
+			return ps_err(errno, "cannot read the symlink %s: %s", next, strerror(errno));
+		target[len] = '\0';
+		if (strlen(target) + 1 + strlen(rest) + 1 > sizeof(rest))
+			return ps_err(ENAMETOOLONG, "config path %s: too long once its symlinks are resolved", file);
+		memmove(rest + len + 1, rest, strlen(rest) + 1);
+		memcpy(rest, target, (size_t)len);
+		rest[len] = rest[len + 1] ? '/' : '\0';
+		if (target[0] == '/')
+			cur[0] = '\0';
+	}
+	return err;
 }
 
 /* ---- the agent ---------------------------------------------------------- */
@@ -218,7 +314,7 @@ static int load_config(struct agent *a, struct ps_config *cfg, char **content, s
 	struct ps_selection sel;
 	int err;
 
-	err = ps_agent_check_config_perms(a->o.config, a->dir);
+	err = ps_agent_check_config_perms(a->o.config);
 	if (err)
 		return err;
 	*content = read_all(a->o.config, len);
@@ -226,7 +322,7 @@ static int load_config(struct agent *a, struct ps_config *cfg, char **content, s
 	if (err) {
 		free(*content);
 		*content = NULL;
-		return ps_err(err, "%s", cerr.msg);
+		return ps_err_config(err, &cerr);
 	}
 	if (!cfg->n_cgroups && !cfg->steering.n_interfaces) {
 		err = ps_err(EINVAL, "%s: cgroups: missing: the agent attaches the cgroups listed there (and steers the interfaces of steering.interfaces); add \"cgroups:\" with \"- path: /sys/fs/cgroup/CGROUP\" entries",
@@ -585,7 +681,7 @@ static void reload(struct agent *a, bool only_if_changed)
 		bool same;
 
 		/* A file that became writable by others is refused even with the same content. */
-		if (ps_agent_check_config_perms(a->o.config, a->dir)) {
+		if (ps_agent_check_config_perms(a->o.config)) {
 			reject(a, ps_err_msg());
 			return;
 		}
@@ -687,6 +783,8 @@ static int run_agent(int argc, char **argv)
 		return err > 0 ? 0 : err;
 	}
 	journal = getenv("JOURNAL_STREAM") != NULL;
+	/* -j: the log is JSON lines, the internals' messages included. */
+	ps_log_set_json(ps_json, "agent");
 	if (ps_log_get_level() < PS_LOG_INFO)
 		ps_log_set_level(PS_LOG_INFO); /* the internals' progress messages belong in the log */
 	if (!a->o.config) {
@@ -701,7 +799,7 @@ static int run_agent(int argc, char **argv)
 		hostbuf[sizeof(hostbuf) - 1] = '\0';
 		a->o.host = hostbuf;
 	}
-	err = ps_env_require_root();
+	err = ps_env_require_host(true);
 	if (err)
 		goto out;
 	if (!realpath(a->o.config, real)) {

@@ -4,10 +4,12 @@
 #define PS_AGENT_H
 
 /*
- * 0 if only root may write the config file @file and its directory @dir
- * (or they are on a read-only mount); otherwise -EPERM with the reason and
- * the fix recorded (ps_err). The agent refuses such a config.
+ * 0 if root owns, and only root may write, the config file @file and every
+ * directory on its path, each symlink on the way and what it points to (a
+ * sticky directory such as /tmp may be writable by others; what is on a
+ * read-only mount passes); otherwise -EPERM with the reason and the fix
+ * recorded (ps_err). The agent refuses such a config.
  */
-int ps_agent_check_config_perms(const char *file, const char *dir);
+int ps_agent_check_config_perms(const char *file);
 
 #endif

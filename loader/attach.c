@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -27,6 +29,7 @@ enum {
 	OPT_CONFIG = 'f',
 	OPT_HOST = 'H',
 	OPT_POOL = 'P',
+	OPT_STRICT = 's',
 };
 
 struct attach_opts {
@@ -35,6 +38,7 @@ struct attach_opts {
 	const char *host;
 	char *pools[PS_MAX_POOLS];
 	size_t n_pools;
+	bool strict;
 };
 
 static const struct ps_opt attach_opts[] = {
@@ -42,6 +46,7 @@ static const struct ps_opt attach_opts[] = {
 	{ "config", OPT_CONFIG, "FILE", "fleet config file (required)" },
 	{ "host", OPT_HOST, "NAME", "this host's name in the config's slices (default: hostname)" },
 	{ "pool", OPT_POOL, "NAME", "use this pool; repeat for several (default: every pool with a slice for the host)" },
+	{ "strict", OPT_STRICT, NULL, "refuse, instead of warning, when a pool address is not configured in this network namespace" },
 	{ NULL },
 };
 
@@ -64,6 +69,9 @@ static int on_attach_opt(int key, const char *arg, void *ctx)
 			return ps_err(E2BIG, "at most %d --pool options", PS_MAX_POOLS);
 		o->pools[o->n_pools++] = (char *)arg;
 		break;
+	case OPT_STRICT:
+		o->strict = true;
+		break;
 	}
 	return 0;
 }
@@ -71,6 +79,44 @@ static int on_attach_opt(int key, const char *arg, void *ctx)
 static void warn_cb(const char *msg, void *arg)
 {
 	pr_warn("%s", msg);
+}
+
+/*
+ * A pool address no interface of this network namespace has: bpf_bind()
+ * fails on it, so every connect() through the pool would fail, unless the
+ * cgroup's sockets live in another namespace that has it. A warning, or
+ * with --strict the reason to change nothing.
+ */
+static int check_addresses(const struct ps_config *cfg, const struct ps_selection *sel, bool strict)
+{
+	struct ifaddrs *ifs = NULL;
+	char addr[PS_ADDR_STR_LEN], ifname[IF_NAMESIZE + 1];
+	int err = 0;
+
+	if (getifaddrs(&ifs))
+		return strict ? ps_err(errno, "--strict: cannot list this namespace's addresses: %s", strerror(errno)) : 0;
+	for (size_t i = 0; i < sel->n && !err; i++) {
+		const struct ps_pool_cfg *p = sel->pool[i];
+		const char *why = "is not configured on any interface of this network namespace: connect() through it fails "
+				  "with EADDRNOTAVAIL unless the cgroup's sockets live in a namespace that has it";
+
+		if (ps_env_addr_configured(ifs, p->family, p->addr, ifname, sizeof(ifname)))
+			continue;
+		ps_format_addr(p->family, p->addr, addr, sizeof(addr));
+		if (strict) {
+			char field[48];
+
+			snprintf(field, sizeof(field), "pools[%zu].address", (size_t)(p - cfg->pools));
+			err = ps_err(EADDRNOTAVAIL, "--strict: %s:%d: %s: pool '%s': %s %s; add it (ip addr add %s/%d dev lo) or "
+				     "run attach in the workloads' network namespace (nsenter --net=/run/netns/NAME)",
+				     cfg->path, p->line, field, p->name, addr, why, addr, p->family == AF_INET ? 32 : 128);
+			ps_err_at(cfg->path, p->line, field);
+		} else
+			pr_warn("pool '%s': %s %s (ip addr add %s/%d dev lo; 'portslice doctor' checks it; --strict refuses)",
+				p->name, addr, why, addr, p->family == AF_INET ? 32 : 128);
+	}
+	freeifaddrs(ifs);
+	return err;
 }
 
 /*
@@ -208,8 +254,7 @@ static void print_result(const struct ps_cgroup *cg, const struct ps_selection *
 			json_object_array_add(pools, p);
 		}
 		json_object_object_add(root, "pools", pools);
-		puts(json_object_to_json_string_ext(root, ps_pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN));
-		json_object_put(root);
+		ps_json_print(root);
 		return;
 	}
 	printf("%s %s (host %s):\n", verb, cg->path, host);
@@ -332,14 +377,17 @@ static int run_attach(int argc, char **argv)
 	/* Everything that can be checked without touching the kernel first. */
 	err = ps_config_load_file(o.config, &cfg, &cerr);
 	if (err)
-		return ps_err(err, "%s", cerr.msg);
+		return ps_err_config(err, &cerr);
 	err = ps_select_pools(&cfg, o.host, o.pools, o.n_pools, &sel);
 	if (err)
 		goto out;
 	if (!ps_env_local_port_range(&local))
 		ps_config_warn_local_range(&cfg, o.host, local, warn_cb, NULL);
+	err = check_addresses(&cfg, &sel, o.strict);
+	if (err)
+		goto out;
 
-	err = ps_env_require_root();
+	err = ps_env_require_host(true);
 	if (!err)
 		err = ps_env_require_btf();
 	if (!err)
@@ -366,13 +414,16 @@ out:
 
 const struct ps_cmd ps_cmd_attach = {
 	.name = "attach",
-	.synopsis = "--cgroup DIR --config FILE [--host NAME] [--pool NAME]...",
+	.synopsis = "--cgroup DIR --config FILE [--host NAME] [--pool NAME]... [--strict]",
 	.summary = "Make every TCP/UDP socket of a cgroup leave from the pools' shared addresses with a source port in this host's slice.",
 	.details =
 		"The programs stay attached after the command exits (their links are pinned under\n"
 		"/sys/fs/bpf/portslice). Attaching again is safe: the same pools are refreshed from\n"
 		"the config (a moved slice or new destinations take effect at once), other pools\n"
-		"swap the programs in place. A cgroup nested inside an attached one is refused.",
+		"swap the programs in place. A cgroup nested inside an attached one is refused.\n"
+		"A pool address that no interface of this network namespace has is warned about\n"
+		"(with --strict, refused): connect() through it fails unless the cgroup's sockets\n"
+		"live in a namespace that has it.",
 	.opts = attach_opts,
 	.run = run_attach,
 };

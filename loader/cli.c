@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "env.h"
 #include "log.h"
 
 bool ps_json;
@@ -12,6 +13,8 @@ bool ps_pretty;
 #define PS_MAX_OPTS 32
 #define OPT_HELP 'h'
 #define OPT_JSON 'j'
+#define OPT_BPFFS 0x7ff0
+#define OPT_CGROUP_ROOT 0x7ff1
 
 void ps_cli_usage(FILE *out, const struct ps_cmd *cmd)
 {
@@ -31,13 +34,17 @@ void ps_cli_usage(FILE *out, const struct ps_cmd *cmd)
 		fprintf(out, "  %-28s %s\n", left, o->help);
 	}
 	fprintf(out, "  %-28s %s\n", "-j, --json", "print machine-readable JSON (errors too)");
+	if (!cmd->offline) {
+		fprintf(out, "  %-28s %s\n", "    --bpffs DIR", "the host's bpf file system as mounted here (another mount namespace)");
+		fprintf(out, "  %-28s %s\n", "    --cgroup-root DIR", "the host's cgroup2 hierarchy as mounted here (likewise)");
+	}
 	fprintf(out, "  %-28s %s\n", "-h, --help", "show this help");
 }
 
 int ps_cli_parse(const struct ps_cmd *cmd, int argc, char **argv,
 		 int (*on_opt)(int key, const char *arg, void *ctx), void *ctx)
 {
-	struct option lopts[PS_MAX_OPTS + 3] = {};
+	struct option lopts[PS_MAX_OPTS + 5] = {};
 	char sopts[PS_MAX_OPTS * 2 + 8] = "+hj";
 	size_t n = 0, s = strlen(sopts);
 	int c, err;
@@ -52,17 +59,39 @@ int ps_cli_parse(const struct ps_cmd *cmd, int argc, char **argv,
 	}
 	lopts[n++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
 	lopts[n++] = (struct option){ "json", no_argument, NULL, OPT_JSON };
+	if (!cmd->offline) {
+		lopts[n++] = (struct option){ "bpffs", required_argument, NULL, OPT_BPFFS };
+		lopts[n++] = (struct option){ "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT };
+	}
 	sopts[s] = '\0';
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
+	for (bool took_arg = false;;) {
+		c = getopt_long(argc, argv, sopts, lopts, NULL);
+		if (c == -1) {
+			/* '+' stops at the first argument: take the positional one and go on. */
+			if (!cmd->positional || took_arg || optind >= argc)
+				break;
+			took_arg = true;
+			err = on_opt(PS_OPT_ARG, argv[optind++], ctx);
+			if (err)
+				return err;
+			continue;
+		}
 		switch (c) {
 		case OPT_HELP:
 			ps_cli_usage(stdout, cmd);
 			return 1;
 		case OPT_JSON:
 			ps_json = true;
+			ps_log_set_json(true, NULL);
+			break;
+		case OPT_BPFFS:
+			ps_env_set_bpffs(optarg);
+			break;
+		case OPT_CGROUP_ROOT:
+			ps_env_set_cgroup_root(optarg);
 			break;
 		case '?':
 			for (const struct ps_opt *o = cmd->opts; optopt && o && o->name; o++)

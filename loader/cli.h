@@ -29,7 +29,16 @@ struct ps_cmd {
 	 * status), so that existing abbreviations keep their meaning.
 	 */
 	bool full_name_only;
+	/*
+	 * One positional argument, passed to on_opt with key PS_OPT_ARG (NULL:
+	 * the command takes none). Options may stand before or after it.
+	 */
+	const char *positional;
+	/* Reads no pins and no mounts (validate): no --bpffs, --cgroup-root. */
+	bool offline;
 };
+
+#define PS_OPT_ARG 0x7fff
 
 /* Output mode, set by -j/--json anywhere on the command line. */
 extern bool ps_json;
@@ -44,6 +53,14 @@ int ps_cli_parse(const struct ps_cmd *cmd, int argc, char **argv,
 		 int (*on_opt)(int key, const char *arg, void *ctx), void *ctx);
 void ps_cli_usage(FILE *out, const struct ps_cmd *cmd);
 
+struct ps_error;
+/*
+ * Records a config load's failure: its first error as the message (with a
+ * pointer to 'portslice validate' when there are more), the file, line and
+ * field, and every error for --json's "errors". Returns @err.
+ */
+int ps_err_config(int err, const struct ps_error *e);
+
 extern const struct ps_cmd ps_cmd_attach;
 extern const struct ps_cmd ps_cmd_detach;
 extern const struct ps_cmd ps_cmd_status;
@@ -51,5 +68,6 @@ extern const struct ps_cmd ps_cmd_steer;
 extern const struct ps_cmd ps_cmd_stats;
 extern const struct ps_cmd ps_cmd_doctor;
 extern const struct ps_cmd ps_cmd_agent;
+extern const struct ps_cmd ps_cmd_validate;
 
 #endif

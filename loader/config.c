@@ -8,8 +8,10 @@
  * need siblings that may come later in the file: a pool's destinations are
  * checked against its address whatever order the keys are written in.
  *
- * Validation stops at the first problem and reports it as
- * "FILE:LINE: FIELD: problem[; remedy]". Values are only ever read as
+ * Every problem is reported as "FILE:LINE: FIELD: problem[; remedy]". A
+ * mapping's keys, the items of a list and the top-level sections are
+ * checked independently, so one load finds every error (struct ps_error);
+ * a check across sections is skipped while a section it reads has errors. Values are only ever read as
  * strings and parsed here: YAML 1.1 typing (octal 020000, 0x10, yes/no,
  * sexagesimal 20:30) would otherwise silently turn typos into numbers.
  */
@@ -44,29 +46,79 @@ struct ps_ctx {
 	int dsts_line;                 /* of the pool being parsed, 0: default */
 	int key_line;                  /* of the key whose handler runs */
 	size_t n_dsts4, n_dsts6;       /* over the pools parsed so far */
+	bool pools_failed;             /* pools: had errors: checks that read it are skipped */
+	bool hosts_failed;             /* likewise for hosts: */
 };
+
+/* The first error, whole, into e->msg (from parts that may live in *e: hence the copy). */
+__attribute__((format(printf, 2, 3)))
+static void ps_error_msg(struct ps_error *e, const char *fmt, ...)
+{
+	char buf[sizeof(e->msg)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vsnprintf(buf, sizeof(buf), fmt, ap) < 0)
+		buf[0] = '\0';
+	va_end(ap);
+	memcpy(e->msg, buf, sizeof(buf));
+}
+
+static void ps_error_init(struct ps_error *e, const char *file)
+{
+	e->msg[0] = '\0';
+	e->n = e->n_more = 0;
+	snprintf(e->file, sizeof(e->file), "%s", file);
+}
+
+/* An error about the whole file (line 0, no field): it cannot be opened, read, ... */
+__attribute__((format(printf, 2, 3)))
+static void ps_error_file(struct ps_error *e, const char *fmt, ...)
+{
+	struct ps_error_item *it = &e->items[0];
+	va_list ap;
+
+	e->n = 1;
+	it->line = 0;
+	it->field[0] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(it->problem, sizeof(it->problem), fmt, ap);
+	va_end(ap);
+	ps_error_msg(e, "%s: %s", e->file, it->problem);
+}
 
 __attribute__((format(printf, 4, 5)))
 static int ps_fail(struct ps_ctx *ctx, int line, const char *field, const char *fmt, ...)
 {
-	char *msg = ctx->err->msg;
-	size_t size = sizeof(ctx->err->msg);
+	struct ps_error *e = ctx->err;
+	struct ps_error_item *it;
 	va_list ap;
-	int n;
 
-	n = snprintf(msg, size, "%s:%d: %s: ", ctx->file, line, field);
-	if (n >= 0 && (size_t)n < size) {
-		va_start(ap, fmt);
-		vsnprintf(msg + n, size - (size_t)n, fmt, ap);
-		va_end(ap);
+	if (e->n == PS_MAX_ERRORS) {
+		e->n_more++;
+		return -EINVAL;
 	}
+	it = &e->items[e->n++];
+	it->line = line;
+	snprintf(it->field, sizeof(it->field), "%s", field);
+	va_start(ap, fmt);
+	vsnprintf(it->problem, sizeof(it->problem), fmt, ap);
+	va_end(ap);
+	if (e->n == 1)
+		ps_error_msg(e, "%s:%d: %s: %s", ctx->file, line, it->field, it->problem);
 	return -EINVAL;
 }
 
 static int ps_oom(struct ps_ctx *ctx)
 {
-	snprintf(ctx->err->msg, sizeof(ctx->err->msg), "%s: out of memory", ctx->file);
+	ps_error_file(ctx->err, "out of memory");
 	return -ENOMEM;
+}
+
+/* Keeps the worst result: -ENOMEM ends a load, -EINVAL lets the walk go on. */
+static int ps_worse(int have, int ret)
+{
+	return have == -ENOMEM || !ret ? have : ret;
 }
 
 /* ---- generic helpers, also exported ---------------------------------- */
@@ -387,7 +439,7 @@ static int ps_parse_keys(struct ps_ctx *ctx, yaml_node_t *map, const char *path,
 	char sub[PS_PATH_LEN];
 	yaml_node_pair_t *pair;
 	size_t i;
-	int ret;
+	int ret = 0;
 
 	if (map->type != YAML_MAPPING_NODE)
 		return ps_fail(ctx, ps_line(map), field, "expected %s, got %s", what, ps_kind(map));
@@ -396,9 +448,11 @@ static int ps_parse_keys(struct ps_ctx *ctx, yaml_node_t *map, const char *path,
 		yaml_node_t *key = ps_node(ctx, pair->key);
 		const char *name;
 
-		if (key->type != YAML_SCALAR_NODE)
-			return ps_fail(ctx, ps_line(key), field, "a key must be a name, got %s",
-				       ps_kind(key));
+		if (key->type != YAML_SCALAR_NODE) {
+			ret = ps_fail(ctx, ps_line(key), field, "a key must be a name, got %s",
+				      ps_kind(key));
+			continue;
+		}
 		name = (const char *)key->data.scalar.value;
 		for (i = 0; i < n_keys; i++)
 			if (!strcmp(keys[i].name, name))
@@ -411,13 +465,16 @@ static int ps_parse_keys(struct ps_ctx *ctx, yaml_node_t *map, const char *path,
 			for (j = 0; j < n_keys && off < sizeof(allowed); j++)
 				off += (size_t)snprintf(allowed + off, sizeof(allowed) - off, "%s%s",
 							j ? ", " : "", keys[j].name);
-			return ps_fail(ctx, ps_line(key), sub, "unknown key; allowed keys%s%s: %s",
-				       *path ? " in " : "", *path ? path : " at the top level",
-				       allowed);
+			ret = ps_fail(ctx, ps_line(key), sub, "unknown key; allowed keys%s%s: %s",
+				      *path ? " in " : "", *path ? path : " at the top level",
+				      allowed);
+			continue;
 		}
-		if (vals[i])
-			return ps_fail(ctx, ps_line(key), sub,
-				       "key given twice (first at line %d); keep one", lines[i]);
+		if (vals[i]) {
+			ret = ps_fail(ctx, ps_line(key), sub,
+				      "key given twice (first at line %d); keep one", lines[i]);
+			continue;
+		}
 		vals[i] = ps_node(ctx, pair->value);
 		lines[i] = ps_line(key);
 	}
@@ -425,20 +482,19 @@ static int ps_parse_keys(struct ps_ctx *ctx, yaml_node_t *map, const char *path,
 	for (i = 0; i < n_keys; i++) {
 		if (keys[i].required && !vals[i]) {
 			ps_join(sub, path, keys[i].name);
-			return ps_fail(ctx, ps_line(map), sub, "required key is missing");
+			ret = ps_fail(ctx, ps_line(map), sub, "required key is missing");
 		}
 	}
 
-	for (i = 0; i < n_keys; i++) {
+	/* Each key is checked even when another one failed: every error is reported. */
+	for (i = 0; i < n_keys && ret != -ENOMEM; i++) {
 		if (!vals[i])
 			continue;
 		ps_join(sub, path, keys[i].name);
 		ctx->key_line = lines[i];
-		ret = keys[i].parse(ctx, vals[i], sub, obj);
-		if (ret)
-			return ret;
+		ret = ps_worse(ret, keys[i].parse(ctx, vals[i], sub, obj));
 	}
-	return 0;
+	return ret;
 }
 
 /* ---- pool keys ------------------------------------------------------- */
@@ -609,7 +665,8 @@ static int ps_parse_pool_dsts(struct ps_ctx *ctx, yaml_node_t *val, const char *
 				       s, p->family == AF_INET ? "IPv4" : "IPv6",
 				       ps_max_prefix_len(p->family));
 		}
-		if (p->family != pool->family)
+		/* family 0: the address had an error of its own, reported already. */
+		if (pool->family && p->family != pool->family)
 			return ps_fail(ctx, ps_line(item), sub,
 				       "\"%s\" is an %s prefix but the pool address is %s (wrong family); list %s destinations in an %s pool",
 				       s, other_name, fam_name, other_name, other_name);
@@ -888,9 +945,11 @@ static int ps_parse_pools(struct ps_ctx *ctx, yaml_node_t *val, const char *path
 {
 	struct ps_config *cfg = obj;
 	char sub[PS_PATH_LEN];
+	bool bad = false;
 	size_t i, n;
 	int ret;
 
+	ctx->pools_failed = true; /* until every pool passed */
 	if (ps_is_null(val) || (val->type == YAML_SEQUENCE_NODE && !ps_seq_len(val)))
 		return ps_fail(ctx, ps_line(val), path, "empty; define at least one pool");
 	if (val->type != YAML_SEQUENCE_NODE)
@@ -916,8 +975,13 @@ static int ps_parse_pools(struct ps_ctx *ctx, yaml_node_t *val, const char *path
 		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
 		ret = ps_parse_keys(ctx, item, sub, "a pool (a mapping with name, address and slices)",
 				    ps_pool_keys, ARRAY_SIZE(ps_pool_keys), pool);
-		if (ret)
+		if (ret == -ENOMEM)
 			return ret;
+		if (ret) {
+			/* The next pool is checked all the same. */
+			bad = true;
+			continue;
+		}
 		if (!pool->dsts) {
 			pool->dsts = calloc(1, sizeof(*pool->dsts));
 			if (!pool->dsts)
@@ -925,11 +989,11 @@ static int ps_parse_pools(struct ps_ctx *ctx, yaml_node_t *val, const char *path
 			pool->dsts[0].family = pool->family;
 			pool->n_dsts = 1;
 		}
-		ret = ps_check_dst_total(ctx, pool, sub);
-		if (ret)
-			return ret;
+		if (ps_check_dst_total(ctx, pool, sub))
+			bad = true;
 	}
-	return 0;
+	ctx->pools_failed = bad;
+	return bad ? -EINVAL : 0;
 }
 
 /* ---- hosts ----------------------------------------------------------- */
@@ -990,9 +1054,11 @@ static int ps_parse_hosts(struct ps_ctx *ctx, yaml_node_t *val, const char *path
 	struct ps_config *cfg = obj;
 	yaml_node_pair_t *pair;
 	char sub[PS_PATH_LEN];
+	bool bad = false;
 	size_t n;
 	int ret;
 
+	ctx->hosts_failed = true; /* until every host passed */
 	cfg->hosts_line = ctx->key_line;
 	if (ps_is_null(val) || (val->type == YAML_MAPPING_NODE && !ps_map_len(val)))
 		return ps_fail(ctx, ps_line(val), path,
@@ -1015,24 +1081,32 @@ static int ps_parse_hosts(struct ps_ctx *ctx, yaml_node_t *val, const char *path
 		const struct ps_host_cfg *dup;
 		const char *name;
 
-		ret = ps_host_key(ctx, key, path, &name);
-		if (ret)
-			return ret;
+		if (ps_host_key(ctx, key, path, &name)) {
+			bad = true;
+			continue;
+		}
 		ps_join(sub, path, name);
 		dup = ps_config_find_host(cfg, name);
-		if (dup)
-			return ps_fail(ctx, ps_line(key), sub,
-				       "host \"%s\" is listed twice (first at line %d); keep one", name,
-				       dup->line);
+		if (dup) {
+			ps_fail(ctx, ps_line(key), sub, "host \"%s\" is listed twice (first at line %d); keep one",
+				name, dup->line);
+			bad = true;
+			continue;
+		}
 		strcpy(host->name, name);
 		host->line = ps_line(key);
 		cfg->n_hosts++;
 		ret = ps_parse_keys(ctx, ps_node(ctx, pair->value), sub,
 				    "a host (a mapping with its address, e.g. {address: 198.18.10.1})",
 				    ps_host_keys, ARRAY_SIZE(ps_host_keys), host);
-		if (ret)
+		if (ret == -ENOMEM)
 			return ret;
+		bad |= ret != 0;
 	}
+	ctx->hosts_failed = bad;
+	/* Slices are checked against a complete list only: a bad entry would make them all look unlisted. */
+	if (bad || ctx->pools_failed)
+		return bad ? -EINVAL : 0;
 	return ps_check_slice_hosts(ctx);
 }
 
@@ -1130,7 +1204,7 @@ static int ps_parse_steering(struct ps_ctx *ctx, yaml_node_t *val, const char *p
 
 	cfg->steering.line = ctx->key_line;
 	/* hosts runs first (table order): its absence is known here. */
-	if (!cfg->n_hosts)
+	if (!cfg->n_hosts && !ctx->hosts_failed)
 		return ps_fail(ctx, ctx->key_line, path,
 			       "needs a hosts: section listing every host with its underlay address (replies are forwarded to their owner's)");
 	cfg->steering.present = true;
@@ -1210,7 +1284,8 @@ static int ps_parse_cgroup_pools(struct ps_ctx *ctx, yaml_node_t *val, const cha
 		ret = ps_scalar(ctx, item, sub, "a pool name", &s);
 		if (ret)
 			return ret;
-		if (!ps_config_find_pool(cfg, s)) {
+		/* Pools with errors of their own are not a list to check names against. */
+		if (!ctx->pools_failed && cfg->n_pools && !ps_config_find_pool(cfg, s)) {
 			char names[256] = "";
 			size_t off = 0;
 
@@ -1240,6 +1315,7 @@ static int ps_parse_cgroups(struct ps_ctx *ctx, yaml_node_t *val, const char *pa
 {
 	struct ps_config *cfg = obj;
 	char sub[PS_PATH_LEN];
+	bool bad = false;
 	size_t i, n;
 	int ret;
 
@@ -1265,10 +1341,11 @@ static int ps_parse_cgroups(struct ps_ctx *ctx, yaml_node_t *val, const char *pa
 		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
 		ret = ps_parse_keys(ctx, item, sub, "a cgroup (a mapping with path and, optionally, pools)",
 				    ps_cgroup_keys, ARRAY_SIZE(ps_cgroup_keys), cg);
-		if (ret)
+		if (ret == -ENOMEM)
 			return ret;
+		bad |= ret != 0;
 	}
-	return 0;
+	return bad ? -EINVAL : 0;
 }
 
 /* Rows run in this order: hosts checks the pools' slices, steering needs hosts, cgroups names pools. */
@@ -1404,12 +1481,12 @@ int ps_config_load_buf(const char *name, const char *buf, size_t len, struct ps_
 	struct ps_ctx ctx;
 	int ret;
 
-	if (!err)
-		err = &dummy;
-	err->msg[0] = '\0';
-	memset(cfg, 0, sizeof(*cfg));
 	if (!name)
 		name = "<config>";
+	if (!err)
+		err = &dummy;
+	ps_error_init(err, name);
+	memset(cfg, 0, sizeof(*cfg));
 	if (!buf)
 		buf = "";
 	ctx = (struct ps_ctx){
@@ -1453,12 +1530,13 @@ int ps_config_load_file(const char *path, struct ps_config *cfg, struct ps_error
 
 	if (!err)
 		err = &dummy;
+	ps_error_init(err, path);
 	memset(cfg, 0, sizeof(*cfg));
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		snprintf(err->msg, sizeof(err->msg), "%s: cannot open: %s", path, strerror(-ret));
+		ps_error_file(err, "cannot open: %s", strerror(-ret));
 		return ret;
 	}
 	cap = 4096;
@@ -1487,8 +1565,7 @@ int ps_config_load_file(const char *path, struct ps_config *cfg, struct ps_error
 			continue;
 		if (n < 0) {
 			ret = -errno;
-			snprintf(err->msg, sizeof(err->msg), "%s: cannot read: %s", path,
-				 strerror(-ret));
+			ps_error_file(err, "cannot read: %s", strerror(-ret));
 			goto out;
 		}
 		if (!n)
@@ -1499,12 +1576,11 @@ int ps_config_load_file(const char *path, struct ps_config *cfg, struct ps_error
 	goto out;
 too_big:
 	ret = -EFBIG;
-	snprintf(err->msg, sizeof(err->msg), "%s: larger than %u MiB; not a portslice configuration",
-		 path, PS_CONFIG_MAX_SIZE >> 20);
+	ps_error_file(err, "larger than %u MiB; not a portslice configuration", PS_CONFIG_MAX_SIZE >> 20);
 	goto out;
 oom:
 	ret = -ENOMEM;
-	snprintf(err->msg, sizeof(err->msg), "%s: out of memory", path);
+	ps_error_file(err, "out of memory");
 out:
 	free(buf);
 	close(fd);

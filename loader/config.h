@@ -81,7 +81,20 @@ struct ps_config {
 	struct ps_steering_cfg steering;
 	struct ps_cgroup_cfg *cgroups; size_t n_cgroups;
 };
-struct ps_error { char msg[512]; };
+/* Errors a load reports at the most; more are counted in n_more. */
+#define PS_MAX_ERRORS 16
+struct ps_error_item {
+	int line;                    /* 1-based; 0: the file as a whole */
+	char field[160];             /* "pools[0].slices.host-a", "syntax error", "top level" */
+	char problem[512];           /* what is wrong and the remedy, without file, line and field */
+};
+struct ps_error {
+	char msg[512];               /* the first error, whole: "FILE:LINE: FIELD: problem" */
+	char file[256];              /* the file every item is about ("" before a load) */
+	size_t n;                    /* items[0..n) are every error found, in file order of discovery */
+	size_t n_more;               /* errors found beyond PS_MAX_ERRORS */
+	struct ps_error_item items[PS_MAX_ERRORS];
+};
 
 /*
  * Load and validate a whole configuration. cfg is overwritten (not freed)
@@ -89,6 +102,12 @@ struct ps_error { char msg[512]; };
  * errno with cfg left empty and err->msg set to "FILE:LINE: FIELD: problem":
  * -EINVAL for anything wrong with the content, -ENOMEM, or the errno of
  * opening/reading the file. err may be NULL.
+ *
+ * Content errors do not stop the walk at the first one: each pool, host,
+ * cgroup and top-level section is checked on its own, so err->items lists
+ * every error found (a check that needs a section with errors is skipped
+ * rather than reporting their consequences). Opening, reading and YAML
+ * syntax errors are one item with line 0 or the syntax error's line.
  *
  * Lines (ps_pool_cfg.line, ps_slice_cfg.line) are 1-based: a pool's is the
  * line where its mapping starts (its first key), a slice's that of its host

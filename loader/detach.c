@@ -191,8 +191,7 @@ static void print_done(const char *what, bool was_attached, const struct ps_deta
 		json_object_object_add(root, "was_attached", json_object_new_boolean(was_attached));
 		json_object_object_add(root, "draining_sockets", json_object_new_uint64(res->draining));
 		json_object_object_add(root, "state_removed", json_object_new_boolean(res->removed_all));
-		puts(json_object_to_json_string_ext(root, ps_pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN));
-		json_object_put(root);
+		ps_json_print(root);
 		return;
 	}
 	if (!was_attached && !strcmp(what, "no cgroup"))
@@ -223,7 +222,7 @@ static int run_detach(int argc, char **argv)
 		return err > 0 ? 0 : err;
 	if (!o.cgroup == !o.all)
 		return ps_err(EINVAL, "detach needs exactly one of --cgroup DIR or --all");
-	err = ps_env_require_root();
+	err = ps_env_require_host(true);
 	if (err)
 		return err;
 	lock = ps_state_lock();

@@ -92,6 +92,7 @@ static const char *const verdict_str[] = { "ok", "warn", "fail" };
 struct report {
 	json_object *checks;
 	int n[3];
+	bool view_ok;   /* the bpffs and cgroup2 seen here are the host's */
 };
 
 static void check(struct report *r, enum verdict v, const char *name, const char *fix, const char *fmt, ...)
@@ -174,12 +175,41 @@ static void check_btf(struct report *r)
 		      "/sys/kernel/btf/vmlinux is missing: the CO-RE programs cannot be loaded");
 }
 
+/*
+ * The namespaces this runs in: the mounts must be the host's (or named with
+ * --bpffs and --cgroup-root), and the network namespace is the one whose
+ * addresses, listeners and sockets the other checks see.
+ */
+static bool check_view(struct report *r)
+{
+	char why[1536];
+	int net = ps_ns_initial("net");
+
+	if (ps_env_host_view_why(true, why, sizeof(why))) {
+		check(r, V_FAIL, "namespace", NULL, "%s", why);
+		return false;
+	}
+	r->view_ok = true;
+	check(r, V_OK, "namespace", NULL,
+	      "the bpffs and cgroup2 mounts are the host's%s; network namespace: %s (pool addresses, listening sockets and steered interfaces are checked in this one)",
+	      ps_env_bpffs() || ps_env_cgroup_root() ? " (as named)" : "",
+	      net == 1 ? "the host's" : net == 0 ? "not the host's" : "cannot tell whether it is the host's");
+	return true;
+}
+
 static bool have_cgroup2(struct report *r, char *mnt, size_t len)
 {
 	FILE *f = fopen("/proc/self/mounts", "r");
 	char line[4096], dev[256], path[PATH_MAX], type[64];
 	bool found = false;
 
+	if (ps_env_cgroup_root()) {
+		if (f)
+			fclose(f);
+		snprintf(mnt, len, "%s", ps_env_cgroup_root());
+		check(r, V_OK, "cgroup2", NULL, "the host's cgroup v2 hierarchy is mounted at %s (--cgroup-root)", mnt);
+		return true;
+	}
 	while (f && !found && fgets(line, sizeof(line), f))
 		if (sscanf(line, "%255s %4095s %63s", dev, path, type) == 3 && !strcmp(type, "cgroup2")) {
 			snprintf(mnt, len, "%s", path);
@@ -257,25 +287,6 @@ static void check_pins(struct report *r)
 
 /* ---- the config against this host ------------------------------------- */
 
-static bool addr_configured(const struct ifaddrs *ifs, int family, const uint8_t *addr, char *ifname, size_t len)
-{
-	for (const struct ifaddrs *i = ifs; i; i = i->ifa_next) {
-		const void *a;
-
-		if (!i->ifa_addr || i->ifa_addr->sa_family != family)
-			continue;
-		if (family == AF_INET)
-			a = &((const struct sockaddr_in *)i->ifa_addr)->sin_addr;
-		else
-			a = &((const struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
-		if (!memcmp(a, addr, family == AF_INET ? 4 : 16)) {
-			snprintf(ifname, len, "%s", i->ifa_name);
-			return true;
-		}
-	}
-	return false;
-}
-
 static void check_addresses(struct report *r, const struct ps_selection *sel)
 {
 	struct ifaddrs *ifs = NULL;
@@ -291,7 +302,7 @@ static void check_addresses(struct report *r, const struct ps_selection *sel)
 
 		snprintf(name, sizeof(name), "address.%s", p->name);
 		ps_format_addr(p->family, p->addr, addr, sizeof(addr));
-		if (addr_configured(ifs, p->family, p->addr, ifname, sizeof(ifname))) {
+		if (ps_env_addr_configured(ifs, p->family, p->addr, ifname, sizeof(ifname))) {
 			check(r, V_OK, name, NULL, "%s is configured on %s", addr, ifname);
 			continue;
 		}
@@ -794,23 +805,24 @@ static void check_config(struct report *r, struct doctor_opts *o)
 
 	err = ps_config_load_file(o->config, &cfg, &cerr);
 	if (err) {
-		check(r, V_FAIL, "config", "correct the file at the line and field named", "%s", cerr.msg);
+		/* Every error of the file, one line each. */
+		for (size_t i = 0; i < cerr.n; i++) {
+			const struct ps_error_item *it = &cerr.items[i];
+
+			if (!i)
+				check(r, V_FAIL, "config", "correct the file at the line and field named", "%s", cerr.msg);
+			else
+				check(r, V_FAIL, "config", "correct the file at the line and field named", "%s:%d: %s: %s",
+				      cerr.file, it->line, it->field, it->problem);
+		}
+		if (!cerr.n)
+			check(r, V_FAIL, "config", "correct the file at the line and field named", "%s", cerr.msg);
 		return;
 	}
 	check(r, V_OK, "config", NULL, "%s: %zu pool(s), valid", o->config, cfg.n_pools);
 	{
-		char dir[PATH_MAX], *slash;
-
-		snprintf(dir, sizeof(dir), "%s", o->config);
-		slash = strrchr(dir, '/');
-		if (!slash)
-			snprintf(dir, sizeof(dir), ".");
-		else if (slash == dir)
-			dir[1] = '\0';
-		else
-			*slash = '\0';
 		ps_err_reset();
-		if (ps_agent_check_config_perms(o->config, dir)) {
+		if (ps_agent_check_config_perms(o->config)) {
 			char msg[1024], *fix;
 
 			/* The message ends in "; fix: ...": that part is the fix. */
@@ -823,7 +835,8 @@ static void check_config(struct report *r, struct doctor_opts *o)
 			check(r, V_WARN, "config_perms", fix ?: "make root the only writer of the file and its directory",
 			      "portslice agent would refuse it (attach accepts it): %s", msg);
 		} else
-			check(r, V_OK, "config_perms", NULL, "only root may write %s and its directory", o->config);
+			check(r, V_OK, "config_perms", NULL,
+			      "root owns, and only root may write, %s and every directory and symlink on its path", o->config);
 	}
 	err = ps_select_pools(&cfg, o->host, NULL, 0, &sel);
 	if (err) {
@@ -876,10 +889,14 @@ static int run_doctor(int argc, char **argv)
 	v = kernel_version(release, sizeof(release));
 	check_kernel(&r, v, release);
 	check_btf(&r);
-	have_cgroup2(&r, mnt, sizeof(mnt));
-	check_bpffs(&r);
+	/* Another mount namespace's mounts are no answer about the host's: those checks wait. */
+	if (check_view(&r)) {
+		have_cgroup2(&r, mnt, sizeof(mnt));
+		check_bpffs(&r);
+	}
 	check_features(&r, v, release);
-	check_pins(&r);
+	if (r.view_ok)
+		check_pins(&r);
 	if (o.config)
 		check_config(&r, &o);
 	if (mnt[0] && geteuid() == 0)
@@ -892,8 +909,7 @@ static int run_doctor(int argc, char **argv)
 		json_object_object_add(root, "failures", json_object_new_int(r.n[V_FAIL]));
 		json_object_object_add(root, "warnings", json_object_new_int(r.n[V_WARN]));
 		json_object_object_add(root, "checks", r.checks);
-		puts(json_object_to_json_string_ext(root, ps_pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN));
-		json_object_put(root);
+		ps_json_print(root);
 	} else {
 		printf("%d ok, %d warning(s), %d failure(s)\n", r.n[V_OK], r.n[V_WARN], r.n[V_FAIL]);
 	}

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <linux/magic.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -12,6 +14,7 @@
 
 #include "env.h"
 #include "log.h"
+#include "state.h"
 
 #define BTF_VMLINUX "/sys/kernel/btf/vmlinux"
 #define BPFFS_DEFAULT "/sys/fs/bpf"
@@ -37,14 +40,271 @@ static bool is_bpffs(const char *path)
 	return !statfs(path, &st) && st.f_type == BPF_FS_MAGIC;
 }
 
-/* A private mount namespace (ip netns exec makes one) drops its mounts on exit. */
-static bool in_init_mount_ns(void)
-{
-	struct stat self, init;
+/* ---- namespaces: is what this process sees the host's? ------------------ */
 
-	if (stat("/proc/self/ns/mnt", &self) || stat("/proc/1/ns/mnt", &init))
-		return true;
-	return self.st_ino == init.st_ino && self.st_dev == init.st_dev;
+/* Inode numbers of the initial namespaces (uapi nsfs.h; mnt and net since 6.x, cgroup since 4.6). */
+#define NS_INIT_INO_CGROUP 0xEFFFFFFBUL
+#define NS_INIT_INO_NET 0xEFFFFFF9UL
+#define NS_INIT_INO_MNT 0xEFFFFFF8UL
+#define NS_INIT_INO_PID 0xEFFFFFFCUL
+/* task flags of a kernel thread (include/linux/sched.h) */
+#define PS_PF_KTHREAD 0x00200000UL
+
+static const char *opt_bpffs, *opt_cgroup_root;
+
+void ps_env_set_bpffs(const char *dir)
+{
+	opt_bpffs = dir && *dir ? dir : NULL;
+}
+
+void ps_env_set_cgroup_root(const char *dir)
+{
+	opt_cgroup_root = dir && *dir ? dir : NULL;
+}
+
+static const char *opt_or_env(const char *opt, const char *name)
+{
+	const char *v = opt ? opt : getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+const char *ps_env_bpffs(void)
+{
+	return opt_or_env(opt_bpffs, "PORTSLICE_BPFFS");
+}
+
+const char *ps_env_cgroup_root(void)
+{
+	return opt_or_env(opt_cgroup_root, "PORTSLICE_CGROUP_ROOT");
+}
+
+/*
+ * /proc/2 is kthreadd when this /proc is the host's PID namespace's: a
+ * kernel thread lives in every initial namespace, so its view is the host's.
+ * Another PID namespace (a container) has a process of its own there.
+ */
+static bool host_ref_visible(void)
+{
+	char buf[1024], *p;
+	unsigned long flags = 0;
+	FILE *f = fopen("/proc/2/stat", "r");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
+	     sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) == 1;
+	fclose(f);
+	return ok && flags & PS_PF_KTHREAD;
+}
+
+int ps_ns_initial(const char *type)
+{
+	unsigned long init = !strcmp(type, "mnt") ? NS_INIT_INO_MNT :
+			     !strcmp(type, "net") ? NS_INIT_INO_NET : NS_INIT_INO_CGROUP;
+	char path[64];
+	struct stat self, ref, pid;
+
+	snprintf(path, sizeof(path), "/proc/self/ns/%s", type);
+	if (stat(path, &self))
+		return -1;
+	/* Kernels that number the initial namespace: the answer without a reference. */
+	if (self.st_ino == init)
+		return 1;
+	snprintf(path, sizeof(path), "/proc/2/ns/%s", type);
+	if (host_ref_visible() && !stat(path, &ref))
+		return self.st_ino == ref.st_ino && self.st_dev == ref.st_dev;
+	/* Pid 1 is the host's init only in the host's PID namespace. */
+	snprintf(path, sizeof(path), "/proc/1/ns/%s", type);
+	if (!stat("/proc/self/ns/pid", &pid) && pid.st_ino == NS_INIT_INO_PID && !stat(path, &ref))
+		return self.st_ino == ref.st_ino && self.st_dev == ref.st_dev;
+	/* Not readable (a hardened /proc, another PID namespace): unknown, never "yes". */
+	return -1;
+}
+
+/* Is @path here the same directory as @path in the host's mount namespace? 1, 0, -1 unknown. */
+static int same_as_host(const char *path)
+{
+	char host[PATH_MAX + 16];
+	struct stat here, there;
+
+	if (!host_ref_visible())
+		return -1;
+	snprintf(host, sizeof(host), "/proc/2/root%s", path);
+	if (stat(path, &here))
+		return 0;
+	if (stat(host, &there))
+		return errno == ENOENT ? 0 : -1;
+	return here.st_dev == there.st_dev && here.st_ino == there.st_ino;
+}
+
+/*
+ * Is the mount holding @path a slave of a peer group from outside this
+ * namespace ("master:N" in mountinfo)? Then it is a copy of a mount that
+ * existed before this namespace was made, or a bind of one (a systemd
+ * service's private namespace, a container's propagated host mount), not a
+ * file system mounted in here that would vanish with it. The evidence used
+ * where no kernel thread shows the host's view.
+ */
+static bool mount_is_slave(const char *path)
+{
+	char line[4096], mnt[PATH_MAX], best[PATH_MAX] = "", opt[4096];
+	bool slave = false;
+	size_t best_len = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		size_t n;
+		char *dash;
+
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER */
+		if (sscanf(line, "%*s %*s %*s %*s %4095s %*s", mnt) != 1)
+			continue;
+		n = strlen(mnt);
+		if (strncmp(path, mnt, n) || (path[n] != '/' && path[n] && n > 1) || n < best_len)
+			continue;
+		best_len = n;
+		snprintf(best, sizeof(best), "%s", mnt);
+		dash = strstr(line, " - ");
+		snprintf(opt, sizeof(opt), "%.*s", dash ? (int)(dash - line) : 0, line);
+		slave = strstr(opt, " master:") != NULL;
+	}
+	if (f)
+		fclose(f);
+	return best[0] && slave;
+}
+
+/* The nearest existing ancestor of @dir (the pin dir may not exist yet). */
+static void existing_ancestor(const char *dir, char *out, size_t len)
+{
+	char *slash;
+
+	snprintf(out, len, "%s", dir);
+	while (access(out, F_OK) && (slash = strrchr(out, '/')) && slash != out)
+		*slash = '\0';
+	if (access(out, F_OK))
+		snprintf(out, len, "/");
+}
+
+static const char *mnt_ns_words(int mnt)
+{
+	return mnt ? "portslice cannot tell whether this mount namespace is the host's (no kernel thread is visible "
+		     "in /proc: another PID namespace, or a hardened /proc)"
+		   : "this mount namespace is not the host's ('ip netns exec', 'unshare -m', a container or a "
+		     "service with a private mount namespace)";
+}
+
+#define VIEW_FIX "run portslice in the host's mount namespace ('nsenter --net=/run/netns/NAME portslice ...' " \
+		 "enters only a network namespace; 'ip netns exec' remounts /sys), or name the host's mounts as " \
+		 "this namespace sees them: --bpffs DIR --cgroup-root DIR"
+
+static int cgroup_root_why(const char *root, char *why, size_t len)
+{
+	struct statfs sfs;
+	char type[PATH_MAX + 16];
+
+	if (statfs(root, &sfs) || sfs.f_type != CGROUP2_SUPER_MAGIC)
+		return snprintf(why, len, "--cgroup-root %s is not a cgroup v2 file system: name the directory where "
+			       "the host's cgroup2 hierarchy is mounted in this namespace", root), -EINVAL;
+	/* Every cgroup but the root of a hierarchy (or of a cgroup namespace) has cgroup.type. */
+	snprintf(type, sizeof(type), "%s/cgroup.type", root);
+	if (!access(type, F_OK))
+		return snprintf(why, len, "--cgroup-root %s is a cgroup inside the hierarchy, not its root: name the "
+			       "directory the whole cgroup2 hierarchy is mounted at", root), -EINVAL;
+	return 0;
+}
+
+static int bpffs_why(int mnt, char *why, size_t len)
+{
+	const char *bpffs = ps_env_bpffs(), *pins = getenv("PORTSLICE_PIN_DIR");
+	char probe[PATH_MAX];
+	struct statfs sfs;
+	int same;
+
+	if (bpffs) {
+		size_t n = strlen(bpffs);
+
+		if (statfs(bpffs, &sfs) || sfs.f_type != BPF_FS_MAGIC)
+			return snprintf(why, len, "--bpffs %s is not a bpf file system: name the directory where the "
+				       "host's bpffs is mounted in this namespace", bpffs), -EINVAL;
+		if (pins && *pins && (strncmp(pins, bpffs, n) || (pins[n] != '/' && bpffs[n - 1] != '/')))
+			return snprintf(why, len, "PORTSLICE_PIN_DIR %s is not inside --bpffs %s: unset it (the pins "
+				       "then live in %s/portslice) or name a directory inside it", pins, bpffs,
+				       bpffs), -EINVAL;
+		return 0;
+	}
+	if (mnt == 1)
+		return 0;
+	existing_ancestor(ps_pin_dir(), probe, sizeof(probe));
+	if (statfs(probe, &sfs) || sfs.f_type != BPF_FS_MAGIC)
+		return snprintf(why, len, "%s, and it has no bpf file system at %s, so portslice cannot see what is "
+			       "attached (nor pin anything that would last): %s", mnt_ns_words(mnt), probe, VIEW_FIX),
+		       -ENOTSUP;
+	same = same_as_host(probe);
+	if (same < 0 && mount_is_slave(probe))
+		return 0;
+	if (same != 1)
+		return snprintf(why, len, "%s, and the bpf file system at %s %s: %s", mnt_ns_words(mnt), probe,
+			       same ? "cannot be checked against the host's" :
+				      "is not the host's (pins made there vanish with this namespace)",
+			       VIEW_FIX), -ENOTSUP;
+	return 0;
+}
+
+static int cgroup_why(int mnt, char *why, size_t len)
+{
+	const char *root = ps_env_cgroup_root();
+	char line[4096], dev[256], dir[PATH_MAX], type[64];
+	bool found = false;
+	int same;
+	FILE *f;
+
+	if (root)
+		return cgroup_root_why(root, why, len);
+	if (mnt == 1 && ps_ns_initial("cgroup") == 1)
+		return 0;
+	f = fopen("/proc/self/mounts", "r");
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%255s %4095s %63s", dev, dir, type) == 3 && !strcmp(type, "cgroup2");
+	if (f)
+		fclose(f);
+	if (!found)
+		return snprintf(why, len, "%s, and it has no cgroup2 mount: %s",
+			       mnt == 1 ? "this cgroup namespace is not the host's" : mnt_ns_words(mnt), VIEW_FIX),
+		       -ENOTSUP;
+	same = same_as_host(dir);
+	if (same < 0 && mount_is_slave(dir))
+		return 0;
+	if (same != 1)
+		return snprintf(why, len, "%s, and the cgroup2 mount at %s %s: %s",
+			       mnt == 1 ? "this cgroup namespace is not the host's" : mnt_ns_words(mnt), dir,
+			       same ? "cannot be checked against the host's" : "is not the host's whole hierarchy",
+			       VIEW_FIX), -ENOTSUP;
+	return 0;
+}
+
+int ps_env_host_view_why(bool cgroups, char *why, size_t len)
+{
+	int mnt = ps_ns_initial("mnt"), err;
+
+	err = bpffs_why(mnt, why, len);
+	if (!err && cgroups)
+		err = cgroup_why(mnt, why, len);
+	return err;
+}
+
+int ps_env_require_host(bool cgroups)
+{
+	return ps_env_require_root() ?: ps_env_host_view(cgroups);
+}
+
+int ps_env_host_view(bool cgroups)
+{
+	char why[1536];
+	int err = ps_env_host_view_why(cgroups, why, sizeof(why));
+
+	return err ? ps_err(err, "%s", why) : 0;
 }
 
 int ps_env_require_bpffs(const char *dir)
@@ -60,7 +320,7 @@ int ps_env_require_bpffs(const char *dir)
 		return 0;
 	if (strncmp(dir, BPFFS_DEFAULT "/", strlen(BPFFS_DEFAULT) + 1) || !strcmp(probe, "/"))
 		return ps_err(ENOTSUP, "%s is not on a bpf file system: mount one there (mount -t bpf bpf DIR) or unset PORTSLICE_PIN_DIR", dir);
-	if (!in_init_mount_ns())
+	if (ps_env_bpffs() || ps_ns_initial("mnt") != 1)
 		return ps_err(ENOTSUP, "bpffs is not mounted at %s in this mount namespace (ip netns exec hides it): "
 			      "pins made here would vanish with it; run under 'nsenter --net=/run/netns/NAME' instead",
 			      BPFFS_DEFAULT);
@@ -74,9 +334,14 @@ int ps_env_require_bpffs(const char *dir)
 int ps_env_cgroup2_mount(char *buf, size_t len)
 {
 	char line[4096], dev[256], mnt[PATH_MAX], type[64];
-	FILE *f = fopen("/proc/self/mounts", "r");
+	FILE *f;
 	int found = 0;
 
+	if (ps_env_cgroup_root()) {
+		snprintf(buf, len, "%s", ps_env_cgroup_root());
+		return 0;
+	}
+	f = fopen("/proc/self/mounts", "r");
 	if (!f)
 		return ps_err(errno, "cannot read /proc/self/mounts: %s", strerror(errno));
 	while (!found && fgets(line, sizeof(line), f)) {
@@ -131,6 +396,25 @@ void ps_cgroup_close(struct ps_cgroup *cg)
 	if (cg->fd >= 0)
 		close(cg->fd);
 	cg->fd = -1;
+}
+
+bool ps_env_addr_configured(const struct ifaddrs *ifs, int family, const uint8_t *addr, char *ifname, size_t len)
+{
+	for (const struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+		const void *a;
+
+		if (!i->ifa_addr || i->ifa_addr->sa_family != family)
+			continue;
+		if (family == AF_INET)
+			a = &((const struct sockaddr_in *)i->ifa_addr)->sin_addr;
+		else
+			a = &((const struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+		if (!memcmp(a, addr, family == AF_INET ? 4 : 16)) {
+			snprintf(ifname, len, "%s", i->ifa_name);
+			return true;
+		}
+	}
+	return false;
 }
 
 int ps_env_local_port_range(struct ps_port_range *range)

@@ -4,6 +4,8 @@
 #define PS_ENV_H
 
 #include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -16,6 +18,34 @@ struct ps_cgroup {
 };
 
 int ps_env_require_root(void);
+/* Root, and ps_env_host_view(): what every command that reads or changes the pins needs first. */
+int ps_env_require_host(bool cgroups);
+
+/*
+ * The host's mounts as this process sees them, named by the user (--bpffs,
+ * --cgroup-root or PORTSLICE_BPFFS, PORTSLICE_CGROUP_ROOT): needed where
+ * the mount namespace is not the host's (a container, 'ip netns exec',
+ * 'unshare -m') and cannot be shown to see the host's mounts. NULL: none.
+ */
+void ps_env_set_bpffs(const char *dir);
+void ps_env_set_cgroup_root(const char *dir);
+const char *ps_env_bpffs(void);
+const char *ps_env_cgroup_root(void);
+
+/* Is this process in the host's (initial) namespace of @type ("mnt", "net", "cgroup")? 1 yes, 0 no, -1 unknown. */
+int ps_ns_initial(const char *type);
+
+/*
+ * Refuses to go on (with what to do instead) unless the bpf file system of
+ * the pins, and with @cgroups the cgroup2 hierarchy, are the host's: in the
+ * host's mount namespace, the same mounts as the host's (checked against a
+ * kernel thread's view), or named explicitly. What this process sees is
+ * otherwise no answer: under 'ip netns exec' /sys is another mount, with
+ * neither, and "nothing is attached" would be false.
+ */
+int ps_env_host_view(bool cgroups);
+/* The same verdict without recording an error: 0, or why not in @why. */
+int ps_env_host_view_why(bool cgroups, char *why, size_t len);
 int ps_env_require_btf(void);
 /* Makes sure @dir lies on a bpf file system, mounting /sys/fs/bpf if needed. */
 int ps_env_require_bpffs(const char *dir);
@@ -24,5 +54,9 @@ int ps_env_cgroup2_mount(char *buf, size_t len);
 int ps_cgroup_open(const char *dir, struct ps_cgroup *cg);
 void ps_cgroup_close(struct ps_cgroup *cg);
 int ps_env_local_port_range(struct ps_port_range *range);
+
+struct ifaddrs;
+/* Is @addr configured on an interface of @ifs (getifaddrs())? Its name into @ifname. */
+bool ps_env_addr_configured(const struct ifaddrs *ifs, int family, const uint8_t *addr, char *ifname, size_t len);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <bpf/libbpf.h>
+#include <json-c/json.h>
 
 enum ps_log_level {
 	PS_LOG_WARN,
@@ -18,6 +19,15 @@ enum ps_log_level {
 };
 
 void ps_log_set_level(enum ps_log_level level);
+/*
+ * -j/--json: every message becomes one JSON line on stderr ({"level":
+ * "warning", "message": ...}) and warnings are kept for ps_json_print().
+ * @who names the program part in the lines ("agent"); NULL keeps the last one.
+ */
+void ps_log_set_json(bool on, const char *who);
+bool ps_log_json(void);
+/* Writes one log line at syslog-style level name @level ("error", "info"...). */
+void ps_log_line(const char *level, const char *msg);
 enum ps_log_level ps_log_get_level(void);
 void ps_log(enum ps_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -37,5 +47,22 @@ int ps_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *ps_err_msg(void);
 /* Forgets the recorded error: for long-running callers (the agent) between tasks. */
 void ps_err_reset(void);
+
+/*
+ * Where the recorded error is: a file and, where known, its line (0: none)
+ * and field (NULL: none). Kept with the first error only. With --json the
+ * error object carries them as keys "file", "line" and "field".
+ */
+void ps_err_at(const char *file, int line, const char *field);
+/* One more error of the same failure (every error of a config file), listed under "errors". */
+void ps_err_detail(const char *file, int line, const char *field, const char *msg);
+/* {"error": MSG, "file": ..., "line": ..., "field": ..., "errors": [...], "warnings": [...]}. */
+json_object *ps_err_json(void);
+
+/*
+ * Prints a command's JSON result on stdout (indented with -p), with the
+ * warnings of the run under "warnings" when there were any. Takes @root.
+ */
+void ps_json_print(json_object *root);
 
 #endif

@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "env.h"
 #include "log.h"
 #include "portslice.h"
 
@@ -20,6 +21,7 @@ static const struct ps_cmd *const commands[] = {
 	&ps_cmd_stats,
 	&ps_cmd_doctor,
 	&ps_cmd_agent,
+	&ps_cmd_validate,
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -43,10 +45,14 @@ static void usage(FILE *out)
 		"  -j, --json      machine-readable output; errors too, as {\"error\": ...}\n"
 		"  -p, --pretty    indented JSON (implies --json)\n"
 		"  -V, --version   print the version\n"
+		"  --bpffs DIR, --cgroup-root DIR\n"
+		"                  the host's bpf file system and cgroup2 hierarchy as mounted in\n"
+		"                  this mount namespace, when it is not the host's (a container)\n"
 		"\n"
 		"Environment:\n"
 		"  PORTSLICE_PIN_DIR    where the pins live (default /sys/fs/bpf/portslice)\n"
-		"  PORTSLICE_LOCK_FILE  lock serialising state changes (default /run/portslice.lock)\n");
+		"  PORTSLICE_LOCK_FILE  lock serialising state changes (default /run/portslice.lock)\n"
+		"  PORTSLICE_BPFFS, PORTSLICE_CGROUP_ROOT  as --bpffs and --cgroup-root\n");
 }
 
 /* Unambiguous prefixes select a command, as in bpftool. */
@@ -104,9 +110,8 @@ static void report_error(void)
 	if (!*msg)
 		msg = "failed";
 	if (ps_json) {
-		json_object *root = json_object_new_object();
+		json_object *root = ps_err_json();
 
-		json_object_object_add(root, "error", json_object_new_string(msg));
 		puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
 		json_object_put(root);
 	} else {
@@ -127,8 +132,12 @@ int main(int argc, char **argv)
 			ps_log_set_level(PS_LOG_DEBUG);
 		} else if (!strcmp(a, "-j") || !strcmp(a, "--json")) {
 			ps_json = true;
+			ps_log_set_json(true, NULL);
 		} else if (!strcmp(a, "-p") || !strcmp(a, "--pretty")) {
 			ps_json = ps_pretty = true;
+			ps_log_set_json(true, NULL);
+		} else if ((!strcmp(a, "--bpffs") || !strcmp(a, "--cgroup-root")) && i + 1 < argc) {
+			(a[2] == 'b' ? ps_env_set_bpffs : ps_env_set_cgroup_root)(argv[++i]);
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
 			return 0;
@@ -158,6 +167,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	err = cmd->run(argc - i, argv + i);
+	if (err > 0)
+		return err; /* the command reported its failure itself */
 	if (err) {
 		report_error();
 		return err == -EINVAL ? 2 : 1;

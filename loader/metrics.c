@@ -83,14 +83,18 @@ static const struct {
 
 static void pool_metrics(FILE *f, json_object *root)
 {
-	json_object *pools, *atts;
+	json_object *pools;
 	size_t n;
 
 	if (!json_object_object_get_ex(root, "pools", &pools))
 		pools = NULL;
 	family(f, "portslice_attached_cgroups", "gauge", "Cgroups whose sockets portslice places (pinned attachments).");
-	fprintf(f, "portslice_attached_cgroups %zu\n",
-		json_object_object_get_ex(root, "attachments", &atts) ? json_object_array_length(atts) : 0);
+	/* Cgroups whose sockets are placed: not a removed cgroup's pins, nor a detached one draining. */
+	fprintf(f, "portslice_attached_cgroups %llu\n", jnum(root, "attached_cgroups", NULL, NULL));
+	family(f, "portslice_unattached_pinned_cgroups", "gauge",
+	       "Cgroups with pins that place no socket: removed since attached, or detached and draining.");
+	fprintf(f, "portslice_unattached_pinned_cgroups{state=\"removed\"} %llu\n", jnum(root, "removed_cgroups", NULL, NULL));
+	fprintf(f, "portslice_unattached_pinned_cgroups{state=\"draining\"} %llu\n", jnum(root, "draining_cgroups", NULL, NULL));
 	if (!pools)
 		return;
 	n = json_object_array_length(pools);
@@ -115,6 +119,12 @@ static void pool_metrics(FILE *f, json_object *root)
 	per_pool(f, pools, "portslice_busiest_destination_tuples", "gauge",
 		 "Tuples to the busiest destination; connect() to it fails when this reaches portslice_slice_ports.",
 		 "busiest_destination", "tuples", false);
+	per_pool(f, pools, "portslice_time_wait_tuples", "gauge",
+		 "Tuples on slice ports the kernel holds in TIME_WAIT: no connect() to their destination gets them meanwhile.",
+		 "time_wait", "tuples", false);
+	per_pool(f, pools, "portslice_headroom_ports", "gauge",
+		 "Slice ports the destination with the fewest left may still get (not claimed, in TIME_WAIT or bound): connect() to it fails at 0.",
+		 "headroom", NULL, false);
 	per_pool(f, pools, "portslice_allocations_total", "counter", "Tuples handed out by connect().", "counters",
 		 "allocated", true);
 	per_pool(f, pools, "portslice_releases_total", "counter", "Tuples given back when their socket was released.",
@@ -130,9 +140,6 @@ static void pool_metrics(FILE *f, json_object *root)
 					jstr(p, "name"), protos[k], failures[r].errno_name, failures[r].counter,
 					jnum(p, "counters", protos[k], failures[r].counter));
 	}
-	per_pool(f, pools, "portslice_exhaustion_events_total", "counter",
-		 "connect() calls refused with EADDRNOTAVAIL because no tuple of the slice was free.", "counters",
-		 "exhausted", true);
 	per_pool(f, pools, "portslice_kernel_held_total", "counter",
 		 "Candidate tuples skipped because the kernel still holds them (TIME_WAIT or a foreign socket).",
 		 "counters", "kernel_held", true);
@@ -278,7 +285,7 @@ static int run_stats(int argc, char **argv)
 		return err > 0 ? 0 : err;
 	if (ps_json)
 		return ps_err(EINVAL, "stats prints Prometheus text; for JSON use 'portslice status --json'");
-	err = ps_env_require_root();
+	err = ps_env_require_host(true);
 	if (err)
 		return err;
 	if (o.output) {

@@ -18,9 +18,17 @@
 
 const char *ps_pin_dir(void)
 {
+	static char below_bpffs[PATH_MAX];
 	const char *dir = getenv("PORTSLICE_PIN_DIR");
 
-	return dir && *dir ? dir : PS_PIN_DIR_DEFAULT;
+	if (dir && *dir)
+		return dir;
+	/* --bpffs DIR: the host's bpffs as this namespace sees it. */
+	if (ps_env_bpffs()) {
+		snprintf(below_bpffs, sizeof(below_bpffs), "%s/portslice", ps_env_bpffs());
+		return below_bpffs;
+	}
+	return PS_PIN_DIR_DEFAULT;
 }
 
 int ps_pin_path(char *buf, size_t len, const char *sub)

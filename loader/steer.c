@@ -79,8 +79,7 @@ static int on_steer_opt(int key, const char *arg, void *ctx)
 
 static void print_json(json_object *root)
 {
-	puts(json_object_to_json_string_ext(root, ps_pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN));
-	json_object_put(root);
+	ps_json_print(root);
 }
 
 /* ---- pins ---------------------------------------------------------------- */
@@ -1206,7 +1205,7 @@ static int run_steer_attach(int argc, char **argv)
 	/* Everything that can be checked without touching the kernel first. */
 	err = ps_config_load_file(o.config, &cfg, &cerr);
 	if (err)
-		return ps_err(err, "%s", cerr.msg);
+		return ps_err_config(err, &cerr);
 	if (!cfg.n_hosts) {
 		err = ps_err(EINVAL, "%s has no hosts: section: steering forwards each reply to the underlay address of the host "
 			     "that owns its port; list every host of the fleet there (host-a: {address: 198.18.10.1})", o.config);
@@ -1248,7 +1247,7 @@ static int run_steer_attach(int argc, char **argv)
 	}
 	ps_steer_warn_config(&cfg, self);
 
-	err = ps_env_require_root();
+	err = ps_env_require_host(false);
 	if (!err)
 		err = ps_env_require_btf();
 	if (!err)
@@ -1373,7 +1372,7 @@ static int run_steer_detach(int argc, char **argv)
 			goto out;
 		}
 	}
-	err = ps_env_require_root();
+	err = ps_env_require_host(false);
 	if (err)
 		goto out;
 	lock = ps_state_lock();

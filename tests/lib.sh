@@ -42,7 +42,27 @@ expect_ne() { [ "$1" != "$2" ] || die "${3:-value}: expected anything but '$2'";
 expect_ge() { [ "$1" -ge "$2" ] 2>/dev/null || die "${3:-value}: expected >= $2, got '$1'"; }
 expect_le() { [ "$1" -le "$2" ] 2>/dev/null || die "${3:-value}: expected <= $2, got '$1'"; }
 expect_match() { printf '%s' "$1" | grep -qE -- "$2" || die "${3:-output} does not match /$2/: $1"; }
+# expect_contains TEXT PART [WHAT], expect_lacks TEXT PART [WHAT]: plain substrings.
+expect_contains() {
+	case "$1" in
+	*"$2"*) ;;
+	*) die "${3:-output} lacks '$2': $1" ;;
+	esac
+}
+expect_lacks() {
+	case "$1" in
+	*"$2"*) die "${3:-output} has '$2': $1" ;;
+	esac
+}
 expect_nomatch() { ! printf '%s' "$1" | grep -qE -- "$2" || die "${3:-output} matches /$2/: $1"; }
+
+# run CMD...: runs CMD; sets RC, OUT (stdout) and ERR (stderr).
+run() {
+	"$@" >"$TMPD/run.out" 2>"$TMPD/run.err"
+	RC=$?
+	OUT=$(cat "$TMPD/run.out")
+	ERR=$(cat "$TMPD/run.err")
+}
 
 ensure_bpffs() {
 	mount | grep -q ' /sys/fs/bpf type bpf ' || mount -t bpf bpf /sys/fs/bpf ||

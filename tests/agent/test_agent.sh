@@ -82,7 +82,7 @@ agent_start() {
 	AGENT_PID=$BG_PID
 	AGENT_LOG=$TMPD/$name.log
 	for i in $(polls 200); do
-		grep -q ': running: ' "$AGENT_LOG" && return 0
+		grep -qE '(: |")running: ' "$AGENT_LOG" && return 0
 		kill -0 "$AGENT_PID" 2>/dev/null || break
 		sleep 0.05
 	done
@@ -113,13 +113,6 @@ state_snapshot() {
 links_of() {
 	bpftool -j link show | jq --argjson id "$(stat -c %i "$1")" \
 		'[.[] | select(.type == "cgroup" and .cgroup_id == $id)] | length'
-}
-
-expect_contains() {
-	case "$1" in
-	*"$2"*) ;;
-	*) die "${3:-output} lacks '$2': $1" ;;
-	esac
 }
 
 # metric TEXT NAME LABELS: the value of one sample ("" if absent).
@@ -293,6 +286,76 @@ t_agent_refuses_unsafe_or_broken_config_at_start() {
 	true
 }
 
+# Whoever can change any step of the config's path decides what the agent
+# reads: every directory on it, each symlink and what it points to, must be
+# root's and writable by root alone.
+t_agent_refuses_a_config_path_others_can_change() {
+	agent_conf
+	local udir=$TMPD/udir out
+	run_agent() { timeout 10 "$PS" agent --config "$1" --host host-a --interval 0 >"$TMPD/out" 2>"$TMPD/err"; echo $?; }
+
+	# The issue's case: a root-owned config, linked from a user's directory.
+	mkdir "$udir"
+	chown 65534 "$udir"
+	ln -s "$CONF" "$udir/fleet.yaml"
+	expect_eq "$(run_agent "$udir/fleet.yaml")" 1 "exit code with a link in a user's directory"
+	expect_contains "$(cat "$TMPD/err")" "refusing the config directory $udir (on the way to $udir/fleet.yaml): it is owned by uid 65534, not root" "error"
+	# A link of root's in root's directory, to a file in a user's directory.
+	cp "$CONF" "$udir/real.yaml"
+	ln -s "$udir/real.yaml" "$TMPD/etc/via-link.yaml"
+	expect_eq "$(run_agent "$TMPD/etc/via-link.yaml")" 1 "exit code with a link to a user's directory"
+	expect_contains "$(cat "$TMPD/err")" "refusing the config directory $udir (on the way to" "error"
+	# A link the user owns, in a sticky directory others may write.
+	chmod 711 "$TMPD"
+	mkdir -m 1777 "$TMPD/sticky"
+	setpriv --reuid=65534 --regid=65534 --clear-groups ln -s "$CONF" "$TMPD/sticky/fleet.yaml" ||
+		die "the user could not make a link in the sticky directory"
+	expect_eq "$(run_agent "$TMPD/sticky/fleet.yaml")" 1 "exit code with a user's link"
+	expect_contains "$(cat "$TMPD/err")" "refusing the config symlink $TMPD/sticky/fleet.yaml" "error"
+	# A directory further up that others may write.
+	chmod 777 "$TMPD"
+	expect_eq "$(run_agent "$CONF")" 1 "exit code with a world-writable directory further up"
+	expect_contains "$(cat "$TMPD/err")" "refusing the config directory $TMPD (on the way to $CONF): every user may write it" "error"
+	chmod 711 "$TMPD"
+	[ -e "$PORTSLICE_PIN_DIR/cgroups" ] && die "a refused agent attached something: $(ls -R "$PORTSLICE_PIN_DIR")"
+
+	# All root's, through links: accepted; doctor agrees.
+	mkdir "$TMPD/etc/real"
+	mv "$CONF" "$TMPD/etc/real/fleet.yaml"
+	ln -s real/fleet.yaml "$CONF"
+	out=$("$PS" doctor --config "$CONF" --host host-a 2>&1)
+	expect_match "$out" "ok config_perms: root owns, and only root may write, $CONF and every directory and symlink on its path" "doctor"
+	agent_start a1
+	expect_eq "$(links_of "$CG")" $PS_CGROUP_HOOKS "links on the listed cgroup"
+
+	# The swap: the directory behind the link is given to a user, who puts
+	# a config there that lists no cgroup. A reload refuses it; the cgroup
+	# stays attached.
+	chown 65534 "$TMPD/etc/real"
+	setpriv --reuid=65534 --regid=65534 --clear-groups sh -c '
+		sed "/^cgroups:/,\$d" "$1" > "$1.new" && mv -f "$1.new" "$1"' _ "$TMPD/etc/real/fleet.yaml" ||
+		die "the user could not replace the config"
+	kill -HUP "$AGENT_PID"
+	wait_log "config rejected, generation 1 stays in force: refusing the config directory $TMPD/etc/real"
+	expect_eq "$(links_of "$CG")" $PS_CGROUP_HOOKS "links on the listed cgroup after the swap"
+	kill -0 "$AGENT_PID" || die "the agent died"
+}
+
+# -j: the agent's log is JSON lines, one object a message.
+t_agent_logs_json_lines_with_j() {
+	agent_conf
+	agent_start a1 -j
+	wait_log '"message":"running: config '
+	kill -HUP "$AGENT_PID"
+	wait_log '"message":"config generation 2 from .* applied"'
+	kill -TERM "$AGENT_PID"
+	wait "$AGENT_PID"
+	jq -e -s 'length >= 3 and all(.[]; (.time | type == "number") and (.level | IN("error", "warning", "info", "debug"))
+		and .component == "agent" and (.message | type == "string"))' "$AGENT_LOG" >/dev/null ||
+		die "the log is not JSON lines: $(head -n 5 "$AGENT_LOG")"
+	expect_match "$(jq -r 'select(.level == "info") | .message' "$AGENT_LOG" | head -n 1)" "^attached $CG " "first info line"
+}
+
 t_agent_detaches_unlisted_and_sigterm_leaves_datapath() {
 	agent_conf
 	local other
@@ -394,7 +457,7 @@ t_metrics_endpoint_matches_status() {
 				"$(jq -r --arg p $pool --arg t $proto '.pools[] | select(.name == $p) | .tuples[$t]' <<<"$st")" \
 				"$pool $proto tuples in use"
 			for f in allocated:allocations_total released:releases_total kernel_held:kernel_held_total \
-				exhausted:exhaustion_events_total bound:bound_total; do
+				bound:bound_total; do
 				expect_eq "$(metric "$out" "portslice_${f#*:}" "{pool=\"$pool\",proto=\"$proto\"}")" \
 					"$(jq -r --arg p $pool --arg t $proto --arg c "${f%%:*}" \
 						'.pools[] | select(.name == $p) | .counters[$t][$c]' <<<"$st")" "$pool $proto ${f%%:*}"
@@ -407,6 +470,12 @@ t_metrics_endpoint_matches_status() {
 	expect_eq "$(metric "$out" portslice_failures_total '{pool="web",proto="tcp",errno="EPERM",reason="bind_denied"}')" 1 \
 		"bind_denied failures"
 	expect_eq "$(metric "$out" portslice_attached_cgroups)" 1 "attached cgroups"
+	# Exhaustion is one series of one family: summing failures counts it once.
+	expect_eq "$(metric "$out" portslice_failures_total '{pool="web",proto="tcp",errno="EADDRNOTAVAIL",reason="exhausted"}')" \
+		"$(jq -r '.pools[] | select(.name == "web") | .counters.tcp.exhausted' <<<"$st")" "exhausted failures"
+	expect_eq "$(printf '%s\n' "$out" | grep -c '^portslice_exhaustion')" 0 "a second family counting exhaustion"
+	expect_eq "$(metric "$out" portslice_headroom_ports '{pool="web"}')" \
+		"$(jq -r '.pools[] | select(.name == "web") | .headroom' <<<"$st")" "web headroom"
 	expect_eq "$(metric "$out" portslice_config_generation)" 1 "config generation"
 	expect_eq "$(metric "$out" portslice_config_last_reload_success)" 1 "last reload result"
 

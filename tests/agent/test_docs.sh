@@ -15,12 +15,13 @@ if declare -F cleanup >/dev/null; then # (run.sh also sources this file alone, t
 fi
 
 # Commands with a page of their own (steer: `portslice help steer`).
-DOC_COMMANDS="attach detach status stats doctor agent"
+DOC_COMMANDS="attach detach status stats doctor agent validate"
 
-# options CMD: the --long options of CMD's table.
+# options CMD: the --long options of CMD's table (not the ones every command
+# takes: --json, --help, and --bpffs, --cgroup-root, documented in portslice(8)).
 options() {
 	"$PS" help "$1" | awk '/^Options:/ { on = 1; next } on' | grep -oE -- '--[a-z][a-z-]*' |
-		grep -vx -- '--json\|--help' | sort -u
+		grep -vx -- '--json\|--help\|--bpffs\|--cgroup-root' | sort -u
 }
 
 t_man_pages_cover_every_command_and_option() {
@@ -57,11 +58,22 @@ t_bash_completion_follows_the_binary() {
 			_portslice; printf "%s\n" "${COMPREPLY[@]}" | sort | paste -sd" " -' _ "$ROOT/completion/portslice.bash" "$PS" "$@"
 	}
 	out=$(complete_words portslice "")
-	expect_eq "$out" "$(printf '%s\n' agent attach detach doctor help stats status steer | sort | paste -sd' ' -)" "commands"
+	expect_eq "$out" "$(printf '%s\n' agent attach detach doctor help stats status steer validate | sort | paste -sd' ' -)" "commands"
 	out=$(complete_words portslice agent --)
-	expect_eq "$out" "$( (options agent; echo --json; echo --help) | sort | paste -sd' ' -)" "agent options"
+	expect_eq "$out" "$( (options agent; echo --json; echo --help; echo --bpffs; echo --cgroup-root) | sort | paste -sd' ' -)" \
+		"agent options"
+	out=$(complete_words portslice validate --)
+	expect_eq "$out" "--help --host --json" "validate options"
+	out=$(complete_words portslice -)
+	expect_contains "$out" "--bpffs" "global options"
+	expect_contains "$out" "--cgroup-root" "global options"
+	# validate's FILE, --netns's namespaces: from the file system.
+	mkdir -p "$TMPD/root"
+	: > "$TMPD/root/fleet.yaml"
+	out=$(complete_words portslice validate "$TMPD/root/fl")
+	expect_eq "$out" "$TMPD/root/fleet.yaml" "validate FILE"
 	out=$(complete_words portslice doctor --c)
-	expect_eq "$out" "--cgroup --config" "doctor options starting with --c"
+	expect_eq "$out" "--cgroup --cgroup-root --config" "doctor options starting with --c"
 	out=$(complete_words portslice -j sta)
 	expect_eq "$out" "stats status" "commands after a global option"
 }

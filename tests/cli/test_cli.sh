@@ -22,28 +22,14 @@ new_cg() {
 	NEW_CG=$(cg_create "$1") || exit 1
 }
 
-# run CMD...: runs CMD; sets RC, OUT (stdout) and ERR (stderr).
-run() {
-	"$@" >"$TMPD/run.out" 2>"$TMPD/run.err"
-	RC=$?
-	OUT=$(cat "$TMPD/run.out")
-	ERR=$(cat "$TMPD/run.err")
-}
-
-# cli ARGS...: run portslice (see run).
-cli() { run "$PS" "$@"; }
-
-expect_contains() {
-	case "$1" in
-	*"$2"*) ;;
-	*) die "${3:-output} lacks '$2': $1" ;;
-	esac
-}
-
-expect_lacks() {
-	case "$1" in
-	*"$2"*) die "${3:-output} has '$2': $1" ;;
-	esac
+# cli ARGS...: run portslice (see run), once set up in the network namespace
+# of the workloads, which has the pool addresses (as the README advises).
+cli() {
+	if [ -n "${NS:-}" ]; then
+		run nsenter --net="/run/netns/$NS" "$PS" "$@"
+	else
+		run "$PS" "$@"
+	fi
 }
 
 # expect_ok: the last run succeeded with nothing on stderr.
@@ -70,7 +56,9 @@ expect_error() {
 }
 
 # expect_json_error CODE FRAGMENT...: like expect_error, for --json: stdout
-# is exactly one JSON object, {"error": "..."}, and stderr has no error line.
+# is exactly one JSON object, {"error": "..."} (with "file", "line", "field"
+# and "errors" where the error is about a file, "warnings" where there were
+# any), and stderr has no error line.
 expect_json_error() {
 	local code=$1 f msg
 	shift
@@ -80,8 +68,9 @@ expect_json_error() {
 		expect_eq "$RC" "$code" "exit code (stdout: $OUT)"
 	fi
 	expect_eq "$(printf '%s' "$OUT" | jq -s 'length')" 1 "JSON values on stdout: $OUT"
-	printf '%s' "$OUT" | jq -e 'type == "object" and keys == ["error"] and (.error | type == "string")' \
-		>/dev/null || die "stdout is not {\"error\": STRING}: $OUT"
+	printf '%s' "$OUT" | jq -e 'type == "object" and (.error | type == "string") and
+		(keys - ["error", "file", "line", "field", "errors", "warnings"] == [])' \
+		>/dev/null || die "stdout is not {\"error\": STRING, ...}: $OUT"
 	expect_eq "$(printf '%s\n' "$OUT" | wc -l)" 1 "lines on stdout"
 	expect_nomatch "$ERR" 'error' "stderr of a --json error"
 	msg=$(printf '%s' "$OUT" | jq -r .error)
@@ -191,7 +180,7 @@ t_help_shows_commands_and_options() {
 	for how in "help status" "status --help" "status -h"; do
 		cli $how
 		expect_ok
-		expect_contains "$OUT" "Usage: portslice status [--json]" "portslice $how"
+		expect_contains "$OUT" "Usage: portslice status [--netns NAME|PATH]... [--json]" "portslice $how"
 		for f in "-j, --json" "-h, --help"; do expect_contains "$OUT" "$f" "portslice $how"; done
 	done
 
@@ -299,11 +288,25 @@ t_json_errors_are_one_object() {
 	for how in "-j attach" "--json attach" "attach -j" "attach --json" "-p attach"; do
 		cli $how --cgroup "$CG" --config "$bad" --host host-a
 		expect_json_error 2 "$bad:4: pools[0].colour: unknown key"
+		expect_eq "$(printf '%s' "$OUT" | jq -c '[.file, .line, .field]')" "[\"$bad\",4,\"pools[0].colour\"]" \
+			"file, line and field of the error"
+		expect_eq "$(printf '%s' "$OUT" | jq -c '[.errors[] | [.file, .line, .field]]')" \
+			"[[\"$bad\",4,\"pools[0].colour\"]]" "every error of the config"
 	done
+	expect_pristine "$CG"
+
+	# Every error of the file: the message points to validate, "errors" lists them.
+	sed 's/^      host-b: 40000-40999$/      host-b: 40999-40000/' "$bad" >"$TMPD/two.yaml"
+	cli -j attach --cgroup "$CG" --config "$TMPD/two.yaml" --host host-a
+	expect_json_error 2 "and 2 more errors: 'portslice validate $TMPD/two.yaml' lists them all"
+	expect_eq "$(printf '%s' "$OUT" | jq -c '[.errors[] | [.line, .field]]')" \
+		'[[4,"pools[0].colour"],[7,"pools[0].slices.host-b"],[12,"pools[1].slices.host-b"]]' "errors"
 	expect_pristine "$CG"
 
 	cli -j attach --cgroup "$CG" --config "$TMPD/missing.yaml" --host host-a
 	expect_json_error any "$TMPD/missing.yaml"
+	expect_eq "$(printf '%s' "$OUT" | jq -c '[.file, .line, .field]')" "[\"$TMPD/missing.yaml\",null,null]" \
+		"file of an error opening the config"
 	cli -j frobnicate
 	expect_json_error 2 "unknown command 'frobnicate'"
 	cli -j --frobnicate
@@ -618,7 +621,7 @@ t_attach_canonicalises_the_cgroup_path() {
 	local id
 	id=$(cg_id "$CG")
 	ln -s "$CG" "$TMPD/cglink"
-	run sh -c 'cd "$1" && exec "$2" attach --cgroup "./$3" --config "$4" --host host-a' sh \
+	run nsenter --net="/run/netns/$NS" sh -c 'cd "$1" && exec "$2" attach --cgroup "./$3" --config "$4" --host host-a' sh \
 		"$CG2" "$PS" "$(basename "$CG")" "$CONF"
 	expect_ok
 	expect_contains "$OUT" "attached $CG (host host-a):"
@@ -804,8 +807,14 @@ t_removed_cgroup_shows_and_detaches() {
 	expect_eq "$(att .cgroup_exists)" true "status of the remaining cgroup"
 	cli status
 	expect_ok
-	expect_contains "$OUT" "$gone (removed)  pools: web web6"
-	expect_contains "$OUT" "Attached cgroups: 2"
+	expect_contains "$OUT" "$gone (removed: not attached; 'portslice detach --cgroup' drops its pins)  pools: web web6"
+	# A removed cgroup places no socket: it is not counted as attached.
+	expect_contains "$OUT" "Attached cgroups: 1 (and 1 removed, 0 draining)"
+	expect_eq "$("$PS" status --json | jq -c '[.attached, .attached_cgroups, .removed_cgroups, .draining_cgroups]')" \
+		'[true,1,1,0]' "counts of status --json"
+	expect_eq "$("$PS" stats --prometheus | grep -E '^portslice_(attached|unattached_pinned)_cgroups' | paste -sd' ' -)" \
+		'portslice_attached_cgroups 1 portslice_unattached_pinned_cgroups{state="removed"} 1 portslice_unattached_pinned_cgroups{state="draining"} 0' \
+		"cgroup gauges"
 
 	cli detach --cgroup "$gone"
 	expect_ok
@@ -923,6 +932,14 @@ t_slice_in_local_port_range_warns() {
 	expect_lacks "$ERR" "web6"
 	expect_attached "$CG"
 
+	# With -j the warning is JSON too: a log line on stderr, and in the result.
+	cli_in_ns -j attach --cgroup "$CG" --config "$CONF" --host host-a
+	expect_eq "$RC" 0 "exit code of -j attach (stderr: $ERR)"
+	expect_eq "$(printf '%s\n' "$ERR" | jq -c '[.level, (.message | test("pool web .* inside the local port range"))]')" \
+		'["warning",true]' "stderr of -j attach: $ERR"
+	expect_eq "$(printf '%s' "$OUT" | jq -c '[.result, (.warnings | length), (.warnings[0] | test("^pool web "))]')" \
+		'["already attached, pools refreshed:",1,true]' "warnings in the -j result: $OUT"
+
 	# The range read is the namespace's own, not a constant.
 	set_local_range 20500 20600
 	cli_in_ns attach --cgroup "$CG" --config "$CONF" --host host-a
@@ -933,6 +950,34 @@ t_slice_in_local_port_range_warns() {
 	# Slices clear of the range: no warning.
 	set_local_range 50000 60999
 	cli_in_ns attach --cgroup "$CG" --config "$CONF" --host host-a
+	expect_ok
+	expect_attached "$CG"
+}
+
+# A pool address this network namespace lacks: a warning per pool, or with
+# --strict a refusal that changes nothing.
+t_attach_warns_of_a_pool_address_not_configured_here() {
+	setup
+	run "$PS" attach --cgroup "$CG" --config "$CONF" --host host-a
+	expect_eq "$RC" 0 "exit code (stderr: $ERR)"
+	expect_eq "$(printf '%s\n' "$ERR" | grep -c "^portslice: warning: pool '\(web\|web6\)': .* is not configured on any interface of this network namespace")" 2 \
+		"warnings: $ERR"
+	expect_contains "$ERR" "ip addr add $POOL4/32 dev lo"
+	expect_attached "$CG"
+	cli detach --all
+	expect_ok
+
+	run "$PS" attach --cgroup "$CG" --config "$CONF" --host host-a --strict
+	expect_error 1 "--strict: $CONF:2: pools[0].address: pool 'web': $POOL4 is not configured on any interface of this network namespace" \
+		"nsenter --net=/run/netns/NAME"
+	expect_pristine "$CG"
+	run "$PS" -j attach --cgroup "$CG" --config "$CONF" --host host-a --strict
+	expect_json_error 1 "--strict: $CONF:2: pools[0].address: pool 'web'"
+	expect_eq "$(printf '%s' "$OUT" | jq -c '[.file, .line, .field]')" "[\"$CONF\",2,\"pools[0].address\"]" "keys of the error"
+	expect_pristine "$CG"
+
+	# Where the addresses are, --strict attaches without a word.
+	cli attach --cgroup "$CG" --config "$CONF" --host host-a --strict
 	expect_ok
 	expect_attached "$CG"
 }

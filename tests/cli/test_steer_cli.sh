@@ -4,27 +4,12 @@
 # what is pinned. Every test attaches only to a veth pair it creates inside
 # its own network namespace. Sourced by tests/run.sh after tests/lib.sh.
 
-# run CMD...: runs CMD; sets RC, OUT (stdout) and ERR (stderr).
-run() {
-	"$@" >"$TMPD/run.out" 2>"$TMPD/run.err"
-	RC=$?
-	OUT=$(cat "$TMPD/run.out")
-	ERR=$(cat "$TMPD/run.err")
-}
-
 # pss ARGS...: portslice inside the test namespace. nsenter switches the
 # network namespace only, so the pins stay on the host's bpffs (ip netns
 # exec would mount a private one).
 pss() { nsenter --net="/run/netns/$NS" "$PS" "$@"; }
 # clis ARGS...: pss, recorded (see run).
 clis() { run pss "$@"; }
-
-expect_contains() {
-	case "$1" in
-	*"$2"*) ;;
-	*) die "${3:-output} lacks '$2': $1" ;;
-	esac
-}
 
 expect_ok() {
 	expect_eq "$RC" 0 "exit code (stderr: $ERR)"

@@ -615,7 +615,7 @@ static void test_bad_case(void **state)
 
 static int load_ok(const char *yaml, struct ps_config *cfg)
 {
-	struct ps_error err = { "" };
+	struct ps_error err = { 0 };
 	int ret;
 
 	ret = ps_config_load_buf("ok.yaml", yaml, strlen(yaml), cfg, &err);
@@ -929,6 +929,49 @@ static void test_max_destinations(void **state)
 			    "d:1030: pools[0].destinations: 1025 destinations; at most 1024 per pool are allowed");
 	check_empty(&cfg);
 	free(text);
+}
+
+/*
+ * One load reports every independent error, each with its line and field,
+ * and skips the checks across sections that have errors of their own.
+ */
+static void test_every_error_reported(void **state)
+{
+	static const char text[] =
+		"pools:\n"                                     /* 1 */
+		"  - name: web\n"                              /* 2 */
+		"    address: 198.18.0.300\n"                  /* 3 */
+		"    destinations: [10.0.0.0/8]\n"             /* 4 */
+		"    colour: blue\n"                           /* 5 */
+		"    slices: {host-a: 20000-20999}\n"          /* 6 */
+		"  - name: api\n"                              /* 7 */
+		"    address: 198.18.0.11\n"                   /* 8 */
+		"    slices: {host-a: 21000-20000}\n"          /* 9 */
+		"cgroups:\n"                                   /* 10 */
+		"  - path: relative/cg\n"                      /* 11 */
+		"    pools: [nosuch]\n";                       /* 12 */
+	struct ps_config cfg;
+	struct ps_error err;
+
+	(void)state;
+	assert_int_equal(ps_config_load_buf("f.yaml", text, strlen(text), &cfg, &err), -EINVAL);
+	assert_int_equal(err.n, 4);
+	assert_int_equal(err.n_more, 0);
+	assert_string_equal(err.file, "f.yaml");
+	assert_int_equal(err.items[0].line, 5);
+	assert_string_equal(err.items[0].field, "pools[0].colour");
+	assert_int_equal(err.items[1].line, 3);
+	assert_string_equal(err.items[1].field, "pools[0].address");
+	assert_int_equal(err.items[2].line, 9);
+	assert_string_equal(err.items[2].field, "pools[1].slices.host-a");
+	assert_int_equal(err.items[3].line, 11);
+	assert_string_equal(err.items[3].field, "cgroups[0].path");
+	/* The first error is the whole message, as before. */
+	assert_non_null(strstr(err.msg, "f.yaml:5: pools[0].colour: unknown key"));
+	/* No consequence of the bad pools: "nosuch" is not checked against them. */
+	for (size_t i = 0; i < err.n; i++)
+		assert_null(strstr(err.items[i].problem, "nosuch"));
+	check_empty(&cfg);
 }
 
 /* Each pool's destinations fit, but not all pools' together. */
@@ -1489,6 +1532,7 @@ int main(void)
 		cmocka_unit_test(test_valid_names),
 		cmocka_unit_test(test_warn_local_range),
 		cmocka_unit_test(test_fleet_example),
+		cmocka_unit_test(test_every_error_reported),
 		cmocka_unit_test(test_sections_any_order),
 		cmocka_unit_test(test_without_hosts),
 		cmocka_unit_test(test_max_hosts),
