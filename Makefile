@@ -24,6 +24,9 @@ DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev \
 	    nginx libnginx-mod-http-echo haproxy apache2-utils
 
 CFLAGS     ?= -O2 -g
+# The commit the binary is built from (portslice --version, portslice_build_info);
+# outside a git checkout (a Debian source package) pass PS_GIT_COMMIT=...
+PS_GIT_COMMIT ?= $(shell git -C $(CURDIR) describe --always --dirty --abbrev=12 --exclude='*' 2>/dev/null || echo unknown)
 WARNFLAGS  := -Wall -Wextra -Werror -Wno-unused-parameter
 INCLUDES   := -I$(OUTPUT) -Iinclude -Iloader
 LDLIBS     := -lbpf -lelf -lz -lyaml -ljson-c -lmicrohttpd -lsystemd -lpthread
@@ -60,7 +63,7 @@ TOOL_BINS  := $(patsubst tests/tools/%.c,$(OUTPUT)/tests/%,$(TOOL_SRCS))
 .DELETE_ON_ERROR:
 # Kept between runs: skeletons are inputs of every loader object.
 .SECONDARY: $(BPF_OBJS) $(SKELS)
-.PHONY: all clean deps test unit-test sock-test demo demo-steer check-root
+.PHONY: all clean deps test unit-test sock-test demo demo-steer check-root FORCE
 
 all: $(OUTPUT)/portslice
 
@@ -93,7 +96,15 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/bpf/%.bpf.o
 
 $(OUTPUT)/loader/%.o: loader/%.c $(LOADER_HDRS) $(SKELS) | $(OUTPUT)/loader
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -c $< -o $@
+
+# Only version.o sees the commit; the stamp changes (and version.o is rebuilt)
+# only when the commit does.
+$(OUTPUT)/git-commit: FORCE | $(OUTPUT)
+	$(Q)echo '$(PS_GIT_COMMIT)' | cmp -s - $@ || echo '$(PS_GIT_COMMIT)' > $@
+$(OUTPUT)/loader/version.o: $(OUTPUT)/git-commit
+$(OUTPUT)/loader/version.o: CPPFLAGS += -DPS_GIT_COMMIT='"$(PS_GIT_COMMIT)"'
+FORCE:
 
 # Linked beside and renamed: a test running the old binary never sees a half-written one.
 $(OUTPUT)/portslice: $(LOADER_OBJS)
@@ -102,11 +113,11 @@ $(OUTPUT)/portslice: $(LOADER_OBJS)
 
 $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(LOADER_LIB) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) $< $(LOADER_LIB) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) $< $(LOADER_LIB) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 
 $(OUTPUT)/tests/%: tests/tools/%.c $(LOADER_LIB) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -pthread $< $(LOADER_LIB) $(LDFLAGS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -pthread $< $(LOADER_LIB) $(LDFLAGS) $(LDLIBS) -o $@
 
 check-root:
 	@[ "$$(id -u)" = 0 ] || { echo "this target loads BPF programs and creates namespaces: run it as root" >&2; exit 1; }

@@ -5,11 +5,17 @@
 #include "log.h"
 
 static enum ps_log_level log_level = PS_LOG_WARN;
+static ps_log_sink_fn log_sink;
 static char err_msg[1024];
 
 void ps_log_set_level(enum ps_log_level level)
 {
 	log_level = level;
+}
+
+void ps_log_set_sink(ps_log_sink_fn sink)
+{
+	log_sink = sink;
 }
 
 enum ps_log_level ps_log_get_level(void)
@@ -28,6 +34,15 @@ void ps_log(enum ps_log_level level, const char *fmt, ...)
 
 	if (level > log_level)
 		return;
+	if (log_sink) {
+		char msg[1024];
+
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		if (log_sink(level, msg))
+			return;
+	}
 	fprintf(stderr, "portslice: %s", prefix[level]);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
