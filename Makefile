@@ -17,11 +17,13 @@ ARCH       := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 # readiness notifications libsystemd), tests (jq, ethtool for the steering
 # topology, curl, systemd-analyze and python3 for the agent's; nginx with its
 # echo module, haproxy, apache2-utils (ab), curl and python3 for the
-# compatibility matrix, tests/compat), man pages (groff).
+# compatibility matrix, tests/compat), man pages (groff), packaging (debhelper,
+# lintian: make deb) and deploy/'s checks (python3-yaml).
 DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev \
 	    libjson-c-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev \
 	    pkg-config iproute2 make gcc jq ethtool tcpdump curl systemd groff-base python3 \
-	    nginx libnginx-mod-http-echo haproxy apache2-utils
+	    nginx libnginx-mod-http-echo haproxy apache2-utils \
+	    git debhelper lintian python3-yaml
 
 CFLAGS     ?= -O2 -g
 # The commit the binary is built from (portslice --version, portslice_build_info);
@@ -130,6 +132,7 @@ sock-test: check-root all $(TOOL_BINS)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(TOOL_BINS)
+	$(Q)$(MAKE) --no-print-directory promtool || echo "promtool could not be fetched: the alert rules' tests skip" >&2
 	$(Q)tests/run-all.sh
 
 demo: deps

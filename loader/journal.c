@@ -11,6 +11,8 @@
 #include "log.h"
 #include "version.h"
 
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+
 static const char *ctx_host = "", *ctx_config = "";
 static const unsigned long long *ctx_generation;
 
@@ -24,7 +26,10 @@ bool ps_journal_is_stderr(void)
 	/* "DEV:INODE", both decimal (systemd.exec(5)). */
 	if (!env || sscanf(env, "%llu:%llu%c", &dev, &ino, &tail) != 2)
 		return false;
-	return !fstat(STDERR_FILENO, &st) && st.st_dev == dev && st.st_ino == ino;
+	if (fstat(STDERR_FILENO, &st) || st.st_dev != dev || st.st_ino != ino)
+		return false;
+	/* sd_journal_send() drops entries silently when journald is not there. */
+	return !access(JOURNAL_SOCKET, W_OK);
 }
 
 void ps_journal_set_context(const char *host, const char *config, const unsigned long long *generation)

@@ -2,7 +2,8 @@
 /*
  * The agent's log under systemd. When stderr is the journal's stream
  * (systemd sets JOURNAL_STREAM to the device and inode of the stream it
- * gave the service, and stderr is that very file), every message is sent
+ * gave the service, and stderr is that very file) and journald's socket is
+ * there (sd_journal_send() drops entries silently without it), every message is sent
  * with sd_journal_send() as one entry with fields: PRIORITY, MESSAGE,
  * SYSLOG_IDENTIFIER=portslice and the agent's context (PORTSLICE_HOST,
  * PORTSLICE_CONFIG, PORTSLICE_GENERATION, PORTSLICE_VERSION), so
@@ -15,7 +16,7 @@
 
 #include <stdbool.h>
 
-/* True when JOURNAL_STREAM names the file stderr is. */
+/* True when JOURNAL_STREAM names the file stderr is, and journald listens. */
 bool ps_journal_is_stderr(void);
 
 /*
