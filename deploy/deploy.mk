@@ -25,7 +25,7 @@ else
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 endif
 # The agent's config lives in /etc whatever the prefix: the unit names it.
-CONFDIR := /etc/portslice
+CONFDIR ?= /etc/portslice
 
 MAN_PAGES := $(wildcard man/*.[0-9])
 # Shipped as examples: the fleet config, the alert rules, the dashboard.
@@ -77,9 +77,10 @@ deb: deps
 	$(Q)cd $(DEB_DIR)/src/portslice && PS_GIT_COMMIT=$(PS_GIT_COMMIT) \
 		dpkg-buildpackage -us -uc > ../../build.log 2>&1 || \
 		{ tail -n 40 ../../build.log; echo "dpkg-buildpackage failed: $(DEB_DIR)/build.log" >&2; exit 1; }
-	$(Q)mv $(DEB_DIR)/src/portslice_* $(DEB_DIR)/
+	$(Q)find $(DEB_DIR)/src -maxdepth 1 -type f -exec mv -t $(DEB_DIR) {} +
 	$(call msg,LINTIAN,$(DEB_DIR)/portslice_$(DEB_VERSION)_$(DEB_ARCH).changes)
-	$(Q)lintian --fail-on error,warning,info --info --display-info --show-overrides \
+	$(Q)# Overridden tags (debian/portslice.lintian-overrides) say why; --show-overrides would fail the run.
+	$(Q)lintian --fail-on error,warning,info --info --display-info \
 		$(DEB_DIR)/portslice_$(DEB_VERSION)_$(DEB_ARCH).changes > $(DEB_DIR)/lintian.log 2>&1 || \
 		{ cat $(DEB_DIR)/lintian.log; echo "lintian found problems" >&2; exit 1; }
 
