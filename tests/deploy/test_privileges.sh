@@ -58,29 +58,18 @@ t_shipped_capabilities_suffice() {
 	out=$(nsenter --net="/run/netns/$NS" setpriv --bounding-set="$(bset "$caps")" -- \
 		"$PS" doctor --config "$CONF" --host host-a --cgroup "$CG" --json) || die "doctor with only $caps: $out"
 	expect_eq "$(jq '[.checks[] | select(.result == "fail")] | length' <<<"$out")" 0 "failed doctor checks"
-	# Steering, on a veth of the test's own.
-	local peer
-	peer=$(ns_create peer)
-	ip -n "$NS" link add ps0 type veth peer name ps1 netns "$peer" || die "veth"
-	ip -n "$NS" link set ps0 up
-	ip -n "$peer" link set ps1 up
-	cat >> "$CONF" <<-YAML
-	hosts:
-	  host-a: {address: 198.18.10.1}
-	  host-b: {address: 198.18.10.2}
-	steering:
-	  mode: l2
-	  interfaces: [ps0]
-	YAML
+	# Steering, on a veth of the test's own (its peer in a namespace of its own).
+	ip -n "$NS" link add ps0 up type veth peer name ps1 netns "$(ns_create peer)" || die "veth"
+	{ cat "$CONF"; printf '%s\n' 'hosts: {host-a: {address: 198.18.10.1}, host-b: {address: 198.18.10.2}}' \
+		'steering: {mode: l2, interfaces: [ps0]}'; } > "$TMPD/steer.yaml"
 	nsenter --net="/run/netns/$NS" setpriv --bounding-set="$(bset "$caps")" -- \
-		"$PS" steer attach --config "$CONF" --host host-a >/dev/null || die "steer attach with only $caps"
+		"$PS" steer attach --config "$TMPD/steer.yaml" --host host-a >/dev/null || die "steer attach with only $caps"
 	capped "$caps" "$PS" status --json | jq -e '.steering.interfaces | length == 1' >/dev/null ||
 		die "steering not shown: $("$PS" status --json | jq -c .steering)"
 	capped "$caps" "$PS" detach --all >/dev/null || die "detach --all with only $caps"
 	# The agent: attaches, serves /healthz, stops on SIGTERM.
 	mkdir -m 755 "$TMPD/etc"
-	sed -e '/^hosts:/,$d' "$CONF" > "$TMPD/etc/fleet.yaml"
-	printf 'cgroups:\n  - path: %s\n' "$CG" >> "$TMPD/etc/fleet.yaml"
+	{ cat "$CONF"; printf 'cgroups:\n  - path: %s\n' "$CG"; } > "$TMPD/etc/fleet.yaml"
 	chmod 644 "$TMPD/etc/fleet.yaml"
 	bg nsenter --net="/run/netns/$NS" setpriv --bounding-set="$(bset "$caps")" -- \
 		"$PS" agent --config "$TMPD/etc/fleet.yaml" --host host-a --metrics 127.0.0.1:9465 2>"$TMPD/agent.log"
