@@ -29,7 +29,7 @@ bool ps_journal_is_stderr(void)
 	if (fstat(STDERR_FILENO, &st) || st.st_dev != dev || st.st_ino != ino)
 		return false;
 	/* sd_journal_send() drops entries silently when journald is not there. */
-	return !access(JOURNAL_SOCKET, W_OK);
+	return !access(JOURNAL_SOCKET, F_OK); /* not W_OK: a read-only mount answers EROFS, yet sendmsg() works */
 }
 
 void ps_journal_set_context(const char *host, const char *config, const unsigned long long *generation)
