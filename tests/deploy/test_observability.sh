@@ -127,8 +127,10 @@ t_build_and_config_info() {
 	version=$("$PS" --version)
 	commit=$(printf '%s' "$version" | sed -n 's/.*commit \([^)]*\)).*/\1/p')
 	expect_ne "$commit" "" "commit in --version ($version)"
+	# A commit of this repository (the build may predate the newest one).
 	if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
-		expect_match "$commit" "^$(git -C "$ROOT" rev-parse --short=12 HEAD)" "commit of the build"
+		expect_match "$commit" '^[0-9a-f]{12}(-dirty)?$' "commit of the build"
+		git -C "$ROOT" cat-file -e "${commit%-dirty}^{commit}" 2>/dev/null || die "$commit is no commit of $ROOT"
 	fi
 	want="portslice_build_info{version=\"$(printf '%s' "$version" | awk '{ print $2 }')\",commit=\"$commit\",layout_version=\"$("$PS" status --json | jq -r .layout_version)\"} 1"
 	out=$("$PS" stats --prometheus) || die "stats failed"
