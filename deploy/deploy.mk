@@ -7,6 +7,8 @@
 # make deb-test   the .deb built, installed on this machine, doctor run from
 #                 the installed path, removed and purged (CI runs it)
 # make image      the container image from that .deb (podman or buildah)
+# make image-test the image built on a local Debian base (mmdebstrap, podman;
+#                 no registry needed) and its binary run: tests/package/image.sh
 # make promtool   build/tools/promtool, from Debian's prometheus package
 
 PREFIX  ?= /usr/local
@@ -31,7 +33,7 @@ MAN_PAGES := $(wildcard man/*.[0-9])
 # Shipped as examples: the fleet config, the alert rules, the dashboard.
 EXAMPLES  := deploy/portslice.yaml deploy/prometheus/portslice-alerts.yaml deploy/grafana/portslice-dashboard.json
 
-.PHONY: install uninstall deb deb-test image promtool
+.PHONY: install uninstall deb deb-test image image-test promtool
 install: $(OUTPUT)/portslice
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
 	$(Q)install -D -m 0755 $(OUTPUT)/portslice $(DESTDIR)$(SBINDIR)/portslice
@@ -90,13 +92,21 @@ deb-test: deb check-root
 # ---- the container image --------------------------------------------------
 IMAGE      ?= portslice:$(DEB_VERSION)
 IMAGE_BASE ?= docker.io/library/debian:12-slim
+# RUN apt-get reaches the Debian mirror from the host's own network: no
+# bridge or NAT set up for the build.
+IMAGE_BUILD_FLAGS ?= --network=host
 image: deb
 	$(call msg,IMAGE,$(IMAGE))
 	$(Q)cp deploy/Containerfile $(DEB_DIR)/
 	$(Q)tool=$$(command -v podman || command -v buildah) || \
 		{ echo "make image needs podman or buildah (apt-get install podman)" >&2; exit 1; }; \
-	$$tool build --build-arg BASE=$(IMAGE_BASE) --build-arg DEB=$(notdir $(DEB_FILE)) \
+	$$tool build $(IMAGE_BUILD_FLAGS) --build-arg BASE=$(IMAGE_BASE) --build-arg DEB=$(notdir $(DEB_FILE)) \
 		-t $(IMAGE) -f $(DEB_DIR)/Containerfile $(DEB_DIR)
+
+# Not in CI's run (it downloads a Debian base system); installs its own tools.
+image-test: check-root
+	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="podman mmdebstrap"
+	$(Q)tests/run.sh tests/package/image.sh
 
 # ---- promtool, for tests/deploy -----------------------------------------------
 # Taken out of Debian's prometheus package without installing it (that
