@@ -23,7 +23,7 @@ DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev \
 	    libjson-c-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev \
 	    pkg-config iproute2 make gcc jq ethtool tcpdump curl systemd groff-base python3 \
 	    nginx libnginx-mod-http-echo haproxy apache2-utils \
-	    git debhelper lintian python3-yaml
+	    git build-essential dpkg-dev debhelper lintian python3-yaml
 
 CFLAGS     ?= -O2 -g
 # The commit the binary is built from (portslice --version, portslice_build_info);
