@@ -17,13 +17,18 @@ ARCH       := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 # readiness notifications libsystemd), tests (jq, ethtool for the steering
 # topology, curl, systemd-analyze and python3 for the agent's; nginx with its
 # echo module, haproxy, apache2-utils (ab), curl and python3 for the
-# compatibility matrix, tests/compat), man pages (groff).
+# compatibility matrix, tests/compat), man pages (groff), packaging (debhelper,
+# lintian: make deb) and deploy/'s checks (python3-yaml).
 DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev \
 	    libjson-c-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev \
 	    pkg-config iproute2 make gcc jq ethtool tcpdump curl systemd groff-base python3 \
-	    nginx libnginx-mod-http-echo haproxy apache2-utils
+	    nginx libnginx-mod-http-echo haproxy apache2-utils \
+	    git build-essential dpkg-dev debhelper lintian python3-yaml
 
 CFLAGS     ?= -O2 -g
+# The commit the binary is built from (portslice --version, portslice_build_info);
+# outside a git checkout (a Debian source package) pass PS_GIT_COMMIT=...
+PS_GIT_COMMIT ?= $(shell git -C $(CURDIR) describe --always --dirty --abbrev=12 --exclude='*' 2>/dev/null || echo unknown)
 WARNFLAGS  := -Wall -Wextra -Werror -Wno-unused-parameter
 INCLUDES   := -I$(OUTPUT) -Iinclude -Iloader
 LDLIBS     := -lbpf -lelf -lz -lyaml -ljson-c -lmicrohttpd -lsystemd -lpthread
@@ -60,7 +65,7 @@ TOOL_BINS  := $(patsubst tests/tools/%.c,$(OUTPUT)/tests/%,$(TOOL_SRCS))
 .DELETE_ON_ERROR:
 # Kept between runs: skeletons are inputs of every loader object.
 .SECONDARY: $(BPF_OBJS) $(SKELS)
-.PHONY: all clean deps test unit-test sock-test demo demo-steer check-root
+.PHONY: all clean deps test unit-test sock-test demo demo-steer check-root FORCE
 
 all: $(OUTPUT)/portslice
 
@@ -93,7 +98,15 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/bpf/%.bpf.o
 
 $(OUTPUT)/loader/%.o: loader/%.c $(LOADER_HDRS) $(SKELS) | $(OUTPUT)/loader
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -c $< -o $@
+
+# Only version.o sees the commit; the stamp changes (and version.o is rebuilt)
+# only when the commit does.
+$(OUTPUT)/git-commit: FORCE | $(OUTPUT)
+	$(Q)echo '$(PS_GIT_COMMIT)' | cmp -s - $@ || echo '$(PS_GIT_COMMIT)' > $@
+$(OUTPUT)/loader/version.o: $(OUTPUT)/git-commit
+$(OUTPUT)/loader/version.o: CPPFLAGS += -DPS_GIT_COMMIT='"$(PS_GIT_COMMIT)"'
+FORCE:
 
 # Linked beside and renamed: a test running the old binary never sees a half-written one.
 $(OUTPUT)/portslice: $(LOADER_OBJS)
@@ -102,11 +115,11 @@ $(OUTPUT)/portslice: $(LOADER_OBJS)
 
 $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(LOADER_LIB) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) $< $(LOADER_LIB) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) $< $(LOADER_LIB) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 
 $(OUTPUT)/tests/%: tests/tools/%.c $(LOADER_LIB) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -pthread $< $(LOADER_LIB) $(LDFLAGS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -pthread $< $(LOADER_LIB) $(LDFLAGS) $(LDLIBS) -o $@
 
 check-root:
 	@[ "$$(id -u)" = 0 ] || { echo "this target loads BPF programs and creates namespaces: run it as root" >&2; exit 1; }
@@ -119,6 +132,7 @@ sock-test: check-root all $(TOOL_BINS)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(TOOL_BINS)
+	$(Q)$(MAKE) --no-print-directory promtool || echo "promtool could not be fetched: the alert rules' tests skip" >&2
 	$(Q)tests/run-all.sh
 
 demo: deps

@@ -34,6 +34,7 @@
 #include "cli.h"
 #include "config.h"
 #include "env.h"
+#include "journal.h"
 #include "log.h"
 #include "metrics.h"
 #include "pools.h"
@@ -88,7 +89,7 @@ static int on_agent_opt(int key, const char *arg, void *ctx)
 	return 0;
 }
 
-/* ---- logging: stderr, with levels (and syslog priorities for the journal) ---- */
+/* ---- logging: the journal's fields under systemd, else stderr with levels (journal.h) ---- */
 
 enum alevel { A_ERR = 3, A_WARN = 4, A_INFO = 6, A_DEBUG = 7 };
 
@@ -99,27 +100,22 @@ static void alog(enum alevel level, const char *fmt, ...)
 {
 	static const char *const names[] = { [A_ERR] = "error", [A_WARN] = "warning", [A_INFO] = "info",
 					     [A_DEBUG] = "debug" };
+	char msg[2048];
 	va_list ap;
 
 	if (level == A_DEBUG && ps_log_get_level() < PS_LOG_DEBUG)
 		return;
-	if (journal)
-		fprintf(stderr, "<%d>", level);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (journal && !ps_journal_log(level, msg))
+		return;
 	if (ps_log_json()) {
 		/* -j: one JSON object a line ({"time", "level", "component", "message"}). */
-		char msg[2048];
-
-		va_start(ap, fmt);
-		vsnprintf(msg, sizeof(msg), fmt, ap);
-		va_end(ap);
 		ps_log_line(names[level], msg);
 		return;
 	}
-	fprintf(stderr, "portslice agent: %s: ", names[level]);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "portslice agent: %s: %s\n", names[level], msg);
 }
 
 /* ---- the config file: who may write it ---------------------------------- */
@@ -714,6 +710,7 @@ static void reload(struct agent *a, bool only_if_changed)
 	a->cfg = cfg;
 	a->content = content;
 	a->content_len = len;
+	a->m.config_hash = ps_metrics_config_hash(content, len);
 	a->m.generation++;
 	err = reconcile(a, true);
 	a->m.last_reload_ok = !err;
@@ -782,7 +779,6 @@ static int run_agent(int argc, char **argv)
 		free(a);
 		return err > 0 ? 0 : err;
 	}
-	journal = getenv("JOURNAL_STREAM") != NULL;
 	/* -j: the log is JSON lines, the internals' messages included. */
 	ps_log_set_json(ps_json, "agent");
 	if (ps_log_get_level() < PS_LOG_INFO)
@@ -798,6 +794,12 @@ static int run_agent(int argc, char **argv)
 		}
 		hostbuf[sizeof(hostbuf) - 1] = '\0';
 		a->o.host = hostbuf;
+	}
+	/* An explicit -j wins over the journal. */
+	journal = !ps_log_json() && ps_journal_is_stderr();
+	if (journal) {
+		ps_journal_set_context(a->o.host, a->o.config, &a->m.generation);
+		ps_journal_take_internal_log();
 	}
 	err = ps_env_require_host(true);
 	if (err)
@@ -821,6 +823,7 @@ static int run_agent(int argc, char **argv)
 	if (err)
 		goto out;
 	a->content_len = len;
+	a->m.config_hash = ps_metrics_config_hash(a->content, len);
 
 	/* Signals become events of the loop; SIGPIPE never kills a daemon. */
 	sigemptyset(&mask);
@@ -852,6 +855,7 @@ static int run_agent(int argc, char **argv)
 	a->m.last_reload_time = now_realtime();
 	err = reconcile(a, true);
 	a->m.last_reload_ok = !err;
+	__atomic_store_n(&a->m.ready, !err || err == -EAGAIN, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&a->lock);
 	if (err && err != -EAGAIN)
 		goto out; /* the host cannot run portslice: the error says why */

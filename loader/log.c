@@ -7,6 +7,7 @@
 #include "log.h"
 
 static enum ps_log_level log_level = PS_LOG_WARN;
+static ps_log_sink_fn log_sink;
 static char err_msg[1024];
 
 /* Where the first error is (ps_err_at) and every error of its kind (ps_err_detail). */
@@ -25,6 +26,11 @@ static json_object *warnings;
 void ps_log_set_level(enum ps_log_level level)
 {
 	log_level = level;
+}
+
+void ps_log_set_sink(ps_log_sink_fn sink)
+{
+	log_sink = sink;
 }
 
 enum ps_log_level ps_log_get_level(void)
@@ -80,6 +86,8 @@ void ps_log(enum ps_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (log_sink && log_sink(level, msg))
+		return;
 	if (log_json && level == PS_LOG_WARN) {
 		if (!warnings)
 			warnings = json_object_new_array();

@@ -31,6 +31,13 @@ void ps_log_line(const char *level, const char *msg);
 enum ps_log_level ps_log_get_level(void);
 void ps_log(enum ps_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * Where ps_log's messages go instead of stderr (the agent's journal): the
+ * sink returns false when it did not take one, which then goes to stderr.
+ */
+typedef bool (*ps_log_sink_fn)(enum ps_log_level level, const char *msg);
+void ps_log_set_sink(ps_log_sink_fn sink);
+
 #define pr_warn(...) ps_log(PS_LOG_WARN, __VA_ARGS__)
 #define pr_info(...) ps_log(PS_LOG_INFO, __VA_ARGS__)
 #define pr_debug(...) ps_log(PS_LOG_DEBUG, __VA_ARGS__)

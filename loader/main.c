@@ -10,8 +10,7 @@
 #include "env.h"
 #include "log.h"
 #include "portslice.h"
-
-#define PS_VERSION "0.1.0"
+#include "version.h"
 
 static const struct ps_cmd *const commands[] = {
 	&ps_cmd_attach,
@@ -142,7 +141,8 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
-			printf("portslice %s (layout %d, libbpf %s)\n", PS_VERSION, PS_LAYOUT_VERSION, libbpf_version_string());
+			printf("portslice %s (layout %d, libbpf %s, commit %s)\n", PS_VERSION, PS_LAYOUT_VERSION,
+			       libbpf_version_string(), ps_git_commit);
 			return 0;
 		} else {
 			ps_err(EINVAL, "unknown option '%s': see 'portslice help'", a);

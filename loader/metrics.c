@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
@@ -22,6 +23,7 @@
 #include "state.h"
 #include "steer.h"
 #include "usage.h"
+#include "version.h"
 
 /* ---- families ---------------------------------------------------------- */
 
@@ -192,8 +194,20 @@ static void steer_metrics(FILE *f)
 	close(fd);
 }
 
+unsigned long long ps_metrics_config_hash(const char *buf, size_t len)
+{
+	unsigned long long h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)buf[i]) * 0x100000001b3ULL;
+	return h;
+}
+
 static void agent_metrics(FILE *f, const struct ps_agent_metrics *a)
 {
+	family(f, "portslice_config_info", "gauge",
+	       "The config file in force: FNV-1a 64 of its bytes (value 1); the same on every host that runs the same file.");
+	fprintf(f, "portslice_config_info{hash=\"%016llx\"} 1\n", a->config_hash);
 	family(f, "portslice_config_generation", "gauge", "Config generations the agent has applied (1 = the first load).");
 	fprintf(f, "portslice_config_generation %llu\n", a->generation);
 	family(f, "portslice_config_last_reload_success", "gauge",
@@ -234,6 +248,10 @@ int ps_metrics_write(FILE *out, const struct ps_agent_metrics *agent)
 	}
 	family(out, "portslice_up", "gauge", "1: portslice's pinned state was read (0 pools when nothing is attached).");
 	fprintf(out, "portslice_up 1\n");
+	family(out, "portslice_build_info", "gauge",
+	       "The binary serving these metrics: release, git commit and pin layout version (value 1).");
+	fprintf(out, "portslice_build_info{version=\"%s\",commit=\"%s\",layout_version=\"%d\"} 1\n", PS_VERSION,
+		ps_git_commit, PS_LAYOUT_VERSION);
 	if (root)
 		pool_metrics(out, root);
 	else {
@@ -357,6 +375,42 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, char
 	return ret;
 }
 
+/*
+ * GET /healthz: 503 "starting" until the agent's first reconcile is done,
+ * then 200 while its loop answers, and 503 "stuck" when the loop has held
+ * its lock for more than HEALTHZ_WAIT_S. A rejected config or a missing
+ * cgroup is not unhealthy: the agent keeps the running config in force and
+ * retries, and a restart would change nothing (the metrics and the log say
+ * what failed).
+ */
+#define HEALTHZ_WAIT_S 3
+
+static enum MHD_Result healthz(struct MHD_Connection *c, struct ps_metrics_server *srv)
+{
+	struct ps_agent_metrics agent;
+	struct timespec until;
+	char *body = NULL;
+	int n;
+
+	/* Read without the lock: the first reconcile holds it as long as it takes. */
+	if (!__atomic_load_n(&srv->agent->ready, __ATOMIC_ACQUIRE)) {
+		body = strdup("starting: the first reconcile is not done\n");
+		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, body, body ? strlen(body) : 0, "text/plain");
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += HEALTHZ_WAIT_S;
+	if (pthread_mutex_timedlock(srv->lock, &until)) {
+		n = asprintf(&body, "stuck: the agent's loop has been busy for more than %d s\n", HEALTHZ_WAIT_S);
+		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, n < 0 ? NULL : body, n, "text/plain");
+	}
+	agent = *srv->agent;
+	pthread_mutex_unlock(srv->lock);
+	n = asprintf(&body, "ok: generation %llu, %llu of %llu cgroups attached, %llu of %llu interfaces steered\n",
+		     agent.generation, agent.cgroups_wanted - agent.cgroups_failed, agent.cgroups_wanted,
+		     agent.interfaces_wanted - agent.interfaces_failed, agent.interfaces_wanted);
+	return reply(c, MHD_HTTP_OK, n < 0 ? NULL : body, n, "text/plain");
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_data_size,
 				  void **con_cls)
@@ -369,9 +423,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	int err;
 
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, strdup("GET /metrics\n"), 13, "text/plain");
+		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, strdup("GET /metrics or /healthz\n"), 25, "text/plain");
+	if (!strcmp(url, "/healthz"))
+		return healthz(c, srv);
 	if (strcmp(url, "/metrics")) {
-		body = strdup("portslice agent: metrics at /metrics\n");
+		body = strdup("portslice agent: metrics at /metrics, health at /healthz\n");
 		return reply(c, strcmp(url, "/") ? MHD_HTTP_NOT_FOUND : MHD_HTTP_OK, body, body ? strlen(body) : 0,
 			     "text/plain");
 	}

@@ -14,6 +14,7 @@
 
 /* The agent's own state, shown by its endpoint only. */
 struct ps_agent_metrics {
+	bool ready;                        /* the first reconcile is done (atomic: /healthz reads it unlocked) */
 	unsigned long long generation;     /* config generations applied (1 = the first) */
 	bool last_reload_ok;               /* the latest load/reload was applied */
 	double last_reload_time;           /* CLOCK_REALTIME of the latest attempt, seconds */
@@ -23,7 +24,15 @@ struct ps_agent_metrics {
 	unsigned long long cgroups_failed; /* of those, not attached at the last reconcile */
 	unsigned long long interfaces_wanted; /* steering.interfaces of the running config */
 	unsigned long long interfaces_failed; /* of those, not steered at the last reconcile */
+	unsigned long long config_hash;    /* ps_metrics_config_hash() of the config in force */
 };
+
+/*
+ * FNV-1a (64 bits) of a config file's bytes: portslice_config_info's label,
+ * equal on every host that runs the same file (a fleet's rollout is done
+ * when one value is left).
+ */
+unsigned long long ps_metrics_config_hash(const char *buf, size_t len);
 
 /*
  * Writes every metric family to @out. @agent may be NULL (no agent
@@ -32,9 +41,9 @@ struct ps_agent_metrics {
 int ps_metrics_write(FILE *out, const struct ps_agent_metrics *agent);
 
 /*
- * Serves GET /metrics on ADDR:PORT (IPv4 literal, or [IPv6]:PORT) from a
- * thread of its own. Each scrape takes @lock and copies @agent under it,
- * so a scrape never sees a half-done reconcile.
+ * Serves GET /metrics and GET /healthz on ADDR:PORT (IPv4 literal, or
+ * [IPv6]:PORT) from a thread of its own. Each request takes @lock and
+ * copies @agent under it, so a scrape never sees a half-done reconcile.
  */
 struct ps_metrics_server;
 int ps_metrics_start(const char *addr_port, const struct ps_agent_metrics *agent, pthread_mutex_t *lock,

@@ -14,7 +14,7 @@ if declare -F cleanup >/dev/null; then # (run.sh also sources this file alone, t
 	}
 fi
 
-# Commands with a page of their own (steer: `portslice help steer`).
+# Commands with a page of their own (steer's subcommands: below).
 DOC_COMMANDS="attach detach status stats doctor agent validate"
 
 # options CMD: the --long options of CMD's table (not the ones every command
@@ -36,6 +36,16 @@ t_man_pages_cover_every_command_and_option() {
 			grep -qF -- "$(printf '%s' "$opt" | sed 's/-/\\-/g')" "$page" || die "$page lacks $opt"
 		done
 	done
+	# steer: one page for both subcommands.
+	for cmd in attach detach; do
+		for opt in $("$PS" steer $cmd --help | awk '/^Options:/ { on = 1; next } on' | grep -oE -- '--[a-z][a-z-]*' |
+			grep -vx -- '--json\|--help'); do
+			grep -qF -- "$(printf '%s' "$opt" | sed 's/-/\\-/g')" "$ROOT/man/portslice-steer.8" ||
+				die "portslice-steer(8) lacks steer $cmd $opt"
+		done
+	done
+	grep -q 'portslice\\-steer (8)' "$ROOT/man/portslice.8" || die "portslice(8) does not refer to portslice-steer(8)"
+	grep -q 'portslice.yaml (5)' "$ROOT/man/portslice.8" || die "portslice(8) does not refer to portslice.yaml(5)"
 	for cmd in $("$PS" help | awk '/^Commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 } on && /^$/ { exit }' | grep -vx help); do
 		grep -q "^\\.B $cmd\$" "$ROOT/man/portslice.8" || die "portslice(8) does not list the command $cmd"
 	done
@@ -44,7 +54,7 @@ t_man_pages_cover_every_command_and_option() {
 t_man_pages_render_without_warnings() {
 	command -v groff >/dev/null || { echo "groff is not installed"; exit 249; }
 	local page out
-	for page in "$ROOT"/man/*.8; do
+	for page in "$ROOT"/man/*.[58]; do
 		out=$(groff -man -Tutf8 -ww -z "$page" 2>&1)
 		expect_eq "$out" "" "groff warnings for $page"
 	done
@@ -76,19 +86,4 @@ t_bash_completion_follows_the_binary() {
 	expect_eq "$out" "--cgroup --cgroup-root --config" "doctor options starting with --c"
 	out=$(complete_words portslice -j sta)
 	expect_eq "$out" "stats status" "commands after a global option"
-}
-
-t_make_install_into_destdir() {
-	local root=$TMPD/root
-	# -o: install what is built; a test never rebuilds the binary under the others.
-	make -s -C "$ROOT" -o build/portslice install DESTDIR="$root" PREFIX=/usr >/dev/null || die "make install failed"
-	local f
-	for f in usr/sbin/portslice usr/share/man/man8/portslice.8 usr/share/man/man8/portslice-agent.8 \
-		usr/share/bash-completion/completions/portslice etc/systemd/system/portslice.service \
-		etc/portslice/fleet.yaml; do
-		[ -e "$root/$f" ] || die "make install did not install $f"
-	done
-	grep -q '^ExecStart=/usr/sbin/portslice agent' "$root/etc/systemd/system/portslice.service" ||
-		die "the installed unit does not run the installed binary"
-	expect_eq "$(stat -c %a "$root/etc/portslice/fleet.yaml")" 644 "mode of the installed config"
 }
