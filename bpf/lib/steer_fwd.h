@@ -181,21 +181,42 @@ static __always_inline void ps_mac_key(struct ps_mac_key *key, const __u8 *mac)
  * (a switch floods a frame for a host it lost to every port: each host
  * would send it on again), and when no fleet host sent it (a host that
  * disagrees about the owner, or a stale neighbour entry, would send it
- * back). The verdict, or -1 when the frame may go on.
+ * back). The verdict, or -1 when the frame may go on. A pair of MACs
+ * found fit is kept in this CPU's memo (struct ps_steer_memo): the
+ * frames that follow from the same router to the same host skip both
+ * lookups.
  */
-static __always_inline int ps_steer_loop_guard(struct xdp_md *ctx)
+static __always_inline int ps_steer_loop_guard(struct xdp_md *ctx, const struct ps_steer_recall *rc)
 {
-	struct ethhdr *eth = ps_pkt_ptr(ctx, 0, ETH_HLEN);
+	/*
+	 * Both MACs as three words, one compare each against the memo (packet
+	 * loads are not alignment-checked on x86-64 and arm64, which have
+	 * efficient unaligned access).
+	 */
+	__u32 *macs = ps_pkt_ptr(ctx, 0, ETH_HLEN);
+	struct ps_steer_memo *memo = rc->memo;
+	struct ethhdr *eth = (struct ethhdr *)macs;
 	struct ps_mac_key key;
 
-	if (!eth)
+	if (!macs)
 		return ps_steer_drop(dropped_malformed);
+	if (memo && memo->guard_jiffies == rc->now && memo->guard_gen == rc->gen &&
+	    memo->guard_macs[0] == macs[0] && memo->guard_macs[1] == macs[1] &&
+	    memo->guard_macs[2] == macs[2])
+		return -1;
 	ps_mac_key(&key, eth->h_dest);
 	if (!bpf_map_lookup_elem(&ps_steer_local_macs, &key))
 		return ps_steer_drop(dropped_not_for_us);
 	ps_mac_key(&key, eth->h_source);
 	if (bpf_map_lookup_elem(&ps_steer_peer_macs, &key))
 		return ps_steer_drop(dropped_steered_twice);
+	if (memo) {
+		memo->guard_jiffies = rc->now;
+		memo->guard_gen = rc->gen;
+		memo->guard_macs[0] = macs[0];
+		memo->guard_macs[1] = macs[1];
+		memo->guard_macs[2] = macs[2];
+	}
 	return -1;
 }
 
@@ -215,8 +236,10 @@ static __always_inline void ps_steer_learn_peer(const struct bpf_fib_lookup *fib
 
 	ps_mac_key(&key, fib->dmac);
 	known = bpf_map_lookup_elem(&ps_steer_peer_macs, &key);
-	if (!known || *known != owner)
-		bpf_map_update_elem(&ps_steer_peer_macs, &key, &owner, BPF_ANY);
+	/* Every CPU's memo may have let frames from this MAC go on: void them. */
+	if ((!known || *known != owner) &&
+	    !bpf_map_update_elem(&ps_steer_peer_macs, &key, &owner, BPF_ANY))
+		ps_steer_gen_bump();
 }
 
 /* Does @memo answer the FIB question ps_steer_fib() would ask now? */
@@ -255,11 +278,10 @@ static __always_inline void ps_steer_memo_keep(struct ps_steer_fib_memo *memo, _
  * again within a jiffy). The verdict of a refusal, or -1.
  */
 static __always_inline int ps_steer_route(struct xdp_md *ctx, const struct ps_steer_host *host,
-					  __u32 owner, __u32 len, __u8 l4_proto,
+					  __u32 owner, __u32 len, __u8 l4_proto, __u64 now,
 					  struct bpf_fib_lookup *fib)
 {
 	struct ps_steer_fib_memo *memo = bpf_map_lookup_elem(&ps_steer_fib_memo, &owner);
-	__u64 now = bpf_jiffies64();
 	bool on_link;
 	long rc;
 
@@ -298,7 +320,7 @@ static __always_inline int ps_steer_route(struct xdp_md *ctx, const struct ps_st
 
 /* Send the reply to host @owner, or drop it and count why. */
 static __always_inline int ps_steer_forward(struct xdp_md *ctx, const struct ps_pkt *pkt,
-					    __u32 owner)
+					    __u32 owner, const struct ps_steer_recall *recall)
 {
 	/* Not zeroed: a reused result fills what is read, ps_steer_fib() the rest. */
 	struct bpf_fib_lookup fib;
@@ -307,7 +329,7 @@ static __always_inline int ps_steer_forward(struct xdp_md *ctx, const struct ps_
 	__u32 outer = 0, len;
 	long rc;
 
-	rc = ps_steer_loop_guard(ctx);
+	rc = ps_steer_loop_guard(ctx, recall);
 	if (rc >= 0)
 		return rc;
 	host = bpf_map_lookup_elem(&ps_steer_hosts, &owner);
@@ -325,7 +347,7 @@ static __always_inline int ps_steer_forward(struct xdp_md *ctx, const struct ps_
 	if (len > 0xffff)
 		return ps_steer_drop(dropped_too_big);
 
-	rc = ps_steer_route(ctx, host, owner, len, l4_proto, &fib);
+	rc = ps_steer_route(ctx, host, owner, len, l4_proto, recall->now, &fib);
 	if (rc >= 0)
 		return rc;
 

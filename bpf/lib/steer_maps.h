@@ -121,6 +121,90 @@ struct {
 	__type(value, struct ps_steer_fib_memo);
 } ps_steer_fib_memo SEC(".maps");
 
+/*
+ * Generation of the maps whose answers each CPU keeps (struct
+ * ps_steer_memo): ps_steer_pools, ps_steer_local_macs, ps_steer_peer_macs.
+ * Every writer adds one after it wrote (the loader after each sync, this
+ * program after learning a peer), which voids every memo made before.
+ * Mmapable, so that user space adds atomically as the program does.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ps_steer_gen SEC(".maps");
+
+/*
+ * One CPU's last answers of the hash lookups a forwarded packet needs
+ * (most of the program's cost when asked every time): which pool an
+ * address is, and that frames from one MAC to another may be steered.
+ * Replies reach a host for few pool addresses, from few routers, so
+ * consecutive packets ask the same questions. An answer holds while
+ * ps_steer_gen is the one it was made at, and only within its jiffy: a
+ * writer that does not add to the generation (a hand edit with bpftool)
+ * is seen at most one jiffy late, as a route change is (struct
+ * ps_steer_fib_memo). Only answers that let a packet go on are kept;
+ * refusals are looked up every time. BPF-only.
+ */
+struct ps_steer_memo {
+	__u64 pool_jiffies;   /* bpf_jiffies64() of the pool lookup */
+	__u64 pool_gen;       /* ps_steer_gen then */
+	__u32 pool_family;    /* pool_addr (network byte order) of pool_family */
+	__u32 pool_addr[4];
+	__u32 pool_slot;      /* is the pool address of this slot */
+	__u64 guard_jiffies;  /* bpf_jiffies64() of the loop guard's lookups */
+	__u64 guard_gen;      /* ps_steer_gen then */
+	__u32 guard_macs[3];  /* the frame's first 12 bytes, destination and
+				 source MAC: such a frame may be steered */
+	__u32 pad;
+};
+
+/* This CPU's memo (one entry, struct ps_steer_memo). Written by the XDP program; not pinned, per load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ps_steer_memo);
+} ps_steer_memo SEC(".maps");
+
+/* What a packet's lookups may reuse: this CPU's memo at this jiffy and generation. */
+struct ps_steer_recall {
+	struct ps_steer_memo *memo; /* NULL: look everything up */
+	__u64 now;                  /* bpf_jiffies64() */
+	__u64 gen;                  /* ps_steer_gen */
+};
+
+/*
+ * The generation is read before any lookup whose answer is kept: a write
+ * that lands after this read has its generation added after it, so the
+ * answer, kept under the older generation, is void from then on.
+ */
+static __always_inline void ps_steer_recall_open(struct ps_steer_recall *rc)
+{
+	__u32 zero = 0;
+	__u64 *gen = bpf_map_lookup_elem(&ps_steer_gen, &zero);
+
+	rc->memo = NULL;
+	rc->now = bpf_jiffies64();
+	if (!gen)
+		return;
+	rc->gen = *(volatile __u64 *)gen;
+	rc->memo = bpf_map_lookup_elem(&ps_steer_memo, &zero);
+}
+
+/* This program wrote a map the memos answer from: void every CPU's memo. */
+static __always_inline void ps_steer_gen_bump(void)
+{
+	__u32 zero = 0;
+	__u64 *gen = bpf_map_lookup_elem(&ps_steer_gen, &zero);
+
+	if (gen)
+		__sync_fetch_and_add(gen, 1);
+}
+
 /* Per-CPU counters: a plain increment is race-free. */
 #define ps_steer_count(field)                                                    \
 	do {                                                                     \
@@ -148,16 +232,31 @@ static __always_inline void ps_steer_count_fwd(__u32 host)
 }
 
 /* Is @addr a pool address? Its pool's slot goes to *slot. */
-static __always_inline bool ps_steer_pool_slot(__u32 family, const __u32 addr[4], __u32 *slot)
+static __always_inline bool ps_steer_pool_slot(const struct ps_steer_recall *rc, __u32 family,
+					       const __u32 addr[4], __u32 *slot)
 {
+	struct ps_steer_memo *memo = rc->memo;
 	struct ps_addr_key key = { .family = family };
 	__u32 *found;
 
+	/* The address first: most packets that miss are not for a pool at all. */
+	if (memo && memo->pool_family == family && ps_addr_eq(memo->pool_addr, addr) &&
+	    memo->pool_jiffies == rc->now && memo->pool_gen == rc->gen) {
+		*slot = memo->pool_slot;
+		return true;
+	}
 	__builtin_memcpy(key.addr, addr, sizeof(key.addr));
 	found = bpf_map_lookup_elem(&ps_steer_pools, &key);
 	if (!found)
 		return false;
 	*slot = *found;
+	if (memo) {
+		memo->pool_jiffies = rc->now;
+		memo->pool_gen = rc->gen;
+		memo->pool_family = family;
+		__builtin_memcpy(memo->pool_addr, addr, sizeof(memo->pool_addr));
+		memo->pool_slot = *slot;
+	}
 	return true;
 }
 
