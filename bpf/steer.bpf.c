@@ -84,7 +84,7 @@ int ps_steer(struct xdp_md *ctx)
 	if (res)
 		return ps_steer_refused(res);
 	/* ICMP errors are steered by the quoted source, itself a pool address. */
-	if (!ps_addr_eq(pkt.key_addr, pkt.dst) &&
+	if (pkt.quoted && !ps_addr_eq(pkt.key_addr, pkt.dst) &&
 	    !ps_steer_pool_slot(&rc, pkt.family, pkt.key_addr, &slot))
 		return ps_steer_verdict(passed_other, XDP_PASS);
 

@@ -22,9 +22,10 @@
 
 /*
  * ps_steer_gen (one __u64, mmapable) is the generation of ps_steer_pools,
- * ps_steer_local_macs and ps_steer_peer_macs: the program keeps its last
- * answers from them per CPU while it is unchanged (at most one jiffy).
- * Whoever writes one of the three adds one to it afterwards, atomically.
+ * ps_steer_hosts, ps_steer_local_macs and ps_steer_peer_macs: the program
+ * keeps its last answers from them per CPU while it is unchanged (at most
+ * one jiffy). Whoever writes one of the four adds one to it afterwards,
+ * atomically.
  */
 
 /* Host ids index ps_steer_hosts and ps_steer_fwd; id 0 means "no host". */

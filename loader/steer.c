@@ -784,8 +784,8 @@ static int fill_guards(const struct steer_maps *m, const struct ps_config *cfg, 
 
 /*
  * Adds one to ps_steer_gen (mmapped: atomically, as the program adds): the
- * running programs' per-CPU memos of ps_steer_pools and of the MAC maps
- * were made before the writes just done, and are void from now on.
+ * running programs' per-CPU memos of ps_steer_pools, ps_steer_hosts and the
+ * MAC maps were made before the writes just done, and are void from now on.
  */
 static int bump_gen(int fd)
 {

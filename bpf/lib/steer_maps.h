@@ -93,23 +93,25 @@ struct {
 } ps_steer_fwd SEC(".maps");
 
 /*
- * One CPU's last successful FIB result for a host: what ps_steer_forward()
- * needs to send another packet there without asking the FIB again (the FIB
- * lookup is most of a forward's cost). Valid only within the jiffy it was
- * made in, and only for the same question (host entry, ingress device, L4
- * protocol, a length known to fit); failures are never kept. BPF-only.
+ * One CPU's last successful FIB result for a host, with what it was asked
+ * from its ps_steer_hosts entry: all ps_steer_forward() needs to send
+ * another packet there without the host entry or the FIB (the FIB lookup
+ * is most of a forward's cost). Valid only within the jiffy it was made
+ * in, while ps_steer_gen is unchanged (the host entry is the same), and
+ * only for the same question (ingress device, L4 protocol, a length known
+ * to fit); failures are never kept. BPF-only.
  */
 struct ps_steer_fib_memo {
 	__u64 jiffies;      /* bpf_jiffies64() of the lookup */
-	__u32 family;       /* the ps_steer_hosts entry it was made for */
-	__u32 addr[4];
-	__u32 host_ifindex;
+	__u64 gen;          /* ps_steer_gen then */
+	__u32 macs[3];      /* the FIB's destination and source MACs, as a frame carries them */
 	__u32 in_ifindex;   /* ctx->ingress_ifindex */
 	__u32 out_ifindex;  /* the FIB's egress device */
 	__u32 mtu;          /* a length known to fit: the route MTU, or the tot_len asked */
+	__u32 outer;        /* bytes of outer IP header in front of the packet (encap), or 0 */
+	__u32 family;       /* the owner's underlay address (the outer destination) */
+	__u32 addr[4];
 	__u8 l4_proto;      /* as asked (policy routing may match it) */
-	__u8 dmac[6];
-	__u8 smac[6];
 	__u8 pad[3];
 };
 
@@ -123,10 +125,11 @@ struct {
 
 /*
  * Generation of the maps whose answers each CPU keeps (struct
- * ps_steer_memo): ps_steer_pools, ps_steer_local_macs, ps_steer_peer_macs.
- * Every writer adds one after it wrote (the loader after each sync, this
- * program after learning a peer), which voids every memo made before.
- * Mmapable, so that user space adds atomically as the program does.
+ * ps_steer_memo, struct ps_steer_fib_memo): ps_steer_pools,
+ * ps_steer_hosts, ps_steer_local_macs, ps_steer_peer_macs. Every writer
+ * adds one after it wrote (the loader after each sync, this program after
+ * learning a peer), which voids every memo made before. Mmapable, so that
+ * user space adds atomically as the program does.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -1492,6 +1492,51 @@ static void test_map_pins(void **state)
 	ps_steer__destroy(skel);
 }
 
+/* Runs @spec through @setup's program: verdict @retval, and only @counter moved (forwards: to @to). */
+static void expect_verdict(enum setup setup, const struct pkt_spec *spec, uint32_t retval,
+			   size_t counter, uint32_t to)
+{
+	static uint8_t in[FRAME_MAX];
+	struct counters before, after;
+	struct layout lo;
+	struct run r;
+	size_t len = build_frame(spec, in, &lo);
+
+	read_counters(setup, &before);
+	run_prog(setup, in, len, &r);
+	read_counters(setup, &after);
+	assert_int_equal(r.err, 0);
+	if (r.retval != retval)
+		fail_msg("verdict %s, expected %s", verdict_name(r.retval), verdict_name(retval));
+	check_counters(&before, &after, counter, to);
+}
+
+/*
+ * As every writer of ps_steer_pools and the MAC maps must (include/steer.h):
+ * add one to ps_steer_gen. Test runs are the only other user here.
+ */
+static void bump_gen(enum setup setup)
+{
+	int fd = bpf_map__fd(skels[setup]->maps.ps_steer_gen);
+	__u32 zero = 0;
+	__u64 gen;
+
+	assert_int_equal(bpf_map_lookup_elem(fd, &zero, &gen), 0);
+	gen++;
+	assert_int_equal(bpf_map_update_elem(fd, &zero, &gen, BPF_ANY), 0);
+}
+
+/* From here on, test runs go to the CPU this one is on: the program's memos are per CPU. */
+static void pin_cpu(cpu_set_t *was)
+{
+	cpu_set_t one;
+
+	assert_int_equal(sched_getaffinity(0, sizeof(*was), was), 0);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+}
+
 /*
  * The program learns an owner's MAC as it forwards to it on-link: a frame
  * from that MAC later is known to be steered already, even when the loader
@@ -1541,8 +1586,9 @@ static void test_learns_peer(void **state)
 /*
  * A CPU reuses its FIB result for a host within a jiffy, but only for the
  * same question: a host entry the loader rewrote (here: to an address with
- * no neighbour entry) is looked up again at once, and a length the reused
- * result has not shown to fit is not sent on it.
+ * no neighbour entry) and bumped ps_steer_gen after, as the loader does, is
+ * looked up again at once, and a length the reused result has not shown to
+ * fit is not sent on it.
  */
 static void test_fib_memo_follows_host(void **state)
 {
@@ -1554,8 +1600,10 @@ static void test_fib_memo_follows_host(void **state)
 	__u32 b4 = H_B4, nn = H_NONEIGH4;
 	struct layout lo;
 	struct run r;
+	cpu_set_t was;
 	size_t len;
 
+	pin_cpu(&was);
 	len = build_frame(&to_b4, in, &lo);
 	run_prog(S_L2, in, len, &r);
 	assert_int_equal(r.retval, XDP_REDIRECT);
@@ -1563,62 +1611,20 @@ static void test_fib_memo_follows_host(void **state)
 	assert_int_equal(bpf_map_lookup_elem(fd, &b4, &saved), 0);
 	assert_int_equal(bpf_map_lookup_elem(fd, &nn, &noneigh), 0);
 	assert_int_equal(bpf_map_update_elem(fd, &b4, &noneigh, BPF_ANY), 0);
+	bump_gen(S_L2);
 	len = build_frame(&to_b4, in, &lo);
 	read_counters(S_L2, &before);
 	run_prog(S_L2, in, len, &r);
 	read_counters(S_L2, &after);
 	assert_int_equal(bpf_map_update_elem(fd, &b4, &saved, BPF_ANY), 0);
+	bump_gen(S_L2);
 	assert_int_equal(r.retval, XDP_DROP);
 	check_counters(&before, &after, C(dropped_no_neigh), 0);
 
 	len = build_frame(&to_b4, in, &lo);
 	run_prog(S_L2, in, len, &r);
 	assert_int_equal(r.retval, XDP_REDIRECT);
-}
-
-/* Runs @spec through @setup's program: verdict @retval, and only @counter moved (forwards: to @to). */
-static void expect_verdict(enum setup setup, const struct pkt_spec *spec, uint32_t retval,
-			   size_t counter, uint32_t to)
-{
-	static uint8_t in[FRAME_MAX];
-	struct counters before, after;
-	struct layout lo;
-	struct run r;
-	size_t len = build_frame(spec, in, &lo);
-
-	read_counters(setup, &before);
-	run_prog(setup, in, len, &r);
-	read_counters(setup, &after);
-	assert_int_equal(r.err, 0);
-	if (r.retval != retval)
-		fail_msg("verdict %s, expected %s", verdict_name(r.retval), verdict_name(retval));
-	check_counters(&before, &after, counter, to);
-}
-
-/*
- * As every writer of ps_steer_pools and the MAC maps must (include/steer.h):
- * add one to ps_steer_gen. Test runs are the only other user here.
- */
-static void bump_gen(enum setup setup)
-{
-	int fd = bpf_map__fd(skels[setup]->maps.ps_steer_gen);
-	__u32 zero = 0;
-	__u64 gen;
-
-	assert_int_equal(bpf_map_lookup_elem(fd, &zero, &gen), 0);
-	gen++;
-	assert_int_equal(bpf_map_update_elem(fd, &zero, &gen, BPF_ANY), 0);
-}
-
-/* From here on, test runs go to the CPU this one is on: the program's memos are per CPU. */
-static void pin_cpu(cpu_set_t *was)
-{
-	cpu_set_t one;
-
-	assert_int_equal(sched_getaffinity(0, sizeof(*was), was), 0);
-	CPU_ZERO(&one);
-	CPU_SET(sched_getcpu(), &one);
-	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+	assert_int_equal(sched_setaffinity(0, sizeof(was), &was), 0);
 }
 
 /*
