@@ -828,6 +828,20 @@ static uint64_t blast(int s, uint8_t *frame, size_t len, double secs)
 	return sent;
 }
 
+/* kernel.bpf_stats_enabled (0 or 1; -1 unreadable): while on, every program run also reads the clock twice. */
+static int bpf_stats_enabled(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/bpf_stats_enabled", "r");
+	int v = -1;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
 /* The steering program's non-zero counters, "name=N ..." on one line of @f. */
 static void steer_counters(struct ps_steer *st, FILE *f)
 {
@@ -1083,6 +1097,10 @@ static int cmd_steer(int argc, char **argv)
 	 * rewrote: addressed to the sink's MAC, which the steering program's
 	 * loop guard would refuse as not for this host. For the test runs only,
 	 * that MAC counts as this host's too (the same one lookup either way).
+	 * The floor, an empty program, is what a repetition costs by itself
+	 * (steer-work: each program's time above it, in the same round). The
+	 * kernel's bpf_stats_enabled adds to every run, floor included: it is
+	 * read around each round ("?" when it changed during the round).
 	 */
 	{
 		struct ps_mac_key mk = {};
@@ -1091,10 +1109,18 @@ static int cmd_steer(int argc, char **argv)
 		if (bpf_map_update_elem(bpf_map__fd(st->maps.ps_steer_local_macs), &mk, &if_fwd_out, BPF_ANY))
 			die("steer maps: %s", strerror(errno));
 	}
+	printf("prog,round,program,ns,bpf_stats_enabled\n");
 	for (r = 0; r < rounds; r++) {
-		for (m = 0; m < 2; m++) {
-			struct bpf_program *prog = (m + r) % 2 ? st->progs.ps_steer : xb->progs.xdp_ceiling;
-			const char *name = (m + r) % 2 ? "steer" : "ceiling";
+		static const char *const prog_name[] = { "ceiling", "steer", "floor" };
+		struct bpf_program *const progs[] = { xb->progs.xdp_ceiling, st->progs.ps_steer,
+						      xb->progs.xdp_floor };
+		unsigned dur[3];
+		int stats = bpf_stats_enabled();
+		char stats_s[8];
+
+		for (m = 0; m < 3; m++) {
+			struct bpf_program *prog = progs[(m + r) % 3];
+			const char *name = prog_name[(m + r) % 3];
 			struct xdp_md xctx = { .data_end = sizeof(frame), .ingress_ifindex = if_fwd_in };
 			uint8_t out[128];
 			LIBBPF_OPTS(bpf_test_run_opts, topts, .data_in = frame, .data_size_in = sizeof(frame),
@@ -1107,7 +1133,7 @@ static int cmd_steer(int argc, char **argv)
 				steer_counters(st, stderr);
 				die("test run %s: verdict %u, not XDP_REDIRECT", name, topts.retval);
 			}
-			printf("prog,%u,%s,%u\n", r, name, topts.duration);
+			dur[(m + r) % 3] = topts.duration;
 			if (runs) {
 				FILE *f = fopen(runs, "a");
 
@@ -1118,6 +1144,26 @@ static int cmd_steer(int argc, char **argv)
 					topts.duration ? 1e9 / topts.duration : 0);
 				fclose(f);
 			}
+		}
+		if (bpf_stats_enabled() == stats)
+			snprintf(stats_s, sizeof(stats_s), "%d", stats);
+		else
+			snprintf(stats_s, sizeof(stats_s), "?");
+		for (m = 0; m < 3; m++)
+			printf("prog,%u,%s,%u,%s\n", r, prog_name[m], dur[m], stats_s);
+		if (runs) {
+			FILE *f = fopen(runs, "a");
+
+			if (!f)
+				die("cannot append to %s", runs);
+			for (m = 0; m < 2; m++) {
+				double d = (double)dur[m] - dur[2];
+
+				if (d > 0)
+					fprintf(f, "steer-work,%s,%u,1000000,0,%.1f,%.1f,%.1f,%.1f,%.1f,-1\n", prog_name[m],
+						r, d, d, d, d, 1e9 / d);
+			}
+			fclose(f);
 		}
 	}
 	steer_counters(st, stdout);

@@ -746,6 +746,8 @@ say "summary"
 	awk -F, '
 		$1 == "steer-prog" && $2 == "steer" && $3 == "ceiling" {
 			printf "steering program run time / redirect-only program (BPF_PROG_TEST_RUN): %.2f [%.2f-%.2f], %d rounds\n", $5, $6, $7, $4 }
+		$1 == "steer-work" && $2 == "steer" && $3 == "ceiling" {
+			printf "the same, each minus an empty program (what a test-run repetition costs by itself): %.2f [%.2f-%.2f], %d rounds\n", $5, $6, $7, $4 }
 		$1 == "nginx" && $2 == "A" && $3 == "B" {
 			printf "nginx, wall time per request, portslice / no hook + narrowed range: %.3f [%.3f-%.3f], %d rounds\n", $5, $6, $7, $4
 			printf "nginx, requests per second, portslice / no hook + narrowed range: %.3f [%.3f-%.3f]\n", $8, $9, $10 }' "$RES/ratios.csv"
@@ -753,6 +755,10 @@ say "summary"
 		awk -F, -v x=$x 'NR > 1 && $2 == x { print $10 }' "$RES/nginx.csv" | sort -g |
 			awk -v x=$x '{ v[NR] = $1 } END { if (NR) printf "nginx %s: proxy CPU time per request (cgroup cpu.stat), median of %d rounds: %.1f us\n", x, NR, (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 	done
+	# bpf run-time statistics add two clock reads to every test-run repetition
+	[ -s "$RES/steer.csv" ] && awk -F, '$1 == "prog" && $3 == "floor" { n[$5]++ }
+		END { printf "kernel.bpf_stats_enabled during those test runs, rounds:"; for (v in n) printf " %s: %d", v, n[v]; print "" }' \
+		"$RES/steer.csv"
 	[ -s "$RES/dist.csv" ] && awk -F, 'NR > 1 {
 		printf "chosen ports, build %s, %s, %s%% held: chi-square %s, df %s, p %s (%s connects over %s free ports)\n",
 			$1, ($2 == "A" ? "portslice" : "kernel IP_LOCAL_PORT_RANGE"), $3, $8, $9, $10, $6, $7 }' "$RES/dist.csv"

@@ -56,15 +56,17 @@ static __always_inline bool ps_steer_to_self(const struct ps_pkt *pkt)
  * Not for a pool address: is it IP-in-IP to this host around a packet for
  * one, that another host steered here? Then @pkt describes the inner packet.
  */
-static __always_inline bool ps_steer_encapsulated(struct xdp_md *ctx, struct ps_pkt *pkt, __u32 *slot)
+static __always_inline bool ps_steer_encapsulated(struct xdp_md *ctx, struct ps_pkt *pkt,
+						  const struct ps_steer_recall *rc, __u32 *slot)
 {
 	return ps_steer_to_self(pkt) && !ps_parse_inner_dst(ctx, pkt) &&
-	       ps_steer_pool_slot(pkt->family, pkt->dst, slot);
+	       ps_steer_pool_slot(rc, pkt->family, pkt->dst, slot);
 }
 
 SEC("xdp")
 int ps_steer(struct xdp_md *ctx)
 {
+	struct ps_steer_recall rc;
 	struct ps_pkt pkt = {};
 	bool steered = false;
 	__u32 slot, owner;
@@ -72,8 +74,9 @@ int ps_steer(struct xdp_md *ctx)
 
 	if (ps_parse_dst(ctx, &pkt))
 		return ps_steer_verdict(passed_not_pool, XDP_PASS);
-	if (!ps_steer_pool_slot(pkt.family, pkt.dst, &slot)) {
-		if (!ps_steer_encapsulated(ctx, &pkt, &slot))
+	ps_steer_recall_open(&rc);
+	if (!ps_steer_pool_slot(&rc, pkt.family, pkt.dst, &slot)) {
+		if (!ps_steer_encapsulated(ctx, &pkt, &rc, &slot))
 			return ps_steer_verdict(passed_not_pool, XDP_PASS);
 		steered = true;
 	}
@@ -81,8 +84,8 @@ int ps_steer(struct xdp_md *ctx)
 	if (res)
 		return ps_steer_refused(res);
 	/* ICMP errors are steered by the quoted source, itself a pool address. */
-	if (!ps_addr_eq(pkt.key_addr, pkt.dst) &&
-	    !ps_steer_pool_slot(pkt.family, pkt.key_addr, &slot))
+	if (pkt.quoted && !ps_addr_eq(pkt.key_addr, pkt.dst) &&
+	    !ps_steer_pool_slot(&rc, pkt.family, pkt.key_addr, &slot))
 		return ps_steer_verdict(passed_other, XDP_PASS);
 
 	owner = ps_steer_owner_of(slot, pkt.key_port);
@@ -93,5 +96,5 @@ int ps_steer(struct xdp_md *ctx)
 	/* Never encapsulated again: decapsulated here, the kernel would answer another host's flow. */
 	if (steered)
 		return ps_steer_drop(dropped_steered_twice);
-	return ps_steer_forward(ctx, &pkt, owner);
+	return ps_steer_forward(ctx, &pkt, owner, &rc);
 }

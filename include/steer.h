@@ -18,7 +18,15 @@
  * below, a map's key/value size or the meaning of an entry changes, so that
  * a loader refuses to reuse pins it would misread.
  */
-#define PS_STEER_LAYOUT_VERSION 2
+#define PS_STEER_LAYOUT_VERSION 3
+
+/*
+ * ps_steer_gen (one __u64, mmapable) is the generation of ps_steer_pools,
+ * ps_steer_hosts, ps_steer_local_macs and ps_steer_peer_macs: the program
+ * keeps its last answers from them per CPU while it is unchanged (at most
+ * one jiffy). Whoever writes one of the four adds one to it afterwards,
+ * atomically.
+ */
 
 /* Host ids index ps_steer_hosts and ps_steer_fwd; id 0 means "no host". */
 #define PS_MAX_HOSTS 256

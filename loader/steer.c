@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <linux/if_link.h>
 #include <bpf/bpf.h>
@@ -295,7 +296,7 @@ static int check_layout(void)
 /* ---- filling the maps ---------------------------------------------------- */
 
 struct steer_maps {
-	int pools, owner, hosts, local_macs, peer_macs, meta, names;
+	int pools, owner, hosts, local_macs, peer_macs, gen, meta, names;
 };
 
 static void maps_close(struct steer_maps *m)
@@ -313,7 +314,7 @@ static int maps_open(struct steer_maps *m)
 {
 	/* In the order of struct steer_maps. */
 	static const char *const names[] = { "ps_steer_pools", "ps_steer_owner", "ps_steer_hosts",
-					     "ps_steer_local_macs", "ps_steer_peer_macs" };
+					     "ps_steer_local_macs", "ps_steer_peer_macs", "ps_steer_gen" };
 	int *fds = (int *)m;
 	struct ps_meta meta = { .layout_version = PS_STEER_LAYOUT_VERSION };
 	__u32 zero = 0;
@@ -780,6 +781,23 @@ static int fill_guards(const struct steer_maps *m, const struct ps_config *cfg, 
 	return 0;
 }
 
+/*
+ * Adds one to ps_steer_gen (mmapped: atomically, as the program adds): the
+ * running programs' per-CPU memos of ps_steer_pools, ps_steer_hosts and the
+ * MAC maps were made before the writes just done, and are void from now on.
+ */
+static int bump_gen(int fd)
+{
+	size_t len = (size_t)sysconf(_SC_PAGESIZE);
+	__u64 *gen = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (gen == MAP_FAILED)
+		return ps_err(errno, "cannot map ps_steer_gen: %s", strerror(errno));
+	__atomic_add_fetch(gen, 1, __ATOMIC_SEQ_CST);
+	munmap(gen, len);
+	return 0;
+}
+
 /* ---- attaching: shared by `steer attach` and the agent ------------------- */
 
 void ps_steer_dev_init(struct ps_steer_dev *d, const char *name)
@@ -954,7 +972,7 @@ int ps_steer_apply_locked(const struct ps_config *cfg, const struct ps_host_cfg 
 			  size_t n_devs, enum ps_steer_on_failure on_failure, struct ps_steer_applied *out)
 {
 	struct steer_link *links = NULL;
-	struct steer_maps maps = { -1, -1, -1, -1, -1, -1, -1 };
+	struct steer_maps maps = { -1, -1, -1, -1, -1, -1, -1, -1 };
 	struct ps_steer__rodata want;
 	struct ps_steer *skel = NULL;
 	size_t to_attach = 0;
@@ -1038,6 +1056,12 @@ int ps_steer_apply_locked(const struct ps_config *cfg, const struct ps_host_cfg 
 			if (devs[i].ifindex)
 				ifindex[n_if++] = devs[i].ifindex;
 		err = fill_guards(&maps, cfg, want.ps_self_host, ifindex, n_if);
+	}
+	/* After every write, even when one failed half-way: no memo may outlive what it read. */
+	if (maps.gen >= 0) {
+		int bumped = bump_gen(maps.gen);
+
+		err = err ? err : bumped;
 	}
 	if (err)
 		goto out;

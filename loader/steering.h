@@ -6,7 +6,7 @@
  *
  * Pins, beside the socket side's (see state.h):
  *
- *   <pin dir>/maps/ps_steer_{pools,owner,hosts,local_macs,peer_macs,stats,fwd}   the XDP program's maps
+ *   <pin dir>/maps/ps_steer_{pools,owner,hosts,local_macs,peer_macs,gen,stats,fwd}   the XDP program's maps
  *   <pin dir>/maps/ps_steer_meta    layout stamp (struct ps_meta, PS_STEER_LAYOUT_VERSION)
  *   <pin dir>/maps/ps_steer_names   host id -> host name, for status
  *   <pin dir>/steer/<interface>     the XDP bpf_link of one interface ('.' written '%')

@@ -73,12 +73,13 @@ struct ps_pkt {
 	__u32 l4_off;
 	__u32 family;      /* AF_INET or AF_INET6 */
 	__u32 dst[4];      /* destination, network byte order; IPv4 uses dst[0] */
-	__u32 key_addr[4]; /* steering key: the pool address the port belongs to */
+	__u32 key_addr[4]; /* steering key when quoted: the pool address the port belongs to */
 	__u16 key_port;    /* steering key: the port, host byte order */
 	__u8 proto;        /* L4 protocol of the packet itself */
 	__u8 tos;          /* IPv4 TOS or IPv6 traffic class */
 	__u8 first_frag;   /* IPv4 first fragment: L4 lengths reach past it */
-	__u8 pad[3];
+	__u8 quoted;       /* the key is a quoted packet's (key_addr), not dst */
+	__u8 pad[2];
 };
 
 /*
@@ -325,7 +326,6 @@ static __always_inline int ps_parse_ports(struct xdp_md *ctx, struct ps_pkt *pkt
 			return PS_PARSE_MALFORMED;
 		pkt->key_port = bpf_ntohs(uh->dest);
 	}
-	__builtin_memcpy(pkt->key_addr, pkt->dst, sizeof(pkt->key_addr));
 	return PS_PARSE_OK;
 }
 
@@ -358,6 +358,7 @@ static __always_inline int ps_parse_quote4(struct xdp_md *ctx, struct ps_pkt *pk
 	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
 		return PS_PARSE_OTHER;
 	pkt->key_addr[0] = ip->saddr;
+	pkt->quoted = 1;
 	return ps_parse_quoted_port(ctx, pkt, off + hlen);
 }
 
@@ -374,6 +375,7 @@ static __always_inline int ps_parse_quote6(struct xdp_md *ctx, struct ps_pkt *pk
 	if (ip6->nexthdr != IPPROTO_TCP && ip6->nexthdr != IPPROTO_UDP)
 		return PS_PARSE_OTHER;
 	__builtin_memcpy(pkt->key_addr, &ip6->saddr, sizeof(pkt->key_addr));
+	pkt->quoted = 1;
 	return ps_parse_quoted_port(ctx, pkt, off + sizeof(*ip6));
 }
 
@@ -399,7 +401,7 @@ static __always_inline int ps_parse_icmp(struct xdp_md *ctx, struct ps_pkt *pkt)
 /*
  * Validate the IP header and find the steering key: (destination,
  * destination port) for TCP and UDP, (quoted source, quoted source port)
- * for ICMP errors. Call after ps_parse_dst().
+ * for ICMP errors (pkt->quoted). Call after ps_parse_dst().
  */
 static __always_inline int ps_parse_key(struct xdp_md *ctx, struct ps_pkt *pkt)
 {

@@ -73,11 +73,15 @@ static __always_inline long ps_steer_make_room(struct xdp_md *ctx, __u32 l3_off,
 	return bpf_xdp_adjust_head(ctx, delta);
 }
 
-static __always_inline void ps_steer_eth(struct ethhdr *eth, const struct bpf_fib_lookup *fib,
+static __always_inline void ps_steer_eth(struct ethhdr *eth, const struct ps_steer_fib_memo *hop,
 					 __u32 family)
 {
-	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	/* Three words, not twelve bytes (packet stores, unaligned or not: see ps_steer_loop_guard()). */
+	__u32 *macs = (__u32 *)eth;
+
+	macs[0] = hop->macs[0];
+	macs[1] = hop->macs[1];
+	macs[2] = hop->macs[2];
 	eth->h_proto = bpf_htons(family == AF_INET ? ETH_P_IP : ETH_P_IPV6);
 }
 
@@ -100,8 +104,7 @@ static __always_inline __u8 ps_encap_proto(const struct ps_pkt *pkt)
 }
 
 static __always_inline int ps_steer_write_encap4(struct xdp_md *ctx, const struct ps_pkt *pkt,
-						 const struct ps_steer_host *host,
-						 const struct bpf_fib_lookup *fib, __u32 len)
+						 const struct ps_steer_fib_memo *hop, __u32 len)
 {
 	struct ethhdr *eth = ps_pkt_ptr(ctx, 0, ETH_HLEN + PS_IPV4_HLEN);
 	struct iphdr ip = {
@@ -111,7 +114,7 @@ static __always_inline int ps_steer_write_encap4(struct xdp_md *ctx, const struc
 		.ttl = PS_ENCAP_TTL,
 		.protocol = ps_encap_proto(pkt),
 		.saddr = ps_self_underlay4,
-		.daddr = host->addr[0],
+		.daddr = hop->addr[0],
 	};
 
 	if (!eth)
@@ -119,14 +122,13 @@ static __always_inline int ps_steer_write_encap4(struct xdp_md *ctx, const struc
 	ip.version = 4;
 	ip.ihl = PS_IPV4_HLEN / 4;
 	ip.check = ps_ipv4_csum(&ip);
-	ps_steer_eth(eth, fib, AF_INET);
+	ps_steer_eth(eth, hop, AF_INET);
 	__builtin_memcpy((void *)(eth + 1), &ip, sizeof(ip));
 	return 0;
 }
 
 static __always_inline int ps_steer_write_encap6(struct xdp_md *ctx, const struct ps_pkt *pkt,
-						 const struct ps_steer_host *host,
-						 const struct bpf_fib_lookup *fib, __u32 len)
+						 const struct ps_steer_fib_memo *hop, __u32 len)
 {
 	struct ethhdr *eth = ps_pkt_ptr(ctx, 0, ETH_HLEN + PS_IPV6_HLEN);
 	struct ipv6hdr ip6 = {
@@ -144,27 +146,26 @@ static __always_inline int ps_steer_write_encap6(struct xdp_md *ctx, const struc
 	ip6.saddr.in6_u.u6_addr32[1] = ps_self_underlay6[1];
 	ip6.saddr.in6_u.u6_addr32[2] = ps_self_underlay6[2];
 	ip6.saddr.in6_u.u6_addr32[3] = ps_self_underlay6[3];
-	__builtin_memcpy(&ip6.daddr, host->addr, sizeof(ip6.daddr));
-	ps_steer_eth(eth, fib, AF_INET6);
+	__builtin_memcpy(&ip6.daddr, hop->addr, sizeof(ip6.daddr));
+	ps_steer_eth(eth, hop, AF_INET6);
 	__builtin_memcpy((void *)(eth + 1), &ip6, sizeof(ip6));
 	return 0;
 }
 
 /* New headers in front of the L3 packet, once ps_steer_make_room() made space. */
 static __always_inline int ps_steer_write(struct xdp_md *ctx, const struct ps_pkt *pkt,
-					  const struct ps_steer_host *host,
-					  const struct bpf_fib_lookup *fib, __u32 outer, __u32 len)
+					  const struct ps_steer_fib_memo *hop, __u32 len)
 {
 	struct ethhdr *eth;
 
-	if (outer == PS_IPV4_HLEN)
-		return ps_steer_write_encap4(ctx, pkt, host, fib, len);
-	if (outer == PS_IPV6_HLEN)
-		return ps_steer_write_encap6(ctx, pkt, host, fib, len);
+	if (hop->outer == PS_IPV4_HLEN)
+		return ps_steer_write_encap4(ctx, pkt, hop, len);
+	if (hop->outer == PS_IPV6_HLEN)
+		return ps_steer_write_encap6(ctx, pkt, hop, len);
 	eth = ps_pkt_ptr(ctx, 0, ETH_HLEN);
 	if (!eth)
 		return -1;
-	ps_steer_eth(eth, fib, pkt->family);
+	ps_steer_eth(eth, hop, pkt->family);
 	return 0;
 }
 
@@ -181,21 +182,42 @@ static __always_inline void ps_mac_key(struct ps_mac_key *key, const __u8 *mac)
  * (a switch floods a frame for a host it lost to every port: each host
  * would send it on again), and when no fleet host sent it (a host that
  * disagrees about the owner, or a stale neighbour entry, would send it
- * back). The verdict, or -1 when the frame may go on.
+ * back). The verdict, or -1 when the frame may go on. A pair of MACs
+ * found fit is kept in this CPU's memo (struct ps_steer_memo): the
+ * frames that follow from the same router to the same host skip both
+ * lookups.
  */
-static __always_inline int ps_steer_loop_guard(struct xdp_md *ctx)
+static __always_inline int ps_steer_loop_guard(struct xdp_md *ctx, const struct ps_steer_recall *rc)
 {
-	struct ethhdr *eth = ps_pkt_ptr(ctx, 0, ETH_HLEN);
+	/*
+	 * Both MACs as three words, one compare each against the memo (packet
+	 * loads are not alignment-checked on x86-64 and arm64, which have
+	 * efficient unaligned access).
+	 */
+	__u32 *macs = ps_pkt_ptr(ctx, 0, ETH_HLEN);
+	struct ps_steer_memo *memo = rc->memo;
+	struct ethhdr *eth = (struct ethhdr *)macs;
 	struct ps_mac_key key;
 
-	if (!eth)
+	if (!macs)
 		return ps_steer_drop(dropped_malformed);
+	if (memo && memo->guard_jiffies == rc->now && memo->guard_gen == rc->gen &&
+	    memo->guard_macs[0] == macs[0] && memo->guard_macs[1] == macs[1] &&
+	    memo->guard_macs[2] == macs[2])
+		return -1;
 	ps_mac_key(&key, eth->h_dest);
 	if (!bpf_map_lookup_elem(&ps_steer_local_macs, &key))
 		return ps_steer_drop(dropped_not_for_us);
 	ps_mac_key(&key, eth->h_source);
 	if (bpf_map_lookup_elem(&ps_steer_peer_macs, &key))
 		return ps_steer_drop(dropped_steered_twice);
+	if (memo) {
+		memo->guard_jiffies = rc->now;
+		memo->guard_gen = rc->gen;
+		memo->guard_macs[0] = macs[0];
+		memo->guard_macs[1] = macs[1];
+		memo->guard_macs[2] = macs[2];
+	}
 	return -1;
 }
 
@@ -215,61 +237,74 @@ static __always_inline void ps_steer_learn_peer(const struct bpf_fib_lookup *fib
 
 	ps_mac_key(&key, fib->dmac);
 	known = bpf_map_lookup_elem(&ps_steer_peer_macs, &key);
-	if (!known || *known != owner)
-		bpf_map_update_elem(&ps_steer_peer_macs, &key, &owner, BPF_ANY);
+	/* Every CPU's memo may have let frames from this MAC go on: void them. */
+	if ((!known || *known != owner) &&
+	    !bpf_map_update_elem(&ps_steer_peer_macs, &key, &owner, BPF_ANY))
+		ps_steer_gen_bump();
 }
 
-/* Does @memo answer the FIB question ps_steer_fib() would ask now? */
-static __always_inline bool ps_steer_memo_fits(const struct ps_steer_fib_memo *memo, __u64 now,
-					       struct xdp_md *ctx, const struct ps_steer_host *host,
-					       __u32 len, __u8 l4_proto)
+/* Does @hop answer the question ps_steer_route() would ask the FIB now? */
+static __always_inline bool ps_steer_hop_fits(const struct ps_steer_fib_memo *hop,
+					      const struct ps_steer_recall *recall, __u32 in_if,
+					      __u32 l3_len, __u8 l4_proto)
 {
-	return memo->jiffies == now && memo->in_ifindex == ctx->ingress_ifindex &&
-	       memo->family == host->family && ps_addr_eq(memo->addr, host->addr) &&
-	       memo->host_ifindex == host->ifindex && memo->l4_proto == l4_proto && len <= memo->mtu;
+	return hop->jiffies == recall->now && hop->gen == recall->gen && hop->in_ifindex == in_if &&
+	       hop->l4_proto == l4_proto && l3_len + hop->outer <= hop->mtu;
 }
 
 /* Keep a successful FIB result for the rest of this jiffy (see struct ps_steer_fib_memo). */
-static __always_inline void ps_steer_memo_keep(struct ps_steer_fib_memo *memo, __u64 now,
-					       struct xdp_md *ctx, const struct ps_steer_host *host,
-					       __u8 l4_proto, const struct bpf_fib_lookup *fib)
+static __always_inline void ps_steer_hop_keep(struct ps_steer_fib_memo *hop,
+					      const struct ps_steer_recall *recall, __u32 in_if,
+					      const struct ps_steer_host *host, __u32 outer,
+					      __u8 l4_proto, const struct bpf_fib_lookup *fib)
 {
-	memo->jiffies = now;
-	memo->in_ifindex = ctx->ingress_ifindex;
-	memo->family = host->family;
-	__builtin_memcpy(memo->addr, host->addr, sizeof(memo->addr));
-	memo->host_ifindex = host->ifindex;
-	memo->l4_proto = l4_proto;
-	memo->mtu = fib->mtu_result;
-	memo->out_ifindex = fib->ifindex;
-	__builtin_memcpy(memo->dmac, fib->dmac, ETH_ALEN);
-	__builtin_memcpy(memo->smac, fib->smac, ETH_ALEN);
+	hop->jiffies = recall->now;
+	hop->gen = recall->gen;
+	hop->in_ifindex = in_if;
+	hop->out_ifindex = fib->ifindex;
+	hop->mtu = fib->mtu_result;
+	hop->outer = outer;
+	hop->family = host->family;
+	__builtin_memcpy(hop->addr, host->addr, sizeof(hop->addr));
+	hop->l4_proto = l4_proto;
+	__builtin_memcpy(hop->macs, fib->dmac, ETH_ALEN);
+	__builtin_memcpy((__u8 *)hop->macs + ETH_ALEN, fib->smac, ETH_ALEN);
 }
 
 /*
- * Where a packet of L3 length @len for @host leaves: fib->ifindex, dmac and
- * smac. This CPU's result of the same question in the same jiffy is reused
- * (a route or neighbour change is seen at most one jiffy late, as by a
- * packet that raced it); anything else asks the FIB, and an owner found
- * on-link has its MAC learnt then (a peer entry deleted meanwhile is learnt
- * again within a jiffy). The verdict of a refusal, or -1.
+ * Where a packet of L3 length @l3_len for host @owner leaves, asked of its
+ * host entry and the FIB, into @hop (this CPU's memo for the owner, which
+ * answered nothing this time). An owner found on-link has its MAC learnt
+ * (a peer entry the loader deleted meanwhile voided the memo: it is learnt
+ * again at the next forward). The verdict of a refusal, or -1.
  */
-static __always_inline int ps_steer_route(struct xdp_md *ctx, const struct ps_steer_host *host,
-					  __u32 owner, __u32 len, __u8 l4_proto,
-					  struct bpf_fib_lookup *fib)
+static __always_inline int ps_steer_route(struct xdp_md *ctx, __u32 in_if, __u32 owner,
+					  struct ps_steer_fib_memo *hop, __u32 l3_len, __u8 l4_proto,
+					  const struct ps_steer_recall *recall)
 {
-	struct ps_steer_fib_memo *memo = bpf_map_lookup_elem(&ps_steer_fib_memo, &owner);
-	__u64 now = bpf_jiffies64();
+	/* Not zeroed: ps_steer_fib() clears it. */
+	struct bpf_fib_lookup fib;
+	struct ps_steer_host *host = bpf_map_lookup_elem(&ps_steer_hosts, &owner);
+	__u32 outer = 0, len;
 	bool on_link;
 	long rc;
 
-	if (memo && ps_steer_memo_fits(memo, now, ctx, host, len, l4_proto)) {
-		fib->ifindex = memo->out_ifindex;
-		__builtin_memcpy(fib->dmac, memo->dmac, ETH_ALEN);
-		__builtin_memcpy(fib->smac, memo->smac, ETH_ALEN);
-		return -1;
+	if (!host || !(host->flags & PS_STEER_HOST_VALID) ||
+	    (host->family != AF_INET && host->family != AF_INET6))
+		return ps_steer_drop(dropped_no_host);
+	/* Cannot be: ps_steer_fib_memo has an entry for every host id ps_steer_hosts has. */
+	if (!hop)
+		return ps_steer_drop(dropped_no_host);
+	if (ps_steer_mode == PS_STEER_ENCAP) {
+		if (!ps_self_underlay_set(host->family))
+			return ps_steer_drop(dropped_no_route);
+		outer = host->family == AF_INET ? PS_IPV4_HLEN : PS_IPV6_HLEN;
 	}
-	rc = ps_steer_fib(ctx, host, len, l4_proto, fib);
+	len = l3_len + outer;
+	/* IP lengths and the FIB's tot_len are 16 bits. */
+	if (len > 0xffff)
+		return ps_steer_drop(dropped_too_big);
+	rc = ps_steer_fib(ctx, host, len, l4_proto, &fib);
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
 		return ps_steer_drop(dropped_no_neigh);
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
@@ -280,9 +315,9 @@ static __always_inline int ps_steer_route(struct xdp_md *ctx, const struct ps_st
 	 * On success the kernel reports the route MTU in mtu_result; a kernel
 	 * that does not leaves our tot_len there, which passes.
 	 */
-	if (len > fib->mtu_result)
+	if (len > fib.mtu_result)
 		return ps_steer_drop(dropped_too_big);
-	on_link = ps_steer_on_link(host, fib);
+	on_link = ps_steer_on_link(host, &fib);
 	/*
 	 * l2 keeps the pool address as destination: re-addressed to a gateway,
 	 * the frame would be routed to the pool address again, maybe back here.
@@ -290,57 +325,51 @@ static __always_inline int ps_steer_route(struct xdp_md *ctx, const struct ps_st
 	if (!on_link && ps_steer_mode == PS_STEER_L2)
 		return ps_steer_drop(dropped_not_on_link);
 	if (on_link)
-		ps_steer_learn_peer(fib, owner);
-	if (memo)
-		ps_steer_memo_keep(memo, now, ctx, host, l4_proto, fib);
+		ps_steer_learn_peer(&fib, owner);
+	ps_steer_hop_keep(hop, recall, in_if, host, outer, l4_proto, &fib);
 	return -1;
 }
 
-/* Send the reply to host @owner, or drop it and count why. */
+/*
+ * Send the reply to host @owner, or drop it and count why. This CPU's
+ * result for the same question in the same jiffy and generation is reused
+ * (a route or neighbour change is seen at most one jiffy late, as by a
+ * packet that raced it; a host entry the loader rewrote, at once); anything
+ * else asks the host entry and the FIB (ps_steer_route()).
+ */
 static __always_inline int ps_steer_forward(struct xdp_md *ctx, const struct ps_pkt *pkt,
-					    __u32 owner)
+					    __u32 owner, const struct ps_steer_recall *recall)
 {
-	/* Not zeroed: a reused result fills what is read, ps_steer_fib() the rest. */
-	struct bpf_fib_lookup fib;
-	struct ps_steer_host *host;
-	__u8 l4_proto = pkt->proto;
-	__u32 outer = 0, len;
+	struct ps_steer_fib_memo *hop = bpf_map_lookup_elem(&ps_steer_fib_memo, &owner);
+	__u32 l3_len = pkt->l3_end - pkt->l3_off, in_if = ctx->ingress_ifindex;
+	/* Encapsulated, the packet is inside IP-in-IP: the FIB sees that protocol. */
+	__u8 l4_proto = ps_steer_mode == PS_STEER_ENCAP ? ps_encap_proto(pkt) : pkt->proto;
 	long rc;
 
-	rc = ps_steer_loop_guard(ctx);
+	rc = ps_steer_loop_guard(ctx, recall);
 	if (rc >= 0)
 		return rc;
-	host = bpf_map_lookup_elem(&ps_steer_hosts, &owner);
-	if (!host || !(host->flags & PS_STEER_HOST_VALID) ||
-	    (host->family != AF_INET && host->family != AF_INET6))
-		return ps_steer_drop(dropped_no_host);
-	if (ps_steer_mode == PS_STEER_ENCAP) {
-		if (!ps_self_underlay_set(host->family))
-			return ps_steer_drop(dropped_no_route);
-		outer = host->family == AF_INET ? PS_IPV4_HLEN : PS_IPV6_HLEN;
-		l4_proto = ps_encap_proto(pkt);
+	if (!hop || !ps_steer_hop_fits(hop, recall, in_if, l3_len, l4_proto)) {
+		rc = ps_steer_route(ctx, in_if, owner, hop, l3_len, l4_proto, recall);
+		if (rc >= 0)
+			return rc;
+		/* For the verifier: ps_steer_route() refused a NULL hop. */
+		if (!hop)
+			return ps_steer_drop(dropped_no_host);
 	}
-	len = pkt->l3_end - pkt->l3_off + outer;
-	/* IP lengths and the FIB's tot_len are 16 bits. */
-	if (len > 0xffff)
-		return ps_steer_drop(dropped_too_big);
-
-	rc = ps_steer_route(ctx, host, owner, len, l4_proto, &fib);
-	if (rc >= 0)
-		return rc;
 
 	/* No headroom for the outer header is a size refusal too. */
-	if (ps_steer_make_room(ctx, pkt->l3_off, outer))
+	if (ps_steer_make_room(ctx, pkt->l3_off, hop->outer))
 		return ps_steer_drop(dropped_too_big);
 	/*
 	 * Bounds re-checked for the verifier after adjust_head: cannot fail, but
 	 * the frame is already changed, so it must not be passed.
 	 */
-	if (ps_steer_write(ctx, pkt, host, &fib, outer, len))
+	if (ps_steer_write(ctx, pkt, hop, l3_len + hop->outer))
 		return ps_steer_drop(dropped_malformed);
 
-	if (fib.ifindex != ctx->ingress_ifindex) {
-		rc = bpf_redirect(fib.ifindex, 0);
+	if (hop->out_ifindex != in_if) {
+		rc = bpf_redirect(hop->out_ifindex, 0);
 		if (rc != XDP_REDIRECT)
 			return ps_steer_drop(dropped_redirect);
 	} else {

@@ -101,7 +101,7 @@ cg_progs() { bpftool -j cgroup show "$1" | jq -s 'add | length'; }
 # pinlist: everything under the pin dir, sorted.
 pinlist() { (cd "$PORTSLICE_PIN_DIR" 2>/dev/null && find . | LC_ALL=C sort | paste -sd' ' -); }
 
-STEER_MAPS="ps_steer_fwd ps_steer_hosts ps_steer_local_macs ps_steer_meta ps_steer_names ps_steer_owner ps_steer_peer_macs ps_steer_pools ps_steer_stats"
+STEER_MAPS="ps_steer_fwd ps_steer_gen ps_steer_hosts ps_steer_local_macs ps_steer_meta ps_steer_names ps_steer_owner ps_steer_peer_macs ps_steer_pools ps_steer_stats"
 
 expect_steering_pins() {
 	local m
@@ -226,7 +226,7 @@ t_steer_attach_defaults_to_config_interfaces() {
 }
 
 t_steer_reattach_refreshes_maps_only() {
-	local before after link prog
+	local before after link prog gen
 	steer_setup
 	steer_attach
 	before=$(steer_ids ps0)
@@ -234,6 +234,8 @@ t_steer_reattach_refreshes_maps_only() {
 	expect_ne "$link" "" "link id"
 	expect_eq "$(xdp_prog ps0)" "$prog" "program on ps0 against status"
 	expect_eq "$(owner 0 21500)" 2 "owner of web:21500 before"
+	gen=$(map_u32 ps_steer_gen 0)
+	expect_ge "$gen" 1 "ps_steer_gen once the maps were written"
 
 	# A slice moves and a host joins: map updates, same program, same link.
 	write_conf 22000-22999 l2 "  host-c: {address: 198.18.10.3}"
@@ -248,6 +250,8 @@ t_steer_reattach_refreshes_maps_only() {
 	expect_eq "$(owner 0 22500)" 2 "owner of web:22500 after the slice moved"
 	expect_eq "$(owner 1 41000)" 3 "owner of web6:41000 (new host)"
 	expect_eq "$(owner 0 20000)" 1 "owner of web:20000 (unchanged)"
+	# the running program's per-CPU memos of the maps it reads are void now
+	expect_ge "$(map_u32 ps_steer_gen 0)" $((gen + 1)) "ps_steer_gen after the maps were rewritten"
 	expect_eq "$(map_u32 ps_steer_hosts 3)" 1 "flags of host 3 in ps_steer_hosts (valid)"
 	expect_eq "$(map_u32 ps_steer_hosts 4)" 0 "flags of host 4 in ps_steer_hosts"
 	expect_eq "$(pss status --json | jq -r '.steering.forwarded_to | keys | join(",")')" "host-a,host-b,host-c" "hosts in status"
@@ -502,12 +506,15 @@ t_steer_needs_native_xdp() {
 
 # Steering pins of another layout version are refused; detach still cleans up.
 t_steer_layout_version_mismatch_is_refused() {
+	local v
 	steer_setup
 	steer_attach
+	v=$(pss status --json | jq -r .steering.layout_version)
+	expect_ge "$v" 1 "steering layout version"
 	bpftool map update pinned "$PORTSLICE_PIN_DIR/maps/ps_steer_meta" key 0 0 0 0 value 99 0 0 0 0 0 0 0 ||
 		die "cannot rewrite ps_steer_meta"
 	clis steer attach --config "$CONF" --host host-a
-	expect_error 1 "the steering pins under $PORTSLICE_PIN_DIR have layout version 99, this portslice reads version 2" \
+	expect_error 1 "the steering pins under $PORTSLICE_PIN_DIR have layout version 99, this portslice reads version $v" \
 		"portslice steer detach --all"
 	clis steer detach --all
 	expect_ok

@@ -1473,7 +1473,7 @@ static void test_map_pins(void **state)
 {
 	static const char *const names[] = { "ps_steer_pools", "ps_steer_owner", "ps_steer_hosts",
 					     "ps_steer_stats", "ps_steer_fwd", "ps_steer_local_macs",
-					     "ps_steer_peer_macs" };
+					     "ps_steer_peer_macs", "ps_steer_gen" };
 	struct ps_steer *skel = ps_steer__open();
 	char want[64];
 
@@ -1490,6 +1490,51 @@ static void test_map_pins(void **state)
 	assert_int_equal(bpf_map__max_entries(skel->maps.ps_steer_hosts), PS_MAX_HOSTS);
 	assert_int_equal(bpf_map__max_entries(skel->maps.ps_steer_fwd), PS_MAX_HOSTS);
 	ps_steer__destroy(skel);
+}
+
+/* Runs @spec through @setup's program: verdict @retval, and only @counter moved (forwards: to @to). */
+static void expect_verdict(enum setup setup, const struct pkt_spec *spec, uint32_t retval,
+			   size_t counter, uint32_t to)
+{
+	static uint8_t in[FRAME_MAX];
+	struct counters before, after;
+	struct layout lo;
+	struct run r;
+	size_t len = build_frame(spec, in, &lo);
+
+	read_counters(setup, &before);
+	run_prog(setup, in, len, &r);
+	read_counters(setup, &after);
+	assert_int_equal(r.err, 0);
+	if (r.retval != retval)
+		fail_msg("verdict %s, expected %s", verdict_name(r.retval), verdict_name(retval));
+	check_counters(&before, &after, counter, to);
+}
+
+/*
+ * As every writer of ps_steer_pools and the MAC maps must (include/steer.h):
+ * add one to ps_steer_gen. Test runs are the only other user here.
+ */
+static void bump_gen(enum setup setup)
+{
+	int fd = bpf_map__fd(skels[setup]->maps.ps_steer_gen);
+	__u32 zero = 0;
+	__u64 gen;
+
+	assert_int_equal(bpf_map_lookup_elem(fd, &zero, &gen), 0);
+	gen++;
+	assert_int_equal(bpf_map_update_elem(fd, &zero, &gen, BPF_ANY), 0);
+}
+
+/* From here on, test runs go to the CPU this one is on: the program's memos are per CPU. */
+static void pin_cpu(cpu_set_t *was)
+{
+	cpu_set_t one;
+
+	assert_int_equal(sched_getaffinity(0, sizeof(*was), was), 0);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
 }
 
 /*
@@ -1541,8 +1586,9 @@ static void test_learns_peer(void **state)
 /*
  * A CPU reuses its FIB result for a host within a jiffy, but only for the
  * same question: a host entry the loader rewrote (here: to an address with
- * no neighbour entry) is looked up again at once, and a length the reused
- * result has not shown to fit is not sent on it.
+ * no neighbour entry) and bumped ps_steer_gen after, as the loader does, is
+ * looked up again at once, and a length the reused result has not shown to
+ * fit is not sent on it.
  */
 static void test_fib_memo_follows_host(void **state)
 {
@@ -1554,8 +1600,10 @@ static void test_fib_memo_follows_host(void **state)
 	__u32 b4 = H_B4, nn = H_NONEIGH4;
 	struct layout lo;
 	struct run r;
+	cpu_set_t was;
 	size_t len;
 
+	pin_cpu(&was);
 	len = build_frame(&to_b4, in, &lo);
 	run_prog(S_L2, in, len, &r);
 	assert_int_equal(r.retval, XDP_REDIRECT);
@@ -1563,17 +1611,94 @@ static void test_fib_memo_follows_host(void **state)
 	assert_int_equal(bpf_map_lookup_elem(fd, &b4, &saved), 0);
 	assert_int_equal(bpf_map_lookup_elem(fd, &nn, &noneigh), 0);
 	assert_int_equal(bpf_map_update_elem(fd, &b4, &noneigh, BPF_ANY), 0);
+	bump_gen(S_L2);
 	len = build_frame(&to_b4, in, &lo);
 	read_counters(S_L2, &before);
 	run_prog(S_L2, in, len, &r);
 	read_counters(S_L2, &after);
 	assert_int_equal(bpf_map_update_elem(fd, &b4, &saved, BPF_ANY), 0);
+	bump_gen(S_L2);
 	assert_int_equal(r.retval, XDP_DROP);
 	check_counters(&before, &after, C(dropped_no_neigh), 0);
 
 	len = build_frame(&to_b4, in, &lo);
 	run_prog(S_L2, in, len, &r);
 	assert_int_equal(r.retval, XDP_REDIRECT);
+	assert_int_equal(sched_setaffinity(0, sizeof(was), &was), 0);
+}
+
+/*
+ * Each CPU keeps its last pool and loop-guard answers (struct
+ * ps_steer_memo) only while ps_steer_gen is unchanged: a write to the map
+ * an answer came from, followed by the bump the loader makes, is seen by
+ * the very next packet on the same CPU, within the same jiffy.
+ */
+static void test_memo_follows_map_writes(void **state)
+{
+	const struct pkt_spec to_b4 = { UDP4(POOL4, PORT(H_B4)) };
+	int pools = bpf_map__fd(skels[S_L2]->maps.ps_steer_pools);
+	int local = bpf_map__fd(skels[S_L2]->maps.ps_steer_local_macs);
+	int peers = bpf_map__fd(skels[S_L2]->maps.ps_steer_peer_macs);
+	struct ps_addr_key pool = { .family = AF_INET };
+	struct ps_mac_key key = {};
+	__u32 slot = SLOT_POOL4;
+	cpu_set_t was;
+
+	pin_cpu(&was);
+	expect_verdict(S_L2, &to_b4, XDP_REDIRECT, C(forwarded), H_B4);
+
+	/* The router's MAC becomes a fleet host's. */
+	set_mac(peers, router_mac, H_A4);
+	bump_gen(S_L2);
+	expect_verdict(S_L2, &to_b4, XDP_DROP, C(dropped_steered_twice), 0);
+	memcpy(key.mac, router_mac, 6);
+	assert_int_equal(bpf_map_delete_elem(peers, &key), 0);
+	bump_gen(S_L2);
+	expect_verdict(S_L2, &to_b4, XDP_REDIRECT, C(forwarded), H_B4);
+
+	/* ps-a's MAC is no longer this host's. */
+	memcpy(key.mac, dev_mac[DEV_A], 6);
+	assert_int_equal(bpf_map_delete_elem(local, &key), 0);
+	bump_gen(S_L2);
+	expect_verdict(S_L2, &to_b4, XDP_DROP, C(dropped_not_for_us), 0);
+	set_mac(local, dev_mac[DEV_A], (uint32_t)ifindex[DEV_A]);
+	bump_gen(S_L2);
+	expect_verdict(S_L2, &to_b4, XDP_REDIRECT, C(forwarded), H_B4);
+
+	/* The pool goes, and comes back. */
+	put_addr((uint8_t *)pool.addr, AF_INET, POOL4);
+	assert_int_equal(bpf_map_delete_elem(pools, &pool), 0);
+	bump_gen(S_L2);
+	expect_verdict(S_L2, &to_b4, XDP_PASS, C(passed_not_pool), 0);
+	assert_int_equal(bpf_map_update_elem(pools, &pool, &slot, BPF_NOEXIST), 0);
+	bump_gen(S_L2);
+	expect_verdict(S_L2, &to_b4, XDP_REDIRECT, C(forwarded), H_B4);
+	assert_int_equal(sched_setaffinity(0, sizeof(was), &was), 0);
+}
+
+/*
+ * Two hosts that disagree about an owner send its replies back and forth:
+ * a frame from host B4's MAC for a port this host gives to B4 is forwarded
+ * once, and the program learns B4's MAC from the FIB as it does. The same
+ * frame right after, on the same CPU, must not be let through by the loop
+ * guard's memo of that MAC pair: learning voids every CPU's memo.
+ */
+static void test_learning_voids_the_memo(void **state)
+{
+	const struct pkt_spec back = { UDP4(POOL4, PORT(H_B4)), .smac = host_def(H_B4)->mac };
+	int fd = bpf_map__fd(skels[S_L2]->maps.ps_steer_peer_macs);
+	struct ps_mac_key key = {};
+	cpu_set_t was;
+
+	memcpy(key.mac, host_def(H_B4)->mac, 6);
+	bpf_map_delete_elem(fd, &key); /* an earlier case may have taught it already */
+	bump_gen(S_L2);
+	/* A jiffy later the FIB memo is void as well: the forward asks the FIB, and learns. */
+	usleep(20000);
+	pin_cpu(&was);
+	expect_verdict(S_L2, &back, XDP_REDIRECT, C(forwarded), H_B4);
+	expect_verdict(S_L2, &back, XDP_DROP, C(dropped_steered_twice), 0);
+	assert_int_equal(sched_setaffinity(0, sizeof(was), &was), 0);
 }
 
 int main(void)
@@ -1583,6 +1708,8 @@ int main(void)
 		cmocka_unit_test(test_map_pins),
 		cmocka_unit_test(test_learns_peer),
 		cmocka_unit_test(test_fib_memo_follows_host),
+		cmocka_unit_test(test_memo_follows_map_writes),
+		cmocka_unit_test(test_learning_voids_the_memo),
 	};
 	size_t n_fixed = ARRAY_SIZE(fixed), n_cases = ARRAY_SIZE(cases), n_truncs = ARRAY_SIZE(truncs);
 	size_t n = n_fixed + n_cases + n_truncs, i;
