@@ -5,6 +5,9 @@
 # make demo       the main job on a built-in default, explained as it runs
 # make deps       install the Debian packages the build and tests need
 # V=1             show full commands
+# BPF_EXTRA_CFLAGS=...  more clang flags for the BPF objects (the upgrade
+#                 tests build a second, different build with
+#                 -DPS_BUILD_VARIANT=1 into another OUTPUT)
 
 OUTPUT     ?= build
 CLANG      ?= clang
@@ -24,6 +27,7 @@ DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev \
 	    nginx libnginx-mod-http-echo haproxy apache2-utils
 
 CFLAGS     ?= -O2 -g
+BPF_EXTRA_CFLAGS ?=
 WARNFLAGS  := -Wall -Wextra -Werror -Wno-unused-parameter
 INCLUDES   := -I$(OUTPUT) -Iinclude -Iloader
 LDLIBS     := -lbpf -lelf -lz -lyaml -ljson-c -lmicrohttpd -lsystemd -lpthread
@@ -83,7 +87,7 @@ $(OUTPUT)/vmlinux.h: | $(OUTPUT)
 
 $(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(OUTPUT)/vmlinux.h | $(OUTPUT)/bpf
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
+	$(Q)$(CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) $(BPF_EXTRA_CFLAGS) \
 		-I$(OUTPUT) -Iinclude -Wall -Werror -c $< -o $@.tmp
 	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
 
@@ -91,7 +95,16 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/bpf/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name ps_$* > $@
 
-$(OUTPUT)/loader/%.o: loader/%.c $(LOADER_HDRS) $(SKELS) | $(OUTPUT)/loader
+# Build ids: the first 16 hex digits of each BPF object's SHA-256. The loader
+# stamps its own on every program it loads and replaces programs that carry
+# another (loader/build.h, README "Upgrading").
+$(OUTPUT)/bpf_build_ids.h: $(BPF_OBJS)
+	$(call msg,GEN,$@)
+	$(Q)for o in $(BPF_OBJS); do \
+		printf '#define PS_%s_BUILD_ID "%s"\n' "$$(basename $$o .bpf.o | tr a-z A-Z)" "$$(sha256sum $$o | cut -c1-16)"; \
+	done > $@.tmp && mv -f $@.tmp $@
+
+$(OUTPUT)/loader/%.o: loader/%.c $(LOADER_HDRS) $(SKELS) $(OUTPUT)/bpf_build_ids.h | $(OUTPUT)/loader
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -c $< -o $@
 
@@ -118,7 +131,7 @@ sock-test: check-root all $(TOOL_BINS)
 	$(Q)tests/run.sh
 
 test: deps
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(TOOL_BINS)
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(TOOL_BINS) $(TEST_BUILDS)
 	$(Q)tests/run-all.sh
 
 demo: deps

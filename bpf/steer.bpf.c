@@ -65,6 +65,7 @@ static __always_inline bool ps_steer_encapsulated(struct xdp_md *ctx, struct ps_
 SEC("xdp")
 int ps_steer(struct xdp_md *ctx)
 {
+	ps_build_variant();
 	struct ps_pkt pkt = {};
 	bool steered = false;
 	__u32 slot, owner;
