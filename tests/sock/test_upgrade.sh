@@ -133,9 +133,7 @@ t_upgrade_in_place_under_traffic() {
 	[ ! -e "$PORTSLICE_PIN_DIR" ] || die "pins remain after the drained cgroup went: $(find "$PORTSLICE_PIN_DIR" | head)"
 }
 
-# The same pools and the same build: attach refreshes, replaces nothing;
-# programs loaded by a portslice that stamped no build id count as another
-# build ("none") and are replaced.
+# The same pools and the same build: attach refreshes, replaces nothing.
 t_same_build_replaces_nothing() {
 	local before
 	std_setup
