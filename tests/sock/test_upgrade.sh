@@ -156,12 +156,12 @@ snapshot() {
 }
 
 # readme_refusal LAYOUT VERSION: the refusal the README quotes ("Upgrading")
-# for pins of layout 3 under the default pin dir, made this test's: pins of
-# LAYOUT under its pin dir, read by VERSION.
+# for pins under the default pin dir, made this test's: pins of LAYOUT under
+# its pin dir, read by a portslice of layout VERSION.
 readme_refusal() {
 	grep -m1 '^portslice: error: the pins under ' "$ROOT/README.md" |
-		sed -e "s|/sys/fs/bpf/portslice|$PORTSLICE_PIN_DIR|" -e "s/layout version 3,/layout version $1,/" \
-			-e "s/reads version 2:/reads version $2:/" -e "s/stay on layout 3,/stay on layout $1,/"
+		sed -E -e "s|/sys/fs/bpf/portslice|$PORTSLICE_PIN_DIR|" -e "s/layout version [0-9]+,/layout version $1,/" \
+			-e "s/reads version [0-9]+:/reads version $2:/" -e "s/stay on layout [0-9]+,/stay on layout $1,/"
 }
 
 # Pins of another layout (rewritten ps_meta, as a portslice of layout 99
