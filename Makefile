@@ -5,6 +5,9 @@
 # make demo       the main job on a built-in default, explained as it runs
 # make deps       install the Debian packages the build and tests need
 # V=1             show full commands
+# BPF_EXTRA_CFLAGS=...  more clang flags for the BPF objects (the upgrade
+#                 tests build a second, different build with
+#                 -DPS_BUILD_VARIANT=1 into another OUTPUT)
 
 OUTPUT     ?= build
 CLANG      ?= clang
@@ -29,6 +32,7 @@ CFLAGS     ?= -O2 -g
 # The commit the binary is built from (portslice --version, portslice_build_info);
 # outside a git checkout (a Debian source package) pass PS_GIT_COMMIT=...
 PS_GIT_COMMIT ?= $(shell git -C $(CURDIR) describe --always --dirty --abbrev=12 --exclude='*' 2>/dev/null || echo unknown)
+BPF_EXTRA_CFLAGS ?=
 WARNFLAGS  := -Wall -Wextra -Werror -Wno-unused-parameter
 INCLUDES   := -I$(OUTPUT) -Iinclude -Iloader
 LDLIBS     := -lbpf -lelf -lz -lyaml -ljson-c -lmicrohttpd -lsystemd -lpthread
@@ -88,7 +92,7 @@ $(OUTPUT)/vmlinux.h: | $(OUTPUT)
 
 $(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(OUTPUT)/vmlinux.h | $(OUTPUT)/bpf
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
+	$(Q)$(CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) $(BPF_EXTRA_CFLAGS) \
 		-I$(OUTPUT) -Iinclude -Wall -Werror -c $< -o $@.tmp
 	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
 
@@ -96,7 +100,16 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/bpf/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name ps_$* > $@
 
-$(OUTPUT)/loader/%.o: loader/%.c $(LOADER_HDRS) $(SKELS) | $(OUTPUT)/loader
+# Build ids: the first 16 hex digits of each BPF object's SHA-256. The loader
+# stamps its own on every program it loads and replaces programs that carry
+# another (loader/build.h, README "Upgrading").
+$(OUTPUT)/bpf_build_ids.h: $(BPF_OBJS)
+	$(call msg,GEN,$@)
+	$(Q)for o in $(BPF_OBJS); do \
+		printf '#define PS_%s_BUILD_ID "%s"\n' "$$(basename $$o .bpf.o | tr a-z A-Z)" "$$(sha256sum $$o | cut -c1-16)"; \
+	done > $@.tmp && mv -f $@.tmp $@
+
+$(OUTPUT)/loader/%.o: loader/%.c $(LOADER_HDRS) $(SKELS) $(OUTPUT)/bpf_build_ids.h | $(OUTPUT)/loader
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -c $< -o $@
 
@@ -131,7 +144,7 @@ sock-test: check-root all $(TOOL_BINS)
 	$(Q)tests/run.sh
 
 test: deps
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(TOOL_BINS)
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(TOOL_BINS) $(TEST_BUILDS)
 	$(Q)$(MAKE) --no-print-directory promtool || echo "promtool could not be fetched: the alert rules' tests skip" >&2
 	$(Q)tests/run-all.sh
 

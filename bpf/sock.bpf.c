@@ -312,6 +312,7 @@ static __always_inline int ps_connect(struct bpf_sock_addr *ctx, struct ps_pool 
 SEC("cgroup/connect4")
 int ps_connect4(struct bpf_sock_addr *ctx)
 {
+	ps_build_variant();
 	struct ps_tuple t = { .family = AF_INET };
 	struct ps_pool *pool;
 	__u32 slot;
@@ -331,6 +332,7 @@ int ps_connect4(struct bpf_sock_addr *ctx)
 SEC("cgroup/connect6")
 int ps_connect6(struct bpf_sock_addr *ctx)
 {
+	ps_build_variant();
 	struct ps_tuple t = { .family = AF_INET6 };
 	struct ps_pool *pool;
 	__u32 slot;
@@ -476,6 +478,7 @@ static __always_inline int ps_bind(struct bpf_sock_addr *ctx, __u32 family, cons
 SEC("cgroup/bind4")
 int ps_bind4(struct bpf_sock_addr *ctx)
 {
+	ps_build_variant();
 	__u32 addr[4] = { ctx->user_ip4 };
 
 	return ps_bind(ctx, AF_INET, addr);
@@ -484,6 +487,7 @@ int ps_bind4(struct bpf_sock_addr *ctx)
 SEC("cgroup/bind6")
 int ps_bind6(struct bpf_sock_addr *ctx)
 {
+	ps_build_variant();
 	__u32 addr[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3] };
 
 	/* ::ffff:a.b.c.d is the IPv4 pool's address seen through a dual-stack socket. */
@@ -534,6 +538,7 @@ static __always_inline int ps_sendmsg(struct bpf_sock_addr *ctx, __u32 family, c
 SEC("cgroup/sendmsg4")
 int ps_sendmsg4(struct bpf_sock_addr *ctx)
 {
+	ps_build_variant();
 	/* The source: IP_PKTINFO's, else the bound address. */
 	__u32 src[4] = { ctx->msg_src_ip4 ?: ctx->sk->src_ip4 };
 	__u32 dst[4] = { ctx->user_ip4 };
@@ -544,6 +549,7 @@ int ps_sendmsg4(struct bpf_sock_addr *ctx)
 SEC("cgroup/sendmsg6")
 int ps_sendmsg6(struct bpf_sock_addr *ctx)
 {
+	ps_build_variant();
 	__u32 src[4] = { ctx->msg_src_ip6[0], ctx->msg_src_ip6[1], ctx->msg_src_ip6[2],
 			 ctx->msg_src_ip6[3] };
 	__u32 dst[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3] };
@@ -570,6 +576,7 @@ int ps_sendmsg6(struct bpf_sock_addr *ctx)
 SEC("cgroup/sock_release")
 int ps_sock_release(struct bpf_sock *ctx)
 {
+	ps_build_variant();
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	struct ps_sock_state *st = bpf_map_lookup_elem(&ps_sk_state, &cookie);
 
@@ -599,6 +606,7 @@ int ps_sock_release(struct bpf_sock *ctx)
 SEC("sockops")
 int ps_sock_ops(struct bpf_sock_ops *ctx)
 {
+	ps_build_variant();
 	struct ps_sock_state *st;
 	struct bpf_sock *sk;
 	__u64 cookie;

@@ -72,6 +72,8 @@ int ps_steer(struct xdp_md *ctx)
 	__u32 slot, owner;
 	int res;
 
+	ps_build_variant();
+
 	if (ps_parse_dst(ctx, &pkt))
 		return ps_steer_verdict(passed_not_pool, XDP_PASS);
 	ps_steer_recall_open(&rc);

@@ -18,6 +18,15 @@
 #define PS_LAYOUT_VERSION 3
 
 /*
+ * A build id names one BPF object as built: the first 16 hex digits of its
+ * SHA-256 (the Makefile computes it). The loader writes its own into
+ * .rodata's bpf_metadata_build_id at every load (bpftool prog show prints
+ * it), and replaces running programs that carry another one. Programs of
+ * another build but the same PS_LAYOUT_VERSION read the pinned maps alike.
+ */
+#define PS_BUILD_ID_LEN 17 /* 16 hex digits and the NUL */
+
+/*
  * Pools are addressed by a stable slot, which is also a bit in a pool mask.
  * The per-port words take PS_MAX_POOLS * 2 protocols * 64 Ki * 4 bytes
  * (16 MiB) of kernel memory, which is what keeps this number small.

@@ -31,6 +31,7 @@
 #include "agent.h"
 #include "attach.h"
 #include "attachments.h"
+#include "build.h"
 #include "cli.h"
 #include "config.h"
 #include "env.h"
@@ -383,6 +384,7 @@ static int apply_cgroup(struct agent *a, const struct ps_cgroup_cfg *c, struct w
 	struct ps_selection sel;
 	char *names[PS_MAX_POOLS];
 	const char *verb = "";
+	char replaced[PS_BUILD_ID_LEN] = "";
 	bool existed;
 	int err;
 
@@ -395,13 +397,14 @@ static int apply_cgroup(struct agent *a, const struct ps_cgroup_cfg *c, struct w
 	if (w->n < PS_MAX_ATTACHMENTS)
 		w->ids[w->n++] = cg.id;
 	existed = ps_attachment_exists(cg.id);
-	if (existed && !refresh) {
+	/* Programs of another build (this agent's binary was upgraded, or someone attached with another) are replaced. */
+	if (existed && !refresh && ps_attachment_build_current(cg.id, NULL)) {
 		ps_cgroup_close(&cg);
 		return 0;
 	}
 	err = ps_select_pools(&a->cfg, a->o.host, names, c->n_pools, &sel);
 	if (!err)
-		err = ps_attach_locked(&cg, &sel, &verb);
+		err = ps_attach_locked(&cg, &sel, &verb, replaced);
 	if (!err) {
 		char list[PS_MAX_POOLS * (PS_POOL_NAME_LEN + 1)] = "";
 		size_t used = 0;
@@ -410,10 +413,13 @@ static int apply_cgroup(struct agent *a, const struct ps_cgroup_cfg *c, struct w
 			used += snprintf(list + used, sizeof(list) - used, "%s%s", i ? "," : "", sel.pool[i]->name);
 		if (!existed)
 			alog(A_INFO, "attached %s (pools %s)", cg.path, list);
-		else if (strcmp(verb, "updated"))
-			alog(A_DEBUG, "adopted %s (pools %s), settings refreshed", cg.path, list);
-		else
+		else if (!strcmp(verb, "updated"))
 			alog(A_INFO, "updated %s: pools now %s", cg.path, list);
+		else if (!replaced[0])
+			alog(A_DEBUG, "adopted %s (pools %s), settings refreshed", cg.path, list);
+		if (replaced[0])
+			alog(A_INFO, "upgraded %s: programs of build %s replaced in place by build %s (links, maps and claims kept)",
+			     cg.path, replaced, ps_build_id_sock);
 	}
 	ps_cgroup_close(&cg);
 	return err;
@@ -500,8 +506,8 @@ static size_t reconcile_steering(struct agent *a, bool refresh)
 		ps_steer_dev_init(&a->steer_devs[i], st->interfaces[i]);
 		names[i] = st->interfaces[i];
 	}
-	/* Retries and periodic passes cost nothing while every listed interface has its link. */
-	if (st->present && (refresh || !ps_steer_attached_all(a->steer_devs, n))) {
+	/* Retries and periodic passes cost nothing while every listed interface has its link, of this build. */
+	if (st->present && (refresh || !ps_steer_attached_all(a->steer_devs, n) || !ps_steer_build_current())) {
 		struct ps_steer_applied applied;
 		const struct ps_host_cfg *self = ps_config_find_host(&a->cfg, a->o.host);
 
@@ -514,6 +520,9 @@ static size_t reconcile_steering(struct agent *a, bool refresh)
 			a->steer_last_shared_err = 0;
 			for (size_t i = 0; i < n; i++)
 				failed += !log_steer_dev(a, i);
+			if (applied.replaced_build[0])
+				alog(A_INFO, "steering upgraded: the program of build %s replaced in place by build %s in every steering link",
+				     applied.replaced_build, ps_build_id_steer);
 		}
 	}
 	/* Named interfaces stay (also those that failed: a failure is no reason to take steering off). */

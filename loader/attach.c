@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* portslice attach: load the socket programs and attach them to one cgroup. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,9 +124,7 @@ static int check_addresses(const struct ps_config *cfg, const struct ps_selectio
  * The programs in the order they go onto a cgroup: those that give back
  * first, so that no socket is ever placed before its release is in place.
  */
-#define MAX_PROGS 16
-
-static int ordered_progs(struct ps_sock *skel, struct bpf_program *out[MAX_PROGS])
+static int ordered_progs(struct ps_sock *skel, struct bpf_program *out[PS_ATTACHMENT_MAX_PROGS])
 {
 	struct bpf_program *prog;
 	int n = 0;
@@ -134,7 +133,7 @@ static int ordered_progs(struct ps_sock *skel, struct bpf_program *out[MAX_PROGS
 		bpf_object__for_each_program(prog, skel->obj) {
 			if (ps_prog_gives_back(bpf_program__name(prog)) != !pass)
 				continue;
-			if (n == MAX_PROGS)
+			if (n == PS_ATTACHMENT_MAX_PROGS)
 				return ps_err(E2BIG, "too many programs");
 			out[n++] = prog;
 		}
@@ -165,7 +164,7 @@ static int attach_pinned(struct bpf_program *prog, const struct ps_cgroup *cg, c
 static int attach_links(struct ps_sock *skel, const struct ps_cgroup *cg)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX + 8];
-	struct bpf_program *progs[MAX_PROGS];
+	struct bpf_program *progs[PS_ATTACHMENT_MAX_PROGS];
 	int n = ordered_progs(skel, progs), err = 0;
 
 	if (n < 0)
@@ -192,6 +191,30 @@ static int attach_links(struct ps_sock *skel, const struct ps_cgroup *cg)
 	return err;
 }
 
+/* Unpins the links under @dir of programs not among @progs: hooks an older build had. */
+static int unpin_others(const char *dir, struct bpf_program **progs, int n)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int err = 0;
+
+	if (!d)
+		return ps_err(errno, "cannot list %s: %s", dir, strerror(errno));
+	while ((de = readdir(d))) {
+		char path[PATH_MAX + 256];
+		bool known = de->d_name[0] == '.';
+
+		for (int i = 0; i < n && !known; i++)
+			known = !strcmp(de->d_name, bpf_program__name(progs[i]));
+		if (known)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		err = ps_unpin(path) ?: err;
+	}
+	closedir(d);
+	return err ? ps_err(err, "cannot unpin a link under %s: %s", dir, strerror(-err)) : 0;
+}
+
 /*
  * Swaps the programs of an existing attachment for newly loaded ones, in
  * place (bpf_link_update): no socket is ever placed without its release
@@ -201,7 +224,7 @@ static int attach_links(struct ps_sock *skel, const struct ps_cgroup *cg)
 static int update_links(struct ps_sock *skel, const struct ps_cgroup *cg)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 64];
-	struct bpf_program *progs[MAX_PROGS];
+	struct bpf_program *progs[PS_ATTACHMENT_MAX_PROGS];
 	int n = ordered_progs(skel, progs), err;
 
 	if (n < 0)
@@ -228,11 +251,11 @@ static int update_links(struct ps_sock *skel, const struct ps_cgroup *cg)
 		if (err)
 			return ps_err(err, "cannot update %s: %s", path, strerror(-err));
 	}
-	return 0;
+	return unpin_others(dir, progs, n);
 }
 
 static void print_result(const struct ps_cgroup *cg, const struct ps_selection *sel, const char *host,
-			 const char *verb)
+			 const char *verb, const char *replaced)
 {
 	char addr[PS_ADDR_STR_LEN];
 
@@ -243,6 +266,9 @@ static void print_result(const struct ps_cgroup *cg, const struct ps_selection *
 		json_object_object_add(root, "cgroup_id", json_object_new_uint64(cg->id));
 		json_object_object_add(root, "host", json_object_new_string(host));
 		json_object_object_add(root, "result", json_object_new_string(verb));
+		json_object_object_add(root, "build_id", json_object_new_string(ps_build_id_sock));
+		/* The build of the programs this run replaced ("none": they carried no build id). */
+		json_object_object_add(root, "replaced_build_id", replaced[0] ? json_object_new_string(replaced) : NULL);
 		for (size_t i = 0; i < sel->n; i++) {
 			json_object *p = json_object_new_object();
 
@@ -263,16 +289,23 @@ static void print_result(const struct ps_cgroup *cg, const struct ps_selection *
 		printf("  pool %-16s %s ports %u-%u\n", sel->pool[i]->name, addr, sel->slice[i]->range.lo,
 		       sel->slice[i]->range.hi);
 	}
+	if (replaced[0])
+		printf("  programs of build %s replaced in place by this portslice's build %s (links, maps and claims kept)\n",
+		       replaced, ps_build_id_sock);
 }
 
-int ps_attach_locked(const struct ps_cgroup *cg, const struct ps_selection *sel, const char **verb)
+int ps_attach_locked(const struct ps_cgroup *cg, const struct ps_selection *sel, const char **verb,
+		     char replaced[PS_BUILD_ID_LEN])
 {
 	struct ps_attachment att = {}, old = {};
 	struct ps_maps maps;
 	struct ps_sock *skel = NULL;
-	bool fresh = false, existed = false;
+	char other[PS_BUILD_ID_LEN] = "";
+	bool fresh = false, existed = false, current = true;
 	int pools_fd = -1, err;
 
+	if (replaced)
+		replaced[0] = '\0';
 	err = ps_features_require(PS_PART_SOCKETS, "attach");
 	if (err)
 		return err;
@@ -317,16 +350,20 @@ int ps_attach_locked(const struct ps_cgroup *cg, const struct ps_selection *sel,
 		goto out;
 	}
 
+	/* Programs of another build (an upgrade, or a rollback) are replaced whatever else changed. */
+	current = !existed || ps_attachment_build_current(cg->id, other);
 	if (existed && !ps_attachment_read(maps.attachments, cg->id, &old) &&
 	    !(old.flags & PS_ATT_DRAINING) && old.pool_count == att.pool_count &&
 	    !memcmp(old.pool_order, att.pool_order, sizeof(att.pool_order))) {
-		/* Same pools: only their settings may have changed. */
+		/* Same pools: only their settings may have changed, and the build. */
 		err = ps_install_pools(&maps, sel, &att);
+		if (!err && !current)
+			err = update_links(skel, cg);
 		if (!err) {
 			old.attached_ns = att.attached_ns;
 			err = ps_attachment_write(maps.attachments, cg->id, &old);
 		}
-		*verb = "already attached, pools refreshed:";
+		*verb = current ? "already attached, pools refreshed:" : "upgraded";
 		goto out;
 	}
 
@@ -337,6 +374,8 @@ int ps_attach_locked(const struct ps_cgroup *cg, const struct ps_selection *sel,
 		err = ps_attachment_write(maps.attachments, cg->id, &att);
 	*verb = existed ? "updated" : "attached";
 out:
+	if (!err && !current && replaced)
+		snprintf(replaced, PS_BUILD_ID_LEN, "%s", other);
 	if (err && !existed && skel)
 		ps_attachment_remove(cg->id, &maps);
 	ps_sock__destroy(skel);
@@ -357,7 +396,7 @@ static int run_attach(int argc, char **argv)
 	struct ps_cgroup cg = { .fd = -1 };
 	struct ps_port_range local;
 	const char *verb = "attached";
-	char hostbuf[256];
+	char hostbuf[256], replaced[PS_BUILD_ID_LEN];
 	int lock = -1, err;
 
 	err = ps_cli_parse(&ps_cmd_attach, argc, argv, on_attach_opt, &o);
@@ -402,9 +441,9 @@ static int run_attach(int argc, char **argv)
 		err = lock;
 		goto out;
 	}
-	err = ps_attach_locked(&cg, &sel, &verb);
+	err = ps_attach_locked(&cg, &sel, &verb, replaced);
 	if (!err)
-		print_result(&cg, &sel, o.host, verb);
+		print_result(&cg, &sel, o.host, verb, replaced);
 out:
 	ps_state_unlock(lock);
 	ps_cgroup_close(&cg);
@@ -423,7 +462,9 @@ const struct ps_cmd ps_cmd_attach = {
 		"swap the programs in place. A cgroup nested inside an attached one is refused.\n"
 		"A pool address that no interface of this network namespace has is warned about\n"
 		"(with --strict, refused): connect() through it fails unless the cgroup's sockets\n"
-		"live in a namespace that has it.",
+		"live in a namespace that has it.\n"
+		"Programs of another portslice build are replaced in place (an upgrade, or a\n"
+		"rollback): links, maps and claims stay.",
 	.opts = attach_opts,
 	.run = run_attach,
 };

@@ -10,14 +10,19 @@
 
 #include "env.h"
 #include "pools.h"
+#include "portslice.h"
 
 /*
  * Loads the programs for @sel's pools and attaches them to @cg (open), or
  * refreshes/swaps an existing attachment in place. Idempotent; all or
- * nothing. *verb says what happened ("attached", "updated", "already
- * attached, pools refreshed:").
+ * nothing. *verb says what happened ("attached"; "updated": other pools;
+ * "upgraded": the same pools, programs of another build replaced; "already
+ * attached, pools refreshed:"). Programs of another build than this
+ * binary's are always replaced, in place (bpf_link_update): then @replaced
+ * (may be NULL) gets their build id ("none": they had none), else "".
  */
-int ps_attach_locked(const struct ps_cgroup *cg, const struct ps_selection *sel, const char **verb);
+int ps_attach_locked(const struct ps_cgroup *cg, const struct ps_selection *sel, const char **verb,
+		     char replaced[PS_BUILD_ID_LEN]);
 
 /* What a detach did. */
 struct ps_detached {

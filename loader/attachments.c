@@ -8,6 +8,7 @@
 #include <bpf/bpf.h>
 
 #include "attachments.h"
+#include "build.h"
 #include "log.h"
 #include "state.h"
 
@@ -72,6 +73,55 @@ bool ps_steer_links_any(void)
 bool ps_attachments_any(void)
 {
 	return ps_cgroups_any() || ps_steer_links_any();
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(((const struct ps_prog_build *)a)->name, ((const struct ps_prog_build *)b)->name);
+}
+
+int ps_attachment_progs(__u64 cgroup_id, struct ps_prog_build *out, size_t max)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	if (ps_attachment_dir(cgroup_id, dir, sizeof(dir)))
+		return -ENAMETOOLONG;
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d)) && n < max) {
+		char pin[PATH_MAX + 256];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(pin, sizeof(pin), "%s/%s", dir, de->d_name);
+		/* A link removed under us (a concurrent detach) is no program of the attachment. */
+		if (!ps_link_build_read(pin, &out[n]))
+			n++;
+	}
+	closedir(d);
+	qsort(out, n, sizeof(*out), cmp_name);
+	return (int)n;
+}
+
+bool ps_attachment_build_current(__u64 cgroup_id, char other[PS_BUILD_ID_LEN])
+{
+	struct ps_prog_build progs[PS_ATTACHMENT_MAX_PROGS];
+	int n = ps_attachment_progs(cgroup_id, progs, PS_ATTACHMENT_MAX_PROGS);
+
+	if (other)
+		other[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		if (strcmp(progs[i].build_id, ps_build_id_sock)) {
+			if (other)
+				snprintf(other, PS_BUILD_ID_LEN, "%s", ps_build_id_str(&progs[i]));
+			return false;
+		}
+	}
+	return n >= 0;
 }
 
 int ps_attachment_read(int fd, __u64 cgroup_id, struct ps_attachment *att)

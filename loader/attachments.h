@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "build.h"
 #include "env.h"
 #include "portslice.h"
 #include "state.h"
@@ -28,6 +29,20 @@ bool ps_attachments_any(void);
 bool ps_cgroups_any(void);
 /* True when any interface has a pinned steering link. */
 bool ps_steer_links_any(void);
+/* Programs one attachment can have (one per hook). */
+#define PS_ATTACHMENT_MAX_PROGS 16
+
+/*
+ * The programs the cgroup's pinned links run, sorted by name, at most @max.
+ * Returns how many (0: no pins), or a negative errno.
+ */
+int ps_attachment_progs(__u64 cgroup_id, struct ps_prog_build *out, size_t max);
+/*
+ * True when every pinned link of the cgroup runs this binary's build of the
+ * socket programs. Otherwise @other (may be NULL) gets the build id of the
+ * first that does not ("none": a program without one).
+ */
+bool ps_attachment_build_current(__u64 cgroup_id, char other[PS_BUILD_ID_LEN]);
 int ps_attachment_read(int attachments_fd, __u64 cgroup_id, struct ps_attachment *att);
 int ps_attachment_write(int attachments_fd, __u64 cgroup_id, const struct ps_attachment *att);
 /* Refuses a cgroup inside an attached one, or holding one. */

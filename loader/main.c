@@ -6,6 +6,7 @@
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
 
+#include "build.h"
 #include "cli.h"
 #include "env.h"
 #include "log.h"
@@ -141,8 +142,8 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
-			printf("portslice %s (layout %d, libbpf %s, commit %s)\n", PS_VERSION, PS_LAYOUT_VERSION,
-			       libbpf_version_string(), ps_git_commit);
+			printf("portslice %s (layout %d, libbpf %s, commit %s, build sock %s steer %s)\n", PS_VERSION,
+			       PS_LAYOUT_VERSION, libbpf_version_string(), ps_git_commit, ps_build_id_sock, ps_build_id_steer);
 			return 0;
 		} else {
 			ps_err(EINVAL, "unknown option '%s': see 'portslice help'", a);

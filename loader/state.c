@@ -12,6 +12,7 @@
 #include <bpf/libbpf.h>
 
 #include "sock.skel.h"
+#include "build.h"
 #include "env.h"
 #include "log.h"
 #include "state.h"
@@ -106,10 +107,21 @@ static int check_layout_fd(int meta_fd)
 	if (err)
 		return ps_err(err, "cannot read the layout version of the pins under %s: %s", ps_pin_dir(), strerror(-err));
 	if (version != PS_LAYOUT_VERSION)
-		return ps_err(EPROTO, "the pins under %s have layout version %u, this portslice reads version %u: "
-			      "detach with the portslice that attached them (portslice detach --all), then attach again",
-			      ps_pin_dir(), version, PS_LAYOUT_VERSION);
+		return ps_layout_refused("pins", version, PS_LAYOUT_VERSION, "portslice detach --all",
+					 "every cgroup and interface loses portslice: their new sockets get the kernel's ports, replies are not steered",
+					 "start its agent, or run 'portslice attach' for each cgroup and 'portslice steer attach'");
 	return 0;
+}
+
+int ps_layout_refused(const char *what, unsigned int have, unsigned int want, const char *detach,
+		      const char *meanwhile, const char *reattach)
+{
+	return ps_err(EPROTO, "the %s under %s have layout version %u, this portslice reads version %u: "
+		      "their maps cannot be carried over, and nothing was changed. To move to this portslice: "
+		      "1. stop the agent if one runs (systemctl stop portslice); 2. run '%s' (until step 3 %s; "
+		      "open connections keep their ports); 3. attach again with this portslice (%s). "
+		      "To stay on layout %u, run the portslice that attached them. See \"Upgrading\" in the README",
+		      what, ps_pin_dir(), have, want, detach, meanwhile, reattach, have);
 }
 
 int ps_state_check_layout(void)
@@ -190,6 +202,7 @@ int ps_skel_load(struct ps_sock **out, const struct ps_attachment *att, __u64 cg
 	skel->rodata->ps_pool_mask = att->pool_mask;
 	skel->rodata->ps_pool_count = att->pool_count;
 	skel->rodata->ps_attach_id = cgroup_id;
+	memcpy((void *)skel->rodata->bpf_metadata_build_id, ps_build_id_sock, PS_BUILD_ID_LEN);
 	memcpy((void *)skel->rodata->ps_pool_order, att->pool_order, sizeof(att->pool_order));
 
 	err = ps_sock__load(skel);

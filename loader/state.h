@@ -59,6 +59,14 @@ int ps_maps_open(struct ps_maps *maps);
 void ps_maps_close(struct ps_maps *maps);
 /* Refuses pins of another layout version; 0 when there are no pins. */
 int ps_state_check_layout(void);
+/*
+ * The refusal of pins (@what: "pins", "steering pins") of layout @have by a
+ * portslice that reads @want, with the exact steps to move over: @detach
+ * (the command that removes them), what @meanwhile goes without, and how to
+ * @reattach. Returns -EPROTO. The README's "Upgrading" quotes it.
+ */
+int ps_layout_refused(const char *what, unsigned int have, unsigned int want, const char *detach,
+		      const char *meanwhile, const char *reattach);
 
 /*
  * Opens the BPF object with its maps pinned under <pin dir>/maps (reused

@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "attachments.h"
+#include "build.h"
 #include "cli.h"
 #include "config.h"
 #include "env.h"
@@ -299,6 +300,38 @@ static json_object *stats_json(const struct ps_stats *s)
 	return o;
 }
 
+/*
+ * The programs of the attachment's pinned links, each with its build id, and
+ * "build_ids" (the distinct ones) and "build_current" (every program runs
+ * this binary's build; if not, attach again or the agent replaces them).
+ */
+static void add_programs(json_object *o, __u64 id)
+{
+	struct ps_prog_build progs[PS_ATTACHMENT_MAX_PROGS];
+	int n = ps_attachment_progs(id, progs, PS_ATTACHMENT_MAX_PROGS);
+	json_object *arr = json_object_new_array(), *builds = json_object_new_array();
+	bool current = true;
+
+	for (int i = 0; i < n; i++) {
+		json_object *p = json_object_new_object();
+		const char *b = ps_build_id_str(&progs[i]);
+		bool seen = false;
+
+		json_object_object_add(p, "name", json_object_new_string(progs[i].name));
+		json_object_object_add(p, "link_id", json_object_new_uint64(progs[i].link_id));
+		ps_prog_build_json(p, &progs[i], ps_build_id_sock);
+		json_object_array_add(arr, p);
+		current = current && !strcmp(progs[i].build_id, ps_build_id_sock);
+		for (size_t j = 0; j < json_object_array_length(builds) && !seen; j++)
+			seen = !strcmp(json_object_get_string(json_object_array_get_idx(builds, j)), b);
+		if (!seen)
+			json_object_array_add(builds, json_object_new_string(b));
+	}
+	json_object_object_add(o, "build_ids", builds);
+	json_object_object_add(o, "build_current", json_object_new_boolean(current));
+	json_object_object_add(o, "programs", arr);
+}
+
 struct att_list {
 	json_object *arr;
 	const struct ps_pool *pools;
@@ -327,6 +360,7 @@ static int attachment_cb(__u64 id, const struct ps_attachment *att, void *arg)
 	for (__u32 i = 0; i < att->pool_count && i < PS_MAX_POOLS; i++)
 		json_object_array_add(names, json_object_new_string(l->pools[att->pool_order[i]].name));
 	json_object_object_add(o, "pools", names);
+	add_programs(o, id);
 	json_object_array_add(l->arr, o);
 	/* Attached means placing sockets: not a removed cgroup's pins, nor a detached one draining. */
 	if (draining)
@@ -404,6 +438,16 @@ static json_object *pool_json(const struct ps_pool *p, int s, const struct pool_
 	return o;
 }
 
+/* This binary's build ids: {"sock": ..., "steer": ...}. */
+static json_object *build_ids_json(void)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "sock", json_object_new_string(ps_build_id_sock));
+	json_object_object_add(o, "steer", json_object_new_string(ps_build_id_steer));
+	return o;
+}
+
 json_object *ps_status_build(const struct ps_maps *maps, const char *mnt)
 {
 	struct ps_pool pools[PS_MAX_POOLS];
@@ -460,6 +504,7 @@ json_object *ps_status_build(const struct ps_maps *maps, const char *mnt)
 	json_object_object_add(root, "removed_cgroups", json_object_new_uint64(atts.removed));
 	json_object_object_add(root, "draining_cgroups", json_object_new_uint64(atts.draining));
 	json_object_object_add(root, "layout_version", json_object_new_int(PS_LAYOUT_VERSION));
+	json_object_object_add(root, "build_ids", build_ids_json());
 	json_object_object_add(root, "pin_dir", json_object_new_string(ps_pin_dir()));
 	json_object_object_add(root, "network_namespaces_read", json_object_new_uint64(n_netns));
 	if (tw_err)
@@ -478,6 +523,24 @@ static __u64 jget(json_object *o, const char *a, const char *b)
 	if (b && !json_object_object_get_ex(x, b, &x))
 		return 0;
 	return json_object_get_uint64(x);
+}
+
+/* "    programs: build X (this portslice's)", or what runs instead and what replaces it. */
+static void print_builds(json_object *a, const char *want)
+{
+	json_object *builds, *cur;
+	size_t n;
+
+	if (!json_object_object_get_ex(a, "build_ids", &builds) || !(n = json_object_array_length(builds)))
+		return;
+	json_object_object_get_ex(a, "build_current", &cur);
+	printf("    programs: build%s", n > 1 ? "s" : "");
+	for (size_t i = 0; i < n; i++)
+		printf("%s %s", i ? "," : "", json_object_get_string(json_object_array_get_idx(builds, i)));
+	if (json_object_get_boolean(cur))
+		printf(" (this portslice's)\n");
+	else
+		printf(", not this portslice's %s: attach again (or the agent) replaces them in place\n", want);
 }
 
 static void print_text(json_object *root)
@@ -508,6 +571,7 @@ static void print_text(json_object *root)
 		for (size_t j = 0; j < json_object_array_length(names); j++)
 			printf(" %s", json_object_get_string(json_object_array_get_idx(names, j)));
 		printf("\n");
+		print_builds(a, ps_build_id_sock);
 	}
 	n = json_object_array_length(pools);
 	printf("\nPools: %zu\n", n);
@@ -582,6 +646,7 @@ static int run_status(int argc, char **argv)
 			json_object_object_add(root, "attached", json_object_new_boolean(false));
 			json_object_object_add(root, "attached_cgroups", json_object_new_uint64(0));
 			json_object_object_add(root, "layout_version", json_object_new_int(PS_LAYOUT_VERSION));
+			json_object_object_add(root, "build_ids", build_ids_json());
 			json_object_object_add(root, "pin_dir", json_object_new_string(ps_pin_dir()));
 			json_object_object_add(root, "attachments", json_object_new_array());
 			json_object_object_add(root, "pools", json_object_new_array());

@@ -24,6 +24,7 @@
 
 #include "steer.skel.h"
 #include "attachments.h"
+#include "build.h"
 #include "cli.h"
 #include "config.h"
 #include "env.h"
@@ -211,33 +212,36 @@ static bool settings_equal(const struct ps_steer__rodata *a, const struct ps_ste
 /* What a loaded steering program was given in .rodata. */
 static int prog_settings(int prog_fd, struct ps_steer__rodata *out)
 {
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info), ids[16], n;
-	int err = -ENOENT;
+	struct bpf_map_info mi;
+	__u32 zero = 0;
+	int fd = ps_prog_rodata_fd(prog_fd, &mi), err;
 
-	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
-		return -errno;
-	n = info.nr_map_ids < ARRAY_SIZE(ids) ? info.nr_map_ids : ARRAY_SIZE(ids);
-	memset(&info, 0, sizeof(info));
-	info.nr_map_ids = n;
-	info.map_ids = (__u64)(unsigned long)ids;
-	len = sizeof(info);
-	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
-		return -errno;
-	for (__u32 i = 0; i < n && err; i++) {
-		struct bpf_map_info mi = {};
-		__u32 mlen = sizeof(mi), zero = 0;
-		int fd = bpf_map_get_fd_by_id(ids[i]);
-		size_t nlen;
-
-		if (fd < 0)
-			continue;
-		if (!bpf_obj_get_info_by_fd(fd, &mi, &mlen) && (nlen = strlen(mi.name)) >= 7 &&
-		    !strcmp(mi.name + nlen - 7, ".rodata") && mi.value_size == sizeof(*out))
-			err = bpf_map_lookup_elem(fd, &zero, out) ? -errno : 0;
-		close(fd);
-	}
+	if (fd < 0)
+		return fd;
+	/* Another size: another build's .rodata, which this one cannot read. */
+	err = mi.value_size != sizeof(*out) ? -ENOENT : bpf_map_lookup_elem(fd, &zero, out) ? -errno : 0;
+	close(fd);
 	return err;
+}
+
+/*
+ * Is the loaded program @prog_fd the one @want describes: the same settings
+ * and this binary's build? If its build differs, @other (when still empty)
+ * gets its build id.
+ */
+static bool prog_is(int prog_fd, const struct ps_steer__rodata *want, char other[PS_BUILD_ID_LEN])
+{
+	struct ps_steer__rodata have;
+	struct ps_prog_build b;
+
+	if (ps_prog_build_read(prog_fd, &b))
+		return false;
+	if (strcmp(b.build_id, ps_build_id_steer)) {
+		if (!other[0])
+			snprintf(other, PS_BUILD_ID_LEN, "%s", ps_build_id_str(&b));
+		return false;
+	}
+	return !prog_settings(prog_fd, &have) && settings_equal(&have, want);
 }
 
 static __u32 prog_id_of(int prog_fd)
@@ -286,9 +290,10 @@ static int check_layout(void)
 		err = ps_err(errno, "cannot read the steering layout version under %s: %s", ps_pin_dir(),
 			     strerror(errno));
 	else if (meta.layout_version != PS_STEER_LAYOUT_VERSION)
-		err = ps_err(EPROTO, "the steering pins under %s have layout version %u, this portslice reads version %u: "
-			     "run 'portslice steer detach --all' with the portslice that attached them, then attach again",
-			     ps_pin_dir(), meta.layout_version, PS_STEER_LAYOUT_VERSION);
+		err = ps_layout_refused("steering pins", meta.layout_version, PS_STEER_LAYOUT_VERSION,
+					"portslice steer detach --all",
+					"replies that reach this host for another host's port are not forwarded",
+					"start its agent, or run 'portslice steer attach'");
 	close(fd);
 	return err;
 }
@@ -827,6 +832,7 @@ static void program_settings(const struct ps_config *cfg, const struct ps_host_c
 	memset(want, 0, sizeof(*want));
 	want->ps_self_host = ps_config_host_id(cfg, self->name);
 	want->ps_steer_mode = cfg->steering.mode;
+	memcpy((void *)want->bpf_metadata_build_id, ps_build_id_steer, PS_BUILD_ID_LEN);
 	if (self->family == AF_INET)
 		memcpy((void *)&want->ps_self_underlay4, self->addr, 4);
 	else
@@ -1017,12 +1023,14 @@ int ps_steer_apply_locked(const struct ps_config *cfg, const struct ps_host_cfg 
 	if (err || (fresh && !to_attach))
 		goto out;
 
-	/* Reuse the running program when its settings are these: maps change, programs do not. */
+	/*
+	 * Reuse the running program when its settings and build are these: maps
+	 * change, programs do not. Otherwise a new one replaces it in every link.
+	 */
 	for (int i = 0; i < n_links && prog_fd < 0; i++) {
-		struct ps_steer__rodata have;
 		int fd = links[i].ifindex ? bpf_prog_get_fd_by_id(links[i].prog_id) : -1;
 
-		if (fd >= 0 && !prog_settings(fd, &have) && settings_equal(&have, &want))
+		if (fd >= 0 && prog_is(fd, &want, out->replaced_build))
 			prog_fd = fd;
 		else if (fd >= 0)
 			close(fd);
@@ -1118,6 +1126,27 @@ size_t ps_steer_attached_ifnames(char (*names)[PS_IFNAME_LEN], size_t max)
 	return n;
 }
 
+bool ps_steer_build_current(void)
+{
+	struct steer_link *links = calloc(PS_MAX_STEER_LINKS, sizeof(*links));
+	int n_links = links ? links_list(links, PS_MAX_STEER_LINKS) : -ENOMEM;
+	bool current = n_links >= 0;
+
+	for (int i = 0; i < n_links && current; i++) {
+		struct ps_prog_build b;
+		int fd = links[i].ifindex ? bpf_prog_get_fd_by_id(links[i].prog_id) : -1;
+
+		if (fd < 0)
+			continue;
+		current = !ps_prog_build_read(fd, &b) && !strcmp(b.build_id, ps_build_id_steer);
+		close(fd);
+	}
+	if (n_links > 0)
+		links_close(links, (size_t)n_links);
+	free(links);
+	return current;
+}
+
 bool ps_steer_attached_all(const struct ps_steer_dev *devs, size_t n_devs)
 {
 	struct steer_link *links = calloc(PS_MAX_STEER_LINKS, sizeof(*links));
@@ -1138,7 +1167,8 @@ bool ps_steer_attached_all(const struct ps_steer_dev *devs, size_t n_devs)
 /* ---- steer attach -------------------------------------------------------- */
 
 static void print_attach(const struct ps_config *cfg, const struct ps_host_cfg *self, enum ps_steer_mode mode,
-			 const struct ps_steer_dev *devs, size_t n_devs, const int slot[PS_MAX_POOLS], __u32 prog_id)
+			 const struct ps_steer_dev *devs, size_t n_devs, const int slot[PS_MAX_POOLS], __u32 prog_id,
+			 const char *replaced)
 {
 	char addr[PS_ADDR_STR_LEN];
 
@@ -1150,6 +1180,8 @@ static void print_attach(const struct ps_config *cfg, const struct ps_host_cfg *
 		json_object_object_add(root, "host_id", json_object_new_int(ps_config_host_id(cfg, self->name)));
 		json_object_object_add(root, "mode", json_object_new_string(ps_steer_mode_name(mode)));
 		json_object_object_add(root, "prog_id", json_object_new_uint64(prog_id));
+		json_object_object_add(root, "build_id", json_object_new_string(ps_build_id_steer));
+		json_object_object_add(root, "replaced_build_id", replaced[0] ? json_object_new_string(replaced) : NULL);
 		json_object_object_add(root, "hosts", json_object_new_int((int)cfg->n_hosts));
 		for (size_t i = 0; i < n_devs; i++) {
 			json_object *o = json_object_new_object();
@@ -1191,6 +1223,9 @@ static void print_attach(const struct ps_config *cfg, const struct ps_host_cfg *
 		       devs[i].ifindex, devs[i].link_id, prog_id);
 	printf("  host %s (id %u of %zu), mode %s\n", self->name, ps_config_host_id(cfg, self->name), cfg->n_hosts,
 	       ps_steer_mode_name(mode));
+	if (replaced[0])
+		printf("  program of build %s replaced in place by this portslice's build %s (links and maps kept)\n",
+		       replaced, ps_build_id_steer);
 	for (size_t i = 0; i < cfg->n_pools; i++) {
 		const struct ps_pool_cfg *p = &cfg->pools[i];
 
@@ -1285,7 +1320,8 @@ static int run_steer_attach(int argc, char **argv)
 	}
 	err = ps_steer_apply_locked(&cfg, self, devs, n_devs, PS_STEER_ALL_OR_NOTHING, &applied);
 	if (!err)
-		print_attach(&cfg, self, cfg.steering.mode, devs, n_devs, applied.slot, applied.prog_id);
+		print_attach(&cfg, self, cfg.steering.mode, devs, n_devs, applied.slot, applied.prog_id,
+			     applied.replaced_build);
 out:
 	ps_state_unlock(lock);
 	ps_config_free(&cfg);
@@ -1504,6 +1540,7 @@ json_object *ps_steer_status_json(void)
 	for (int i = 0; i < n; i++) {
 		json_object *o = json_object_new_object();
 		struct ps_steer__rodata have;
+		struct ps_prog_build build;
 		char name[PS_HOST_NAME_LEN];
 		int pfd = bpf_prog_get_fd_by_id(links[i].prog_id);
 
@@ -1513,6 +1550,8 @@ json_object *ps_steer_status_json(void)
 		json_object_object_add(o, "interface_exists", json_object_new_boolean(links[i].ifindex != 0));
 		json_object_object_add(o, "link_id", json_object_new_uint64(links[i].link_id));
 		json_object_object_add(o, "prog_id", json_object_new_uint64(links[i].prog_id));
+		if (pfd >= 0 && !ps_prog_build_read(pfd, &build))
+			ps_prog_build_json(o, &build, ps_build_id_steer);
 		if (pfd >= 0 && !prog_settings(pfd, &have)) {
 			host_name(names_fd, have.ps_self_host, name);
 			json_object_object_add(o, "mode", json_object_new_string(ps_steer_mode_name(have.ps_steer_mode)));
@@ -1628,7 +1667,16 @@ void ps_steer_status_print(json_object *st)
 		json_object_object_get_ex(o, "link_id", &v);
 		printf("  (link %s", json_object_get_string(v));
 		json_object_object_get_ex(o, "prog_id", &v);
-		printf(", prog %s)\n", json_object_get_string(v));
+		printf(", prog %s", json_object_get_string(v));
+		if (json_object_object_get_ex(o, "build_id", &v)) {
+			json_object *cur;
+
+			printf(", build %s", v ? json_object_get_string(v) : "none");
+			if (json_object_object_get_ex(o, "build_current", &cur) && !json_object_get_boolean(cur))
+				printf(", not this portslice's %s: steer attach again (or the agent) replaces it in place",
+				       ps_build_id_steer);
+		}
+		printf(")\n");
 		print_kernel_xdp(o);
 	}
 	if (json_object_object_get_ex(st, "counters", &c)) {

@@ -12,10 +12,10 @@
  *   <pin dir>/steer/<interface>     the XDP bpf_link of one interface ('.' written '%')
  *
  * Every interface runs the same loaded program; its settings (this host's
- * id, the mode, this host's underlay address) are in its .rodata. Attaching
- * again rewrites the maps only, unless those settings changed: then a new
- * program replaces the old one in every link (bpf_link_update), the links
- * stay.
+ * id, the mode, this host's underlay address) and its build id are in its
+ * .rodata. Attaching again rewrites the maps only, unless those settings or
+ * the build changed: then a new program replaces the old one in every link
+ * (bpf_link_update), the links stay.
  */
 #ifndef PS_STEERING_H
 #define PS_STEERING_H
@@ -26,6 +26,7 @@
 #include <linux/types.h>
 
 #include "config.h"
+#include "portslice.h"
 
 /* Loader-made maps (not in the BPF object): see above. */
 #define PS_STEER_META_MAP "ps_steer_meta"
@@ -56,6 +57,8 @@ enum ps_steer_on_failure {
 struct ps_steer_applied {
 	int slot[PS_MAX_POOLS];   /* the slot of each of the config's pools */
 	__u32 prog_id;            /* the program every steering link runs */
+	/* The build of a program of another build this run replaced ("none": it had none), else "". */
+	char replaced_build[PS_BUILD_ID_LEN];
 };
 
 /*
@@ -78,6 +81,13 @@ int ps_steer_apply_locked(const struct ps_config *cfg, const struct ps_host_cfg 
 
 /* The interfaces with a live pinned steering link, at most @max of them. */
 size_t ps_steer_attached_ifnames(char (*names)[PS_IFNAME_LEN], size_t max);
+
+/*
+ * True when every live pinned steering link runs this binary's build of the
+ * steering program (or there is none): otherwise ps_steer_apply_locked()
+ * replaces the program in place.
+ */
+bool ps_steer_build_current(void);
 
 /* True when each of @devs has a live pinned steering link on its interface. */
 bool ps_steer_attached_all(const struct ps_steer_dev *devs, size_t n_devs);

@@ -20,6 +20,7 @@ export PORTSLICE_LOCK_FILE=/run/$TAG.lock
 PS_CGROUP_HOOKS=8
 
 _pids=()
+_client_loops=()
 
 # TEST_TIME_SCALE=N: this machine is about N times slower than the one the
 # waits were sized on (tests/vm sets 10 for an emulated CPU). Every wait
@@ -231,6 +232,63 @@ serve() {
 	bg ip netns exec "$NS" "$PSNET" serve "$@" > "$TMPD/$name.out" 2>&1
 	wait_ready "$TMPD/$name.out"
 }
+
+# client_loop PROTO COUNT TO: a client in the test cgroup that connects to
+# TO (ADDR:PORT[-PORT]) and closes (RST, no TIME_WAIT), COUNT sockets per
+# psnet run, run after run until client_loops_stop; each run's results
+# are counted into $TMPD/client-PROTO.out.
+client_loop() {
+	: > "$TMPD/client-$1.out"
+	(
+		while [ ! -e "$TMPD/stop" ]; do
+			in_cg "$CG" "$NS" "$PSNET" connect --proto "$1" --to "$3" --count "$2" \
+				--close-each --linger0 --allow-fail 2>/dev/null |
+				grep -o 'result=[A-Za-z]*' | sort | uniq -c >> "$TMPD/client-$1.out"
+		done
+	) &
+	_pids+=($!)
+	_client_loops+=($!)
+}
+
+# client_loops_stop: ends every client_loop once its run is over; sets
+# LOOP_TOTAL (connects), LOOP_FAILS (those that failed) and LOOP_RESULTS
+# ("COUNT result=NAME" words).
+client_loops_stop() {
+	touch "$TMPD/stop"
+	wait "${_client_loops[@]}"
+	_client_loops=()
+	LOOP_RESULTS=$(cat "$TMPD"/client-*.out | awk '{ n[$2] += $1 } END { for (r in n) print n[r], r }')
+	LOOP_TOTAL=$(printf '%s\n' "$LOOP_RESULTS" | awk '{ s += $1 } END { print s + 0 }')
+	LOOP_FAILS=$(printf '%s\n' "$LOOP_RESULTS" | grep -v 'result=ok' | awk '{ s += $1 } END { print s + 0 }')
+	LOOP_RESULTS=$(echo $LOOP_RESULTS)
+}
+
+# wait_field POOL PATH VALUE WHAT: until status_field POOL PATH is VALUE
+# (a release may trail the close that caused it); fails the test with WHAT.
+wait_field() {
+	local i
+	for i in $(polls 100); do
+		[ "$(status_field "$1" "$2")" = "$3" ] && return 0
+		sleep 0.05
+	done
+	expect_eq "$(status_field "$1" "$2")" "$3" "$4"
+}
+
+# next_build: sets NEXT to a portslice of another build: the same source,
+# each BPF program one dead instruction longer (tests/upgrade.mk), so other
+# tags and build ids; the upgrade tests move between $PS and $NEXT. `make
+# test` built it already; make here only checks it is up to date.
+next_build() {
+	local out=${OUTPUT:-build}
+	NEXT=$ROOT/$out/tests/next/portslice
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$ROOT" --no-print-directory OUTPUT="$out" \
+		"$out/tests/next/portslice" >"$TMPD/next-build.log" 2>&1 ||
+		die "cannot build the next build: $(tail -n 5 "$TMPD/next-build.log")"
+	expect_ne "$(build_ids "$NEXT")" "$(build_ids "$PS")" "build ids of the next build"
+}
+
+# build_ids BINARY: "SOCK STEER", the build ids BINARY stamps on its programs.
+build_ids() { "$1" --version | sed -n 's/.*build sock \([0-9a-f]*\) steer \([0-9a-f]*\).*/\1 \2/p'; }
 
 # status_field POOL PATH: one value of `portslice status --json`, e.g.
 # status_field web tuples.total, status_field web counters.tcp.exhausted

@@ -33,7 +33,7 @@ vm-kernels: vm-deps
 	$(Q)OUTPUT=$(OUTPUT) $(VM_RUNNER) --fetch-only
 
 vmtest: deps vm-deps
-	$(Q)$(MAKE) --no-print-directory check-root all $(UNIT_BINS) $(TOOL_BINS)
+	$(Q)$(MAKE) --no-print-directory check-root all $(UNIT_BINS) $(TOOL_BINS) $(TEST_BUILDS)
 	$(Q)OUTPUT=$(OUTPUT) $(VM_RUNNER) $(if $(VM_SUITE),--suite $(VM_SUITE))
 
 vm-clean:

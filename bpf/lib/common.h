@@ -22,6 +22,27 @@
 #define EADDRINUSE 98
 #define EADDRNOTAVAIL 99
 
+/*
+ * The build id of this object (PS_BUILD_ID_LEN in portslice.h), written by
+ * the loader before load; "bpf_metadata_" makes bpftool show it.
+ */
+const volatile char bpf_metadata_build_id[PS_BUILD_ID_LEN] = "";
+
+/*
+ * Every entry point starts with this. Empty, except in an object built with
+ * BPF_EXTRA_CFLAGS=-DPS_BUILD_VARIANT=N: there one more instruction (r0 = N,
+ * dead) gives every program other instructions, hence another tag and build
+ * id, and changes nothing it does. The upgrade tests build such a "next
+ * build" from the same source.
+ */
+#ifdef PS_BUILD_VARIANT
+#define PS_STR_(x) #x
+#define PS_STR(x) PS_STR_(x)
+#define ps_build_variant() asm volatile("r0 = " PS_STR(PS_BUILD_VARIANT) ::: "r0")
+#else
+#define ps_build_variant() do { } while (0)
+#endif
+
 /* Verdicts of cgroup sock_addr and sock programs. */
 #define SYS_REJECT 0
 #define SYS_PROCEED 1

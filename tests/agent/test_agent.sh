@@ -399,6 +399,53 @@ t_agent_retries_missing_cgroups_and_repairs() {
 	expect_eq "$(links_of "$CG")" $PS_CGROUP_HOOKS "links after the periodic pass"
 }
 
+# An upgrade is an agent restarted with the new binary (issue 15): started
+# with build N+1 over build N's attachment, it replaces the programs inside
+# the same links at once; connections held across it keep their claims. On
+# a later pass it replaces programs of another build that someone attached
+# by hand (build N again).
+t_agent_upgrades_programs_in_place() {
+	agent_conf
+	next_build
+	serve srv --tcp $SRV4:8000-8009
+	agent_start a1
+	hold_start held 20 --proto tcp --to $SRV4:8000-8009 --count 20
+	local n n1 links progs out
+	n=$(build_ids "$PS" | cut -d' ' -f1) n1=$(build_ids "$NEXT" | cut -d' ' -f1)
+	links=$(bpftool -j link show | jq -c --argjson id "$(stat -c %i "$CG")" \
+		'[.[] | select(.type == "cgroup" and .cgroup_id == $id) | .id] | sort')
+	progs=$("$PS" status --json | jq -c '[.attachments[0].programs[].prog_id] | sort')
+	expect_eq "$("$PS" status --json | jq -c '.attachments[0] | [.build_ids, .build_current]')" "[[\"$n\"],true]" \
+		"build of the programs the first agent attached"
+	kill -TERM "$AGENT_PID"
+	wait "$AGENT_PID"
+
+	PS=$NEXT agent_start a2 --interval 1
+	wait_log "upgraded $CG: programs of build $n replaced in place by build $n1"
+	expect_eq "$("$NEXT" status --json | jq -c '.attachments[0] | [.build_ids, .build_current]')" "[[\"$n1\"],true]" \
+		"build of the programs after the upgrade"
+	expect_eq "$(bpftool -j link show | jq -c --argjson id "$(stat -c %i "$CG")" \
+		'[.[] | select(.type == "cgroup" and .cgroup_id == $id) | .id] | sort')" "$links" "link ids after the upgrade"
+	expect_eq "$("$NEXT" status --json | jq -c --argjson old "$progs" '[.attachments[0].programs[].prog_id] - $old | length')" \
+		$PS_CGROUP_HOOKS "new program ids after the upgrade"
+	expect_eq "$(kernel_tuples tcp $POOL4 20000 20999)" 20 "held connections (ss)"
+	expect_eq "$(status_field web tuples.tcp)" 20 "claims of the held connections"
+
+	# Build N attached by hand: the next pass puts build N+1 back.
+	out=$("$PS" -j attach --cgroup "$CG" --config "$CONF" --host host-a) || die "attach with build N failed"
+	expect_eq "$(printf '%s' "$out" | jq -r '[.result, .replaced_build_id] | join(" ")')" "upgraded $n1" "attach with build N"
+	wait_log "upgraded $CG: programs of build $n replaced in place by build $n1" 2
+	expect_eq "$("$NEXT" status --json | jq -r '.attachments[0].build_current')" true "build after the pass"
+	expect_eq "$(status_field web tuples.tcp)" 20 "claims of the held connections after the pass"
+	check_conns "$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8000-8009 --count 10 --linger0)" \
+		$POOL4 20000 20999 10
+	# The agent inherited the hold's pipe: it goes first, or the hold never sees its end.
+	kill -TERM "$AGENT_PID"
+	wait "$AGENT_PID"
+	hold_stop held
+	wait_field web tuples.total 0 "claims once the held connections closed (released by build N+1)"
+}
+
 # systemd's readiness protocol: READY=1 once the datapath is in place,
 # RELOADING=1 then READY=1 around a reload.
 t_agent_notifies_systemd() {

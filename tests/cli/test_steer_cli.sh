@@ -284,6 +284,46 @@ t_steer_changed_settings_swap_the_program_in_the_link() {
 	expect_eq "$(steer_ids ps0 | cut -d' ' -f1)" "${before% *}" "link id after a host change"
 }
 
+# A binary of another build (an upgrade) replaces the steering program
+# inside the same link, keeping the maps; the first binary puts its own
+# back the same way (a rollback). status names the build each runs.
+t_steer_new_build_swaps_the_program_in_the_link() {
+	local before after n n1
+	steer_setup
+	next_build
+	n=$(build_ids "$PS" | cut -d' ' -f2) n1=$(build_ids "$NEXT" | cut -d' ' -f2)
+	steer_attach
+	before=$(steer_ids ps0)
+	expect_eq "$(pss status --json | jq -r '.steering.interfaces[0] | "\(.build_id) \(.build_current)"')" "$n true" \
+		"build of the steering program"
+
+	PS=$NEXT clis -j steer attach --config "$CONF" --host host-a
+	expect_ok
+	expect_eq "$(printf '%s' "$OUT" | jq -r '[.interfaces[0].result, .build_id, .replaced_build_id] | join(" ")')" \
+		"updated $n1 $n" "steer attach with the next build"
+	after=$(steer_ids ps0)
+	expect_eq "${after% *}" "${before% *}" "link id after the upgrade"
+	expect_ne "${after#* }" "${before#* }" "program id after the upgrade"
+	expect_eq "$(xdp_prog ps0)" "${after#* }" "program on ps0"
+	expect_eq "$(pss status --json | jq -r '.steering.interfaces[0] | "\(.build_id) \(.build_current)"')" "$n1 false" \
+		"build of the steering program, as the first binary sees it"
+	expect_contains "$(pss status)" "build $n1, not this portslice's $n: steer attach again" "status text"
+	expect_eq "$(owner 0 21500)" 2 "owner of web:21500 (the maps stayed)"
+
+	# Again with the next build: nothing to replace.
+	PS=$NEXT clis -j steer attach --config "$CONF" --host host-a
+	expect_ok
+	expect_eq "$(printf '%s' "$OUT" | jq -r '.interfaces[0].result')" refreshed "the next build again"
+	expect_eq "$(steer_ids ps0)" "$after" "ids after the next build again"
+
+	clis -j steer attach --config "$CONF" --host host-a
+	expect_ok
+	expect_eq "$(printf '%s' "$OUT" | jq -r '[.interfaces[0].result, .replaced_build_id] | join(" ")')" "updated $n1" \
+		"steer attach with the first build (a rollback)"
+	expect_eq "$(steer_ids ps0 | cut -d' ' -f1)" "${before% *}" "link id after the rollback"
+	expect_eq "$(pss status --json | jq -r '.steering.interfaces[0].build_current')" true "build after the rollback"
+}
+
 # ---- errors change nothing ------------------------------------------------------
 
 # expect_steer_errors: every mistake fails the same way, fresh or attached.

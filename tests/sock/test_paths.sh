@@ -257,42 +257,27 @@ swap_pools() { attach --pool web && attach; }
 # ports are always free; none counts as exhausted; once everything is
 # closed nothing stays claimed. About 12 s.
 t_attach_detach_under_traffic() {
-	local cg2 out fails total proto i
+	local cg2 out i
 	std_setup 20000-20019
 	cg2=$(cg_create second)
 	attach
 	"$PS" attach --cgroup "$cg2" --config "$CONF" --host host-a >/dev/null || die "attach $cg2"
 	serve srv --tcp $SRV4:8080-8081 --udp $SRV4:8080-8081
-	for proto in tcp udp; do
-		: > "$TMPD/client-$proto.out"
-		(
-			while [ ! -e "$TMPD/stop" ]; do
-				in_cg "$CG" "$NS" "$PSNET" connect --proto $proto --to $SRV4:8080-8081 --count 500 \
-					--close-each --linger0 --allow-fail 2>/dev/null |
-					grep -o 'result=[A-Za-z]*' | sort | uniq -c >> "$TMPD/client-$proto.out"
-			done
-		) &
-		_pids+=($!)
-		eval "client_$proto=$!"
-	done
+	client_loop tcp 500 $SRV4:8080-8081
+	client_loop udp 500 $SRV4:8080-8081
 	churn_loop 12 detach_attach &
 	local churn1=$!
 	_pids+=($churn1)
 	churn_loop 12 swap_pools
 	wait $churn1 || die "the detach/attach loop failed"
-	touch "$TMPD/stop"
-	# shellcheck disable=SC2154
-	wait "$client_tcp" "$client_udp"
+	client_loops_stop
 	# The cgroup ends attached: its sockets are placed again.
 	attach
-	out=$(cat "$TMPD"/client-*.out | awk '{ n[$2] += $1 } END { for (r in n) print n[r], r }')
-	total=$(printf '%s\n' "$out" | awk '{ s += $1 } END { print s + 0 }')
-	fails=$(printf '%s\n' "$out" | grep -v 'result=ok' | awk '{ s += $1 } END { print s + 0 }')
-	note "client: $total connects: $(echo $out)"
+	note "client: $LOOP_TOTAL connects: $LOOP_RESULTS"
 	note "counters: $("$PS" status --json | jq -c '.pools[0].counters')"
 	note "claims left: $(status_field web tuples.total): $(claims_summary)"
-	expect_ge "$total" 1000 "connects during the churn"
-	expect_eq "$fails" 0 "connects that failed while ports were free"
+	expect_ge "$LOOP_TOTAL" 1000 "connects during the churn"
+	expect_eq "$LOOP_FAILS" 0 "connects that failed while ports were free"
 	expect_eq "$(status_field web counters.tcp.exhausted)" 0 "exhausted (tcp)"
 	expect_eq "$(status_field web counters.udp.exhausted)" 0 "exhausted (udp)"
 	wait_tuples 0

@@ -11,8 +11,9 @@
 #         and unconnected UDP, IPv4 and IPv6, bind rules, exhaustion,
 #         uniqueness under load), the socket paths that read the kernel's
 #         own structures (IP_BIND_ADDRESS_NO_PORT, TIME_WAIT reuse, MPTCP
-#         subflows, device-bound and sendto cases) and one end-to-end
-#         steering run;
+#         subflows, device-bound and sendto cases), upgrades in place under
+#         traffic (bpf_link_update, build ids read back through BTF) and one
+#         end-to-end steering run;
 #   full  everything `make test` runs (tests/run-all.sh's set: every unit
 #         test binary, every tests/*/test_*.sh case).
 #
@@ -36,6 +37,7 @@ tests/sock/test_bind.sh *
 tests/sock/test_paths.sh t_bind_no_port_shares_ports_tcp t_time_wait_reused_like_the_kernel t_mptcp_claims_given_back t_udp_sendto_held_tuple_refused4 t_bindtodevice_claim_kept_tcp
 tests/attack/test_exhaustion.sh t_tuple_map_full_eaddrnotavail
 tests/sock/test_stress.sh t_status_matches_kernel_under_load
+tests/sock/test_upgrade.sh *
 tests/steer/test_e2e.sh t_l2_ipv4
 "
 CI_UNITS="test_steer test_steer_attacks"
