@@ -125,7 +125,7 @@ t_build_and_config_info() {
 	obs_setup
 	local version out want commit
 	version=$("$PS" --version)
-	commit=$(printf '%s' "$version" | sed -n 's/.*commit \([^)]*\)).*/\1/p')
+	commit=$(printf '%s' "$version" | sed -n 's/.*commit \([^),]*\)[),].*/\1/p')
 	expect_ne "$commit" "" "commit in --version ($version)"
 	# A commit of this repository (the build may predate the newest one).
 	if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
