@@ -137,6 +137,9 @@ wait_line() {
 	die "$3: $(tail -n 5 "$1" 2>/dev/null)"
 }
 
+# ports_of OUTPUT: the local ports of psnet/psattack lines, one per line.
+ports_of() { printf '%s\n' "$1" | grep -o 'local=[^ ]*' | sed 's/.*://'; }
+
 # wait_ready FILE: wait until a server wrote "ready" into FILE.
 wait_ready() { wait_line "$1" '^ready$' "server did not get ready"; }
 

@@ -71,8 +71,6 @@ port_words() {
 	done | tr '\n' ' '
 }
 
-# ports_of OUTPUT: the local ports of psnet/psattack lines, one per line.
-ports_of() { printf '%s\n' "$1" | grep -o 'local=[^ ]*' | sed 's/.*://'; }
 
 # netns_sysctl KEY=VALUE...: set sysctls inside the test namespace.
 netns_sysctl() { in_ns "$NS" sysctl -qw "$@" >/dev/null || die "sysctl -w $* in $NS"; }

@@ -160,9 +160,6 @@ detached_drains() {
 t_detached_cgroup_drains_udp() { detached_drains udp; }
 t_detached_cgroup_drains_tcp() { detached_drains tcp; }
 
-# sorted_ports OUTPUT: the local ports of psnet's successful lines, sorted.
-sorted_ports() { printf '%s\n' "$1" | awk '/result=ok/ { for (i = 1; i <= NF; i++) if ($i ~ /^local=/) { n = split($i, a, ":"); print a[n] } }' | sort -n; }
-
 # A port is shared by two destinations only once every port of the slice
 # has a user: while unused ports remain, a new connection gets one of them
 # (one NAT mapping per port where possible). Then sharing takes over, and
@@ -174,10 +171,10 @@ unused_ports_first() {
 	serve srv --$proto $SRV4:8080-8081
 	hold_start a 5 --proto $proto --to $SRV4:8080 --count 5
 	hold_start b 5 --proto $proto --to $SRV4:8081 --count 5
-	a=$(sorted_ports "$(hold_output a)") b=$(sorted_ports "$(hold_output b)")
+	a=$(ports_of "$(hold_output a)") b=$(ports_of "$(hold_output b)")
 	expect_eq "$(printf '%s\n%s\n' "$a" "$b" | sort -u | wc -l)" 10 "distinct ports of 5 + 5 connections to two destinations"
 	hold_start c 5 --proto $proto --to $SRV4:8080 --count 5
-	c=$(sorted_ports "$(hold_output c)")
+	c=$(ports_of "$(hold_output c)")
 	check_conns "$(hold_output c)" $POOL4 20000 20009 5
 	shared=$(printf '%s\n' "$c" | grep -cxF -f <(printf '%s\n' "$b"))
 	expect_eq "$shared" 5 "ports of the third hold that destination 8081's sockets also use"
