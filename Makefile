@@ -55,9 +55,10 @@ BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS      := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 BPF_HDRS   := $(wildcard bpf/lib/*.h include/*.h)
 
-LOADER_SRCS := $(wildcard loader/*.c)
+# loader/: main.c and the commands that read both sides; core/, sock/,
+# steer/ and agent/ below it (docs/architecture.md).
+LOADER_SRCS := $(wildcard loader/*.c loader/*/*.c)
 LOADER_OBJS := $(patsubst loader/%.c,$(OUTPUT)/loader/%.o,$(LOADER_SRCS))
-LOADER_HDRS := $(wildcard loader/*.h include/*.h)
 # Every loader module but main.o, for tests that link loader code.
 LOADER_LIB  := $(filter-out $(OUTPUT)/loader/main.o,$(LOADER_OBJS))
 
@@ -82,7 +83,7 @@ deps:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }; \
 	fi
 
-$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/loader $(OUTPUT)/tests:
+$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/tests:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/vmlinux.h: | $(OUTPUT)
@@ -109,16 +110,20 @@ $(OUTPUT)/bpf_build_ids.h: $(BPF_OBJS)
 		printf '#define PS_%s_BUILD_ID "%s"\n' "$$(basename $$o .bpf.o | tr a-z A-Z)" "$$(sha256sum $$o | cut -c1-16)"; \
 	done > $@.tmp && mv -f $@.tmp $@
 
-$(OUTPUT)/loader/%.o: loader/%.c $(LOADER_HDRS) $(SKELS) $(OUTPUT)/bpf_build_ids.h | $(OUTPUT)/loader
+# -MMD: each object depends on the headers it includes, listed by the
+# compiler in a .d file beside it. The skeletons and build ids are generated
+# before the first compile, when no .d file tells yet who includes them.
+$(OUTPUT)/loader/%.o: loader/%.c | $(SKELS) $(OUTPUT)/bpf_build_ids.h
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -c $< -o $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -MMD -MP -c $< -o $@
 
 # Only version.o sees the commit; the stamp changes (and version.o is rebuilt)
 # only when the commit does.
 $(OUTPUT)/git-commit: FORCE | $(OUTPUT)
 	$(Q)echo '$(PS_GIT_COMMIT)' | cmp -s - $@ || echo '$(PS_GIT_COMMIT)' > $@
-$(OUTPUT)/loader/version.o: $(OUTPUT)/git-commit
-$(OUTPUT)/loader/version.o: CPPFLAGS += -DPS_GIT_COMMIT='"$(PS_GIT_COMMIT)"'
+$(OUTPUT)/loader/core/version.o: $(OUTPUT)/git-commit
+$(OUTPUT)/loader/core/version.o: CPPFLAGS += -DPS_GIT_COMMIT='"$(PS_GIT_COMMIT)"'
 FORCE:
 
 # Linked beside and renamed: a test running the old binary never sees a half-written one.
@@ -128,11 +133,11 @@ $(OUTPUT)/portslice: $(LOADER_OBJS)
 
 $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(LOADER_LIB) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) $< $(LOADER_LIB) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -MMD -MP $< $(LOADER_LIB) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 
 $(OUTPUT)/tests/%: tests/tools/%.c $(LOADER_LIB) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -pthread $< $(LOADER_LIB) $(LDFLAGS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -MMD -MP -pthread $< $(LOADER_LIB) $(LDFLAGS) $(LDLIBS) -o $@
 
 check-root:
 	@[ "$$(id -u)" = 0 ] || { echo "this target loads BPF programs and creates namespaces: run it as root" >&2; exit 1; }
@@ -159,6 +164,8 @@ demo-steer: deps
 clean:
 	$(call msg,CLEAN,$(OUTPUT))
 	$(Q)rm -rf $(OUTPUT)
+
+-include $(LOADER_OBJS:.o=.d) $(UNIT_BINS:=.d) $(TOOL_BINS:=.d)
 
 # Further targets (bench, fuzz, vmtest, ...) live beside their code.
 include $(wildcard */*.mk)

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Harness around the fleet configuration parser and validator
- * (loader/config.c), shared by the libFuzzer target fuzz/fuzz_config.c and
+ * (loader/core/config.c), shared by the libFuzzer target fuzz/fuzz_config.c and
  * the corpus replay test tests/unit/test_fuzz_replay.c.
  *
  * config_check() loads one input with ps_config_load_buf() and checks the
- * contract of loader/config.h and the README's configuration reference on
+ * contract of loader/core/config.h and the README's configuration reference on
  * whatever comes back: a success obeys every rule of the table (so a host
  * never loads a file the validator should have refused), a failure leaves
  * the config empty and names the file in its message. The memory checks
@@ -23,7 +23,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 
-#include "config.h"
+#include "core/config.h"
 
 static char ch_msg[768];
 

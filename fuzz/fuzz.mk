@@ -48,9 +48,9 @@ fuzz-deps:
 $(FUZZ_DIR):
 	$(Q)mkdir -p $@
 
-$(FUZZ_DIR)/fuzz_config: fuzz/fuzz_config.c fuzz/config_harness.h loader/config.c loader/config.h include/portslice.h | $(FUZZ_DIR)
+$(FUZZ_DIR)/fuzz_config: fuzz/fuzz_config.c fuzz/config_harness.h loader/core/config.c loader/core/config.h include/portslice.h | $(FUZZ_DIR)
 	$(call msg,FUZZ-CC,$@)
-	$(Q)$(FUZZ_CLANG) $(FUZZ_FLAGS) -Iinclude -Iloader fuzz/fuzz_config.c loader/config.c -lyaml -o $@
+	$(Q)$(FUZZ_CLANG) $(FUZZ_FLAGS) -Iinclude -Iloader fuzz/fuzz_config.c loader/core/config.c -lyaml -o $@
 
 $(FUZZ_DIR)/fuzz_steer: fuzz/fuzz_steer.c fuzz/steer_harness.h $(OUTPUT)/steer.skel.h include/steer.h include/portslice.h | $(FUZZ_DIR)
 	$(call msg,FUZZ-CC,$@)

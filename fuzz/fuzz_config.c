@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * libFuzzer target: the fleet configuration parser and validator
- * (ps_config_load_buf() and the exported parsers of loader/config.h).
+ * (ps_config_load_buf() and the exported parsers of loader/core/config.h).
  * A breach of the contract checked by fuzz/config_harness.h aborts; memory
  * errors, leaks and undefined behaviour are the sanitizers' to report.
  */

@@ -27,18 +27,18 @@
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
 
-#include "agent.h"
-#include "attachments.h"
-#include "cli.h"
-#include "config.h"
-#include "env.h"
-#include "kernel_features.h"
-#include "log.h"
-#include "pools.h"
-#include "rtnl.h"
-#include "sockdiag.h"
-#include "state.h"
-#include "steering.h"
+#include "agent/agent.h"
+#include "sock/links.h"
+#include "core/cli.h"
+#include "core/config.h"
+#include "core/env.h"
+#include "core/kernel_features.h"
+#include "core/log.h"
+#include "sock/slots.h"
+#include "core/rtnl.h"
+#include "sock/sockdiag.h"
+#include "core/pins.h"
+#include "steer/steering.h"
 
 enum {
 	OPT_CONFIG = 'f',

@@ -6,12 +6,12 @@
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
 
-#include "build.h"
-#include "cli.h"
-#include "env.h"
-#include "log.h"
+#include "core/build.h"
+#include "core/cli.h"
+#include "core/env.h"
+#include "core/log.h"
 #include "portslice.h"
-#include "version.h"
+#include "core/version.h"
 
 static const struct ps_cmd *const commands[] = {
 	&ps_cmd_attach,

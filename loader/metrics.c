@@ -16,14 +16,14 @@
 #include <json-c/json.h>
 #include <microhttpd.h>
 
-#include "cli.h"
-#include "env.h"
-#include "log.h"
+#include "core/cli.h"
+#include "core/env.h"
+#include "core/log.h"
 #include "metrics.h"
-#include "state.h"
+#include "core/pins.h"
 #include "steer.h"
-#include "usage.h"
-#include "version.h"
+#include "status.h"
+#include "core/version.h"
 
 /* ---- families ---------------------------------------------------------- */
 

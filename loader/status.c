@@ -13,17 +13,17 @@
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
 
-#include "attachments.h"
-#include "build.h"
-#include "cli.h"
-#include "config.h"
-#include "env.h"
-#include "log.h"
-#include "pools.h"
-#include "state.h"
-#include "steering.h"
-#include "tw_view.h"
-#include "usage.h"
+#include "sock/links.h"
+#include "core/build.h"
+#include "core/cli.h"
+#include "core/config.h"
+#include "core/env.h"
+#include "core/log.h"
+#include "sock/slots.h"
+#include "core/pins.h"
+#include "steer/steering.h"
+#include "sock/tw_view.h"
+#include "status.h"
 
 #define MAX_NETNS_OPTS 16
 

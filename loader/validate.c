@@ -9,10 +9,10 @@
 #include <string.h>
 #include <json-c/json.h>
 
-#include "cli.h"
-#include "config.h"
-#include "log.h"
-#include "pools.h"
+#include "core/cli.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "sock/slots.h"
 
 enum {
 	OPT_HOST = 'H',

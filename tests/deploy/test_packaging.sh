@@ -94,7 +94,7 @@ t_daemonset_probes_mounts_and_sandbox() {
 		"['/etc/portslice', '/run/portslice.lock', '/sys/fs/bpf', '/sys/fs/cgroup']" "mounts"
 	expect_eq "$(yaml "$ds" 'd["spec"]["template"]["spec"]["hostNetwork"]')" True "host network"
 	# The image is the Containerfile's, run the way its ENTRYPOINT says.
-	expect_eq "$(yaml "$ds" "$c[\"image\"]")" "portslice:$(sed -n 's/^#define PS_VERSION "\(.*\)"/\1/p' "$ROOT/loader/version.h")" "image"
+	expect_eq "$(yaml "$ds" "$c[\"image\"]")" "portslice:$(sed -n 's/^#define PS_VERSION "\(.*\)"/\1/p' "$ROOT/loader/core/version.h")" "image"
 	expect_eq "$(yaml "$ds" "$c[\"command\"]")" "['/usr/sbin/portslice']" "command"
 }
 
@@ -132,7 +132,7 @@ t_containerfile_builds_the_image_from_the_deb() {
 	print(version, deb)
 	PY
 	local want
-	want=$(sed -n 's/^#define PS_VERSION "\(.*\)"/\1/p' "$ROOT/loader/version.h")
+	want=$(sed -n 's/^#define PS_VERSION "\(.*\)"/\1/p' "$ROOT/loader/core/version.h")
 	expect_eq "$(grep -o 'image.version="[^"]*"' "$cf")" "image.version=\"$want\"" "the image's version label"
 	expect_match "$(grep '^ARG DEB=' "$cf")" "^ARG DEB=portslice_${want}_" "the .deb the image installs"
 	# The .deb puts the binary where ENTRYPOINT looks.
@@ -141,7 +141,7 @@ t_containerfile_builds_the_image_from_the_deb() {
 
 t_one_version_everywhere() {
 	local v page
-	v=$(sed -n 's/^#define PS_VERSION "\(.*\)"/\1/p' "$ROOT/loader/version.h")
+	v=$(sed -n 's/^#define PS_VERSION "\(.*\)"/\1/p' "$ROOT/loader/core/version.h")
 	expect_match "$("$PS" --version)" "^portslice $v " "--version"
 	expect_eq "$(dpkg-parsechangelog -l "$ROOT/debian/changelog" -S Version)" "$v" "debian/changelog"
 	for page in "$ROOT"/man/*.[0-9]; do

@@ -35,7 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sockdiag.h"
+#include "sock/sockdiag.h"
 
 #ifndef SO_COOKIE
 #define SO_COOKIE 57

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Unit tests of the fleet configuration parser (loader/config.c).
+ * Unit tests of the fleet configuration parser (loader/core/config.c).
  *
  * Every rejected input is one row of bad_cases[] and runs as its own cmocka
  * test, so a failure names the rule that broke. Expected messages include
@@ -19,7 +19,7 @@
 #include <arpa/inet.h>
 #include <cmocka.h>
 
-#include "config.h"
+#include "core/config.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -6,10 +6,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "build.h"
-#include "env.h"
+#include "core/build.h"
+#include "core/env.h"
 #include "portslice.h"
-#include "state.h"
+#include "core/pins.h"
 
 int ps_attachment_dir(__u64 cgroup_id, char *buf, size_t len);
 int ps_attachments_mkdir(void);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-#include "version.h"
+#include "core/version.h"
 
 #ifndef PS_GIT_COMMIT
 #define PS_GIT_COMMIT "unknown"

@@ -7,9 +7,9 @@
 #include <sys/stat.h>
 #include <systemd/sd-journal.h>
 
-#include "journal.h"
-#include "log.h"
-#include "version.h"
+#include "core/journal.h"
+#include "core/log.h"
+#include "core/version.h"
 
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
 

@@ -3,8 +3,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli.h"
-#include "log.h"
+#include "core/cli.h"
+#include "core/log.h"
 
 static enum ps_log_level log_level = PS_LOG_WARN;
 static ps_log_sink_fn log_sink;

@@ -3,8 +3,8 @@
 #include <string.h>
 #include <bpf/bpf.h>
 
-#include "log.h"
-#include "pools.h"
+#include "core/log.h"
+#include "sock/slots.h"
 
 int ps_select_pools(const struct ps_config *cfg, const char *host, char *const *names, size_t n_names,
 		    struct ps_selection *sel)

@@ -10,12 +10,12 @@
 #include <bpf/bpf.h>
 #include <json-c/json.h>
 
-#include "attach.h"
-#include "attachments.h"
-#include "cli.h"
-#include "env.h"
-#include "log.h"
-#include "state.h"
+#include "sock/attach.h"
+#include "sock/links.h"
+#include "core/cli.h"
+#include "core/env.h"
+#include "core/log.h"
+#include "core/pins.h"
 
 enum {
 	OPT_CGROUP = 'c',

@@ -10,7 +10,7 @@
 
 #include <json-c/json.h>
 
-#include "state.h"
+#include "core/pins.h"
 
 /* @mnt: the cgroup2 mount (for absolute paths). NULL on error (recorded). */
 json_object *ps_status_build(const struct ps_maps *maps, const char *mnt);

@@ -15,7 +15,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
-#include "rtnl.h"
+#include "core/rtnl.h"
 
 #define RTNL_BUF 32768
 

@@ -16,8 +16,8 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-#include "kernel_features.h"
-#include "log.h"
+#include "core/kernel_features.h"
+#include "core/log.h"
 
 enum probe_kind {
 	PROBE_PROG,        /* the program type / attach type loads */

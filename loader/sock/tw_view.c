@@ -14,8 +14,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include "sockdiag.h"
-#include "tw_view.h"
+#include "sock/sockdiag.h"
+#include "sock/tw_view.h"
 
 /* Namespaces read at the most, and how deep below an attached cgroup processes are looked for. */
 #define TW_MAX_NETNS 64

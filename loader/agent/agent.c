@@ -28,19 +28,19 @@
 #include <sys/statvfs.h>
 #include <systemd/sd-daemon.h>
 
-#include "agent.h"
-#include "attach.h"
-#include "attachments.h"
-#include "build.h"
-#include "cli.h"
-#include "config.h"
-#include "env.h"
-#include "journal.h"
-#include "log.h"
+#include "agent/agent.h"
+#include "sock/attach.h"
+#include "sock/links.h"
+#include "core/build.h"
+#include "core/cli.h"
+#include "core/config.h"
+#include "core/env.h"
+#include "core/journal.h"
+#include "core/log.h"
 #include "metrics.h"
-#include "pools.h"
-#include "state.h"
-#include "steering.h"
+#include "sock/slots.h"
+#include "core/pins.h"
+#include "steer/steering.h"
 
 enum {
 	OPT_CONFIG = 'f',

@@ -27,7 +27,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "config.h"
+#include "core/config.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "core/config.h"
 
 struct ps_cgroup {
 	char path[PATH_MAX];   /* absolute, resolved */

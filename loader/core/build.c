@@ -8,7 +8,7 @@
 #include <bpf/btf.h>
 
 #include "bpf_build_ids.h"
-#include "build.h"
+#include "core/build.h"
 
 const char ps_build_id_sock[PS_BUILD_ID_LEN] = PS_SOCK_BUILD_ID;
 const char ps_build_id_steer[PS_BUILD_ID_LEN] = PS_STEER_BUILD_ID;

@@ -7,10 +7,10 @@
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 
-#include "attachments.h"
-#include "build.h"
-#include "log.h"
-#include "state.h"
+#include "sock/links.h"
+#include "core/build.h"
+#include "core/log.h"
+#include "core/pins.h"
 
 int ps_attachment_dir(__u64 cgroup_id, char *buf, size_t len)
 {

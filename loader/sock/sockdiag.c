@@ -10,7 +10,7 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 
-#include "sockdiag.h"
+#include "sock/sockdiag.h"
 
 /*
  * The kernel builds each part of a dump in one skb of at most 32 KiB (it

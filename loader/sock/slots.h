@@ -3,8 +3,8 @@
 #ifndef PS_POOLS_H
 #define PS_POOLS_H
 
-#include "config.h"
-#include "state.h"
+#include "core/config.h"
+#include "core/pins.h"
 
 /* This host's view of the pools an attachment asks for, in config order. */
 struct ps_selection {

@@ -15,15 +15,15 @@
 #include <json-c/json.h>
 
 #include "sock.skel.h"
-#include "attach.h"
-#include "kernel_features.h"
-#include "attachments.h"
-#include "cli.h"
-#include "config.h"
-#include "env.h"
-#include "log.h"
-#include "pools.h"
-#include "state.h"
+#include "sock/attach.h"
+#include "core/kernel_features.h"
+#include "sock/links.h"
+#include "core/cli.h"
+#include "core/config.h"
+#include "core/env.h"
+#include "core/log.h"
+#include "sock/slots.h"
+#include "core/pins.h"
 
 enum {
 	OPT_CGROUP = 'c',

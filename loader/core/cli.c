@@ -3,9 +3,9 @@
 #include <getopt.h>
 #include <string.h>
 
-#include "cli.h"
-#include "env.h"
-#include "log.h"
+#include "core/cli.h"
+#include "core/env.h"
+#include "core/log.h"
 
 bool ps_json;
 bool ps_pretty;

@@ -12,10 +12,10 @@
 #include <bpf/libbpf.h>
 
 #include "sock.skel.h"
-#include "build.h"
-#include "env.h"
-#include "log.h"
-#include "state.h"
+#include "core/build.h"
+#include "core/env.h"
+#include "core/log.h"
+#include "core/pins.h"
 
 const char *ps_pin_dir(void)
 {

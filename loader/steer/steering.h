@@ -25,7 +25,7 @@
 #include <json-c/json.h>
 #include <linux/types.h>
 
-#include "config.h"
+#include "core/config.h"
 #include "portslice.h"
 
 /* Loader-made maps (not in the BPF object): see above. */

@@ -8,8 +8,8 @@
 
 #include <stdbool.h>
 
-#include "env.h"
-#include "pools.h"
+#include "core/env.h"
+#include "sock/slots.h"
 #include "portslice.h"
 
 /*

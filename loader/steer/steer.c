@@ -23,16 +23,16 @@
 #include <json-c/json.h>
 
 #include "steer.skel.h"
-#include "attachments.h"
-#include "build.h"
-#include "cli.h"
-#include "config.h"
-#include "env.h"
-#include "log.h"
-#include "state.h"
-#include "steering.h"
-#include "kernel_features.h"
-#include "rtnl.h"
+#include "sock/links.h"
+#include "core/build.h"
+#include "core/cli.h"
+#include "core/config.h"
+#include "core/env.h"
+#include "core/log.h"
+#include "core/pins.h"
+#include "steer/steering.h"
+#include "core/kernel_features.h"
+#include "core/rtnl.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 
-#include "env.h"
-#include "log.h"
-#include "state.h"
+#include "core/env.h"
+#include "core/log.h"
+#include "core/pins.h"
 
 #define BTF_VMLINUX "/sys/kernel/btf/vmlinux"
 #define BPFFS_DEFAULT "/sys/fs/bpf"
