@@ -66,9 +66,21 @@ static void ps_error_msg(struct ps_error *e, const char *fmt, ...)
 
 static void ps_error_init(struct ps_error *e, const char *file)
 {
-	e->msg[0] = '\0';
-	e->n = e->n_more = 0;
+	ps_error_clear(e);
 	snprintf(e->file, sizeof(e->file), "%s", file);
+}
+
+/* A load that failed with @ret: the error's code, and the first item's line and field. */
+static int ps_error_done(struct ps_error *e, int ret)
+{
+	if (!ret)
+		return 0;
+	e->code = -ret;
+	if (e->n) {
+		e->line = e->items[0].line;
+		snprintf(e->field, sizeof(e->field), "%s", e->items[0].field);
+	}
+	return ret;
 }
 
 /* An error about the whole file (line 0, no field): it cannot be opened, read, ... */
@@ -88,7 +100,7 @@ static void ps_error_file(struct ps_error *e, const char *fmt, ...)
 }
 
 __attribute__((format(printf, 4, 5)))
-static int ps_fail(struct ps_ctx *ctx, int line, const char *field, const char *fmt, ...)
+static int ps_invalid(struct ps_ctx *ctx, int line, const char *field, const char *fmt, ...)
 {
 	struct ps_error *e = ctx->err;
 	struct ps_error_item *it;
@@ -379,12 +391,12 @@ static int ps_scalar(struct ps_ctx *ctx, const yaml_node_t *n, const char *path,
 		     const char *what, const char **out)
 {
 	if (n->type != YAML_SCALAR_NODE)
-		return ps_fail(ctx, ps_line(n), path, "expected %s, got %s", what, ps_kind(n));
+		return ps_invalid(ctx, ps_line(n), path, "expected %s, got %s", what, ps_kind(n));
 	if (ps_is_null(n))
-		return ps_fail(ctx, ps_line(n), path, "value is missing; expected %s", what);
+		return ps_invalid(ctx, ps_line(n), path, "value is missing; expected %s", what);
 	/* A "\0" escape would make the C string shorter than the value. */
 	if (strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
-		return ps_fail(ctx, ps_line(n), path, "contains a NUL character");
+		return ps_invalid(ctx, ps_line(n), path, "contains a NUL character");
 	*out = (const char *)n->data.scalar.value;
 	return 0;
 }
@@ -442,14 +454,14 @@ static int ps_parse_keys(struct ps_ctx *ctx, yaml_node_t *map, const char *path,
 	int ret = 0;
 
 	if (map->type != YAML_MAPPING_NODE)
-		return ps_fail(ctx, ps_line(map), field, "expected %s, got %s", what, ps_kind(map));
+		return ps_invalid(ctx, ps_line(map), field, "expected %s, got %s", what, ps_kind(map));
 
 	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
 		yaml_node_t *key = ps_node(ctx, pair->key);
 		const char *name;
 
 		if (key->type != YAML_SCALAR_NODE) {
-			ret = ps_fail(ctx, ps_line(key), field, "a key must be a name, got %s",
+			ret = ps_invalid(ctx, ps_line(key), field, "a key must be a name, got %s",
 				      ps_kind(key));
 			continue;
 		}
@@ -465,13 +477,13 @@ static int ps_parse_keys(struct ps_ctx *ctx, yaml_node_t *map, const char *path,
 			for (j = 0; j < n_keys && off < sizeof(allowed); j++)
 				off += (size_t)snprintf(allowed + off, sizeof(allowed) - off, "%s%s",
 							j ? ", " : "", keys[j].name);
-			ret = ps_fail(ctx, ps_line(key), sub, "unknown key; allowed keys%s%s: %s",
+			ret = ps_invalid(ctx, ps_line(key), sub, "unknown key; allowed keys%s%s: %s",
 				      *path ? " in " : "", *path ? path : " at the top level",
 				      allowed);
 			continue;
 		}
 		if (vals[i]) {
-			ret = ps_fail(ctx, ps_line(key), sub,
+			ret = ps_invalid(ctx, ps_line(key), sub,
 				      "key given twice (first at line %d); keep one", lines[i]);
 			continue;
 		}
@@ -482,7 +494,7 @@ static int ps_parse_keys(struct ps_ctx *ctx, yaml_node_t *map, const char *path,
 	for (i = 0; i < n_keys; i++) {
 		if (keys[i].required && !vals[i]) {
 			ps_join(sub, path, keys[i].name);
-			ret = ps_fail(ctx, ps_line(map), sub, "required key is missing");
+			ret = ps_invalid(ctx, ps_line(map), sub, "required key is missing");
 		}
 	}
 
@@ -515,18 +527,18 @@ static int ps_parse_pool_name(struct ps_ctx *ctx, yaml_node_t *val, const char *
 	if (ret)
 		return ret;
 	if (!*s)
-		return ps_fail(ctx, ps_line(val), path, "empty pool name");
+		return ps_invalid(ctx, ps_line(val), path, "empty pool name");
 	if (strlen(s) >= PS_POOL_NAME_LEN)
-		return ps_fail(ctx, ps_line(val), path,
+		return ps_invalid(ctx, ps_line(val), path,
 			       "pool name \"%.40s...\" is %zu characters long; at most %d are allowed",
 			       s, strlen(s), PS_POOL_NAME_LEN - 1);
 	if (!ps_valid_pool_name(s))
-		return ps_fail(ctx, ps_line(val), path,
+		return ps_invalid(ctx, ps_line(val), path,
 			       "invalid pool name \"%s\"; use only letters, digits, '_', '.' and '-'",
 			       s);
 	for (i = 0; i < idx; i++) {
 		if (!strcmp(ctx->cfg->pools[i].name, s))
-			return ps_fail(ctx, ps_line(val), path,
+			return ps_invalid(ctx, ps_line(val), path,
 				       "pool name \"%s\" is already used by pools[%zu] (line %d); pool names must be unique",
 				       s, i, ctx->cfg->pools[i].line);
 	}
@@ -549,34 +561,34 @@ static int ps_parse_unicast(struct ps_ctx *ctx, yaml_node_t *val, const char *pa
 	if (ret)
 		return ret;
 	if (!ps_parse_addr(s, family, addr))
-		return ps_fail(ctx, ps_line(val), path, "\"%.64s\" is not an IPv4 or IPv6 address%s%s%s",
+		return ps_invalid(ctx, ps_line(val), path, "\"%.64s\" is not an IPv4 or IPv6 address%s%s%s",
 			       s, strchr(s, '/') ? "; give the single " : "",
 			       strchr(s, '/') ? (strstr(whose, "shared") ? "shared" : "underlay") : "",
 			       strchr(s, '/') ? " address, without a prefix length" : "");
 
 	if (*family == AF_INET) {
 		if (ps_is_zero(addr, 4))
-			return ps_fail(ctx, ps_line(val), path,
+			return ps_invalid(ctx, ps_line(val), path,
 				       "%s is the unspecified address; give the %s address", s, whose);
 		if ((addr[0] & 0xf0) == 0xe0)
-			return ps_fail(ctx, ps_line(val), path,
+			return ps_invalid(ctx, ps_line(val), path,
 				       "%s is a multicast address; %s must be unicast", s, role);
 		if (!memcmp(addr, "\xff\xff\xff\xff", 4))
-			return ps_fail(ctx, ps_line(val), path,
+			return ps_invalid(ctx, ps_line(val), path,
 				       "%s is the broadcast address; %s must be unicast", s, role);
 	} else {
 		if (ps_is_zero(addr, 16))
-			return ps_fail(ctx, ps_line(val), path,
+			return ps_invalid(ctx, ps_line(val), path,
 				       "%s is the unspecified address; give the %s address", s, whose);
 		if (addr[0] == 0xff)
-			return ps_fail(ctx, ps_line(val), path,
+			return ps_invalid(ctx, ps_line(val), path,
 				       "%s is a multicast address; %s must be unicast", s, role);
 		if (ps_is_v4_mapped(addr)) {
 			uint8_t v4[16] = { 0 };
 
 			memcpy(v4, addr + 12, 4);
 			ps_format_addr(AF_INET, v4, str, sizeof(str));
-			return ps_fail(ctx, ps_line(val), path,
+			return ps_invalid(ctx, ps_line(val), path,
 				       "%s is an IPv4-mapped IPv6 address; write the IPv4 form %s",
 				       s, str);
 		}
@@ -601,7 +613,7 @@ static int ps_parse_pool_address(struct ps_ctx *ctx, yaml_node_t *val, const cha
 		if (o->family == pool->family &&
 		    !memcmp(o->addr, pool->addr, (size_t)ps_addr_len(pool->family))) {
 			ps_format_addr(pool->family, pool->addr, str, sizeof(str));
-			return ps_fail(ctx, ps_line(val), path,
+			return ps_invalid(ctx, ps_line(val), path,
 				       "%s is already the address of pool \"%s\" (pools[%zu], line %d); each pool needs its own address",
 				       str, o->name, i, o->line);
 		}
@@ -621,16 +633,16 @@ static int ps_parse_pool_dsts(struct ps_ctx *ctx, yaml_node_t *val, const char *
 	other_name = pool->family == AF_INET ? "IPv6" : "IPv4";
 
 	if (ps_is_null(val) || (val->type == YAML_SEQUENCE_NODE && !ps_seq_len(val)))
-		return ps_fail(ctx, ps_line(val), path,
+		return ps_invalid(ctx, ps_line(val), path,
 			       "empty; list destination prefixes, or drop the key to reach all %s destinations",
 			       fam_name);
 	if (val->type != YAML_SEQUENCE_NODE)
-		return ps_fail(ctx, ps_line(val), path,
+		return ps_invalid(ctx, ps_line(val), path,
 			       "expected a list of prefixes such as [10.0.0.0/8], got %s", ps_kind(val));
 	ctx->dsts_line = ps_line(val);
 	n = ps_seq_len(val);
 	if (n > PS_MAX_POOL_DSTS)
-		return ps_fail(ctx, ps_line(ps_node(ctx, val->data.sequence.items.start[PS_MAX_POOL_DSTS])),
+		return ps_invalid(ctx, ps_line(ps_node(ctx, val->data.sequence.items.start[PS_MAX_POOL_DSTS])),
 			       path, "%zu destinations; at most %d per pool are allowed",
 			       n, PS_MAX_POOL_DSTS);
 
@@ -652,37 +664,37 @@ static int ps_parse_pool_dsts(struct ps_ctx *ctx, yaml_node_t *val, const char *
 		case PS_PREFIX_OK:
 			break;
 		case PS_PREFIX_BAD_ADDR:
-			return ps_fail(ctx, ps_line(item), sub,
+			return ps_invalid(ctx, ps_line(item), sub,
 				       "\"%.64s\" is not an address prefix; write ADDR/LEN such as 10.0.0.0/8 or 2001:db8::/32",
 				       s);
 		case PS_PREFIX_BAD_LEN:
-			return ps_fail(ctx, ps_line(item), sub,
+			return ps_invalid(ctx, ps_line(item), sub,
 				       "\"%.64s\": the prefix length must be a decimal number without leading zeros",
 				       s);
 		case PS_PREFIX_LEN_RANGE:
-			return ps_fail(ctx, ps_line(item), sub,
+			return ps_invalid(ctx, ps_line(item), sub,
 				       "\"%.64s\": prefix length out of range; %s prefixes are /0 to /%d",
 				       s, p->family == AF_INET ? "IPv4" : "IPv6",
 				       ps_max_prefix_len(p->family));
 		}
 		/* family 0: the address had an error of its own, reported already. */
 		if (pool->family && p->family != pool->family)
-			return ps_fail(ctx, ps_line(item), sub,
+			return ps_invalid(ctx, ps_line(item), sub,
 				       "\"%s\" is an %s prefix but the pool address is %s (wrong family); list %s destinations in an %s pool",
 				       s, other_name, fam_name, other_name, other_name);
 		if (p->family == AF_INET6 && p->len >= 96 && ps_is_v4_mapped(p->addr))
-			return ps_fail(ctx, ps_line(item), sub,
+			return ps_invalid(ctx, ps_line(item), sub,
 				       "\"%s\" is an IPv4-mapped prefix; list IPv4 destinations in an IPv4 pool",
 				       s);
 		if (ps_prefix_host_bits(p, &masked)) {
 			ps_format_prefix(&masked, str, sizeof(str));
-			return ps_fail(ctx, ps_line(item), sub,
+			return ps_invalid(ctx, ps_line(item), sub,
 				       "\"%s\" has host bits set beyond /%u; did you mean %s?",
 				       s, p->len, str);
 		}
 		for (j = 0; j < i; j++) {
 			if (pool->dsts[j].len == p->len && !memcmp(pool->dsts[j].addr, p->addr, 16))
-				return ps_fail(ctx, ps_line(item), sub,
+				return ps_invalid(ctx, ps_line(item), sub,
 					       "\"%s\" is listed twice (first at line %d); keep one",
 					       s, ps_line(ps_node(ctx, val->data.sequence.items.start[j])));
 		}
@@ -753,7 +765,7 @@ static int ps_check_slices(struct ps_ctx *ctx, struct ps_pool_cfg *pool, const c
 	}
 	if (second) {
 		ps_join(sub, path, second->host);
-		ret = ps_fail(ctx, second->line, sub,
+		ret = ps_invalid(ctx, second->line, sub,
 			      "host \"%s\" is listed twice in this pool (first at line %d); give each host one slice per pool",
 			      second->host, first->line);
 		goto out;
@@ -781,7 +793,7 @@ static int ps_check_slices(struct ps_ctx *ctx, struct ps_pool_cfg *pool, const c
 		char r1[12], r2[12];
 
 		ps_join(sub, path, second->host);
-		ret = ps_fail(ctx, second->line, sub,
+		ret = ps_invalid(ctx, second->line, sub,
 			      "%s overlaps %s of host \"%s\" (line %d); slices of one pool must not overlap",
 			      ps_range_str(second->range, r1), ps_range_str(first->range, r2),
 			      first->host, first->line);
@@ -797,19 +809,19 @@ static int ps_host_key(struct ps_ctx *ctx, const yaml_node_t *key, const char *p
 	const char *host;
 
 	if (key->type != YAML_SCALAR_NODE)
-		return ps_fail(ctx, ps_line(key), path, "expected a host name as key, got %s",
+		return ps_invalid(ctx, ps_line(key), path, "expected a host name as key, got %s",
 			       ps_kind(key));
 	host = (const char *)key->data.scalar.value;
 	if (strlen(host) != key->data.scalar.length)
-		return ps_fail(ctx, ps_line(key), path, "host name contains a NUL character");
+		return ps_invalid(ctx, ps_line(key), path, "host name contains a NUL character");
 	if (!*host || ps_is_null(key))
-		return ps_fail(ctx, ps_line(key), path, "empty host name");
+		return ps_invalid(ctx, ps_line(key), path, "empty host name");
 	if (strlen(host) >= PS_HOST_NAME_LEN)
-		return ps_fail(ctx, ps_line(key), path,
+		return ps_invalid(ctx, ps_line(key), path,
 			       "host name \"%.40s...\" is %zu characters long; at most %d are allowed",
 			       host, strlen(host), PS_HOST_NAME_LEN - 1);
 	if (!ps_valid_host_name(host))
-		return ps_fail(ctx, ps_line(key), path,
+		return ps_invalid(ctx, ps_line(key), path,
 			       "invalid host name \"%s\"; use only letters, digits, '_', '.' and '-'",
 			       host);
 	*out = host;
@@ -825,10 +837,10 @@ static int ps_parse_pool_slices(struct ps_ctx *ctx, yaml_node_t *val, const char
 	int ret;
 
 	if (ps_is_null(val) || (val->type == YAML_MAPPING_NODE && !ps_map_len(val)))
-		return ps_fail(ctx, ps_line(val), path,
+		return ps_invalid(ctx, ps_line(val), path,
 			       "empty; give at least one host a port range, e.g. \"host-a: 20000-20999\"");
 	if (val->type != YAML_MAPPING_NODE)
-		return ps_fail(ctx, ps_line(val), path,
+		return ps_invalid(ctx, ps_line(val), path,
 			       "expected a mapping of host names to port ranges (host-a: 20000-20999), got %s",
 			       ps_kind(val));
 	n = ps_map_len(val);
@@ -854,22 +866,22 @@ static int ps_parse_pool_slices(struct ps_ctx *ctx, yaml_node_t *val, const char
 		case PS_RANGE_OK:
 			break;
 		case PS_RANGE_SYNTAX:
-			return ps_fail(ctx, ps_line(rv), sub,
+			return ps_invalid(ctx, ps_line(rv), sub,
 				       "\"%.40s\" is not a port range; write LO-HI (e.g. 20000-20999) or a single port, decimal, without blanks or signs",
 				       s);
 		case PS_RANGE_LEADING_ZERO:
-			return ps_fail(ctx, ps_line(rv), sub,
+			return ps_invalid(ctx, ps_line(rv), sub,
 				       "\"%s\": write ports without leading zeros", s);
 		case PS_RANGE_ZERO:
-			return ps_fail(ctx, ps_line(rv), sub,
+			return ps_invalid(ctx, ps_line(rv), sub,
 				       "\"%s\": port 0 is not a usable port; ports are 1-65535", s);
 		case PS_RANGE_TOO_BIG:
-			return ps_fail(ctx, ps_line(rv), sub,
+			return ps_invalid(ctx, ps_line(rv), sub,
 				       "\"%.40s\": port out of range; ports are 1-65535", s);
 		case PS_RANGE_REVERSED: {
 			const char *dash = strchr(s, '-');
 
-			return ps_fail(ctx, ps_line(rv), sub,
+			return ps_invalid(ctx, ps_line(rv), sub,
 				       "\"%s\" is reversed (LO > HI); write %s-%.*s",
 				       s, dash + 1, (int)(dash - s), s);
 		}
@@ -901,10 +913,10 @@ static int ps_parse_pool_reuse_delay(struct ps_ctx *ctx, yaml_node_t *val, const
 	if (n && !strcmp(s + n, "s"))
 		ms *= 1000;
 	else if (!n || (s[n] && strcmp(s + n, "ms")))
-		return ps_fail(ctx, ps_line(val), path,
+		return ps_invalid(ctx, ps_line(val), path,
 			       "\"%.40s\" is not a duration; write milliseconds (500 or 500ms) or seconds (2s)", s);
 	if (ms > PS_MAX_REUSE_DELAY_MS)
-		return ps_fail(ctx, ps_line(val), path,
+		return ps_invalid(ctx, ps_line(val), path,
 			       "\"%.40s\" is longer than the %ds allowed; a longer quarantine only keeps ports idle",
 			       s, PS_MAX_REUSE_DELAY_MS / 1000);
 	pool->reuse_delay_ms = (uint32_t)ms;
@@ -936,7 +948,7 @@ static int ps_check_dst_total(struct ps_ctx *ctx, const struct ps_pool_cfg *pool
 	if (*total <= PS_MAX_DST_PREFIXES)
 		return 0;
 	ps_join(sub, path, "destinations");
-	return ps_fail(ctx, ctx->dsts_line ? ctx->dsts_line : pool->line, sub,
+	return ps_invalid(ctx, ctx->dsts_line ? ctx->dsts_line : pool->line, sub,
 		       "brings the %s destinations of all pools to %zu; at most %d fit, counting each pool's prefixes separately (a pool without destinations counts 1)",
 		       pool->family == AF_INET ? "IPv4" : "IPv6", *total, PS_MAX_DST_PREFIXES);
 }
@@ -951,13 +963,13 @@ static int ps_parse_pools(struct ps_ctx *ctx, yaml_node_t *val, const char *path
 
 	ctx->pools_failed = true; /* until every pool passed */
 	if (ps_is_null(val) || (val->type == YAML_SEQUENCE_NODE && !ps_seq_len(val)))
-		return ps_fail(ctx, ps_line(val), path, "empty; define at least one pool");
+		return ps_invalid(ctx, ps_line(val), path, "empty; define at least one pool");
 	if (val->type != YAML_SEQUENCE_NODE)
-		return ps_fail(ctx, ps_line(val), path,
+		return ps_invalid(ctx, ps_line(val), path,
 			       "expected a list of pools (\"- name: ...\" entries), got %s", ps_kind(val));
 	n = ps_seq_len(val);
 	if (n > PS_MAX_POOLS)
-		return ps_fail(ctx, ps_line(ps_node(ctx, val->data.sequence.items.start[PS_MAX_POOLS])),
+		return ps_invalid(ctx, ps_line(ps_node(ctx, val->data.sequence.items.start[PS_MAX_POOLS])),
 			       path, "%zu pools; at most %d are allowed", n, PS_MAX_POOLS);
 
 	cfg->pools = calloc(n, sizeof(*cfg->pools));
@@ -1015,7 +1027,7 @@ static int ps_parse_host_address(struct ps_ctx *ctx, yaml_node_t *val, const cha
 		if (o->family == host->family &&
 		    !memcmp(o->addr, host->addr, (size_t)ps_addr_len(host->family))) {
 			ps_format_addr(host->family, host->addr, str, sizeof(str));
-			return ps_fail(ctx, ps_line(val), path,
+			return ps_invalid(ctx, ps_line(val), path,
 				       "%s is already the address of host \"%s\" (line %d); each host needs its own underlay address",
 				       str, o->name, o->line);
 		}
@@ -1041,7 +1053,7 @@ static int ps_check_slice_hosts(struct ps_ctx *ctx)
 				continue;
 			snprintf(pool, sizeof(pool), "pools[%zu].slices", i);
 			ps_join(sub, pool, sl->host);
-			return ps_fail(ctx, sl->line, sub,
+			return ps_invalid(ctx, sl->line, sub,
 				       "host \"%s\" is not listed under hosts (line %d); add it there with its underlay address, e.g. \"%s: {address: 198.18.10.1}\"",
 				       sl->host, cfg->hosts_line, sl->host);
 		}
@@ -1061,15 +1073,15 @@ static int ps_parse_hosts(struct ps_ctx *ctx, yaml_node_t *val, const char *path
 	ctx->hosts_failed = true; /* until every host passed */
 	cfg->hosts_line = ctx->key_line;
 	if (ps_is_null(val) || (val->type == YAML_MAPPING_NODE && !ps_map_len(val)))
-		return ps_fail(ctx, ps_line(val), path,
+		return ps_invalid(ctx, ps_line(val), path,
 			       "empty; list every host of the fleet with its underlay address, e.g. \"host-a: {address: 198.18.10.1}\", or drop the key");
 	if (val->type != YAML_MAPPING_NODE)
-		return ps_fail(ctx, ps_line(val), path,
+		return ps_invalid(ctx, ps_line(val), path,
 			       "expected a mapping of host names to their addresses (host-a: {address: 198.18.10.1}), got %s",
 			       ps_kind(val));
 	n = ps_map_len(val);
 	if (n > PS_MAX_HOSTS - 1)
-		return ps_fail(ctx, ps_line(ps_node(ctx, val->data.mapping.pairs.start[PS_MAX_HOSTS - 1].key)),
+		return ps_invalid(ctx, ps_line(ps_node(ctx, val->data.mapping.pairs.start[PS_MAX_HOSTS - 1].key)),
 			       path, "%zu hosts; at most %d are allowed", n, PS_MAX_HOSTS - 1);
 	cfg->hosts = calloc(n, sizeof(*cfg->hosts));
 	if (!cfg->hosts)
@@ -1088,7 +1100,7 @@ static int ps_parse_hosts(struct ps_ctx *ctx, yaml_node_t *val, const char *path
 		ps_join(sub, path, name);
 		dup = ps_config_find_host(cfg, name);
 		if (dup) {
-			ps_fail(ctx, ps_line(key), sub, "host \"%s\" is listed twice (first at line %d); keep one",
+			ps_invalid(ctx, ps_line(key), sub, "host \"%s\" is listed twice (first at line %d); keep one",
 				name, dup->line);
 			bad = true;
 			continue;
@@ -1144,7 +1156,7 @@ static int ps_parse_steering_mode(struct ps_ctx *ctx, yaml_node_t *val, const ch
 	else if (!strcmp(s, "encap"))
 		st->mode = PS_STEER_ENCAP;
 	else
-		return ps_fail(ctx, ps_line(val), path,
+		return ps_invalid(ctx, ps_line(val), path,
 			       "\"%.40s\" is not a steering mode; use l2 (hosts share a segment: MAC rewrite) or encap (IP-in-IP to the owner's underlay address)",
 			       s);
 	return 0;
@@ -1158,14 +1170,14 @@ static int ps_parse_steering_ifaces(struct ps_ctx *ctx, yaml_node_t *val, const 
 	int ret;
 
 	if (ps_is_null(val) || (val->type == YAML_SEQUENCE_NODE && !ps_seq_len(val)))
-		return ps_fail(ctx, ps_line(val), path,
+		return ps_invalid(ctx, ps_line(val), path,
 			       "empty; list the interfaces replies arrive on, e.g. [eth0], or drop the key and pass --dev");
 	if (val->type != YAML_SEQUENCE_NODE)
-		return ps_fail(ctx, ps_line(val), path,
+		return ps_invalid(ctx, ps_line(val), path,
 			       "expected a list of interface names such as [eth0], got %s", ps_kind(val));
 	n = ps_seq_len(val);
 	if (n > PS_MAX_STEER_IFACES)
-		return ps_fail(ctx, ps_line(ps_node(ctx, val->data.sequence.items.start[PS_MAX_STEER_IFACES])),
+		return ps_invalid(ctx, ps_line(ps_node(ctx, val->data.sequence.items.start[PS_MAX_STEER_IFACES])),
 			       path, "%zu interfaces; at most %d are allowed", n, PS_MAX_STEER_IFACES);
 	st->interfaces = calloc(n, sizeof(*st->interfaces));
 	if (!st->interfaces)
@@ -1179,12 +1191,12 @@ static int ps_parse_steering_ifaces(struct ps_ctx *ctx, yaml_node_t *val, const 
 		if (ret)
 			return ret;
 		if (!ps_valid_ifname(s))
-			return ps_fail(ctx, ps_line(item), sub,
+			return ps_invalid(ctx, ps_line(item), sub,
 				       "\"%.40s\" is not an interface name; names have 1-%d characters, none of them '/', ':' or blank",
 				       s, PS_IFNAME_LEN - 1);
 		for (j = 0; j < i; j++)
 			if (!strcmp(st->interfaces[j], s))
-				return ps_fail(ctx, ps_line(item), sub,
+				return ps_invalid(ctx, ps_line(item), sub,
 					       "\"%s\" is listed twice (first at line %d); keep one", s,
 					       ps_line(ps_node(ctx, val->data.sequence.items.start[j])));
 		strcpy(st->interfaces[i], s);
@@ -1205,7 +1217,7 @@ static int ps_parse_steering(struct ps_ctx *ctx, yaml_node_t *val, const char *p
 	cfg->steering.line = ctx->key_line;
 	/* hosts runs first (table order): its absence is known here. */
 	if (!cfg->n_hosts && !ctx->hosts_failed)
-		return ps_fail(ctx, ctx->key_line, path,
+		return ps_invalid(ctx, ctx->key_line, path,
 			       "needs a hosts: section listing every host with its underlay address (replies are forwarded to their owner's)");
 	cfg->steering.present = true;
 	return ps_parse_keys(ctx, val, path, "a mapping with mode (l2 or encap) and optionally interfaces",
@@ -1235,17 +1247,17 @@ static int ps_parse_cgroup_path(struct ps_ctx *ctx, yaml_node_t *val, const char
 	if (ret)
 		return ret;
 	if (s[0] != '/')
-		return ps_fail(ctx, ps_line(val), path,
+		return ps_invalid(ctx, ps_line(val), path,
 			       "\"%.64s\" is not an absolute path; give the cgroup v2 directory, e.g. /sys/fs/cgroup/app.slice",
 			       s);
 	if (strlen(s) >= PATH_MAX)
-		return ps_fail(ctx, ps_line(val), path, "longer than %d characters", PATH_MAX - 1);
+		return ps_invalid(ctx, ps_line(val), path, "longer than %d characters", PATH_MAX - 1);
 	n = ps_path_len(s);
 	for (i = 0; i < idx; i++) {
 		const struct ps_cgroup_cfg *o = &ctx->cfg->cgroups[i];
 
 		if (ps_path_len(o->path) == n && !strncmp(o->path, s, n))
-			return ps_fail(ctx, ps_line(val), path,
+			return ps_invalid(ctx, ps_line(val), path,
 				       "%s is already listed as cgroups[%zu] (line %d); keep one", s, i,
 				       o->line);
 	}
@@ -1264,14 +1276,14 @@ static int ps_parse_cgroup_pools(struct ps_ctx *ctx, yaml_node_t *val, const cha
 	int ret;
 
 	if (ps_is_null(val) || (val->type == YAML_SEQUENCE_NODE && !ps_seq_len(val)))
-		return ps_fail(ctx, ps_line(val), path,
+		return ps_invalid(ctx, ps_line(val), path,
 			       "empty; name pools, or drop the key to use every pool with a slice for the host");
 	if (val->type != YAML_SEQUENCE_NODE)
-		return ps_fail(ctx, ps_line(val), path,
+		return ps_invalid(ctx, ps_line(val), path,
 			       "expected a list of pool names such as [web], got %s", ps_kind(val));
 	n = ps_seq_len(val);
 	if (n > PS_MAX_POOLS)
-		return ps_fail(ctx, ps_line(ps_node(ctx, val->data.sequence.items.start[PS_MAX_POOLS])),
+		return ps_invalid(ctx, ps_line(ps_node(ctx, val->data.sequence.items.start[PS_MAX_POOLS])),
 			       path, "%zu pools; at most %d are allowed", n, PS_MAX_POOLS);
 	cg->pools = calloc(n, sizeof(*cg->pools));
 	if (!cg->pools)
@@ -1292,12 +1304,12 @@ static int ps_parse_cgroup_pools(struct ps_ctx *ctx, yaml_node_t *val, const cha
 			for (j = 0; j < cfg->n_pools && off < sizeof(names); j++)
 				off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
 							j ? ", " : "", cfg->pools[j].name);
-			return ps_fail(ctx, ps_line(item), sub,
+			return ps_invalid(ctx, ps_line(item), sub,
 				       "no pool is named \"%.40s\"; the pools are: %s", s, names);
 		}
 		for (j = 0; j < i; j++)
 			if (!strcmp(cg->pools[j], s))
-				return ps_fail(ctx, ps_line(item), sub,
+				return ps_invalid(ctx, ps_line(item), sub,
 					       "\"%s\" is listed twice (first at line %d); keep one", s,
 					       ps_line(ps_node(ctx, val->data.sequence.items.start[j])));
 		strcpy(cg->pools[i], s);
@@ -1320,14 +1332,14 @@ static int ps_parse_cgroups(struct ps_ctx *ctx, yaml_node_t *val, const char *pa
 	int ret;
 
 	if (ps_is_null(val) || (val->type == YAML_SEQUENCE_NODE && !ps_seq_len(val)))
-		return ps_fail(ctx, ps_line(val), path,
+		return ps_invalid(ctx, ps_line(val), path,
 			       "empty; list cgroups (\"- path: /sys/fs/cgroup/app.slice\"), or drop the key");
 	if (val->type != YAML_SEQUENCE_NODE)
-		return ps_fail(ctx, ps_line(val), path,
+		return ps_invalid(ctx, ps_line(val), path,
 			       "expected a list of cgroups (\"- path: ...\" entries), got %s", ps_kind(val));
 	n = ps_seq_len(val);
 	if (n > PS_MAX_ATTACHMENTS)
-		return ps_fail(ctx, ps_line(ps_node(ctx, val->data.sequence.items.start[PS_MAX_ATTACHMENTS])),
+		return ps_invalid(ctx, ps_line(ps_node(ctx, val->data.sequence.items.start[PS_MAX_ATTACHMENTS])),
 			       path, "%zu cgroups; at most %d are allowed", n, PS_MAX_ATTACHMENTS);
 	cfg->cgroups = calloc(n, sizeof(*cfg->cgroups));
 	if (!cfg->cgroups)
@@ -1366,7 +1378,7 @@ static int ps_parse_root(struct ps_ctx *ctx)
 	yaml_node_t *root = yaml_document_get_root_node(ctx->doc);
 
 	if (!root || ps_is_null(root))
-		return ps_fail(ctx, root ? ps_line(root) : 1, "top level",
+		return ps_invalid(ctx, root ? ps_line(root) : 1, "top level",
 			       "the configuration is empty; expected a mapping with a \"pools\" list");
 	return ps_parse_keys(ctx, root, "", "a mapping with a \"pools\" list", ps_top_keys,
 			     ARRAY_SIZE(ps_top_keys), ctx->cfg);
@@ -1414,17 +1426,17 @@ static int ps_yaml_error(struct ps_ctx *ctx, const yaml_parser_t *p)
 		for (i = 0; i < end; i++)
 			line += ctx->buf[i] == '\n';
 		if (p->problem_value != -1)
-			return ps_fail(ctx, line, "syntax error", "%s (byte 0x%02x at offset %zu)",
+			return ps_invalid(ctx, line, "syntax error", "%s (byte 0x%02x at offset %zu)",
 				       problem, (unsigned int)p->problem_value & 0xff,
 				       p->problem_offset);
-		return ps_fail(ctx, line, "syntax error", "%s", problem);
+		return ps_invalid(ctx, line, "syntax error", "%s", problem);
 	default:
 		line = (int)p->problem_mark.line + 1;
 		hint = ps_syntax_hint(ctx, p);
 		if (p->context)
-			return ps_fail(ctx, line, "syntax error", "%s (%s at line %d)%s",
+			return ps_invalid(ctx, line, "syntax error", "%s (%s at line %d)%s",
 				       problem, p->context, (int)p->context_mark.line + 1, hint);
-		return ps_fail(ctx, line, "syntax error", "%s%s", problem, hint);
+		return ps_invalid(ctx, line, "syntax error", "%s%s", problem, hint);
 	}
 }
 
@@ -1439,7 +1451,7 @@ static int ps_check_single_doc(struct ps_ctx *ctx, yaml_parser_t *parser)
 		return ps_yaml_error(ctx, parser);
 	root = yaml_document_get_root_node(&next);
 	if (root)
-		ret = ps_fail(ctx, (int)next.start_mark.line + 1, "top level",
+		ret = ps_invalid(ctx, (int)next.start_mark.line + 1, "top level",
 			      "a second YAML document starts here; keep the whole configuration in one document");
 	yaml_document_delete(&next);
 	return ret;
@@ -1471,11 +1483,9 @@ void ps_config_free(struct ps_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
-int ps_config_load_buf(const char *name, const char *buf, size_t len, struct ps_config *cfg,
-		       struct ps_error *err)
+static int load_buf(const char *name, const char *buf, size_t len, struct ps_config *cfg, struct ps_error *err)
 {
 	struct ps_config tmp = { 0 };
-	struct ps_error dummy;
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	struct ps_ctx ctx;
@@ -1483,8 +1493,6 @@ int ps_config_load_buf(const char *name, const char *buf, size_t len, struct ps_
 
 	if (!name)
 		name = "<config>";
-	if (!err)
-		err = &dummy;
 	ps_error_init(err, name);
 	memset(cfg, 0, sizeof(*cfg));
 	if (!buf)
@@ -1519,17 +1527,14 @@ out:
 	return 0;
 }
 
-int ps_config_load_file(const char *path, struct ps_config *cfg, struct ps_error *err)
+static int load_file(const char *path, struct ps_config *cfg, struct ps_error *err)
 {
-	struct ps_error dummy;
 	size_t len = 0, cap;
 	char *buf = NULL, *nbuf;
 	struct stat st;
 	int fd, ret;
 	ssize_t n;
 
-	if (!err)
-		err = &dummy;
 	ps_error_init(err, path);
 	memset(cfg, 0, sizeof(*cfg));
 
@@ -1572,7 +1577,7 @@ int ps_config_load_file(const char *path, struct ps_config *cfg, struct ps_error
 			break;
 		len += (size_t)n;
 	}
-	ret = ps_config_load_buf(path, buf, len, cfg, err);
+	ret = load_buf(path, buf, len, cfg, err);
 	goto out;
 too_big:
 	ret = -EFBIG;
@@ -1585,6 +1590,25 @@ out:
 	free(buf);
 	close(fd);
 	return ret;
+}
+
+int ps_config_load_buf(const char *name, const char *buf, size_t len, struct ps_config *cfg,
+		       struct ps_error *err)
+{
+	struct ps_error dummy;
+
+	if (!err)
+		err = &dummy;
+	return ps_error_done(err, load_buf(name, buf, len, cfg, err));
+}
+
+int ps_config_load_file(const char *path, struct ps_config *cfg, struct ps_error *err)
+{
+	struct ps_error dummy;
+
+	if (!err)
+		err = &dummy;
+	return ps_error_done(err, load_file(path, cfg, err));
 }
 
 const struct ps_pool_cfg *ps_config_find_pool(const struct ps_config *cfg, const char *name)

@@ -18,6 +18,7 @@
 #include <linux/types.h>
 
 #include "portslice.h"
+#include "core/error.h"
 #include "steer.h" /* include/steer.h: types shared with bpf/steer.bpf.c */
 
 /* Longest host name (slice key) plus the terminating NUL. */
@@ -81,21 +82,6 @@ struct ps_config {
 	struct ps_steering_cfg steering;
 	struct ps_cgroup_cfg *cgroups; size_t n_cgroups;
 };
-/* Errors a load reports at the most; more are counted in n_more. */
-#define PS_MAX_ERRORS 16
-struct ps_error_item {
-	int line;                    /* 1-based; 0: the file as a whole */
-	char field[160];             /* "pools[0].slices.host-a", "syntax error", "top level" */
-	char problem[512];           /* what is wrong and the remedy, without file, line and field */
-};
-struct ps_error {
-	char msg[512];               /* the first error, whole: "FILE:LINE: FIELD: problem" */
-	char file[256];              /* the file every item is about ("" before a load) */
-	size_t n;                    /* items[0..n) are every error found, in file order of discovery */
-	size_t n_more;               /* errors found beyond PS_MAX_ERRORS */
-	struct ps_error_item items[PS_MAX_ERRORS];
-};
-
 /*
  * Load and validate a whole configuration. cfg is overwritten (not freed)
  * first, so pass a zeroed or already freed one. Returns 0, or a negative
