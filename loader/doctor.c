@@ -64,7 +64,7 @@ static const struct ps_opt doctor_opts[] = {
 	{ NULL },
 };
 
-static int on_doctor_opt(int key, const char *arg, void *ctx)
+static int on_doctor_opt(int key, const char *arg, void *ctx, struct ps_error *error)
 {
 	struct doctor_opts *o = ctx;
 
@@ -77,7 +77,7 @@ static int on_doctor_opt(int key, const char *arg, void *ctx)
 		break;
 	case OPT_CGROUP:
 		if (o->n_cgroups == DOCTOR_MAX_CGROUPS)
-			return ps_err(E2BIG, "at most %d --cgroup options", DOCTOR_MAX_CGROUPS);
+			return ps_fail(error, E2BIG, "at most %d --cgroup options", DOCTOR_MAX_CGROUPS);
 		o->cgroups[o->n_cgroups++] = arg;
 		break;
 	}
@@ -267,6 +267,7 @@ static void check_features(struct report *r, struct kver v, const char *release)
 
 static void check_pins(struct report *r)
 {
+	struct ps_error why = {};
 	char path[PATH_MAX];
 	int err;
 
@@ -274,10 +275,10 @@ static void check_pins(struct report *r)
 		check(r, V_OK, "pins", NULL, "nothing pinned under %s yet", ps_pin_dir());
 		return;
 	}
-	err = ps_state_check_layout();
+	err = ps_state_check_layout(&why);
 	if (err) {
 		check(r, V_FAIL, "pins", "detach with the portslice that attached them (portslice detach --all), then attach again",
-		      "%s", ps_err_msg());
+		      "%s", why.msg);
 		return;
 	}
 	ps_pin_path(path, sizeof(path), "cgroups");
@@ -474,6 +475,7 @@ static bool is_own(const struct own_progs *own, __u32 id)
 
 static void check_cgroup(struct report *r, const char *dir, const struct own_progs *own)
 {
+	struct ps_error why = {};
 	struct ps_cgroup cg;
 	char name[PATH_MAX + 16], others[1024] = "";
 	size_t used = 0;
@@ -481,10 +483,10 @@ static void check_cgroup(struct report *r, const char *dir, const struct own_pro
 	int err;
 
 	snprintf(name, sizeof(name), "cgroup.%s", dir);
-	err = ps_cgroup_open(dir, &cg);
+	err = ps_cgroup_open(dir, &cg, &why);
 	if (err) {
 		check(r, V_FAIL, name, "create the cgroup (mkdir under the cgroup2 mount) or fix its path in the config",
-		      "%s", ps_err_msg());
+		      "%s", why.msg);
 		return;
 	}
 	for (size_t h = 0; h < sizeof(hooks) / sizeof(hooks[0]); h++) {
@@ -564,7 +566,7 @@ static void check_cgroups(struct report *r, const struct doctor_opts *o, const c
 		collect_own(own);
 	for (size_t i = 0; i < o->n_cgroups; i++)
 		check_cgroup(r, o->cgroups[i], own);
-	if (ps_state_exists() && !ps_maps_open(&maps)) {
+	if (ps_state_exists() && !ps_maps_open(&maps, NULL)) {
 		struct att_walk w = { r, own, mnt, o };
 
 		ps_attachments_for_each(maps.attachments, attached_cb, &w);
@@ -796,8 +798,8 @@ out:
 
 static void check_config(struct report *r, struct doctor_opts *o)
 {
-	struct ps_config cfg = {};
 	struct ps_error cerr = {};
+	struct ps_config cfg = {};
 	struct ps_selection sel;
 	char names[512] = "";
 	size_t used = 0;
@@ -821,12 +823,12 @@ static void check_config(struct report *r, struct doctor_opts *o)
 	}
 	check(r, V_OK, "config", NULL, "%s: %zu pool(s), valid", o->config, cfg.n_pools);
 	{
-		ps_err_reset();
-		if (ps_agent_check_config_perms(o->config)) {
+		ps_error_clear(&cerr);
+		if (ps_agent_check_config_perms(o->config, &cerr)) {
 			char msg[1024], *fix;
 
 			/* The message ends in "; fix: ...": that part is the fix. */
-			snprintf(msg, sizeof(msg), "%s", ps_err_msg());
+			snprintf(msg, sizeof(msg), "%s", cerr.msg);
 			fix = strstr(msg, "; fix: ");
 			if (fix) {
 				*fix = '\0';
@@ -838,7 +840,7 @@ static void check_config(struct report *r, struct doctor_opts *o)
 			check(r, V_OK, "config_perms", NULL,
 			      "root owns, and only root may write, %s and every directory and symlink on its path", o->config);
 	}
-	err = ps_select_pools(&cfg, o->host, NULL, 0, &sel);
+	err = ps_select_pools(&cfg, o->host, NULL, 0, &sel, NULL);
 	if (err) {
 		char fix[256];
 
@@ -865,7 +867,7 @@ static void check_config(struct report *r, struct doctor_opts *o)
 	ps_config_free(&cfg);
 }
 
-static int run_doctor(int argc, char **argv)
+static int run_doctor(int argc, char **argv, struct ps_error *error)
 {
 	struct doctor_opts o = {};
 	struct report r = {};
@@ -873,12 +875,12 @@ static int run_doctor(int argc, char **argv)
 	struct kver v;
 	int err;
 
-	err = ps_cli_parse(&ps_cmd_doctor, argc, argv, on_doctor_opt, &o);
+	err = ps_cli_parse(&ps_cmd_doctor, argc, argv, on_doctor_opt, &o, error);
 	if (err)
 		return err > 0 ? 0 : err;
 	if (!o.host) {
 		if (gethostname(hostbuf, sizeof(hostbuf)))
-			return ps_err(errno, "cannot read the hostname: pass --host NAME");
+			return ps_fail(error, errno, "cannot read the hostname: pass --host NAME");
 		hostbuf[sizeof(hostbuf) - 1] = '\0';
 		o.host = hostbuf;
 	}

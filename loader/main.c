@@ -9,6 +9,7 @@
 #include "core/build.h"
 #include "core/cli.h"
 #include "core/env.h"
+#include "core/error.h"
 #include "core/log.h"
 #include "portslice.h"
 #include "core/version.h"
@@ -56,13 +57,13 @@ static void usage(FILE *out)
 }
 
 /* Unambiguous prefixes select a command, as in bpftool. */
-static const struct ps_cmd *find_command(const char *name, int *err)
+static const struct ps_cmd *find_command(const char *name, struct ps_error *error)
 {
 	const struct ps_cmd *found = NULL;
 	size_t len = strlen(name);
 
 	if (!len) {
-		*err = ps_err(EINVAL, "empty command name: see 'portslice help'");
+		ps_fail(error, EINVAL, "empty command name: see 'portslice help'");
 		return NULL;
 	}
 
@@ -71,7 +72,7 @@ static const struct ps_cmd *find_command(const char *name, int *err)
 			return commands[i];
 		if (!commands[i]->full_name_only && !strncmp(commands[i]->name, name, len)) {
 			if (found) {
-				*err = ps_err(EINVAL, "'%s' is ambiguous: it could be %s or %s", name, found->name,
+				ps_fail(error, EINVAL, "'%s' is ambiguous: it could be %s or %s", name, found->name,
 					      commands[i]->name);
 				return NULL;
 			}
@@ -79,14 +80,13 @@ static const struct ps_cmd *find_command(const char *name, int *err)
 		}
 	}
 	if (!found)
-		*err = ps_err(EINVAL, "unknown command '%s': see 'portslice help'", name);
+		ps_fail(error, EINVAL, "unknown command '%s': see 'portslice help'", name);
 	return found;
 }
 
-static int run_help(int argc, char **argv)
+static int run_help(int argc, char **argv, struct ps_error *error)
 {
 	const struct ps_cmd *cmd;
-	int err = 0;
 
 	if (argc < 2) {
 		usage(stdout);
@@ -96,33 +96,34 @@ static int run_help(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	cmd = find_command(argv[1], &err);
+	cmd = find_command(argv[1], error);
 	if (!cmd)
-		return err;
+		return -error->code;
 	ps_cli_usage(stdout, cmd);
 	return 0;
 }
 
-static void report_error(void)
+static void report_error(const struct ps_error *error)
 {
-	const char *msg = ps_err_msg();
+	char text[sizeof(error->msg) + 512];
 
-	if (!*msg)
-		msg = "failed";
 	if (ps_json) {
-		json_object *root = ps_err_json();
+		json_object *root = ps_error_json(error), *warnings = ps_log_warnings();
 
+		if (warnings)
+			json_object_object_add(root, "warnings", warnings);
 		puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
 		json_object_put(root);
 	} else {
-		fprintf(stderr, "portslice: error: %s\n", msg);
+		fprintf(stderr, "portslice: error: %s\n", ps_error_text(error, text, sizeof(text)));
 	}
 }
 
 int main(int argc, char **argv)
 {
+	struct ps_error error = {};
 	const struct ps_cmd *cmd;
-	int i, err = 0;
+	int i, err;
 
 	libbpf_set_print(ps_libbpf_print);
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
@@ -132,10 +133,10 @@ int main(int argc, char **argv)
 			ps_log_set_level(PS_LOG_DEBUG);
 		} else if (!strcmp(a, "-j") || !strcmp(a, "--json")) {
 			ps_json = true;
-			ps_log_set_json(true, NULL);
+			ps_log_set_json(true);
 		} else if (!strcmp(a, "-p") || !strcmp(a, "--pretty")) {
 			ps_json = ps_pretty = true;
-			ps_log_set_json(true, NULL);
+			ps_log_set_json(true);
 		} else if ((!strcmp(a, "--bpffs") || !strcmp(a, "--cgroup-root")) && i + 1 < argc) {
 			(a[2] == 'b' ? ps_env_set_bpffs : ps_env_set_cgroup_root)(argv[++i]);
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -146,32 +147,32 @@ int main(int argc, char **argv)
 			       PS_LAYOUT_VERSION, libbpf_version_string(), ps_git_commit, ps_build_id_sock, ps_build_id_steer);
 			return 0;
 		} else {
-			ps_err(EINVAL, "unknown option '%s': see 'portslice help'", a);
-			report_error();
+			ps_fail(&error, EINVAL, "unknown option '%s': see 'portslice help'", a);
+			report_error(&error);
 			return 2;
 		}
 	}
 	if (i == argc) {
 		if (ps_json) {
-			ps_err(EINVAL, "no command given: see 'portslice help'");
-			report_error();
+			ps_fail(&error, EINVAL, "no command given: see 'portslice help'");
+			report_error(&error);
 		} else {
 			usage(stderr);
 		}
 		return 2;
 	}
 	if (!strcmp(argv[i], "help"))
-		return run_help(argc - i, argv + i) ? (report_error(), 2) : 0;
-	cmd = find_command(argv[i], &err);
+		return run_help(argc - i, argv + i, &error) ? (report_error(&error), 2) : 0;
+	cmd = find_command(argv[i], &error);
 	if (!cmd) {
-		report_error();
+		report_error(&error);
 		return 2;
 	}
-	err = cmd->run(argc - i, argv + i);
+	err = cmd->run(argc - i, argv + i, &error);
 	if (err > 0)
 		return err; /* the command reported its failure itself */
 	if (err) {
-		report_error();
+		report_error(&error);
 		return err == -EINVAL ? 2 : 1;
 	}
 	return 0;

@@ -227,7 +227,7 @@ static void agent_metrics(FILE *f, const struct ps_agent_metrics *a)
 	fprintf(f, "portslice_agent_interfaces{state=\"failed\"} %llu\n", a->interfaces_failed);
 }
 
-int ps_metrics_write(FILE *out, const struct ps_agent_metrics *agent)
+int ps_metrics_write(FILE *out, const struct ps_agent_metrics *agent, struct ps_error *error)
 {
 	json_object *root = NULL;
 	char mnt[PATH_MAX] = "";
@@ -236,12 +236,12 @@ int ps_metrics_write(FILE *out, const struct ps_agent_metrics *agent)
 	if (ps_state_exists()) {
 		struct ps_maps maps;
 
-		err = ps_maps_open(&maps);
+		err = ps_maps_open(&maps, error);
 		if (err)
 			return err;
-		if (ps_env_cgroup2_mount(mnt, sizeof(mnt)))
+		if (ps_env_cgroup2_mount(mnt, sizeof(mnt), error))
 			mnt[0] = '\0';
-		root = ps_status_build(&maps, mnt);
+		root = ps_status_build(&maps, mnt, error);
 		ps_maps_close(&maps);
 		if (!root)
 			return -EIO;
@@ -282,7 +282,7 @@ static const struct ps_opt stats_opts[] = {
 	{ NULL },
 };
 
-static int on_stats_opt(int key, const char *arg, void *ctx)
+static int on_stats_opt(int key, const char *arg, void *ctx, struct ps_error *error)
 {
 	struct stats_opts *o = ctx;
 
@@ -291,43 +291,43 @@ static int on_stats_opt(int key, const char *arg, void *ctx)
 	return 0;
 }
 
-static int run_stats(int argc, char **argv)
+static int run_stats(int argc, char **argv, struct ps_error *error)
 {
 	struct stats_opts o = {};
 	char tmp[PATH_MAX];
 	FILE *f = stdout;
 	int err, fd;
 
-	err = ps_cli_parse(&ps_cmd_stats, argc, argv, on_stats_opt, &o);
+	err = ps_cli_parse(&ps_cmd_stats, argc, argv, on_stats_opt, &o, error);
 	if (err)
 		return err > 0 ? 0 : err;
 	if (ps_json)
-		return ps_err(EINVAL, "stats prints Prometheus text; for JSON use 'portslice status --json'");
-	err = ps_env_require_host(true);
+		return ps_fail(error, EINVAL, "stats prints Prometheus text; for JSON use 'portslice status --json'");
+	err = ps_env_require_host(true, error);
 	if (err)
 		return err;
 	if (o.output) {
 		if (snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", o.output) >= (int)sizeof(tmp))
-			return ps_err(ENAMETOOLONG, "--output %s: name too long", o.output);
+			return ps_fail(error, ENAMETOOLONG, "--output %s: name too long", o.output);
 		fd = mkstemp(tmp);
 		if (fd < 0)
-			return ps_err(errno, "cannot create a file beside %s: %s", o.output, strerror(errno));
+			return ps_fail(error, errno, "cannot create a file beside %s: %s", o.output, strerror(errno));
 		fchmod(fd, 0644); /* node_exporter reads it as another user */
 		f = fdopen(fd, "w");
 		if (!f) {
 			close(fd);
 			unlink(tmp);
-			return ps_err(errno, "fdopen: %s", strerror(errno));
+			return ps_fail(error, errno, "fdopen: %s", strerror(errno));
 		}
 	}
-	err = ps_metrics_write(f, NULL);
-	if (err && !*ps_err_msg())
-		ps_err(err, "cannot write the metrics: %s", strerror(-err));
+	err = ps_metrics_write(f, NULL, error);
+	if (err)
+		ps_fail(error, err, "cannot write the metrics: %s", strerror(-err));
 	if (o.output) {
 		if (fclose(f) && !err)
-			err = ps_err(errno, "cannot write %s: %s", tmp, strerror(errno));
+			err = ps_fail(error, errno, "cannot write %s: %s", tmp, strerror(errno));
 		if (!err && rename(tmp, o.output))
-			err = ps_err(errno, "cannot rename %s to %s: %s", tmp, o.output, strerror(errno));
+			err = ps_fail(error, errno, "cannot rename %s to %s: %s", tmp, o.output, strerror(errno));
 		if (err)
 			unlink(tmp);
 	}
@@ -420,6 +420,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	char *body = NULL;
 	size_t len = 0;
 	FILE *f;
+	struct ps_error error = {};
 	int err;
 
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
@@ -436,7 +437,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_NO;
 	pthread_mutex_lock(srv->lock);
 	agent = *srv->agent;
-	err = ps_metrics_write(f, &agent);
+	err = ps_metrics_write(f, &agent, &error);
 	pthread_mutex_unlock(srv->lock);
 	fclose(f);
 	if (err) {
@@ -493,7 +494,7 @@ static int parse_addr_port(const char *s, struct sockaddr_storage *ss, socklen_t
 }
 
 int ps_metrics_start(const char *addr_port, const struct ps_agent_metrics *agent, pthread_mutex_t *lock,
-		     struct ps_metrics_server **out)
+		     struct ps_metrics_server **out, struct ps_error *error)
 {
 	struct ps_metrics_server *srv;
 	struct sockaddr_storage ss;
@@ -501,7 +502,7 @@ int ps_metrics_start(const char *addr_port, const struct ps_agent_metrics *agent
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 
 	if (parse_addr_port(addr_port, &ss, &sl))
-		return ps_err(EINVAL, "--metrics %s: expected ADDR:PORT with an IP address, e.g. 127.0.0.1:9465 or [::1]:9465",
+		return ps_fail(error, EINVAL, "--metrics %s: expected ADDR:PORT with an IP address, e.g. 127.0.0.1:9465 or [::1]:9465",
 			      addr_port);
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
@@ -515,7 +516,7 @@ int ps_metrics_start(const char *addr_port, const struct ps_agent_metrics *agent
 				       MHD_OPTION_CONNECTION_TIMEOUT, 10, MHD_OPTION_END);
 	if (!srv->daemon) {
 		free(srv);
-		return ps_err(EADDRINUSE, "cannot serve metrics on %s (address in use, or not configured here?): pick another --metrics ADDR:PORT",
+		return ps_fail(error, EADDRINUSE, "cannot serve metrics on %s (address in use, or not configured here?): pick another --metrics ADDR:PORT",
 			      addr_port);
 	}
 	*out = srv;

@@ -8,6 +8,8 @@
 #ifndef PS_METRICS_H
 #define PS_METRICS_H
 
+#include "core/error.h"
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -38,7 +40,7 @@ unsigned long long ps_metrics_config_hash(const char *buf, size_t len);
  * Writes every metric family to @out. @agent may be NULL (no agent
  * families). Returns 0 or a negative errno with the error recorded.
  */
-int ps_metrics_write(FILE *out, const struct ps_agent_metrics *agent);
+int ps_metrics_write(FILE *out, const struct ps_agent_metrics *agent, struct ps_error *error);
 
 /*
  * Serves GET /metrics and GET /healthz on ADDR:PORT (IPv4 literal, or
@@ -47,7 +49,7 @@ int ps_metrics_write(FILE *out, const struct ps_agent_metrics *agent);
  */
 struct ps_metrics_server;
 int ps_metrics_start(const char *addr_port, const struct ps_agent_metrics *agent, pthread_mutex_t *lock,
-		     struct ps_metrics_server **out);
+		     struct ps_metrics_server **out, struct ps_error *error);
 void ps_metrics_stop(struct ps_metrics_server *srv);
 
 #endif

@@ -37,7 +37,7 @@ static char netns_paths[MAX_NETNS_OPTS][PATH_MAX];
 static const char *netns_list[MAX_NETNS_OPTS];
 static size_t n_netns_opts;
 
-static int on_status_opt(int key, const char *arg, void *ctx)
+static int on_status_opt(int key, const char *arg, void *ctx, struct ps_error *error)
 {
 	char *path;
 	int fd;
@@ -46,7 +46,7 @@ static int on_status_opt(int key, const char *arg, void *ctx)
 	if (key != 'n')
 		return 0;
 	if (n_netns_opts == MAX_NETNS_OPTS)
-		return ps_err(E2BIG, "at most %d --netns options", MAX_NETNS_OPTS);
+		return ps_fail(error, E2BIG, "at most %d --netns options", MAX_NETNS_OPTS);
 	path = netns_paths[n_netns_opts];
 	if (strchr(arg, '/'))
 		snprintf(path, PATH_MAX, "%s", arg);
@@ -54,7 +54,7 @@ static int on_status_opt(int key, const char *arg, void *ctx)
 		snprintf(path, PATH_MAX, "/run/netns/%s", arg);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return ps_err(EINVAL, "--netns %s: cannot open %s: %s (name one of 'ip netns list', or give a path such as /proc/PID/ns/net)",
+		return ps_fail(error, EINVAL, "--netns %s: cannot open %s: %s (name one of 'ip netns list', or give a path such as /proc/PID/ns/net)",
 			      arg, path, strerror(errno));
 	close(fd);
 	netns_list[n_netns_opts++] = path;
@@ -448,7 +448,7 @@ static json_object *build_ids_json(void)
 	return o;
 }
 
-json_object *ps_status_build(const struct ps_maps *maps, const char *mnt)
+json_object *ps_status_build(const struct ps_maps *maps, const char *mnt, struct ps_error *error)
 {
 	struct ps_pool pools[PS_MAX_POOLS];
 	struct pool_usage *use = calloc(PS_MAX_POOLS, sizeof(*use));
@@ -491,7 +491,7 @@ json_object *ps_status_build(const struct ps_maps *maps, const char *mnt)
 		json_object_put(root);
 		json_object_put(jpools);
 		json_object_put(atts.arr);
-		ps_err(err, "cannot read portslice's maps: %s", strerror(-err));
+		ps_fail(error, err, "cannot read portslice's maps: %s", strerror(-err));
 		return NULL;
 	}
 
@@ -625,7 +625,7 @@ static void print_text(json_object *root)
 		       "the ports a new destination gets); --json has every counter and destination.\n");
 }
 
-static int run_status(int argc, char **argv)
+static int run_status(int argc, char **argv, struct ps_error *error)
 {
 	json_object *steering;
 	struct ps_maps maps;
@@ -633,10 +633,10 @@ static int run_status(int argc, char **argv)
 	json_object *root;
 	int err;
 
-	err = ps_cli_parse(&ps_cmd_status, argc, argv, on_status_opt, NULL);
+	err = ps_cli_parse(&ps_cmd_status, argc, argv, on_status_opt, NULL, error);
 	if (err)
 		return err > 0 ? 0 : err;
-	err = ps_env_require_host(true);
+	err = ps_env_require_host(true, error);
 	if (err)
 		return err;
 	steering = ps_steer_status_json();
@@ -663,13 +663,13 @@ static int run_status(int argc, char **argv)
 		json_object_put(steering);
 		return 0;
 	}
-	err = ps_maps_open(&maps);
+	err = ps_maps_open(&maps, error);
 	if (err) {
 		json_object_put(steering);
 		return err;
 	}
-	ps_env_cgroup2_mount(mnt, sizeof(mnt));
-	root = ps_status_build(&maps, mnt);
+	ps_env_cgroup2_mount(mnt, sizeof(mnt), error);
+	root = ps_status_build(&maps, mnt, error);
 	ps_maps_close(&maps);
 	if (!root) {
 		json_object_put(steering);

@@ -8,11 +8,13 @@
 #ifndef PS_USAGE_H
 #define PS_USAGE_H
 
+#include "core/error.h"
+
 #include <json-c/json.h>
 
 #include "core/pins.h"
 
 /* @mnt: the cgroup2 mount (for absolute paths). NULL on error (recorded). */
-json_object *ps_status_build(const struct ps_maps *maps, const char *mnt);
+json_object *ps_status_build(const struct ps_maps *maps, const char *mnt, struct ps_error *error);
 
 #endif

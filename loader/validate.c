@@ -28,7 +28,7 @@ static const struct ps_opt validate_opts[] = {
 	{ NULL },
 };
 
-static int on_validate_opt(int key, const char *arg, void *ctx)
+static int on_validate_opt(int key, const char *arg, void *ctx, struct ps_error *error)
 {
 	struct validate_opts *o = ctx;
 
@@ -41,23 +41,6 @@ static int on_validate_opt(int key, const char *arg, void *ctx)
 		break;
 	}
 	return 0;
-}
-
-int ps_err_config(int err, const struct ps_error *e)
-{
-	const struct ps_error_item *first = e->n ? &e->items[0] : NULL;
-	size_t more = e->n + e->n_more - (e->n ? 1 : 0);
-
-	if (more)
-		ps_err(err, "%s (and %zu more error%s: 'portslice validate %s' lists them all)", e->msg, more,
-		       more == 1 ? "" : "s", e->file);
-	else
-		ps_err(err, "%s", e->msg);
-	if (first)
-		ps_err_at(e->file, first->line, first->field);
-	for (size_t i = 0; i < e->n; i++)
-		ps_err_detail(e->file, e->items[i].line, e->items[i].field, e->items[i].problem);
-	return err;
 }
 
 /* The errors found, as validate's own list: every one, in the order found. */
@@ -107,12 +90,12 @@ static const char *problem_of(const char *msg, const char *file)
  */
 static void check_host(const struct ps_config *cfg, const char *host, struct findings *f, json_object *out)
 {
+	struct ps_error why = {};
 	struct ps_selection sel;
 	json_object *pools = json_object_new_array();
 	char addr[PS_ADDR_STR_LEN], field[64];
 
-	ps_err_reset();
-	if (!ps_select_pools(cfg, host, NULL, 0, &sel)) {
+	if (!ps_select_pools(cfg, host, NULL, 0, &sel, &why)) {
 		for (size_t i = 0; i < sel.n; i++) {
 			json_object *p = json_object_new_object();
 
@@ -124,7 +107,7 @@ static void check_host(const struct ps_config *cfg, const char *host, struct fin
 			json_object_array_add(pools, p);
 		}
 	} else {
-		add_error(f, 0, "pools", problem_of(ps_err_msg(), cfg->path));
+		add_error(f, 0, "pools", problem_of(why.msg, cfg->path));
 	}
 	json_object_object_add(out, "pools", pools);
 
@@ -142,16 +125,15 @@ static void check_host(const struct ps_config *cfg, const char *host, struct fin
 
 		for (size_t j = 0; j < c->n_pools && j < PS_MAX_POOLS; j++)
 			names[j] = (char *)c->pools[j];
-		ps_err_reset();
-		if (ps_select_pools(cfg, host, names, c->n_pools, &sel)) {
+		ps_error_clear(&why);
+		if (ps_select_pools(cfg, host, names, c->n_pools, &sel, &why)) {
 			snprintf(field, sizeof(field), "cgroups[%zu]", i);
-			add_error(f, c->line, field, problem_of(ps_err_msg(), cfg->path));
+			add_error(f, c->line, field, problem_of(why.msg, cfg->path));
 		}
 	}
-	ps_err_reset();
 }
 
-static int run_validate(int argc, char **argv)
+static int run_validate(int argc, char **argv, struct ps_error *error)
 {
 	struct validate_opts o = {};
 	struct ps_config cfg = {};
@@ -161,22 +143,24 @@ static int run_validate(int argc, char **argv)
 	size_t n_errors;
 	int err;
 
-	err = ps_cli_parse(&ps_cmd_validate, argc, argv, on_validate_opt, &o);
+	err = ps_cli_parse(&ps_cmd_validate, argc, argv, on_validate_opt, &o, error);
 	if (err)
 		return err > 0 ? 0 : err;
 	if (!o.file)
-		return ps_err(EINVAL, "validate needs FILE: the fleet config to check (see 'portslice validate --help')");
+		return ps_fail(error, EINVAL, "validate needs FILE: the fleet config to check (see 'portslice validate --help')");
 	if (o.host && !ps_valid_host_name(o.host))
-		return ps_err(EINVAL, "--host '%s' is not a host name: 1-%d characters of A-Z a-z 0-9 _ . -", o.host,
+		return ps_fail(error, EINVAL, "--host '%s' is not a host name: 1-%d characters of A-Z a-z 0-9 _ . -", o.host,
 			      PS_HOST_NAME_LEN - 1);
 
 	f = (struct findings){ .errors = json_object_new_array(), .file = o.file };
 	out = json_object_new_object();
+	/* The file's errors are this command's findings, not its failure. */
 	err = ps_config_load_file(o.file, &cfg, &cerr);
 	if (err == -ENOMEM) {
 		json_object_put(f.errors);
 		json_object_put(out);
-		return ps_err_config(err, &cerr);
+		*error = cerr;
+		return err;
 	}
 	for (size_t i = 0; err && i < cerr.n; i++)
 		add_error(&f, cerr.items[i].line, cerr.items[i].field, cerr.items[i].problem);

@@ -64,7 +64,7 @@ static const struct ps_opt agent_opts[] = {
 	{ NULL },
 };
 
-static int on_agent_opt(int key, const char *arg, void *ctx)
+static int on_agent_opt(int key, const char *arg, void *ctx, struct ps_error *error)
 {
 	struct agent_opts *o = ctx;
 	char *end;
@@ -83,40 +83,11 @@ static int on_agent_opt(int key, const char *arg, void *ctx)
 	case OPT_INTERVAL:
 		v = strtoul(arg, &end, 10);
 		if (!*arg || *end || v > 86400)
-			return ps_err(EINVAL, "--interval %s: expected 0-86400 seconds", arg);
+			return ps_fail(error, EINVAL, "--interval %s: expected 0-86400 seconds", arg);
 		o->interval = (unsigned int)v;
 		break;
 	}
 	return 0;
-}
-
-/* ---- logging: the journal's fields under systemd, else stderr with levels (journal.h) ---- */
-
-enum alevel { A_ERR = 3, A_WARN = 4, A_INFO = 6, A_DEBUG = 7 };
-
-static bool journal;
-
-static void alog(enum alevel level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void alog(enum alevel level, const char *fmt, ...)
-{
-	static const char *const names[] = { [A_ERR] = "error", [A_WARN] = "warning", [A_INFO] = "info",
-					     [A_DEBUG] = "debug" };
-	char msg[2048];
-	va_list ap;
-
-	if (level == A_DEBUG && ps_log_get_level() < PS_LOG_DEBUG)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (journal && !ps_journal_log(level, msg))
-		return;
-	if (ps_log_json()) {
-		/* -j: one JSON object a line ({"time", "level", "component", "message"}). */
-		ps_log_line(names[level], msg);
-		return;
-	}
-	fprintf(stderr, "portslice agent: %s: %s\n", names[level], msg);
 }
 
 /* ---- the config file: who may write it ---------------------------------- */
@@ -138,7 +109,7 @@ static bool on_readonly_mount(const char *path)
  * the sticky bit (/tmp): others may add names there, but not replace root's,
  * and the next step is checked in turn.
  */
-static int check_step(const char *path, const struct stat *st, const char *what, const char *config)
+static int check_step(const char *path, const struct stat *st, const char *what, const char *config, struct ps_error *error)
 {
 	const char *tail = "and whoever can write it decides which cgroups and ports portslice uses";
 	bool is_dir = S_ISDIR(st->st_mode), is_link = S_ISLNK(st->st_mode);
@@ -147,17 +118,17 @@ static int check_step(const char *path, const struct stat *st, const char *what,
 	if (!is_link && on_readonly_mount(path))
 		return 0;
 	if (st->st_uid != 0)
-		return ps_err(EPERM, "refusing the config %s %s%s%s%s: it is owned by uid %u, not root, %s; fix: chown root:root %s",
+		return ps_fail(error, EPERM, "refusing the config %s %s%s%s%s: it is owned by uid %u, not root, %s; fix: chown root:root %s",
 			      what, path, on_way, *on_way ? config : "", *on_way ? ")" : "", (unsigned int)st->st_uid, tail,
 			      path);
 	if (is_link || (is_dir && st->st_mode & S_ISVTX))
 		return 0;
 	if (st->st_mode & S_IWOTH)
-		return ps_err(EPERM, "refusing the config %s %s%s%s%s: every user may write it (mode %04o), %s; fix: chmod o-w %s",
+		return ps_fail(error, EPERM, "refusing the config %s %s%s%s%s: every user may write it (mode %04o), %s; fix: chmod o-w %s",
 			      what, path, on_way, *on_way ? config : "", *on_way ? ")" : "",
 			      (unsigned int)(st->st_mode & 07777), tail, path);
 	if (st->st_mode & S_IWGRP && st->st_gid != 0)
-		return ps_err(EPERM, "refusing the config %s %s%s%s%s: group %u may write it (mode %04o), %s; fix: chmod g-w %s",
+		return ps_fail(error, EPERM, "refusing the config %s %s%s%s%s: group %u may write it (mode %04o), %s; fix: chmod g-w %s",
 			      what, path, on_way, *on_way ? config : "", *on_way ? ")" : "", (unsigned int)st->st_gid,
 			      (unsigned int)(st->st_mode & 07777), tail, path);
 	return 0;
@@ -169,7 +140,7 @@ static int check_step(const char *path, const struct stat *st, const char *what,
  * them can make the agent read another config (swap a link, rename a
  * directory), so each must pass check_step().
  */
-int ps_agent_check_config_perms(const char *file)
+int ps_agent_check_config_perms(const char *file, struct ps_error *error)
 {
 	char cur[PATH_MAX] = "", rest[2 * PATH_MAX], target[PATH_MAX];
 	int links = 0, err;
@@ -177,20 +148,20 @@ int ps_agent_check_config_perms(const char *file)
 
 	if (file[0] != '/') {
 		if (!getcwd(cur, sizeof(cur)))
-			return ps_err(errno, "cannot resolve the config path %s: %s", file, strerror(errno));
+			return ps_fail(error, errno, "cannot resolve the config path %s: %s", file, strerror(errno));
 		if (!strcmp(cur, "/"))
 			cur[0] = '\0';
 	}
 	snprintf(rest, sizeof(rest), "%s", file);
 	if (stat("/", &st))
-		return ps_err(errno, "cannot stat /: %s", strerror(errno));
-	err = check_step("/", &st, "directory", file);
+		return ps_fail(error, errno, "cannot stat /: %s", strerror(errno));
+	err = check_step("/", &st, "directory", file, error);
 	while (!err && rest[0]) {
 		char *slash = strchr(rest, '/'), comp[NAME_MAX + 1], next[PATH_MAX];
 		size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
 
 		if (n > NAME_MAX)
-			return ps_err(ENAMETOOLONG, "config path %s: a name is too long", file);
+			return ps_fail(error, ENAMETOOLONG, "config path %s: a name is too long", file);
 		memcpy(comp, rest, n);
 		comp[n] = '\0';
 		memmove(rest, slash ? slash + 1 : rest + n, strlen(slash ? slash + 1 : rest + n) + 1);
@@ -204,27 +175,27 @@ int ps_agent_check_config_perms(const char *file)
 			continue;
 		}
 		if ((size_t)snprintf(next, sizeof(next), "%s/%s", cur, comp) >= sizeof(next))
-			return ps_err(ENAMETOOLONG, "config path %s: too long once its symlinks are resolved", file);
+			return ps_fail(error, ENAMETOOLONG, "config path %s: too long once its symlinks are resolved", file);
 		if (lstat(next, &st))
-			return ps_err(errno, "cannot stat %s (on the way to the config %s): %s", next, file, strerror(errno));
+			return ps_fail(error, errno, "cannot stat %s (on the way to the config %s): %s", next, file, strerror(errno));
 		if (!S_ISLNK(st.st_mode)) {
-			err = check_step(next, &st, rest[0] || S_ISDIR(st.st_mode) ? "directory" : "file", rest[0] ? file : next);
+			err = check_step(next, &st, rest[0] || S_ISDIR(st.st_mode) ? "directory" : "file", rest[0] ? file : next, error);
 			memcpy(cur, next, strlen(next) + 1);
 			continue;
 		}
 		/* The link, then where it points: the rest of the path continues from there. */
-		err = check_step(next, &st, "symlink", file);
+		err = check_step(next, &st, "symlink", file, error);
 		if (err)
 			break;
 		if (++links > TRUST_MAX_LINKS)
-			return ps_err(ELOOP, "config path %s: too many symlinks", file);
+			return ps_fail(error, ELOOP, "config path %s: too many symlinks", file);
 		ssize_t len = readlink(next, target, sizeof(target) - 1);
 
 		if (len < 0)
-			return ps_err(errno, "cannot read the symlink %s: %s", next, strerror(errno));
+			return ps_fail(error, errno, "cannot read the symlink %s: %s", next, strerror(errno));
 		target[len] = '\0';
 		if (strlen(target) + 1 + strlen(rest) + 1 > sizeof(rest))
-			return ps_err(ENAMETOOLONG, "config path %s: too long once its symlinks are resolved", file);
+			return ps_fail(error, ENAMETOOLONG, "config path %s: too long once its symlinks are resolved", file);
 		memmove(rest + len + 1, rest, strlen(rest) + 1);
 		memcpy(rest, target, (size_t)len);
 		rest[len] = rest[len + 1] ? '/' : '\0';
@@ -256,11 +227,11 @@ struct agent {
 };
 
 /*
- * The level to log an error at: A_ERR the first time, A_DEBUG when it is the
+ * The level to log an error at: PS_LOG_ERR the first time, PS_LOG_DEBUG when it is the
  * one *last logged already (a retry that fails the same way). *last becomes
  * its hash.
  */
-static enum alevel repeat_level(unsigned long *last, const char *msg)
+static enum ps_log_level repeat_level(unsigned long *last, const char *msg)
 {
 	unsigned long h = 5381;
 	bool same;
@@ -270,7 +241,7 @@ static enum alevel repeat_level(unsigned long *last, const char *msg)
 	h = h ?: 1;
 	same = *last == h;
 	*last = h;
-	return same ? A_DEBUG : A_ERR;
+	return same ? PS_LOG_DEBUG : PS_LOG_ERR;
 }
 
 static char *read_all(const char *path, size_t *len)
@@ -305,24 +276,23 @@ static char *read_all(const char *path, size_t *len)
  * parse, list cgroups, and every cgroup's pools must have a slice for this
  * host. On error the message names file, line and field.
  */
-static int load_config(struct agent *a, struct ps_config *cfg, char **content, size_t *len)
+static int load_config(struct agent *a, struct ps_config *cfg, char **content, size_t *len, struct ps_error *error)
 {
-	struct ps_error cerr = {};
 	struct ps_selection sel;
 	int err;
 
-	err = ps_agent_check_config_perms(a->o.config);
+	err = ps_agent_check_config_perms(a->o.config, error);
 	if (err)
 		return err;
 	*content = read_all(a->o.config, len);
-	err = ps_config_load_file(a->o.config, cfg, &cerr);
+	err = ps_config_load_file(a->o.config, cfg, error);
 	if (err) {
 		free(*content);
 		*content = NULL;
-		return ps_err_config(err, &cerr);
+		return err;
 	}
 	if (!cfg->n_cgroups && !cfg->steering.n_interfaces) {
-		err = ps_err(EINVAL, "%s: cgroups: missing: the agent attaches the cgroups listed there (and steers the interfaces of steering.interfaces); add \"cgroups:\" with \"- path: /sys/fs/cgroup/CGROUP\" entries",
+		err = ps_fail(error, EINVAL, "%s: cgroups: missing: the agent attaches the cgroups listed there (and steers the interfaces of steering.interfaces); add \"cgroups:\" with \"- path: /sys/fs/cgroup/CGROUP\" entries",
 			     cfg->path);
 		goto fail;
 	}
@@ -331,7 +301,7 @@ static int load_config(struct agent *a, struct ps_config *cfg, char **content, s
 
 		/* The parser made sure hosts: exists: steering needs it. */
 		if (!self) {
-			err = ps_err(EINVAL, "%s:%d: hosts: host '%s' is not listed, and steering: (line %d) needs this host's id and underlay address: add \"%s: {address: ADDR}\" under hosts:, or pass --host NAME",
+			err = ps_fail(error, EINVAL, "%s:%d: hosts: host '%s' is not listed, and steering: (line %d) needs this host's id and underlay address: add \"%s: {address: ADDR}\" under hosts:, or pass --host NAME",
 				     cfg->path, cfg->hosts_line, a->o.host, cfg->steering.line, a->o.host);
 			goto fail;
 		}
@@ -343,12 +313,10 @@ static int load_config(struct agent *a, struct ps_config *cfg, char **content, s
 
 		for (size_t j = 0; j < c->n_pools && j < PS_MAX_POOLS; j++)
 			names[j] = c->pools[j];
-		if (ps_select_pools(cfg, a->o.host, names, c->n_pools, &sel)) {
-			char msg[1024];
+		struct ps_error why = {};
 
-			snprintf(msg, sizeof(msg), "%s", ps_err_msg());
-			ps_err_reset();
-			err = ps_err(EINVAL, "%s:%d: cgroups[%zu] (%s): %s", cfg->path, c->line, i, c->path, msg);
+		if (ps_select_pools(cfg, a->o.host, names, c->n_pools, &sel, &why)) {
+			err = ps_fail(error, EINVAL, "%s:%d: cgroups[%zu] (%s): %s", cfg->path, c->line, i, c->path, why.msg);
 			goto fail;
 		}
 	}
@@ -378,7 +346,7 @@ static bool is_wanted(const struct wanted *w, __u64 id)
  * when @refresh (a load or reload: settings may have changed). The state
  * lock is held.
  */
-static int apply_cgroup(struct agent *a, const struct ps_cgroup_cfg *c, struct wanted *w, bool refresh)
+static int apply_cgroup(struct agent *a, const struct ps_cgroup_cfg *c, struct wanted *w, bool refresh, struct ps_error *error)
 {
 	struct ps_cgroup cg = { .fd = -1 };
 	struct ps_selection sel;
@@ -390,7 +358,7 @@ static int apply_cgroup(struct agent *a, const struct ps_cgroup_cfg *c, struct w
 
 	for (size_t j = 0; j < c->n_pools && j < PS_MAX_POOLS; j++)
 		names[j] = c->pools[j];
-	err = ps_cgroup_open(c->path, &cg);
+	err = ps_cgroup_open(c->path, &cg, error);
 	if (err)
 		return err;
 	/* Known from here on: never detached because of a failure below. */
@@ -402,9 +370,9 @@ static int apply_cgroup(struct agent *a, const struct ps_cgroup_cfg *c, struct w
 		ps_cgroup_close(&cg);
 		return 0;
 	}
-	err = ps_select_pools(&a->cfg, a->o.host, names, c->n_pools, &sel);
+	err = ps_select_pools(&a->cfg, a->o.host, names, c->n_pools, &sel, error);
 	if (!err)
-		err = ps_attach_locked(&cg, &sel, &verb, replaced);
+		err = ps_attach_locked(&cg, &sel, &verb, replaced, error);
 	if (!err) {
 		char list[PS_MAX_POOLS * (PS_POOL_NAME_LEN + 1)] = "";
 		size_t used = 0;
@@ -412,13 +380,13 @@ static int apply_cgroup(struct agent *a, const struct ps_cgroup_cfg *c, struct w
 		for (size_t i = 0; i < sel.n && used < sizeof(list); i++)
 			used += snprintf(list + used, sizeof(list) - used, "%s%s", i ? "," : "", sel.pool[i]->name);
 		if (!existed)
-			alog(A_INFO, "attached %s (pools %s)", cg.path, list);
+			pr_info("attached %s (pools %s)", cg.path, list);
 		else if (!strcmp(verb, "updated"))
-			alog(A_INFO, "updated %s: pools now %s", cg.path, list);
+			pr_info("updated %s: pools now %s", cg.path, list);
 		else if (!replaced[0])
-			alog(A_DEBUG, "adopted %s (pools %s), settings refreshed", cg.path, list);
+			pr_debug("adopted %s (pools %s), settings refreshed", cg.path, list);
 		if (replaced[0])
-			alog(A_INFO, "upgraded %s: programs of build %s replaced in place by build %s (links, maps and claims kept)",
+			pr_info("upgraded %s: programs of build %s replaced in place by build %s (links, maps and claims kept)",
 			     cg.path, replaced, ps_build_id_sock);
 	}
 	ps_cgroup_close(&cg);
@@ -455,7 +423,7 @@ static void log_steer_detached(const char *ifname, __u32 ifindex, void *arg)
 {
 	const struct steer_detach_ctx *ctx = arg;
 
-	alog(A_INFO, "steering detached from %s: %s", ifname, ctx->why);
+	pr_info("steering detached from %s: %s", ifname, ctx->why);
 }
 
 /* Logs what became of one listed interface; true when its steering is in place. */
@@ -465,19 +433,19 @@ static bool log_steer_dev(struct agent *a, size_t i)
 
 	if (!d->result) {
 		/* A missing interface may appear later (a veth of a container): retried like a missing cgroup. */
-		alog(repeat_level(&a->steer_last_err[i], d->error), "%s:%d: steering.interfaces[%zu] %s: %s%s; retrying",
+		ps_log(repeat_level(&a->steer_last_err[i], d->error), "%s:%d: steering.interfaces[%zu] %s: %s%s; retrying",
 		     a->cfg.path, a->cfg.steering.line, i, d->name, d->error,
 		     d->err == -ENODEV ? ", or remove it from steering.interfaces" : "");
 		return false;
 	}
 	a->steer_last_err[i] = 0;
 	if (!strcmp(d->result, "attached"))
-		alog(A_INFO, "steering attached to %s (ifindex %u, link %u)", d->name, d->ifindex, d->link_id);
+		pr_info("steering attached to %s (ifindex %u, link %u)", d->name, d->ifindex, d->link_id);
 	else if (!strcmp(d->result, "updated"))
-		alog(A_INFO, "steering on %s updated: link %u runs a new program (mode %s, host %s)", d->name, d->link_id,
+		pr_info("steering on %s updated: link %u runs a new program (mode %s, host %s)", d->name, d->link_id,
 		     ps_steer_mode_name(a->cfg.steering.mode), a->o.host);
 	else
-		alog(A_DEBUG, "adopted steering on %s (link %u), maps refreshed", d->name, d->link_id);
+		pr_debug("adopted steering on %s (link %u), maps refreshed", d->name, d->link_id);
 	return true;
 }
 
@@ -493,6 +461,7 @@ static bool log_steer_dev(struct agent *a, size_t i)
  */
 static size_t reconcile_steering(struct agent *a, bool refresh)
 {
+	struct ps_error why = {};
 	const struct ps_steering_cfg *st = &a->cfg.steering;
 	const char *names[PS_MAX_STEER_IFACES];
 	size_t n = st->present ? st->n_interfaces : 0, failed = 0;
@@ -511,29 +480,28 @@ static size_t reconcile_steering(struct agent *a, bool refresh)
 		struct ps_steer_applied applied;
 		const struct ps_host_cfg *self = ps_config_find_host(&a->cfg, a->o.host);
 
-		ps_err_reset();
-		if (ps_steer_apply_locked(&a->cfg, self, a->steer_devs, n, PS_STEER_KEEP_GOING, &applied)) {
-			alog(repeat_level(&a->steer_last_shared_err, ps_err_msg()), "%s:%d: steering: %s; retrying",
-			     a->cfg.path, st->line, ps_err_msg());
+		if (ps_steer_apply_locked(&a->cfg, self, a->steer_devs, n, PS_STEER_KEEP_GOING, &applied, &why)) {
+			ps_log(repeat_level(&a->steer_last_shared_err, why.msg), "%s:%d: steering: %s; retrying",
+			       a->cfg.path, st->line, why.msg);
 			failed = n ?: 1;
 		} else {
 			a->steer_last_shared_err = 0;
 			for (size_t i = 0; i < n; i++)
 				failed += !log_steer_dev(a, i);
 			if (applied.replaced_build[0])
-				alog(A_INFO, "steering upgraded: the program of build %s replaced in place by build %s in every steering link",
+				pr_info("steering upgraded: the program of build %s replaced in place by build %s in every steering link",
 				     applied.replaced_build, ps_build_id_steer);
 		}
 	}
 	/* Named interfaces stay (also those that failed: a failure is no reason to take steering off). */
 	if (st->present && !n)
 		goto out;
-	ps_err_reset();
-	if (ps_steer_detach_locked(names, n, true, log_steer_detached, &ctx, &maps_removed)) {
-		alog(A_ERR, "cannot take steering off the interfaces the config no longer lists: %s", ps_err_msg());
+	ps_error_clear(&why);
+	if (ps_steer_detach_locked(names, n, true, log_steer_detached, &ctx, &maps_removed, &why)) {
+		pr_err("cannot take steering off the interfaces the config no longer lists: %s", why.msg);
 		failed++;
 	} else if (maps_removed) {
-		alog(A_INFO, "no interface has steering any more: its maps are removed");
+		pr_info("no interface has steering any more: its maps are removed");
 	}
 out:
 	a->steer_failed = failed > n ? n : failed;
@@ -550,6 +518,7 @@ out:
  */
 static int reconcile(struct agent *a, bool refresh)
 {
+	struct ps_error why = {};
 	struct wanted *w = calloc(1, sizeof(*w));
 	__u64 *have = calloc(PS_MAX_ATTACHMENTS, sizeof(*have));
 	unsigned long long failed = 0;
@@ -561,17 +530,16 @@ static int reconcile(struct agent *a, bool refresh)
 		free(have);
 		return -ENOMEM;
 	}
-	ps_err_reset();
-	err = ps_env_require_btf();
+	err = ps_env_require_btf(&why);
 	if (!err)
-		err = ps_env_require_bpffs(ps_pin_dir());
+		err = ps_env_require_bpffs(ps_pin_dir(), &why);
 	if (!err) {
-		lock = ps_state_lock();
+		lock = ps_state_lock(&why);
 		if (lock < 0)
 			err = lock;
 	}
 	if (err) {
-		alog(A_ERR, "%s", ps_err_msg());
+		pr_err("%s", why.msg);
 		failed = a->cfg.n_cgroups;
 		steer_failed = a->steer_wanted = a->cfg.steering.n_interfaces;
 		a->steer_failed = steer_failed;
@@ -583,16 +551,16 @@ static int reconcile(struct agent *a, bool refresh)
 	for (size_t i = 0; i < a->cfg.n_cgroups; i++) {
 		unsigned long scratch = 0;
 
-		ps_err_reset();
-		if (!apply_cgroup(a, &a->cfg.cgroups[i], w, refresh)) {
+		ps_error_clear(&why);
+		if (!apply_cgroup(a, &a->cfg.cgroups[i], w, refresh, &why)) {
 			if (a->last_err)
 				a->last_err[i] = 0;
 			continue;
 		}
 		failed++;
 		/* The same error again (a retry) is logged once, then at debug level. */
-		alog(repeat_level(a->last_err ? &a->last_err[i] : &scratch, ps_err_msg()), "%s:%d: cgroups[%zu] %s: %s; retrying",
-		     a->cfg.path, a->cfg.cgroups[i].line, i, a->cfg.cgroups[i].path, ps_err_msg());
+		ps_log(repeat_level(a->last_err ? &a->last_err[i] : &scratch, why.msg), "%s:%d: cgroups[%zu] %s: %s; retrying",
+		       a->cfg.path, a->cfg.cgroups[i].line, i, a->cfg.cgroups[i].path, why.msg);
 	}
 	n_have = pinned_ids(have, PS_MAX_ATTACHMENTS);
 	for (size_t i = 0; i < n_have; i++) {
@@ -600,10 +568,10 @@ static int reconcile(struct agent *a, bool refresh)
 
 		if (is_wanted(w, have[i]))
 			continue;
-		ps_err_reset();
-		if (ps_detach_id_locked(have[i], &res)) {
-			alog(A_ERR, "cannot detach cgroup %llu, which the config no longer lists: %s",
-			     (unsigned long long)have[i], ps_err_msg());
+		ps_error_clear(&why);
+		if (ps_detach_id_locked(have[i], &res, &why)) {
+			pr_err("cannot detach cgroup %llu, which the config no longer lists: %s",
+			       (unsigned long long)have[i], why.msg);
 			failed++;
 			continue;
 		}
@@ -611,10 +579,10 @@ static int reconcile(struct agent *a, bool refresh)
 		if (res.draining && res.was_draining)
 			continue;
 		if (res.draining)
-			alog(A_INFO, "detached cgroup %llu: the config no longer lists it; %llu of its sockets still hold claims, its release programs stay until they close",
+			pr_info("detached cgroup %llu: the config no longer lists it; %llu of its sockets still hold claims, its release programs stay until they close",
 			     (unsigned long long)have[i], (unsigned long long)res.draining);
 		else
-			alog(A_INFO, "detached cgroup %llu: the config no longer lists it%s", (unsigned long long)have[i],
+			pr_info("detached cgroup %llu: the config no longer lists it%s", (unsigned long long)have[i],
 			     res.removed_all ? "; no cgroup is attached any more, the socket side's pins removed" : "");
 	}
 	steer_failed = reconcile_steering(a, refresh);
@@ -668,46 +636,46 @@ static void reject(struct agent *a, const char *why)
 	a->m.last_reload_ok = false;
 	a->m.reloads_failed++;
 	pthread_mutex_unlock(&a->lock);
-	alog(A_ERR, "config rejected, generation %llu stays in force: %s", a->m.generation, why);
+	pr_err("config rejected, generation %llu stays in force: %s", a->m.generation, why);
 }
 
 /* SIGHUP or a changed file: a bad config is rejected, the running one stays. */
 static void reload(struct agent *a, bool only_if_changed)
 {
+	struct ps_error why = {};
 	struct ps_config cfg = {};
 	char summary[128];
 	char *content = NULL;
 	size_t len = 0;
 	int err;
 
-	ps_err_reset();
 	if (only_if_changed) {
 		char *now;
 		bool same;
 
 		/* A file that became writable by others is refused even with the same content. */
-		if (ps_agent_check_config_perms(a->o.config)) {
-			reject(a, ps_err_msg());
+		if (ps_agent_check_config_perms(a->o.config, &why)) {
+			reject(a, why.msg);
 			return;
 		}
 		now = read_all(a->o.config, &len);
 		same = now && a->content && len == a->content_len && !memcmp(now, a->content, len);
 		free(now);
 		if (same) {
-			alog(A_DEBUG, "%s changed on disk but its content did not: nothing to do", a->o.config);
+			pr_debug("%s changed on disk but its content did not: nothing to do", a->o.config);
 			return;
 		}
-		alog(A_INFO, "%s changed: reloading", a->o.config);
+		pr_info("%s changed: reloading", a->o.config);
 	}
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s", now_monotonic_usec(), a->o.config);
-	err = load_config(a, &cfg, &content, &len);
+	err = load_config(a, &cfg, &content, &len, &why);
 	pthread_mutex_lock(&a->lock);
 	a->m.last_reload_time = now_realtime();
 	if (err) {
 		pthread_mutex_unlock(&a->lock);
-		reject(a, ps_err_msg());
+		reject(a, why.msg);
 		sd_notifyf(0, "READY=1\nSTATUS=config rejected (generation %llu in force): %s", a->m.generation,
-			   ps_err_msg());
+			   why.msg);
 		return;
 	}
 	ps_config_free(&a->cfg);
@@ -728,22 +696,22 @@ static void reload(struct agent *a, bool only_if_changed)
 	else
 		a->m.reloads_ok++;
 	pthread_mutex_unlock(&a->lock);
-	alog(err ? A_WARN : A_INFO, "config generation %llu from %s %s", a->m.generation, a->o.config,
+	ps_log(err ? PS_LOG_WARN : PS_LOG_INFO, "config generation %llu from %s %s", a->m.generation, a->o.config,
 	     err ? "applied in part (see the errors above); retrying" : "applied");
 	sd_notifyf(0, "READY=1\nSTATUS=generation %llu, %s", a->m.generation, datapath_summary(a, summary, sizeof(summary)));
 }
 
-static int watch_dir(struct agent *a)
+static int watch_dir(struct agent *a, struct ps_error *error)
 {
 	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 
 	if (fd < 0)
-		return ps_err(errno, "inotify: %s", strerror(errno));
+		return ps_fail(error, errno, "inotify: %s", strerror(errno));
 	/* The directory, not the file: editors and ConfigMaps replace the file by a rename. */
 	if (inotify_add_watch(fd, a->dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB |
 						  IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
 		close(fd);
-		return ps_err(errno, "cannot watch %s: %s", a->dir, strerror(errno));
+		return ps_fail(error, errno, "cannot watch %s: %s", a->dir, strerror(errno));
 	}
 	return fd;
 }
@@ -769,7 +737,7 @@ static bool drain_events(int fd, const char *base, bool *dir_gone)
 	return hit;
 }
 
-static int run_agent(int argc, char **argv)
+static int run_agent(int argc, char **argv, struct ps_error *error)
 {
 	struct agent *a = calloc(1, sizeof(*a));
 	struct ps_metrics_server *srv = NULL;
@@ -783,38 +751,37 @@ static int run_agent(int argc, char **argv)
 		return -ENOMEM;
 	a->o.interval = 60;
 	pthread_mutex_init(&a->lock, NULL);
-	err = ps_cli_parse(&ps_cmd_agent, argc, argv, on_agent_opt, &a->o);
+	err = ps_cli_parse(&ps_cmd_agent, argc, argv, on_agent_opt, &a->o, error);
 	if (err) {
 		free(a);
 		return err > 0 ? 0 : err;
 	}
-	/* -j: the log is JSON lines, the internals' messages included. */
-	ps_log_set_json(ps_json, "agent");
+	/* Every line names the agent; with -j they are JSON lines. */
+	ps_log_set_component("agent");
 	if (ps_log_get_level() < PS_LOG_INFO)
 		ps_log_set_level(PS_LOG_INFO); /* the internals' progress messages belong in the log */
 	if (!a->o.config) {
-		err = ps_err(EINVAL, "agent needs --config FILE: the fleet config, with a cgroups: section or steering.interfaces");
+		err = ps_fail(error, EINVAL, "agent needs --config FILE: the fleet config, with a cgroups: section or steering.interfaces");
 		goto out;
 	}
 	if (!a->o.host) {
 		if (gethostname(hostbuf, sizeof(hostbuf))) {
-			err = ps_err(errno, "cannot read the hostname: pass --host NAME");
+			err = ps_fail(error, errno, "cannot read the hostname: pass --host NAME");
 			goto out;
 		}
 		hostbuf[sizeof(hostbuf) - 1] = '\0';
 		a->o.host = hostbuf;
 	}
 	/* An explicit -j wins over the journal. */
-	journal = !ps_log_json() && ps_journal_is_stderr();
-	if (journal) {
+	if (!ps_log_json() && ps_journal_is_stderr()) {
 		ps_journal_set_context(a->o.host, a->o.config, &a->m.generation);
 		ps_journal_take_internal_log();
 	}
-	err = ps_env_require_host(true);
+	err = ps_env_require_host(true, error);
 	if (err)
 		goto out;
 	if (!realpath(a->o.config, real)) {
-		err = ps_err(errno, "config %s: %s", a->o.config, strerror(errno));
+		err = ps_fail(error, errno, "config %s: %s", a->o.config, strerror(errno));
 		goto out;
 	}
 	/* Watch the directory the path names (not the symlink's target: ConfigMaps swap those). */
@@ -828,7 +795,7 @@ static int run_agent(int argc, char **argv)
 	else
 		*slash = '\0';
 
-	err = load_config(a, &a->cfg, &a->content, &len);
+	err = load_config(a, &a->cfg, &a->content, &len, error);
 	if (err)
 		goto out;
 	a->content_len = len;
@@ -843,10 +810,10 @@ static int run_agent(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sigfd < 0) {
-		err = ps_err(errno, "signalfd: %s", strerror(errno));
+		err = ps_fail(error, errno, "signalfd: %s", strerror(errno));
 		goto out;
 	}
-	inofd = watch_dir(a);
+	inofd = watch_dir(a, error);
 	if (inofd < 0) {
 		err = inofd;
 		goto out;
@@ -854,10 +821,10 @@ static int run_agent(int argc, char **argv)
 
 	/* Before anything changes: a busy address must not leave half a start behind. */
 	if (a->o.metrics) {
-		err = ps_metrics_start(a->o.metrics, &a->m, &a->lock, &srv);
+		err = ps_metrics_start(a->o.metrics, &a->m, &a->lock, &srv, error);
 		if (err)
 			goto out;
-		alog(A_INFO, "metrics at http://%s/metrics", a->o.metrics);
+		pr_info("metrics at http://%s/metrics", a->o.metrics);
 	}
 	pthread_mutex_lock(&a->lock);
 	a->m.generation = 1;
@@ -868,7 +835,7 @@ static int run_agent(int argc, char **argv)
 	pthread_mutex_unlock(&a->lock);
 	if (err && err != -EAGAIN)
 		goto out; /* the host cannot run portslice: the error says why */
-	alog(a->failed ? A_WARN : A_INFO, "running: config %s (generation 1), host %s, %s%s", a->o.config, a->o.host,
+	ps_log(a->failed ? PS_LOG_WARN : PS_LOG_INFO, "running: config %s (generation 1), host %s, %s%s", a->o.config, a->o.host,
 	     datapath_summary(a, summary, sizeof(summary)), a->failed ? "; retrying the others every 5 s" : "");
 	/*
 	 * Ready: the datapath of every listed cgroup and interface that exists is
@@ -896,18 +863,18 @@ static int run_agent(int argc, char **argv)
 				timeout = d - now < 0 ? 0 : d - now;
 		}
 		if (poll(pfd, inofd >= 0 ? 2 : 1, (int)timeout) < 0 && errno != EINTR) {
-			err = ps_err(errno, "poll: %s", strerror(errno));
+			err = ps_fail(error, errno, "poll: %s", strerror(errno));
 			break;
 		}
 		now = (long long)(now_monotonic_usec() / 1000);
 		if (pfd[0].revents & POLLIN && read(sigfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGHUP) {
-				alog(A_INFO, "SIGHUP: reloading %s", a->o.config);
+				pr_info("SIGHUP: reloading %s", a->o.config);
 				reload(a, false);
 				due_retry = -1;
 				continue;
 			}
-			alog(A_INFO, "%s: stopping; the datapath stays in place ('portslice detach --all' removes it)",
+			pr_info("%s: stopping; the datapath stays in place ('portslice detach --all' removes it)",
 			     strsignal(si.ssi_signo));
 			sd_notify(0, "STOPPING=1");
 			break;
@@ -915,7 +882,7 @@ static int run_agent(int argc, char **argv)
 		if (inofd >= 0 && pfd[1].revents & POLLIN && drain_events(inofd, a->base, &dir_gone))
 			due_change = now + 200; /* editors write in steps: settle first */
 		if (dir_gone) {
-			alog(A_WARN, "%s was removed or moved: no longer watching it; reload with SIGHUP", a->dir);
+			pr_warn("%s was removed or moved: no longer watching it; reload with SIGHUP", a->dir);
 			close(inofd);
 			inofd = -1;
 		}
@@ -932,7 +899,7 @@ static int run_agent(int argc, char **argv)
 			err = reconcile(a, a->refresh_pending);
 			if (!err && was_failed) {
 				a->m.last_reload_ok = true;
-				alog(A_INFO, "every listed cgroup is attached now%s",
+				pr_info("every listed cgroup is attached now%s",
 				     a->steer_wanted ? ", and every listed interface steered" : "");
 			}
 			pthread_mutex_unlock(&a->lock);

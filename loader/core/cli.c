@@ -41,8 +41,8 @@ void ps_cli_usage(FILE *out, const struct ps_cmd *cmd)
 	fprintf(out, "  %-28s %s\n", "-h, --help", "show this help");
 }
 
-int ps_cli_parse(const struct ps_cmd *cmd, int argc, char **argv,
-		 int (*on_opt)(int key, const char *arg, void *ctx), void *ctx)
+int ps_cli_parse(const struct ps_cmd *cmd, int argc, char **argv, ps_opt_fn on_opt, void *ctx,
+		 struct ps_error *error)
 {
 	struct option lopts[PS_MAX_OPTS + 5] = {};
 	char sopts[PS_MAX_OPTS * 2 + 8] = "+hj";
@@ -74,7 +74,7 @@ int ps_cli_parse(const struct ps_cmd *cmd, int argc, char **argv,
 			if (!cmd->positional || took_arg || optind >= argc)
 				break;
 			took_arg = true;
-			err = on_opt(PS_OPT_ARG, argv[optind++], ctx);
+			err = on_opt(PS_OPT_ARG, argv[optind++], ctx, error);
 			if (err)
 				return err;
 			continue;
@@ -85,7 +85,7 @@ int ps_cli_parse(const struct ps_cmd *cmd, int argc, char **argv,
 			return 1;
 		case OPT_JSON:
 			ps_json = true;
-			ps_log_set_json(true, NULL);
+			ps_log_set_json(true);
 			break;
 		case OPT_BPFFS:
 			ps_env_set_bpffs(optarg);
@@ -96,18 +96,18 @@ int ps_cli_parse(const struct ps_cmd *cmd, int argc, char **argv,
 		case '?':
 			for (const struct ps_opt *o = cmd->opts; optopt && o && o->name; o++)
 				if (o->key == optopt)
-					return ps_err(EINVAL, "option --%s of '%s' needs a value (%s): see 'portslice %s --help'",
+					return ps_fail(error, EINVAL, "option --%s of '%s' needs a value (%s): see 'portslice %s --help'",
 						      o->name, cmd->name, o->metavar, cmd->name);
-			return ps_err(EINVAL, "unknown option '%s' for '%s': see 'portslice %s --help'",
+			return ps_fail(error, EINVAL, "unknown option '%s' for '%s': see 'portslice %s --help'",
 				      argv[optind - 1], cmd->name, cmd->name);
 		default:
-			err = on_opt(c, optarg, ctx);
+			err = on_opt(c, optarg, ctx, error);
 			if (err)
 				return err;
 		}
 	}
 	if (optind < argc)
-		return ps_err(EINVAL, "unexpected argument '%s' for '%s': see 'portslice %s --help'",
+		return ps_fail(error, EINVAL, "unexpected argument '%s' for '%s': see 'portslice %s --help'",
 			      argv[optind], cmd->name, cmd->name);
 	return 0;
 }

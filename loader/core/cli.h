@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "core/error.h"
+
 struct ps_opt {
 	const char *name;     /* long option, without "--" */
 	int key;              /* short option character or a value >= 256 */
@@ -22,7 +24,7 @@ struct ps_cmd {
 	const char *summary;  /* one line, for the command list */
 	const char *details;  /* paragraph(s) for `portslice help CMD`, may be NULL */
 	const struct ps_opt *opts; /* terminated by an entry with name NULL */
-	int (*run)(int argc, char **argv);
+	int (*run)(int argc, char **argv, struct ps_error *error);
 	/*
 	 * Selected by its full name only, never by an abbreviation: for a
 	 * command added after others that share its first letters (steer vs
@@ -47,19 +49,12 @@ extern bool ps_pretty;
 /*
  * Parses argv against cmd->opts, calling @on_opt for each option. Handles
  * -h/--help (prints usage, returns 1) and -j/--json. Returns 0, 1 for
- * "help was printed", or a negative errno with the error recorded.
+ * "help was printed", or a negative errno with the error in @error.
  */
-int ps_cli_parse(const struct ps_cmd *cmd, int argc, char **argv,
-		 int (*on_opt)(int key, const char *arg, void *ctx), void *ctx);
+typedef int (*ps_opt_fn)(int key, const char *arg, void *ctx, struct ps_error *error);
+int ps_cli_parse(const struct ps_cmd *cmd, int argc, char **argv, ps_opt_fn on_opt, void *ctx,
+		 struct ps_error *error);
 void ps_cli_usage(FILE *out, const struct ps_cmd *cmd);
-
-struct ps_error;
-/*
- * Records a config load's failure: its first error as the message (with a
- * pointer to 'portslice validate' when there are more), the file, line and
- * field, and every error for --json's "errors". Returns @err.
- */
-int ps_err_config(int err, const struct ps_error *e);
 
 extern const struct ps_cmd ps_cmd_attach;
 extern const struct ps_cmd ps_cmd_detach;

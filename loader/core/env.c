@@ -19,17 +19,17 @@
 #define BTF_VMLINUX "/sys/kernel/btf/vmlinux"
 #define BPFFS_DEFAULT "/sys/fs/bpf"
 
-int ps_env_require_root(void)
+int ps_env_require_root(struct ps_error *error)
 {
 	if (geteuid() != 0)
-		return ps_err(EPERM, "must run as root: it loads BPF programs and attaches them to cgroups (try: sudo portslice ...)");
+		return ps_fail(error, EPERM, "must run as root: it loads BPF programs and attaches them to cgroups (try: sudo portslice ...)");
 	return 0;
 }
 
-int ps_env_require_btf(void)
+int ps_env_require_btf(struct ps_error *error)
 {
 	if (access(BTF_VMLINUX, R_OK))
-		return ps_err(ENOENT, "this kernel exposes no BTF (%s is missing): use a kernel built with CONFIG_DEBUG_INFO_BTF=y", BTF_VMLINUX);
+		return ps_fail(error, ENOENT, "this kernel exposes no BTF (%s is missing): use a kernel built with CONFIG_DEBUG_INFO_BTF=y", BTF_VMLINUX);
 	return 0;
 }
 
@@ -294,20 +294,20 @@ int ps_env_host_view_why(bool cgroups, char *why, size_t len)
 	return err;
 }
 
-int ps_env_require_host(bool cgroups)
+int ps_env_require_host(bool cgroups, struct ps_error *error)
 {
-	return ps_env_require_root() ?: ps_env_host_view(cgroups);
+	return ps_env_require_root(error) ?: ps_env_host_view(cgroups, error);
 }
 
-int ps_env_host_view(bool cgroups)
+int ps_env_host_view(bool cgroups, struct ps_error *error)
 {
 	char why[1536];
 	int err = ps_env_host_view_why(cgroups, why, sizeof(why));
 
-	return err ? ps_err(err, "%s", why) : 0;
+	return err ? ps_fail(error, err, "%s", why) : 0;
 }
 
-int ps_env_require_bpffs(const char *dir)
+int ps_env_require_bpffs(const char *dir, struct ps_error *error)
 {
 	char probe[PATH_MAX];
 	char *slash;
@@ -319,19 +319,19 @@ int ps_env_require_bpffs(const char *dir)
 	if (is_bpffs(probe))
 		return 0;
 	if (strncmp(dir, BPFFS_DEFAULT "/", strlen(BPFFS_DEFAULT) + 1) || !strcmp(probe, "/"))
-		return ps_err(ENOTSUP, "%s is not on a bpf file system: mount one there (mount -t bpf bpf DIR) or unset PORTSLICE_PIN_DIR", dir);
+		return ps_fail(error, ENOTSUP, "%s is not on a bpf file system: mount one there (mount -t bpf bpf DIR) or unset PORTSLICE_PIN_DIR", dir);
 	if (ps_env_bpffs() || ps_ns_initial("mnt") != 1)
-		return ps_err(ENOTSUP, "bpffs is not mounted at %s in this mount namespace (ip netns exec hides it): "
+		return ps_fail(error, ENOTSUP, "bpffs is not mounted at %s in this mount namespace (ip netns exec hides it): "
 			      "pins made here would vanish with it; run under 'nsenter --net=/run/netns/NAME' instead",
 			      BPFFS_DEFAULT);
 	if (mount("bpf", BPFFS_DEFAULT, "bpf", 0, "mode=0700"))
-		return ps_err(errno, "bpffs is not mounted at %s and mounting it failed (%s): run 'mount -t bpf bpf %s'",
+		return ps_fail(error, errno, "bpffs is not mounted at %s and mounting it failed (%s): run 'mount -t bpf bpf %s'",
 			      BPFFS_DEFAULT, strerror(errno), BPFFS_DEFAULT);
 	pr_info("mounted the bpf file system at %s", BPFFS_DEFAULT);
 	return 0;
 }
 
-int ps_env_cgroup2_mount(char *buf, size_t len)
+int ps_env_cgroup2_mount(char *buf, size_t len, struct ps_error *error)
 {
 	char line[4096], dev[256], mnt[PATH_MAX], type[64];
 	FILE *f;
@@ -343,7 +343,7 @@ int ps_env_cgroup2_mount(char *buf, size_t len)
 	}
 	f = fopen("/proc/self/mounts", "r");
 	if (!f)
-		return ps_err(errno, "cannot read /proc/self/mounts: %s", strerror(errno));
+		return ps_fail(error, errno, "cannot read /proc/self/mounts: %s", strerror(errno));
 	while (!found && fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%255s %4095s %63s", dev, mnt, type) == 3 && !strcmp(type, "cgroup2")) {
 			snprintf(buf, len, "%s", mnt);
@@ -352,11 +352,11 @@ int ps_env_cgroup2_mount(char *buf, size_t len)
 	}
 	fclose(f);
 	if (!found)
-		return ps_err(ENOENT, "no cgroup v2 hierarchy is mounted: mount one (mount -t cgroup2 none /sys/fs/cgroup) or boot with systemd.unified_cgroup_hierarchy=1");
+		return ps_fail(error, ENOENT, "no cgroup v2 hierarchy is mounted: mount one (mount -t cgroup2 none /sys/fs/cgroup) or boot with systemd.unified_cgroup_hierarchy=1");
 	return 0;
 }
 
-int ps_cgroup_open(const char *dir, struct ps_cgroup *cg)
+int ps_cgroup_open(const char *dir, struct ps_cgroup *cg, struct ps_error *error)
 {
 	char mnt[PATH_MAX];
 	struct statfs sfs;
@@ -366,28 +366,28 @@ int ps_cgroup_open(const char *dir, struct ps_cgroup *cg)
 
 	cg->fd = -1;
 	if (!realpath(dir, cg->path))
-		return ps_err(errno, "cgroup %s: %s", dir, strerror(errno));
+		return ps_fail(error, errno, "cgroup %s: %s", dir, strerror(errno));
 	if (statfs(cg->path, &sfs) || sfs.f_type != CGROUP2_SUPER_MAGIC) {
-		err = ps_env_cgroup2_mount(mnt, sizeof(mnt));
+		err = ps_env_cgroup2_mount(mnt, sizeof(mnt), error);
 		if (err)
 			return err;
-		return ps_err(EINVAL, "%s is not a cgroup v2 directory: name one under %s", dir, mnt);
+		return ps_fail(error, EINVAL, "%s is not a cgroup v2 directory: name one under %s", dir, mnt);
 	}
-	err = ps_env_cgroup2_mount(mnt, sizeof(mnt));
+	err = ps_env_cgroup2_mount(mnt, sizeof(mnt), error);
 	if (err)
 		return err;
 	mlen = strlen(mnt);
 	if (!strcmp(cg->path, mnt))
-		return ps_err(EINVAL, "refusing the root cgroup %s: it holds every process of the host; name a child cgroup", mnt);
+		return ps_fail(error, EINVAL, "refusing the root cgroup %s: it holds every process of the host; name a child cgroup", mnt);
 	if (strncmp(cg->path, mnt, mlen) || cg->path[mlen] != '/')
-		return ps_err(EINVAL, "%s is outside the cgroup v2 mount %s", cg->path, mnt);
+		return ps_fail(error, EINVAL, "%s is outside the cgroup v2 mount %s", cg->path, mnt);
 	snprintf(cg->rel, sizeof(cg->rel), "%s", cg->path + mlen);
 	if (stat(cg->path, &st))
-		return ps_err(errno, "cgroup %s: %s", cg->path, strerror(errno));
+		return ps_fail(error, errno, "cgroup %s: %s", cg->path, strerror(errno));
 	cg->id = st.st_ino;
 	cg->fd = open(cg->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cg->fd < 0)
-		return ps_err(errno, "cgroup %s: %s", cg->path, strerror(errno));
+		return ps_fail(error, errno, "cgroup %s: %s", cg->path, strerror(errno));
 	return 0;
 }
 

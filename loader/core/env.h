@@ -3,6 +3,8 @@
 #ifndef PS_ENV_H
 #define PS_ENV_H
 
+#include "core/error.h"
+
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,9 +19,9 @@ struct ps_cgroup {
 	int fd;                /* O_RDONLY directory fd, -1 once closed */
 };
 
-int ps_env_require_root(void);
+int ps_env_require_root(struct ps_error *error);
 /* Root, and ps_env_host_view(): what every command that reads or changes the pins needs first. */
-int ps_env_require_host(bool cgroups);
+int ps_env_require_host(bool cgroups, struct ps_error *error);
 
 /*
  * The host's mounts as this process sees them, named by the user (--bpffs,
@@ -43,15 +45,15 @@ int ps_ns_initial(const char *type);
  * otherwise no answer: under 'ip netns exec' /sys is another mount, with
  * neither, and "nothing is attached" would be false.
  */
-int ps_env_host_view(bool cgroups);
+int ps_env_host_view(bool cgroups, struct ps_error *error);
 /* The same verdict without recording an error: 0, or why not in @why. */
 int ps_env_host_view_why(bool cgroups, char *why, size_t len);
-int ps_env_require_btf(void);
+int ps_env_require_btf(struct ps_error *error);
 /* Makes sure @dir lies on a bpf file system, mounting /sys/fs/bpf if needed. */
-int ps_env_require_bpffs(const char *dir);
-int ps_env_cgroup2_mount(char *buf, size_t len);
+int ps_env_require_bpffs(const char *dir, struct ps_error *error);
+int ps_env_cgroup2_mount(char *buf, size_t len, struct ps_error *error);
 /* Opens a cgroup v2 directory that is not the root of the hierarchy. */
-int ps_cgroup_open(const char *dir, struct ps_cgroup *cg);
+int ps_cgroup_open(const char *dir, struct ps_cgroup *cg, struct ps_error *error);
 void ps_cgroup_close(struct ps_cgroup *cg);
 int ps_env_local_port_range(struct ps_port_range *range);
 

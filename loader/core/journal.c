@@ -49,9 +49,8 @@ int ps_journal_log(int priority, const char *msg)
 
 static bool internal_sink(enum ps_log_level level, const char *msg)
 {
-	static const int priority[] = { [PS_LOG_WARN] = 4, [PS_LOG_INFO] = 6, [PS_LOG_DEBUG] = 7 };
-
-	return !ps_journal_log(priority[level], msg);
+	/* Log levels are syslog priorities already. */
+	return !ps_journal_log((int)level, msg);
 }
 
 void ps_journal_take_internal_log(void)

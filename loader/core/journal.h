@@ -28,7 +28,7 @@ void ps_journal_set_context(const char *host, const char *config, const unsigned
 /* One entry at syslog @priority (3 error .. 7 debug). 0, or a negative errno: log to stderr then. */
 int ps_journal_log(int priority, const char *msg);
 
-/* Routes the internals' pr_warn/pr_info/pr_debug to the journal too (log.h's sink). */
+/* Routes every log message to the journal (log.h's sink). */
 void ps_journal_take_internal_log(void);
 
 #endif

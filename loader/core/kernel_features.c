@@ -250,7 +250,7 @@ static const char *part_name(enum ps_feature_part part)
 	return part == PS_PART_SOCKETS ? "socket placement (attach)" : "reply steering (steer attach)";
 }
 
-int ps_features_require(enum ps_feature_part part, const char *what)
+int ps_features_require(enum ps_feature_part part, const char *what, struct ps_error *error)
 {
 	enum ps_feature_part other = part == PS_PART_SOCKETS ? PS_PART_STEERING : PS_PART_SOCKETS;
 	unsigned int missing = 0, other_missing = 0;
@@ -285,5 +285,5 @@ int ps_features_require(enum ps_feature_part part, const char *what)
 		snprintf(msg + len, sizeof(msg) - len,
 			 "\nNothing was changed: boot a kernel that has these (kernel table in the README); "
 			 "`portslice doctor` probes every feature.");
-	return ps_err(EOPNOTSUPP, "%s", msg);
+	return ps_fail(error, EOPNOTSUPP, "%s", msg);
 }

@@ -9,6 +9,8 @@
 #ifndef PS_KERNEL_FEATURES_H
 #define PS_KERNEL_FEATURES_H
 
+#include "core/error.h"
+
 #include <stdbool.h>
 
 /* The two halves of portslice, which need different kernel parts. */
@@ -42,6 +44,6 @@ bool ps_feature_hidden(unsigned int i);
  * "attach"), each missing row with the release that brings it and which
  * part of portslice still works on this kernel, and returns -EOPNOTSUPP.
  */
-int ps_features_require(enum ps_feature_part part, const char *what);
+int ps_features_require(enum ps_feature_part part, const char *what, struct ps_error *error);
 
 #endif

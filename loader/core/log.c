@@ -8,17 +8,6 @@
 
 static enum ps_log_level log_level = PS_LOG_WARN;
 static ps_log_sink_fn log_sink;
-static char err_msg[1024];
-
-/* Where the first error is (ps_err_at) and every error of its kind (ps_err_detail). */
-static struct {
-	char file[256];
-	int line;
-	char field[160];
-	bool set;
-} err_where;
-static json_object *err_details;
-
 static bool log_json;
 static const char *log_who;
 static json_object *warnings;
@@ -28,21 +17,19 @@ void ps_log_set_level(enum ps_log_level level)
 	log_level = level;
 }
 
-void ps_log_set_sink(ps_log_sink_fn sink)
-{
-	log_sink = sink;
-}
-
 enum ps_log_level ps_log_get_level(void)
 {
 	return log_level;
 }
 
-void ps_log_set_json(bool on, const char *who)
+void ps_log_set_sink(ps_log_sink_fn sink)
+{
+	log_sink = sink;
+}
+
+void ps_log_set_json(bool on)
 {
 	log_json = on;
-	if (who)
-		log_who = who;
 }
 
 bool ps_log_json(void)
@@ -50,20 +37,44 @@ bool ps_log_json(void)
 	return log_json;
 }
 
-void ps_log_line(const char *level, const char *msg)
+void ps_log_set_component(const char *who)
 {
-	json_object *o;
+	log_who = who;
+}
+
+static const char *level_name(enum ps_log_level level)
+{
+	switch (level) {
+	case PS_LOG_ERR:
+		return "error";
+	case PS_LOG_WARN:
+		return "warning";
+	case PS_LOG_INFO:
+		return "info";
+	default:
+		return "debug";
+	}
+}
+
+static void write_line(enum ps_log_level level, const char *msg)
+{
 	struct timespec ts;
+	json_object *o;
 
 	if (!log_json) {
-		fprintf(stderr, "portslice: %s%s%s\n", strcmp(level, "info") ? level : "",
-			strcmp(level, "info") ? ": " : "", msg);
+		/* The CLI's progress lines carry no level; the agent's log names every one. */
+		if (log_who)
+			fprintf(stderr, "portslice %s: %s: %s\n", log_who, level_name(level), msg);
+		else if (level == PS_LOG_INFO)
+			fprintf(stderr, "portslice: %s\n", msg);
+		else
+			fprintf(stderr, "portslice: %s: %s\n", level_name(level), msg);
 		return;
 	}
 	o = json_object_new_object();
 	clock_gettime(CLOCK_REALTIME, &ts);
 	json_object_object_add(o, "time", json_object_new_double(ts.tv_sec + ts.tv_nsec / 1e9));
-	json_object_object_add(o, "level", json_object_new_string(level));
+	json_object_object_add(o, "level", json_object_new_string(level_name(level)));
 	if (log_who)
 		json_object_object_add(o, "component", json_object_new_string(log_who));
 	json_object_object_add(o, "message", json_object_new_string(msg));
@@ -73,11 +84,6 @@ void ps_log_line(const char *level, const char *msg)
 
 void ps_log(enum ps_log_level level, const char *fmt, ...)
 {
-	static const char *const names[] = {
-		[PS_LOG_WARN] = "warning",
-		[PS_LOG_INFO] = "info",
-		[PS_LOG_DEBUG] = "debug",
-	};
 	char msg[2048];
 	va_list ap;
 
@@ -93,7 +99,7 @@ void ps_log(enum ps_log_level level, const char *fmt, ...)
 			warnings = json_object_new_array();
 		json_object_array_add(warnings, json_object_new_string(msg));
 	}
-	ps_log_line(names[level], msg);
+	write_line(level, msg);
 }
 
 int ps_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
@@ -104,74 +110,9 @@ int ps_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args
 	return vfprintf(stderr, fmt, args);
 }
 
-int ps_err(int err, const char *fmt, ...)
+json_object *ps_log_warnings(void)
 {
-	va_list ap;
-
-	if (!err_msg[0]) {
-		va_start(ap, fmt);
-		vsnprintf(err_msg, sizeof(err_msg), fmt, ap);
-		va_end(ap);
-	}
-	return err > 0 ? -err : err;
-}
-
-const char *ps_err_msg(void)
-{
-	return err_msg;
-}
-
-void ps_err_reset(void)
-{
-	err_msg[0] = '\0';
-	err_where.set = false;
-	json_object_put(err_details);
-	err_details = NULL;
-}
-
-void ps_err_at(const char *file, int line, const char *field)
-{
-	if (err_where.set || !file)
-		return;
-	snprintf(err_where.file, sizeof(err_where.file), "%s", file);
-	snprintf(err_where.field, sizeof(err_where.field), "%s", field ?: "");
-	err_where.line = line;
-	err_where.set = true;
-}
-
-static json_object *where_json(json_object *o, const char *file, int line, const char *field)
-{
-	json_object_object_add(o, "file", json_object_new_string(file));
-	if (line > 0)
-		json_object_object_add(o, "line", json_object_new_int(line));
-	if (field && *field)
-		json_object_object_add(o, "field", json_object_new_string(field));
-	return o;
-}
-
-void ps_err_detail(const char *file, int line, const char *field, const char *msg)
-{
-	json_object *o = json_object_new_object();
-
-	if (!err_details)
-		err_details = json_object_new_array();
-	where_json(o, file, line, field);
-	json_object_object_add(o, "message", json_object_new_string(msg));
-	json_object_array_add(err_details, o);
-}
-
-json_object *ps_err_json(void)
-{
-	json_object *root = json_object_new_object();
-
-	json_object_object_add(root, "error", json_object_new_string(*err_msg ? err_msg : "failed"));
-	if (err_where.set)
-		where_json(root, err_where.file, err_where.line, err_where.field);
-	if (err_details)
-		json_object_object_add(root, "errors", json_object_get(err_details));
-	if (warnings)
-		json_object_object_add(root, "warnings", json_object_get(warnings));
-	return root;
+	return warnings ? json_object_get(warnings) : NULL;
 }
 
 void ps_json_print(json_object *root)

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Logging and error reporting. Warnings and progress go to stderr; the one
- * error that ends a command is recorded with ps_err() and printed by main,
- * as text or, in --json mode, as {"error": ...} on stdout.
+ * The one logger, of the CLI and the agent alike. Levels are syslog
+ * priorities, as the journal takes them. Lines go to stderr ("portslice:
+ * warning: ..."; the agent's "portslice agent: info: ..."), as JSON lines
+ * with -j, or to a sink (the agent's journal, core/journal.h).
+ *
+ * A command's failure is not logged: it goes up in its struct ps_error
+ * (core/error.h) and main prints it once.
  */
-#ifndef PS_LOG_H
-#define PS_LOG_H
+#ifndef PS_CORE_LOG_H
+#define PS_CORE_LOG_H
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -13,31 +17,34 @@
 #include <json-c/json.h>
 
 enum ps_log_level {
-	PS_LOG_WARN,
-	PS_LOG_INFO,
-	PS_LOG_DEBUG,
+	PS_LOG_ERR = 3,
+	PS_LOG_WARN = 4,
+	PS_LOG_INFO = 6,
+	PS_LOG_DEBUG = 7,
 };
 
+/* Messages above @level are dropped (default PS_LOG_WARN; -v: PS_LOG_DEBUG). */
 void ps_log_set_level(enum ps_log_level level);
-/*
- * -j/--json: every message becomes one JSON line on stderr ({"level":
- * "warning", "message": ...}) and warnings are kept for ps_json_print().
- * @who names the program part in the lines ("agent"); NULL keeps the last one.
- */
-void ps_log_set_json(bool on, const char *who);
-bool ps_log_json(void);
-/* Writes one log line at syslog-style level name @level ("error", "info"...). */
-void ps_log_line(const char *level, const char *msg);
 enum ps_log_level ps_log_get_level(void);
+/*
+ * -j/--json: every message becomes one JSON line on stderr ({"time", "level",
+ * "component", "message"}) and warnings are kept for ps_json_print().
+ */
+void ps_log_set_json(bool on);
+bool ps_log_json(void);
+/* The program part that logs ("agent"): named in every line. */
+void ps_log_set_component(const char *who);
+
 void ps_log(enum ps_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
- * Where ps_log's messages go instead of stderr (the agent's journal): the
- * sink returns false when it did not take one, which then goes to stderr.
+ * Where messages go instead of stderr (the agent's journal): the sink
+ * returns false when it did not take one, which then goes to stderr.
  */
 typedef bool (*ps_log_sink_fn)(enum ps_log_level level, const char *msg);
 void ps_log_set_sink(ps_log_sink_fn sink);
 
+#define pr_err(...) ps_log(PS_LOG_ERR, __VA_ARGS__)
 #define pr_warn(...) ps_log(PS_LOG_WARN, __VA_ARGS__)
 #define pr_info(...) ps_log(PS_LOG_INFO, __VA_ARGS__)
 #define pr_debug(...) ps_log(PS_LOG_DEBUG, __VA_ARGS__)
@@ -45,26 +52,8 @@ void ps_log_set_sink(ps_log_sink_fn sink);
 /* libbpf's own messages, demoted one level: portslice prints its own errors. */
 int ps_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args);
 
-/*
- * Records why the command fails and returns -err (err is a positive errno),
- * so that callers can write `return ps_err(EINVAL, "...")`. The first
- * recorded error wins: it is the cause, later ones are consequences.
- */
-int ps_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-const char *ps_err_msg(void);
-/* Forgets the recorded error: for long-running callers (the agent) between tasks. */
-void ps_err_reset(void);
-
-/*
- * Where the recorded error is: a file and, where known, its line (0: none)
- * and field (NULL: none). Kept with the first error only. With --json the
- * error object carries them as keys "file", "line" and "field".
- */
-void ps_err_at(const char *file, int line, const char *field);
-/* One more error of the same failure (every error of a config file), listed under "errors". */
-void ps_err_detail(const char *file, int line, const char *field, const char *msg);
-/* {"error": MSG, "file": ..., "line": ..., "field": ..., "errors": [...], "warnings": [...]}. */
-json_object *ps_err_json(void);
+/* The warnings logged in --json mode so far (a new reference), NULL when none. */
+json_object *ps_log_warnings(void);
 
 /*
  * Prints a command's JSON result on stdout (indented with -p), with the

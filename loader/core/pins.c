@@ -46,7 +46,7 @@ bool ps_state_exists(void)
 	return !ps_pin_path(path, sizeof(path), "maps/ps_meta") && !access(path, F_OK);
 }
 
-int ps_state_lock(void)
+int ps_state_lock(struct ps_error *error)
 {
 	const char *path = getenv("PORTSLICE_LOCK_FILE");
 	int fd;
@@ -55,16 +55,16 @@ int ps_state_lock(void)
 		path = PS_LOCK_FILE_DEFAULT;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return ps_err(errno, "cannot open lock file %s: %s", path, strerror(errno));
+		return ps_fail(error, errno, "cannot open lock file %s: %s", path, strerror(errno));
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
 		if (errno != EWOULDBLOCK) {
 			close(fd);
-			return ps_err(errno, "cannot lock %s: %s", path, strerror(errno));
+			return ps_fail(error, errno, "cannot lock %s: %s", path, strerror(errno));
 		}
 		pr_info("waiting for another portslice command to finish (lock %s)", path);
 		if (flock(fd, LOCK_EX)) {
 			close(fd);
-			return ps_err(errno, "cannot lock %s: %s", path, strerror(errno));
+			return ps_fail(error, errno, "cannot lock %s: %s", path, strerror(errno));
 		}
 	}
 	return fd;
@@ -99,24 +99,24 @@ static int read_layout(int meta_fd, __u32 *version)
 	return 0;
 }
 
-static int check_layout_fd(int meta_fd)
+static int check_layout_fd(int meta_fd, struct ps_error *error)
 {
 	__u32 version = 0;
 	int err = read_layout(meta_fd, &version);
 
 	if (err)
-		return ps_err(err, "cannot read the layout version of the pins under %s: %s", ps_pin_dir(), strerror(-err));
+		return ps_fail(error, err, "cannot read the layout version of the pins under %s: %s", ps_pin_dir(), strerror(-err));
 	if (version != PS_LAYOUT_VERSION)
 		return ps_layout_refused("pins", version, PS_LAYOUT_VERSION, "portslice detach --all",
 					 "every cgroup and interface loses portslice: their new sockets get the kernel's ports, replies are not steered",
-					 "start its agent, or run 'portslice attach' for each cgroup and 'portslice steer attach'");
+					 "start its agent, or run 'portslice attach' for each cgroup and 'portslice steer attach'", error);
 	return 0;
 }
 
 int ps_layout_refused(const char *what, unsigned int have, unsigned int want, const char *detach,
-		      const char *meanwhile, const char *reattach)
+		      const char *meanwhile, const char *reattach, struct ps_error *error)
 {
-	return ps_err(EPROTO, "the %s under %s have layout version %u, this portslice reads version %u: "
+	return ps_fail(error, EPROTO, "the %s under %s have layout version %u, this portslice reads version %u: "
 		      "their maps cannot be carried over, and nothing was changed. To move to this portslice: "
 		      "1. stop the agent if one runs (systemctl stop portslice); 2. run '%s' (until step 3 %s; "
 		      "open connections keep their ports); 3. attach again with this portslice (%s). "
@@ -124,7 +124,7 @@ int ps_layout_refused(const char *what, unsigned int have, unsigned int want, co
 		      what, ps_pin_dir(), have, want, detach, meanwhile, reattach, have);
 }
 
-int ps_state_check_layout(void)
+int ps_state_check_layout(struct ps_error *error)
 {
 	int fd, err;
 
@@ -132,8 +132,8 @@ int ps_state_check_layout(void)
 		return 0;
 	fd = open_pinned("ps_meta");
 	if (fd < 0)
-		return ps_err(fd, "cannot open %s/maps/ps_meta: %s", ps_pin_dir(), strerror(-fd));
-	err = check_layout_fd(fd);
+		return ps_fail(error, fd, "cannot open %s/maps/ps_meta: %s", ps_pin_dir(), strerror(-fd));
+	err = check_layout_fd(fd, error);
 	close(fd);
 	return err;
 }
@@ -149,7 +149,7 @@ void ps_maps_close(struct ps_maps *maps)
 	}
 }
 
-int ps_maps_open(struct ps_maps *maps)
+int ps_maps_open(struct ps_maps *maps, struct ps_error *error)
 {
 	static const char *const names[] = {
 		"ps_pools", "ps_pool_addrs", "ps_dst4", "ps_dst6", "ps_tuples",
@@ -168,17 +168,17 @@ int ps_maps_open(struct ps_maps *maps)
 			err = fds[i];
 			fds[i] = -1;
 			ps_maps_close(maps);
-			return ps_err(err, "cannot open the pinned map %s/maps/%s: %s", ps_pin_dir(), names[i],
+			return ps_fail(error, err, "cannot open the pinned map %s/maps/%s: %s", ps_pin_dir(), names[i],
 				      strerror(-err));
 		}
 	}
-	err = check_layout_fd(maps->meta);
+	err = check_layout_fd(maps->meta, error);
 	if (err)
 		ps_maps_close(maps);
 	return err;
 }
 
-int ps_skel_load(struct ps_sock **out, const struct ps_attachment *att, __u64 cgroup_id)
+int ps_skel_load(struct ps_sock **out, const struct ps_attachment *att, __u64 cgroup_id, struct ps_error *error)
 {
 	char maps_dir[PATH_MAX];
 	struct ps_meta meta = { .layout_version = PS_LAYOUT_VERSION };
@@ -188,16 +188,16 @@ int ps_skel_load(struct ps_sock **out, const struct ps_attachment *att, __u64 cg
 
 	err = ps_pin_path(maps_dir, sizeof(maps_dir), "maps");
 	if (err)
-		return ps_err(err, "pin dir %s: name too long", ps_pin_dir());
+		return ps_fail(error, err, "pin dir %s: name too long", ps_pin_dir());
 	if (mkdir(ps_pin_dir(), 0700) && errno != EEXIST)
-		return ps_err(errno, "cannot create %s: %s", ps_pin_dir(), strerror(errno));
+		return ps_fail(error, errno, "cannot create %s: %s", ps_pin_dir(), strerror(errno));
 	if (mkdir(maps_dir, 0700) && errno != EEXIST)
-		return ps_err(errno, "cannot create %s: %s", maps_dir, strerror(errno));
+		return ps_fail(error, errno, "cannot create %s: %s", maps_dir, strerror(errno));
 
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = maps_dir);
 	skel = ps_sock__open_opts(&opts);
 	if (!skel)
-		return ps_err(errno, "cannot open the BPF object: %s", strerror(errno));
+		return ps_fail(error, errno, "cannot open the BPF object: %s", strerror(errno));
 
 	skel->rodata->ps_pool_mask = att->pool_mask;
 	skel->rodata->ps_pool_count = att->pool_count;
@@ -208,13 +208,13 @@ int ps_skel_load(struct ps_sock **out, const struct ps_attachment *att, __u64 cg
 	err = ps_sock__load(skel);
 	if (err) {
 		ps_sock__destroy(skel);
-		return ps_err(err, "the kernel refused portslice's BPF programs (%s); run with -v for the verifier's log, "
+		return ps_fail(error, err, "the kernel refused portslice's BPF programs (%s); run with -v for the verifier's log, "
 			      "and check the kernel requirements in the README", strerror(-err));
 	}
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.ps_meta), &key, &meta, BPF_ANY)) {
 		err = -errno;
 		ps_sock__destroy(skel);
-		return ps_err(err, "cannot stamp the layout version: %s", strerror(-err));
+		return ps_fail(error, err, "cannot stamp the layout version: %s", strerror(-err));
 	}
 	*out = skel;
 	return 0;
@@ -258,12 +258,12 @@ static int remove_tree(const char *path)
 	return err;
 }
 
-int ps_state_remove_all(void)
+int ps_state_remove_all(struct ps_error *error)
 {
 	int err = remove_tree(ps_pin_dir());
 
 	if (err)
-		return ps_err(err, "cannot remove %s: %s", ps_pin_dir(), strerror(-err));
+		return ps_fail(error, err, "cannot remove %s: %s", ps_pin_dir(), strerror(-err));
 	return 0;
 }
 
@@ -299,31 +299,31 @@ static int remove_maps(bool steer)
 	return err;
 }
 
-static int remove_side(const char *links_dir, bool steer)
+static int remove_side(const char *links_dir, bool steer, struct ps_error *error)
 {
 	char path[PATH_MAX];
 	int err;
 
 	if (ps_pin_path(path, sizeof(path), links_dir))
-		return ps_err(ENAMETOOLONG, "pin dir %s: name too long", ps_pin_dir());
+		return ps_fail(error, ENAMETOOLONG, "pin dir %s: name too long", ps_pin_dir());
 	/* Links first: unpinning them detaches the programs before their maps go. */
 	err = remove_tree(path);
 	if (!err)
 		err = remove_maps(steer);
 	if (err)
-		return ps_err(err, "cannot remove %s's pins under %s: %s", steer ? "steering" : "the socket side",
+		return ps_fail(error, err, "cannot remove %s's pins under %s: %s", steer ? "steering" : "the socket side",
 			      ps_pin_dir(), strerror(-err));
 	return 0;
 }
 
-int ps_state_remove_sock(void)
+int ps_state_remove_sock(struct ps_error *error)
 {
-	return remove_side("cgroups", false);
+	return remove_side("cgroups", false, error);
 }
 
-int ps_state_remove_steer(void)
+int ps_state_remove_steer(struct ps_error *error)
 {
-	return remove_side(PS_STEER_DIR, true);
+	return remove_side(PS_STEER_DIR, true, error);
 }
 
 void ps_maps_from_skel(struct ps_sock *skel, struct ps_maps *maps)

@@ -18,6 +18,8 @@
 #ifndef PS_STATE_H
 #define PS_STATE_H
 
+#include "core/error.h"
+
 #include <limits.h>
 #include <stdbool.h>
 
@@ -51,14 +53,14 @@ int ps_pin_path(char *buf, size_t len, const char *sub);
 bool ps_state_exists(void);
 
 /* Serialises state changes across concurrent portslice runs. Returns an fd. */
-int ps_state_lock(void);
+int ps_state_lock(struct ps_error *error);
 void ps_state_unlock(int fd);
 
 /* Opens the pinned maps (all, or fails). Checks the layout version. */
-int ps_maps_open(struct ps_maps *maps);
+int ps_maps_open(struct ps_maps *maps, struct ps_error *error);
 void ps_maps_close(struct ps_maps *maps);
 /* Refuses pins of another layout version; 0 when there are no pins. */
-int ps_state_check_layout(void);
+int ps_state_check_layout(struct ps_error *error);
 /*
  * The refusal of pins (@what: "pins", "steering pins") of layout @have by a
  * portslice that reads @want, with the exact steps to move over: @detach
@@ -66,13 +68,13 @@ int ps_state_check_layout(void);
  * @reattach. Returns -EPROTO. The README's "Upgrading" quotes it.
  */
 int ps_layout_refused(const char *what, unsigned int have, unsigned int want, const char *detach,
-		      const char *meanwhile, const char *reattach);
+		      const char *meanwhile, const char *reattach, struct ps_error *error);
 
 /*
  * Opens the BPF object with its maps pinned under <pin dir>/maps (reused
  * when present), with this attachment's pools set in .rodata, and loads it.
  */
-int ps_skel_load(struct ps_sock **skel, const struct ps_attachment *att, __u64 cgroup_id);
+int ps_skel_load(struct ps_sock **skel, const struct ps_attachment *att, __u64 cgroup_id, struct ps_error *error);
 
 /* The skeleton's map fds, borrowed (do not ps_maps_close() them). */
 void ps_maps_from_skel(struct ps_sock *skel, struct ps_maps *maps);
@@ -85,7 +87,7 @@ void ps_maps_from_skel(struct ps_sock *skel, struct ps_maps *maps);
 int ps_unpin(const char *path);
 
 /* Removes every pin and the pin dir: nothing of portslice stays (steering included). */
-int ps_state_remove_all(void);
+int ps_state_remove_all(struct ps_error *error);
 
 /* Maps of steering are named with this prefix; links live in PS_STEER_DIR. */
 #define PS_STEER_MAP_PREFIX "ps_steer_"
@@ -96,7 +98,7 @@ int ps_state_remove_all(void);
  * or steering's (interface links, ps_steer_* maps); then the pin dir if
  * nothing else is left in it.
  */
-int ps_state_remove_sock(void);
-int ps_state_remove_steer(void);
+int ps_state_remove_sock(struct ps_error *error);
+int ps_state_remove_steer(struct ps_error *error);
 
 #endif

@@ -51,7 +51,7 @@ static const struct ps_opt attach_opts[] = {
 	{ NULL },
 };
 
-static int on_attach_opt(int key, const char *arg, void *ctx)
+static int on_attach_opt(int key, const char *arg, void *ctx, struct ps_error *error)
 {
 	struct attach_opts *o = ctx;
 
@@ -67,7 +67,7 @@ static int on_attach_opt(int key, const char *arg, void *ctx)
 		break;
 	case OPT_POOL:
 		if (o->n_pools == PS_MAX_POOLS)
-			return ps_err(E2BIG, "at most %d --pool options", PS_MAX_POOLS);
+			return ps_fail(error, E2BIG, "at most %d --pool options", PS_MAX_POOLS);
 		o->pools[o->n_pools++] = (char *)arg;
 		break;
 	case OPT_STRICT:
@@ -88,14 +88,14 @@ static void warn_cb(const char *msg, void *arg)
  * cgroup's sockets live in another namespace that has it. A warning, or
  * with --strict the reason to change nothing.
  */
-static int check_addresses(const struct ps_config *cfg, const struct ps_selection *sel, bool strict)
+static int check_addresses(const struct ps_config *cfg, const struct ps_selection *sel, bool strict, struct ps_error *error)
 {
 	struct ifaddrs *ifs = NULL;
 	char addr[PS_ADDR_STR_LEN], ifname[IF_NAMESIZE + 1];
 	int err = 0;
 
 	if (getifaddrs(&ifs))
-		return strict ? ps_err(errno, "--strict: cannot list this namespace's addresses: %s", strerror(errno)) : 0;
+		return strict ? ps_fail(error, errno, "--strict: cannot list this namespace's addresses: %s", strerror(errno)) : 0;
 	for (size_t i = 0; i < sel->n && !err; i++) {
 		const struct ps_pool_cfg *p = sel->pool[i];
 		const char *why = "is not configured on any interface of this network namespace: connect() through it fails "
@@ -108,10 +108,10 @@ static int check_addresses(const struct ps_config *cfg, const struct ps_selectio
 			char field[48];
 
 			snprintf(field, sizeof(field), "pools[%zu].address", (size_t)(p - cfg->pools));
-			err = ps_err(EADDRNOTAVAIL, "--strict: %s:%d: %s: pool '%s': %s %s; add it (ip addr add %s/%d dev lo) or "
-				     "run attach in the workloads' network namespace (nsenter --net=/run/netns/NAME)",
-				     cfg->path, p->line, field, p->name, addr, why, addr, p->family == AF_INET ? 32 : 128);
-			ps_err_at(cfg->path, p->line, field);
+			err = ps_fail_at(error, EADDRNOTAVAIL, cfg->path, p->line, field,
+					 "--strict: %s:%d: %s: pool '%s': %s %s; add it (ip addr add %s/%d dev lo) or "
+					 "run attach in the workloads' network namespace (nsenter --net=/run/netns/NAME)",
+					 cfg->path, p->line, field, p->name, addr, why, addr, p->family == AF_INET ? 32 : 128);
 		} else
 			pr_warn("pool '%s': %s %s (ip addr add %s/%d dev lo; 'portslice doctor' checks it; --strict refuses)",
 				p->name, addr, why, addr, p->family == AF_INET ? 32 : 128);
@@ -124,7 +124,7 @@ static int check_addresses(const struct ps_config *cfg, const struct ps_selectio
  * The programs in the order they go onto a cgroup: those that give back
  * first, so that no socket is ever placed before its release is in place.
  */
-static int ordered_progs(struct ps_sock *skel, struct bpf_program *out[PS_ATTACHMENT_MAX_PROGS])
+static int ordered_progs(struct ps_sock *skel, struct bpf_program *out[PS_ATTACHMENT_MAX_PROGS], struct ps_error *error)
 {
 	struct bpf_program *prog;
 	int n = 0;
@@ -134,14 +134,14 @@ static int ordered_progs(struct ps_sock *skel, struct bpf_program *out[PS_ATTACH
 			if (ps_prog_gives_back(bpf_program__name(prog)) != !pass)
 				continue;
 			if (n == PS_ATTACHMENT_MAX_PROGS)
-				return ps_err(E2BIG, "too many programs");
+				return ps_fail(error, E2BIG, "too many programs");
 			out[n++] = prog;
 		}
 	return n;
 }
 
 /* Attaches @prog to the cgroup and pins its link at DIR/<program name>. */
-static int attach_pinned(struct bpf_program *prog, const struct ps_cgroup *cg, const char *dir)
+static int attach_pinned(struct bpf_program *prog, const struct ps_cgroup *cg, const char *dir, struct ps_error *error)
 {
 	char path[PATH_MAX + 72];
 	struct bpf_link *link;
@@ -149,57 +149,57 @@ static int attach_pinned(struct bpf_program *prog, const struct ps_cgroup *cg, c
 
 	link = bpf_program__attach_cgroup(prog, cg->fd);
 	if (!link)
-		return ps_err(errno, "cannot attach %s to %s: %s", bpf_program__name(prog), cg->path,
+		return ps_fail(error, errno, "cannot attach %s to %s: %s", bpf_program__name(prog), cg->path,
 			      strerror(errno));
 	snprintf(path, sizeof(path), "%s/%s", dir, bpf_program__name(prog));
 	err = bpf_link__pin(link, path);
 	/* The pin holds the link from now on; this only drops our reference. */
 	bpf_link__destroy(link);
 	if (err)
-		return ps_err(err, "cannot pin %s: %s", path, strerror(-err));
+		return ps_fail(error, err, "cannot pin %s: %s", path, strerror(-err));
 	return 0;
 }
 
 /* Attaches every program to the cgroup and pins the links, all or nothing. */
-static int attach_links(struct ps_sock *skel, const struct ps_cgroup *cg)
+static int attach_links(struct ps_sock *skel, const struct ps_cgroup *cg, struct ps_error *error)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX + 8];
 	struct bpf_program *progs[PS_ATTACHMENT_MAX_PROGS];
-	int n = ordered_progs(skel, progs), err = 0;
+	int n = ordered_progs(skel, progs, error), err = 0;
 
 	if (n < 0)
 		return n;
 	err = ps_attachment_dir(cg->id, dir, sizeof(dir));
 	if (err)
-		return ps_err(err, "pin path too long");
+		return ps_fail(error, err, "pin path too long");
 	/* bpffs refuses dots in names, hence a prefix rather than a suffix. */
 	if (ps_pin_path(tmp, sizeof(tmp), "cgroups/tmp-") ||
 	    strlen(tmp) + strlen(strrchr(dir, '/') + 1) >= sizeof(tmp))
-		return ps_err(ENAMETOOLONG, "pin path too long");
+		return ps_fail(error, ENAMETOOLONG, "pin path too long");
 	strcat(tmp, strrchr(dir, '/') + 1);
 	ps_attachment_remove_dir(tmp); /* debris of a crashed attach */
 	if (ps_attachments_mkdir() || mkdir(tmp, 0700))
-		return ps_err(errno, "cannot create %s: %s", tmp, strerror(errno));
+		return ps_fail(error, errno, "cannot create %s: %s", tmp, strerror(errno));
 
 	for (int i = 0; i < n && !err; i++)
-		err = attach_pinned(progs[i], cg, tmp);
+		err = attach_pinned(progs[i], cg, tmp, error);
 	/* The rename publishes every link at once. */
 	if (!err && rename(tmp, dir))
-		err = ps_err(errno, "cannot rename %s to %s: %s", tmp, dir, strerror(errno));
+		err = ps_fail(error, errno, "cannot rename %s to %s: %s", tmp, dir, strerror(errno));
 	if (err)
 		ps_attachment_remove_dir(tmp);
 	return err;
 }
 
 /* Unpins the links under @dir of programs not among @progs: hooks an older build had. */
-static int unpin_others(const char *dir, struct bpf_program **progs, int n)
+static int unpin_others(const char *dir, struct bpf_program **progs, int n, struct ps_error *error)
 {
 	struct dirent *de;
 	DIR *d = opendir(dir);
 	int err = 0;
 
 	if (!d)
-		return ps_err(errno, "cannot list %s: %s", dir, strerror(errno));
+		return ps_fail(error, errno, "cannot list %s: %s", dir, strerror(errno));
 	while ((de = readdir(d))) {
 		char path[PATH_MAX + 256];
 		bool known = de->d_name[0] == '.';
@@ -212,7 +212,7 @@ static int unpin_others(const char *dir, struct bpf_program **progs, int n)
 		err = ps_unpin(path) ?: err;
 	}
 	closedir(d);
-	return err ? ps_err(err, "cannot unpin a link under %s: %s", dir, strerror(-err)) : 0;
+	return err ? ps_fail(error, err, "cannot unpin a link under %s: %s", dir, strerror(-err)) : 0;
 }
 
 /*
@@ -221,37 +221,37 @@ static int unpin_others(const char *dir, struct bpf_program **progs, int n)
  * program. A draining attachment lost its placement links at detach; those
  * are attached anew.
  */
-static int update_links(struct ps_sock *skel, const struct ps_cgroup *cg)
+static int update_links(struct ps_sock *skel, const struct ps_cgroup *cg, struct ps_error *error)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 64];
 	struct bpf_program *progs[PS_ATTACHMENT_MAX_PROGS];
-	int n = ordered_progs(skel, progs), err;
+	int n = ordered_progs(skel, progs, error), err;
 
 	if (n < 0)
 		return n;
 	err = ps_attachment_dir(cg->id, dir, sizeof(dir));
 	if (err)
-		return ps_err(err, "pin path too long");
+		return ps_fail(error, err, "pin path too long");
 	for (int i = 0; i < n; i++) {
 		struct bpf_link *link;
 
 		snprintf(path, sizeof(path), "%s/%s", dir, bpf_program__name(progs[i]));
 		link = bpf_link__open(path);
 		if (!link && errno == ENOENT) {
-			err = attach_pinned(progs[i], cg, dir);
+			err = attach_pinned(progs[i], cg, dir, error);
 			if (err)
 				return err;
 			continue;
 		}
 		if (!link)
-			return ps_err(errno, "cannot open the pinned link %s: %s; run 'portslice detach --cgroup %s' and attach again",
+			return ps_fail(error, errno, "cannot open the pinned link %s: %s; run 'portslice detach --cgroup %s' and attach again",
 				      path, strerror(errno), cg->path);
 		err = bpf_link__update_program(link, progs[i]);
 		bpf_link__destroy(link);
 		if (err)
-			return ps_err(err, "cannot update %s: %s", path, strerror(-err));
+			return ps_fail(error, err, "cannot update %s: %s", path, strerror(-err));
 	}
-	return unpin_others(dir, progs, n);
+	return unpin_others(dir, progs, n, error);
 }
 
 static void print_result(const struct ps_cgroup *cg, const struct ps_selection *sel, const char *host,
@@ -295,7 +295,7 @@ static void print_result(const struct ps_cgroup *cg, const struct ps_selection *
 }
 
 int ps_attach_locked(const struct ps_cgroup *cg, const struct ps_selection *sel, const char **verb,
-		     char replaced[PS_BUILD_ID_LEN])
+		     char replaced[PS_BUILD_ID_LEN], struct ps_error *error)
 {
 	struct ps_attachment att = {}, old = {};
 	struct ps_maps maps;
@@ -306,10 +306,10 @@ int ps_attach_locked(const struct ps_cgroup *cg, const struct ps_selection *sel,
 
 	if (replaced)
 		replaced[0] = '\0';
-	err = ps_features_require(PS_PART_SOCKETS, "attach");
+	err = ps_features_require(PS_PART_SOCKETS, "attach", error);
 	if (err)
 		return err;
-	err = ps_state_check_layout();
+	err = ps_state_check_layout(error);
 	if (err)
 		goto out;
 	fresh = !ps_state_exists();
@@ -319,34 +319,34 @@ int ps_attach_locked(const struct ps_cgroup *cg, const struct ps_selection *sel,
 		ps_pin_path(path, sizeof(path), "maps/ps_pools");
 		pools_fd = bpf_obj_get(path);
 		if (pools_fd < 0) {
-			err = ps_err(errno, "cannot open %s: %s", path, strerror(errno));
+			err = ps_fail(error, errno, "cannot open %s: %s", path, strerror(errno));
 			goto out;
 		}
 	}
-	err = ps_assign_slots(pools_fd, sel, &att);
+	err = ps_assign_slots(pools_fd, sel, &att, error);
 	if (err)
 		goto out;
 	att.attached_ns = (__u64)time(NULL) * 1000000000ULL;
 	if (strlen(cg->rel) >= sizeof(att.path)) {
-		err = ps_err(ENAMETOOLONG, "cgroup path %s is longer than %zu characters", cg->rel, sizeof(att.path) - 1);
+		err = ps_fail(error, ENAMETOOLONG, "cgroup path %s is longer than %zu characters", cg->rel, sizeof(att.path) - 1);
 		goto out;
 	}
 	memcpy(att.path, cg->rel, strlen(cg->rel) + 1);
 
 	existed = !fresh && ps_attachment_exists(cg->id);
 	if (!fresh) {
-		err = ps_attachment_check_nesting(cg);
+		err = ps_attachment_check_nesting(cg, error);
 		if (err)
 			goto out;
 	}
 
-	err = ps_skel_load(&skel, &att, cg->id);
+	err = ps_skel_load(&skel, &att, cg->id, error);
 	if (err)
 		goto out;
 	ps_maps_from_skel(skel, &maps);
 	/* Kept across re-attaches: it counts sockets placed by earlier programs too. */
 	if (bpf_map_update_elem(maps.live, &cg->id, &(__u64){ 0 }, BPF_NOEXIST) && errno != EEXIST) {
-		err = ps_err(errno, "cannot record the attachment's socket count: %s", strerror(errno));
+		err = ps_fail(error, errno, "cannot record the attachment's socket count: %s", strerror(errno));
 		goto out;
 	}
 
@@ -356,42 +356,41 @@ int ps_attach_locked(const struct ps_cgroup *cg, const struct ps_selection *sel,
 	    !(old.flags & PS_ATT_DRAINING) && old.pool_count == att.pool_count &&
 	    !memcmp(old.pool_order, att.pool_order, sizeof(att.pool_order))) {
 		/* Same pools: only their settings may have changed, and the build. */
-		err = ps_install_pools(&maps, sel, &att);
+		err = ps_install_pools(&maps, sel, &att, error);
 		if (!err && !current)
-			err = update_links(skel, cg);
+			err = update_links(skel, cg, error);
 		if (!err) {
 			old.attached_ns = att.attached_ns;
-			err = ps_attachment_write(maps.attachments, cg->id, &old);
+			err = ps_attachment_write(maps.attachments, cg->id, &old, error);
 		}
 		*verb = current ? "already attached, pools refreshed:" : "upgraded";
 		goto out;
 	}
 
-	err = ps_install_pools(&maps, sel, &att);
+	err = ps_install_pools(&maps, sel, &att, error);
 	if (!err)
-		err = existed ? update_links(skel, cg) : attach_links(skel, cg);
+		err = existed ? update_links(skel, cg, error) : attach_links(skel, cg, error);
 	if (!err)
-		err = ps_attachment_write(maps.attachments, cg->id, &att);
+		err = ps_attachment_write(maps.attachments, cg->id, &att, error);
 	*verb = existed ? "updated" : "attached";
 out:
 	if (!err && !current && replaced)
 		snprintf(replaced, PS_BUILD_ID_LEN, "%s", other);
 	if (err && !existed && skel)
-		ps_attachment_remove(cg->id, &maps);
+		ps_attachment_remove(cg->id, &maps, error);
 	ps_sock__destroy(skel);
 	/* A failed first attach leaves nothing behind. */
 	if (err && fresh && !ps_cgroups_any())
-		ps_state_remove_sock();
+		ps_state_remove_sock(error);
 	if (pools_fd >= 0)
 		close(pools_fd);
 	return err;
 }
 
-static int run_attach(int argc, char **argv)
+static int run_attach(int argc, char **argv, struct ps_error *error)
 {
 	struct attach_opts o = {};
 	struct ps_config cfg = {};
-	struct ps_error cerr = {};
 	struct ps_selection sel;
 	struct ps_cgroup cg = { .fd = -1 };
 	struct ps_port_range local;
@@ -399,49 +398,49 @@ static int run_attach(int argc, char **argv)
 	char hostbuf[256], replaced[PS_BUILD_ID_LEN];
 	int lock = -1, err;
 
-	err = ps_cli_parse(&ps_cmd_attach, argc, argv, on_attach_opt, &o);
+	err = ps_cli_parse(&ps_cmd_attach, argc, argv, on_attach_opt, &o, error);
 	if (err)
 		return err > 0 ? 0 : err;
 	if (!o.cgroup)
-		return ps_err(EINVAL, "attach needs --cgroup DIR: the cgroup v2 directory whose sockets use the pools");
+		return ps_fail(error, EINVAL, "attach needs --cgroup DIR: the cgroup v2 directory whose sockets use the pools");
 	if (!o.config)
-		return ps_err(EINVAL, "attach needs --config FILE: the fleet config");
+		return ps_fail(error, EINVAL, "attach needs --config FILE: the fleet config");
 	if (!o.host) {
 		if (gethostname(hostbuf, sizeof(hostbuf)))
-			return ps_err(errno, "cannot read the hostname: pass --host NAME");
+			return ps_fail(error, errno, "cannot read the hostname: pass --host NAME");
 		hostbuf[sizeof(hostbuf) - 1] = '\0';
 		o.host = hostbuf;
 	}
 
 	/* Everything that can be checked without touching the kernel first. */
-	err = ps_config_load_file(o.config, &cfg, &cerr);
+	err = ps_config_load_file(o.config, &cfg, error);
 	if (err)
-		return ps_err_config(err, &cerr);
-	err = ps_select_pools(&cfg, o.host, o.pools, o.n_pools, &sel);
+		return err;
+	err = ps_select_pools(&cfg, o.host, o.pools, o.n_pools, &sel, error);
 	if (err)
 		goto out;
 	if (!ps_env_local_port_range(&local))
 		ps_config_warn_local_range(&cfg, o.host, local, warn_cb, NULL);
-	err = check_addresses(&cfg, &sel, o.strict);
+	err = check_addresses(&cfg, &sel, o.strict, error);
 	if (err)
 		goto out;
 
-	err = ps_env_require_host(true);
+	err = ps_env_require_host(true, error);
 	if (!err)
-		err = ps_env_require_btf();
+		err = ps_env_require_btf(error);
 	if (!err)
-		err = ps_env_require_bpffs(ps_pin_dir());
+		err = ps_env_require_bpffs(ps_pin_dir(), error);
 	if (!err)
-		err = ps_cgroup_open(o.cgroup, &cg);
+		err = ps_cgroup_open(o.cgroup, &cg, error);
 	if (err)
 		goto out;
 
-	lock = ps_state_lock();
+	lock = ps_state_lock(error);
 	if (lock < 0) {
 		err = lock;
 		goto out;
 	}
-	err = ps_attach_locked(&cg, &sel, &verb, replaced);
+	err = ps_attach_locked(&cg, &sel, &verb, replaced, error);
 	if (!err)
 		print_result(&cg, &sel, o.host, verb, replaced);
 out:

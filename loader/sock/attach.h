@@ -6,6 +6,8 @@
 #ifndef PS_ATTACH_H
 #define PS_ATTACH_H
 
+#include "core/error.h"
+
 #include <stdbool.h>
 
 #include "core/env.h"
@@ -22,7 +24,7 @@
  * (may be NULL) gets their build id ("none": they had none), else "".
  */
 int ps_attach_locked(const struct ps_cgroup *cg, const struct ps_selection *sel, const char **verb,
-		     char replaced[PS_BUILD_ID_LEN]);
+		     char replaced[PS_BUILD_ID_LEN], struct ps_error *error);
 
 /* What a detach did. */
 struct ps_detached {
@@ -37,6 +39,6 @@ struct ps_detached {
  * drains), then go. Drained attachments of other cgroups are removed too,
  * and when no cgroup is attached any more, every pin. @out may be NULL.
  */
-int ps_detach_id_locked(__u64 cgroup_id, struct ps_detached *out);
+int ps_detach_id_locked(__u64 cgroup_id, struct ps_detached *out, struct ps_error *error);
 
 #endif

@@ -33,7 +33,7 @@ static const struct ps_opt detach_opts[] = {
 	{ NULL },
 };
 
-static int on_detach_opt(int key, const char *arg, void *ctx)
+static int on_detach_opt(int key, const char *arg, void *ctx, struct ps_error *error)
 {
 	struct detach_opts *o = ctx;
 
@@ -62,7 +62,7 @@ static int find_by_path(__u64 id, const struct ps_attachment *att, void *arg)
 }
 
 /* The cgroup id of DIR, from the directory or, once it is gone, from the entries. */
-static int resolve_cgroup(const char *dir, const struct ps_maps *maps, __u64 *id)
+static int resolve_cgroup(const char *dir, const struct ps_maps *maps, __u64 *id, struct ps_error *error)
 {
 	char mnt[PATH_MAX], rel[PATH_MAX];
 	struct ps_cgroup cg;
@@ -71,7 +71,7 @@ static int resolve_cgroup(const char *dir, const struct ps_maps *maps, __u64 *id
 	int err;
 
 	if (!access(dir, F_OK)) {
-		err = ps_cgroup_open(dir, &cg);
+		err = ps_cgroup_open(dir, &cg, error);
 		if (err)
 			return err;
 		*id = cg.id;
@@ -85,14 +85,14 @@ static int resolve_cgroup(const char *dir, const struct ps_maps *maps, __u64 *id
 			*id = f.id;
 		return 0;
 	}
-	err = ps_env_cgroup2_mount(mnt, sizeof(mnt));
+	err = ps_env_cgroup2_mount(mnt, sizeof(mnt), error);
 	if (err)
 		return err;
 	mlen = strlen(mnt);
 	snprintf(rel, sizeof(rel), "%s", !strncmp(dir, mnt, mlen) && dir[mlen] == '/' ? dir + mlen : dir);
 	ps_attachments_for_each(maps->attachments, find_by_path, &f);
 	if (!f.found)
-		return ps_err(ENOENT, "%s does not exist and no attached cgroup had that path: see 'portslice status'", dir);
+		return ps_fail(error, ENOENT, "%s does not exist and no attached cgroup had that path: see 'portslice status'", dir);
 	*id = f.id;
 	return 0;
 }
@@ -106,34 +106,37 @@ static __u64 live_sockets(const struct ps_maps *maps, __u64 id)
 }
 
 /* Unpins @id's placement links; its release programs stay until its sockets are gone. */
-static int drain(const struct ps_maps *maps, __u64 id)
+static int drain(const struct ps_maps *maps, __u64 id, struct ps_error *error)
 {
 	struct ps_attachment att;
 	char dir[PATH_MAX];
 	int err;
 
 	if (ps_attachment_dir(id, dir, sizeof(dir)))
-		return ps_err(ENAMETOOLONG, "pin path too long");
+		return ps_fail(error, ENAMETOOLONG, "pin path too long");
 	err = ps_attachment_unpin(dir, ps_prog_gives_back);
 	if (err)
-		return ps_err(err, "cannot unpin the links under %s: %s", dir, strerror(-err));
+		return ps_fail(error, err, "cannot unpin the links under %s: %s", dir, strerror(-err));
 	if (ps_attachment_read(maps->attachments, id, &att))
 		return 0;
 	att.flags |= PS_ATT_DRAINING;
-	return ps_attachment_write(maps->attachments, id, &att);
+	return ps_attachment_write(maps->attachments, id, &att, error);
 }
 
-/* Removes the draining attachments whose last socket gave back. */
+/*
+ * Removes the draining attachments whose last socket gave back. One that
+ * cannot be removed now is no failure of this detach: the next one retries.
+ */
 static int reap_cb(__u64 id, const struct ps_attachment *att, void *arg)
 {
 	const struct ps_maps *maps = arg;
 
 	if ((att->flags & PS_ATT_DRAINING) && !live_sockets(maps, id))
-		ps_attachment_remove(id, maps);
+		ps_attachment_remove(id, maps, NULL);
 	return 0;
 }
 
-int ps_detach_id_locked(__u64 id, struct ps_detached *out)
+int ps_detach_id_locked(__u64 id, struct ps_detached *out, struct ps_error *error)
 {
 	struct ps_maps maps = PS_MAPS_NONE;
 	struct ps_detached res = {};
@@ -144,7 +147,7 @@ int ps_detach_id_locked(__u64 id, struct ps_detached *out)
 		*out = res;
 	if (!ps_state_exists())
 		return 0;
-	err = ps_maps_open(&maps);
+	err = ps_maps_open(&maps, error);
 	if (err)
 		return err;
 	if (ps_attachment_exists(id)) {
@@ -155,13 +158,13 @@ int ps_detach_id_locked(__u64 id, struct ps_detached *out)
 		 * synchronize_rcu(), and cgroup programs run under RCU): a
 		 * socket they place is counted before the count is read.
 		 */
-		err = drain(&maps, id);
+		err = drain(&maps, id, error);
 		if (!err && syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))
 			pr_debug("membarrier: %s; reading the socket count without it", strerror(errno));
 		if (!err)
 			res.draining = live_sockets(&maps, id);
 		if (!err && !res.draining)
-			err = ps_attachment_remove(id, &maps);
+			err = ps_attachment_remove(id, &maps, error);
 	}
 	if (!err)
 		ps_attachments_for_each(maps.attachments, reap_cb, &maps);
@@ -174,7 +177,7 @@ int ps_detach_id_locked(__u64 id, struct ps_detached *out)
 		 * holds a claim: drop the socket side's pins. Steering, if
 		 * attached, keeps its own.
 		 */
-		err = ps_state_remove_sock();
+		err = ps_state_remove_sock(error);
 		res.removed_all = !err;
 	}
 	if (out)
@@ -208,7 +211,7 @@ static void print_done(const char *what, bool was_attached, const struct ps_deta
 		       "; no cgroup is attached any more, all pins removed");
 }
 
-static int run_detach(int argc, char **argv)
+static int run_detach(int argc, char **argv, struct ps_error *error)
 {
 	struct detach_opts o = {};
 	struct ps_maps maps = PS_MAPS_NONE;
@@ -217,21 +220,21 @@ static int run_detach(int argc, char **argv)
 	int lock = -1, err;
 	__u64 id;
 
-	err = ps_cli_parse(&ps_cmd_detach, argc, argv, on_detach_opt, &o);
+	err = ps_cli_parse(&ps_cmd_detach, argc, argv, on_detach_opt, &o, error);
 	if (err)
 		return err > 0 ? 0 : err;
 	if (!o.cgroup == !o.all)
-		return ps_err(EINVAL, "detach needs exactly one of --cgroup DIR or --all");
-	err = ps_env_require_host(true);
+		return ps_fail(error, EINVAL, "detach needs exactly one of --cgroup DIR or --all");
+	err = ps_env_require_host(true, error);
 	if (err)
 		return err;
-	lock = ps_state_lock();
+	lock = ps_state_lock(error);
 	if (lock < 0)
 		return lock;
 
 	if (o.all) {
 		was_attached = !access(ps_pin_dir(), F_OK);
-		err = was_attached ? ps_state_remove_all() : 0;
+		err = was_attached ? ps_state_remove_all(error) : 0;
 		res.removed_all = was_attached && !err;
 		if (!err)
 			print_done(was_attached ? "all cgroups" : "no cgroup", was_attached, &res);
@@ -241,15 +244,15 @@ static int run_detach(int argc, char **argv)
 		print_done(o.cgroup, false, &res);
 		goto out;
 	}
-	err = ps_maps_open(&maps);
+	err = ps_maps_open(&maps, error);
 	if (err)
 		goto out;
-	err = resolve_cgroup(o.cgroup, &maps, &id);
+	err = resolve_cgroup(o.cgroup, &maps, &id, error);
 	if (err)
 		goto out;
 	was_attached = ps_attachment_exists(id);
 	ps_maps_close(&maps);
-	err = ps_detach_id_locked(id, &res);
+	err = ps_detach_id_locked(id, &res, error);
 	if (!err)
 		print_done(o.cgroup, was_attached, &res);
 out:

@@ -129,10 +129,10 @@ int ps_attachment_read(int fd, __u64 cgroup_id, struct ps_attachment *att)
 	return bpf_map_lookup_elem(fd, &cgroup_id, att) ? -errno : 0;
 }
 
-int ps_attachment_write(int fd, __u64 cgroup_id, const struct ps_attachment *att)
+int ps_attachment_write(int fd, __u64 cgroup_id, const struct ps_attachment *att, struct ps_error *error)
 {
 	if (bpf_map_update_elem(fd, &cgroup_id, att, BPF_ANY))
-		return ps_err(errno, "cannot record the attachment: %s", strerror(errno));
+		return ps_fail(error, errno, "cannot record the attachment: %s", strerror(errno));
 	return 0;
 }
 
@@ -162,25 +162,33 @@ static bool path_within(const char *inner, const char *outer)
 	return !strncmp(inner, outer, n) && inner[n] == '/';
 }
 
+struct nesting_check {
+	const struct ps_cgroup *cg;
+	struct ps_error *error;
+};
+
 static int nesting_cb(__u64 id, const struct ps_attachment *att, void *arg)
 {
-	const struct ps_cgroup *cg = arg;
+	struct nesting_check *c = arg;
+	const struct ps_cgroup *cg = c->cg;
+	struct ps_error *error = c->error;
 	/* Length of the cgroup2 mount point, to print absolute paths. */
 	int m = (int)(strlen(cg->path) - strlen(cg->rel));
 
 	if (id == cg->id)
 		return 0;
 	if (path_within(cg->rel, att->path))
-		return ps_err(EEXIST, "%s is inside the attached cgroup %.*s%s: its sockets are handled there already; detach that one first or attach this one only",
+		return ps_fail(error, EEXIST, "%s is inside the attached cgroup %.*s%s: its sockets are handled there already; detach that one first or attach this one only",
 			      cg->path, m, cg->path, att->path);
 	if (path_within(att->path, cg->rel))
-		return ps_err(EEXIST, "%s holds the attached cgroup %.*s%s: sockets would be handled twice; detach that one first",
+		return ps_fail(error, EEXIST, "%s holds the attached cgroup %.*s%s: sockets would be handled twice; detach that one first",
 			      cg->path, m, cg->path, att->path);
 	return 0;
 }
 
-int ps_attachment_check_nesting(const struct ps_cgroup *cg)
+int ps_attachment_check_nesting(const struct ps_cgroup *cg, struct ps_error *error)
 {
+	struct nesting_check check = { cg, error };
 	char path[PATH_MAX];
 	int fd, err;
 
@@ -188,7 +196,7 @@ int ps_attachment_check_nesting(const struct ps_cgroup *cg)
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return 0;
-	err = ps_attachments_for_each(fd, nesting_cb, (void *)cg);
+	err = ps_attachments_for_each(fd, nesting_cb, &check);
 	close(fd);
 	return err;
 }
@@ -219,7 +227,7 @@ void ps_attachment_remove_dir(const char *dir)
 	rmdir(dir);
 }
 
-int ps_attachment_remove(__u64 cgroup_id, const struct ps_maps *maps)
+int ps_attachment_remove(__u64 cgroup_id, const struct ps_maps *maps, struct ps_error *error)
 {
 	char dir[PATH_MAX];
 	int err = ps_attachment_dir(cgroup_id, dir, sizeof(dir));
@@ -229,7 +237,7 @@ int ps_attachment_remove(__u64 cgroup_id, const struct ps_maps *maps)
 	/* Unpinning drops the last reference to each link: the kernel detaches it. */
 	ps_attachment_remove_dir(dir);
 	if (!access(dir, F_OK))
-		return ps_err(EBUSY, "cannot remove %s: %s", dir, strerror(errno));
+		return ps_fail(error, EBUSY, "cannot remove %s: %s", dir, strerror(errno));
 	bpf_map_delete_elem(maps->attachments, &cgroup_id);
 	bpf_map_delete_elem(maps->live, &cgroup_id);
 	return 0;

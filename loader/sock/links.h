@@ -3,6 +3,8 @@
 #ifndef PS_ATTACHMENTS_H
 #define PS_ATTACHMENTS_H
 
+#include "core/error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -44,11 +46,11 @@ int ps_attachment_progs(__u64 cgroup_id, struct ps_prog_build *out, size_t max);
  */
 bool ps_attachment_build_current(__u64 cgroup_id, char other[PS_BUILD_ID_LEN]);
 int ps_attachment_read(int attachments_fd, __u64 cgroup_id, struct ps_attachment *att);
-int ps_attachment_write(int attachments_fd, __u64 cgroup_id, const struct ps_attachment *att);
+int ps_attachment_write(int attachments_fd, __u64 cgroup_id, const struct ps_attachment *att, struct ps_error *error);
 /* Refuses a cgroup inside an attached one, or holding one. */
-int ps_attachment_check_nesting(const struct ps_cgroup *cg);
+int ps_attachment_check_nesting(const struct ps_cgroup *cg, struct ps_error *error);
 /* Unpins a cgroup's links (detaching them) and drops its entry and socket count. */
-int ps_attachment_remove(__u64 cgroup_id, const struct ps_maps *maps);
+int ps_attachment_remove(__u64 cgroup_id, const struct ps_maps *maps, struct ps_error *error);
 /* Unpins every link under @dir except the programs @keep names (NULL: none). */
 int ps_attachment_unpin(const char *dir, bool (*keep)(const char *prog));
 /* Unpins every link under @dir and removes it. */

@@ -7,7 +7,7 @@
 #include "sock/slots.h"
 
 int ps_select_pools(const struct ps_config *cfg, const char *host, char *const *names, size_t n_names,
-		    struct ps_selection *sel)
+		    struct ps_selection *sel, struct ps_error *error)
 {
 	memset(sel, 0, sizeof(*sel));
 	if (n_names) {
@@ -16,14 +16,14 @@ int ps_select_pools(const struct ps_config *cfg, const char *host, char *const *
 			const struct ps_slice_cfg *slice;
 
 			if (!pool)
-				return ps_err(ENOENT, "%s: no pool named '%s'", cfg->path, names[i]);
+				return ps_fail(error, ENOENT, "%s: no pool named '%s'", cfg->path, names[i]);
 			slice = ps_pool_find_slice(pool, host);
 			if (!slice)
-				return ps_err(ENOENT, "%s:%d: pool '%s' has no slice for host '%s': add one under its slices, or pass --host",
+				return ps_fail(error, ENOENT, "%s:%d: pool '%s' has no slice for host '%s': add one under its slices, or pass --host",
 					      cfg->path, pool->line, pool->name, host);
 			for (size_t j = 0; j < sel->n; j++)
 				if (sel->pool[j] == pool)
-					return ps_err(EINVAL, "pool '%s' named twice with --pool", pool->name);
+					return ps_fail(error, EINVAL, "pool '%s' named twice with --pool", pool->name);
 			sel->pool[sel->n] = pool;
 			sel->slice[sel->n++] = slice;
 		}
@@ -38,7 +38,7 @@ int ps_select_pools(const struct ps_config *cfg, const char *host, char *const *
 		sel->slice[sel->n++] = slice;
 	}
 	if (!sel->n)
-		return ps_err(ENOENT, "%s: no pool has a slice for host '%s': pass --host NAME, or add '%s: FIRST-LAST' under a pool's slices",
+		return ps_fail(error, ENOENT, "%s: no pool has a slice for host '%s': pass --host NAME, or add '%s: FIRST-LAST' under a pool's slices",
 			      cfg->path, host, host);
 	return 0;
 }
@@ -58,7 +58,7 @@ int ps_read_pools(int pools_fd, struct ps_pool pools[PS_MAX_POOLS])
 	return active;
 }
 
-int ps_assign_slots(int pools_fd, const struct ps_selection *sel, struct ps_attachment *att)
+int ps_assign_slots(int pools_fd, const struct ps_selection *sel, struct ps_attachment *att, struct ps_error *error)
 {
 	struct ps_pool cur[PS_MAX_POOLS];
 	bool taken[PS_MAX_POOLS] = {};
@@ -66,7 +66,7 @@ int ps_assign_slots(int pools_fd, const struct ps_selection *sel, struct ps_atta
 
 	err = ps_read_pools(pools_fd, cur);
 	if (err < 0)
-		return ps_err(err, "cannot read the pinned pools: %s", strerror(-err));
+		return ps_fail(error, err, "cannot read the pinned pools: %s", strerror(-err));
 	for (int s = 0; s < PS_MAX_POOLS; s++)
 		taken[s] = cur[s].name[0] != '\0';
 
@@ -82,7 +82,7 @@ int ps_assign_slots(int pools_fd, const struct ps_selection *sel, struct ps_atta
 			if (!taken[s])
 				slot = s;
 		if (slot < 0)
-			return ps_err(ENOSPC, "all %d pool slots are in use on this host: detach cgroups whose pools are gone (portslice status shows them)",
+			return ps_fail(error, ENOSPC, "all %d pool slots are in use on this host: detach cgroups whose pools are gone (portslice status shows them)",
 				      PS_MAX_POOLS);
 		taken[slot] = true;
 		/* Keep the name so that a later pool in this loop sees the slot as taken. */
@@ -183,7 +183,7 @@ static int add_dsts(const struct ps_maps *maps, __u8 slot, const struct ps_pool_
 }
 
 int ps_install_pools(const struct ps_maps *maps, const struct ps_selection *sel,
-		     const struct ps_attachment *att)
+		     const struct ps_attachment *att, struct ps_error *error)
 {
 	for (size_t i = 0; i < sel->n; i++) {
 		const struct ps_pool_cfg *cfg = sel->pool[i];
@@ -195,7 +195,7 @@ int ps_install_pools(const struct ps_maps *maps, const struct ps_selection *sel,
 		pool_entry(cfg, sel->slice[i], &entry);
 		memcpy(akey.addr, cfg->addr, sizeof(akey.addr));
 		if (bpf_map_lookup_elem(maps->pools, &slot, &old))
-			return ps_err(errno, "cannot read pool slot %u: %s", slot, strerror(errno));
+			return ps_fail(error, errno, "cannot read pool slot %u: %s", slot, strerror(errno));
 
 		/* The address may have moved: drop the old address entry first. */
 		if (old.flags & PS_POOL_ACTIVE &&
@@ -213,7 +213,7 @@ int ps_install_pools(const struct ps_maps *maps, const struct ps_selection *sel,
 		if (!err && bpf_map_update_elem(maps->pools, &slot, &entry, BPF_ANY))
 			err = -errno;
 		if (err)
-			return ps_err(err, "cannot write pool '%s' into the maps: %s", cfg->name, strerror(-err));
+			return ps_fail(error, err, "cannot write pool '%s' into the maps: %s", cfg->name, strerror(-err));
 		if (old.flags & PS_POOL_ACTIVE &&
 		    (old.port_lo != entry.port_lo || old.port_hi != entry.port_hi))
 			pr_info("pool '%s': slice moved from %u-%u to %u-%u; sockets keep the ports they have",

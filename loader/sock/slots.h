@@ -3,6 +3,8 @@
 #ifndef PS_POOLS_H
 #define PS_POOLS_H
 
+#include "core/error.h"
+
 #include "core/config.h"
 #include "core/pins.h"
 
@@ -18,14 +20,14 @@ struct ps_selection {
  * slice for @host when n_names is 0.
  */
 int ps_select_pools(const struct ps_config *cfg, const char *host, char *const *names, size_t n_names,
-		    struct ps_selection *sel);
+		    struct ps_selection *sel, struct ps_error *error);
 
 /*
  * Gives every selected pool a slot (the one it already has, by name, or a
  * free one) and fills @att with mask and order. @pools_fd may be -1 when
  * nothing is pinned yet.
  */
-int ps_assign_slots(int pools_fd, const struct ps_selection *sel, struct ps_attachment *att);
+int ps_assign_slots(int pools_fd, const struct ps_selection *sel, struct ps_attachment *att, struct ps_error *error);
 
 /*
  * Writes the selected pools into the maps: pool, address and destination
@@ -33,7 +35,7 @@ int ps_assign_slots(int pools_fd, const struct ps_selection *sel, struct ps_atta
  * its ports keep them; destinations are added before stale ones go.
  */
 int ps_install_pools(const struct ps_maps *maps, const struct ps_selection *sel,
-		     const struct ps_attachment *att);
+		     const struct ps_attachment *att, struct ps_error *error);
 
 /* Reads all pool slots; returns how many are active. */
 int ps_read_pools(int pools_fd, struct ps_pool pools[PS_MAX_POOLS]);

@@ -56,14 +56,14 @@ struct steer_opts {
 
 static const struct ps_cmd ps_cmd_steer_attach, ps_cmd_steer_detach;
 
-static int on_steer_opt(int key, const char *arg, void *ctx)
+static int on_steer_opt(int key, const char *arg, void *ctx, struct ps_error *error)
 {
 	struct steer_opts *o = ctx;
 
 	switch (key) {
 	case OPT_DEV:
 		if (o->n_devs == PS_MAX_STEER_IFACES)
-			return ps_err(E2BIG, "at most %d --dev options", PS_MAX_STEER_IFACES);
+			return ps_fail(error, E2BIG, "at most %d --dev options", PS_MAX_STEER_IFACES);
 		o->devs[o->n_devs++] = arg;
 		break;
 	case OPT_CONFIG:
@@ -276,7 +276,7 @@ static int open_or_create(const char *name, enum bpf_map_type type, __u32 value_
 }
 
 /* Refuses steering pins of another layout; 0 when there are none. */
-static int check_layout(void)
+static int check_layout(struct ps_error *error)
 {
 	struct ps_meta meta = {};
 	__u32 zero = 0;
@@ -285,15 +285,15 @@ static int check_layout(void)
 	if (fd == -ENOENT)
 		return 0;
 	if (fd < 0)
-		return ps_err(fd, "cannot open %s/maps/%s: %s", ps_pin_dir(), PS_STEER_META_MAP, strerror(-fd));
+		return ps_fail(error, fd, "cannot open %s/maps/%s: %s", ps_pin_dir(), PS_STEER_META_MAP, strerror(-fd));
 	if (bpf_map_lookup_elem(fd, &zero, &meta))
-		err = ps_err(errno, "cannot read the steering layout version under %s: %s", ps_pin_dir(),
+		err = ps_fail(error, errno, "cannot read the steering layout version under %s: %s", ps_pin_dir(),
 			     strerror(errno));
 	else if (meta.layout_version != PS_STEER_LAYOUT_VERSION)
 		err = ps_layout_refused("steering pins", meta.layout_version, PS_STEER_LAYOUT_VERSION,
 					"portslice steer detach --all",
 					"replies that reach this host for another host's port are not forwarded",
-					"start its agent, or run 'portslice steer attach'");
+					"start its agent, or run 'portslice steer attach'", error);
 	close(fd);
 	return err;
 }
@@ -315,7 +315,7 @@ static void maps_close(struct steer_maps *m)
 	}
 }
 
-static int maps_open(struct steer_maps *m)
+static int maps_open(struct steer_maps *m, struct ps_error *error)
 {
 	/* In the order of struct steer_maps. */
 	static const char *const names[] = { "ps_steer_pools", "ps_steer_owner", "ps_steer_hosts",
@@ -333,7 +333,7 @@ static int maps_open(struct steer_maps *m)
 
 			fds[i] = -1;
 			maps_close(m);
-			return ps_err(err, "cannot open the pinned map %s/maps/%s: %s", ps_pin_dir(), names[i],
+			return ps_fail(error, err, "cannot open the pinned map %s/maps/%s: %s", ps_pin_dir(), names[i],
 				      strerror(-err));
 		}
 	}
@@ -352,7 +352,7 @@ static int maps_open(struct steer_maps *m)
 		m->meta = m->meta < 0 ? -1 : m->meta;
 		m->names = m->names < 0 ? -1 : m->names;
 		maps_close(m);
-		return ps_err(err, "cannot create the steering maps under %s/maps: %s", ps_pin_dir(), strerror(-err));
+		return ps_fail(error, err, "cannot create the steering maps under %s/maps: %s", ps_pin_dir(), strerror(-err));
 	}
 	return 0;
 }
@@ -393,7 +393,7 @@ static int read_pool_entries(int fd, struct pool_entry *out, size_t max)
  * a table being rewritten for another pool).
  */
 static int assign_slots(const struct ps_config *cfg, const struct pool_entry *old, size_t n_old,
-			int slot[PS_MAX_POOLS])
+			int slot[PS_MAX_POOLS], struct ps_error *error)
 {
 	bool taken[PS_MAX_POOLS] = {}, used_before[PS_MAX_POOLS] = {};
 	struct ps_pool sock[PS_MAX_POOLS] = {};
@@ -447,7 +447,7 @@ static int assign_slots(const struct ps_config *cfg, const struct pool_entry *ol
 			}
 		}
 		if (slot[i] < 0)
-			return ps_err(ENOSPC, "no free pool slot for pool '%s': the socket side's pools and the config's together exceed %d; "
+			return ps_fail(error, ENOSPC, "no free pool slot for pool '%s': the socket side's pools and the config's together exceed %d; "
 				      "detach cgroups whose pools are gone (portslice status shows them)",
 				      cfg->pools[i].name, PS_MAX_POOLS);
 	}
@@ -484,7 +484,7 @@ static int fill_owner(int fd, __u32 slot, const struct ps_pool_cfg *pool, const 
 	return write_owner_table(fd, slot);
 }
 
-static int fill_hosts(const struct steer_maps *m, const struct ps_config *cfg)
+static int fill_hosts(const struct steer_maps *m, const struct ps_config *cfg, struct ps_error *error)
 {
 	for (__u32 id = 1; id < PS_MAX_HOSTS; id++) {
 		const struct ps_host_cfg *h = ps_config_host_by_id(cfg, id);
@@ -499,7 +499,7 @@ static int fill_hosts(const struct steer_maps *m, const struct ps_config *cfg)
 		}
 		if (bpf_map_update_elem(m->hosts, &id, &v, BPF_ANY) ||
 		    bpf_map_update_elem(m->names, &id, name, BPF_ANY))
-			return ps_err(errno, "cannot write host %u into the steering maps: %s", id, strerror(errno));
+			return ps_fail(error, errno, "cannot write host %u into the steering maps: %s", id, strerror(errno));
 	}
 	return 0;
 }
@@ -543,7 +543,7 @@ static bool slot_busy(const struct pool_entry *cur, int n_cur, __u32 slot, const
  * other (two swap slots) pass through a spare slot. Slots left unused are
  * cleared last.
  */
-static int fill_maps(const struct steer_maps *m, const struct ps_config *cfg, const int slot[PS_MAX_POOLS])
+static int fill_maps(const struct steer_maps *m, const struct ps_config *cfg, const int slot[PS_MAX_POOLS], struct ps_error *error)
 {
 	struct pool_entry cur[PS_MAX_POOLS * 2 + 1];
 	struct ps_addr_key keys[PS_MAX_POOLS];
@@ -551,7 +551,7 @@ static int fill_maps(const struct steer_maps *m, const struct ps_config *cfg, co
 	int n_cur, left = (int)cfg->n_pools, err;
 
 	n_cur = read_pool_entries(m->pools, cur, PS_MAX_POOLS * 2);
-	err = fill_hosts(m, cfg);
+	err = fill_hosts(m, cfg, error);
 	if (err)
 		return err;
 	for (size_t i = 0; i < cfg->n_pools; i++) {
@@ -569,7 +569,7 @@ static int fill_maps(const struct steer_maps *m, const struct ps_config *cfg, co
 		if (wanted)
 			continue;
 		if (bpf_map_delete_elem(m->pools, &cur[j].key) && errno != ENOENT)
-			return ps_err(errno, "cannot remove a stale pool from ps_steer_pools: %s", strerror(errno));
+			return ps_fail(error, errno, "cannot remove a stale pool from ps_steer_pools: %s", strerror(errno));
 		cur[j--] = cur[--n_cur];
 	}
 
@@ -585,7 +585,7 @@ static int fill_maps(const struct steer_maps *m, const struct ps_config *cfg, co
 			if (!err)
 				err = point_pool(m->pools, cur, &n_cur, &keys[i], s);
 			if (err)
-				return ps_err(err, "cannot write pool '%s' into the steering maps: %s", cfg->pools[i].name,
+				return ps_fail(error, err, "cannot write pool '%s' into the steering maps: %s", cfg->pools[i].name,
 					      strerror(-err));
 			touched[s] = true;
 			pending[i] = false;
@@ -614,20 +614,20 @@ static int fill_maps(const struct steer_maps *m, const struct ps_config *cfg, co
 				if (!err)
 					err = point_pool(m->pools, cur, &n_cur, &keys[i], s);
 				if (err)
-					return ps_err(err, "cannot move pool '%s' in the steering maps: %s",
+					return ps_fail(error, err, "cannot move pool '%s' in the steering maps: %s",
 						      cfg->pools[i].name, strerror(-err));
 				touched[s] = true;
 				progress = true;
 			}
 		}
 		if (!progress)
-			return ps_err(ENOSPC, "no spare pool slot to reorder the steering maps: run 'portslice steer detach --all' and attach again");
+			return ps_fail(error, ENOSPC, "no spare pool slot to reorder the steering maps: run 'portslice steer detach --all' and attach again");
 	}
 	for (__u32 s = 0; s < PS_MAX_POOLS; s++) {
 		if (touched[s] && !used[s]) {
 			err = fill_owner(m->owner, s, NULL, cfg);
 			if (err)
-				return ps_err(err, "cannot clear pool slot %u of ps_steer_owner: %s", s, strerror(-err));
+				return ps_fail(error, err, "cannot clear pool slot %u of ps_steer_owner: %s", s, strerror(-err));
 		}
 	}
 	return 0;
@@ -762,7 +762,7 @@ static int peer_macs(const struct ps_config *cfg, __u32 self_id, const struct ma
  * itself as it forwards.
  */
 static int fill_guards(const struct steer_maps *m, const struct ps_config *cfg, __u32 self_id,
-		       const __u32 *ifindex, size_t n_if)
+		       const __u32 *ifindex, size_t n_if, struct ps_error *error)
 {
 	struct mac_set *local = calloc(1, sizeof(*local)), *peers = calloc(1, sizeof(*peers));
 	int err = local && peers ? 0 : -ENOMEM;
@@ -781,7 +781,7 @@ static int fill_guards(const struct steer_maps *m, const struct ps_config *cfg, 
 	free(local);
 	free(peers);
 	if (err)
-		return ps_err(err, "cannot write the MACs of this host and of the fleet into ps_steer_local_macs/ps_steer_peer_macs: %s",
+		return ps_fail(error, err, "cannot write the MACs of this host and of the fleet into ps_steer_local_macs/ps_steer_peer_macs: %s",
 			      strerror(-err));
 	return 0;
 }
@@ -791,13 +791,13 @@ static int fill_guards(const struct steer_maps *m, const struct ps_config *cfg, 
  * running programs' per-CPU memos of ps_steer_pools, ps_steer_hosts and the
  * MAC maps were made before the writes just done, and are void from now on.
  */
-static int bump_gen(int fd)
+static int bump_gen(int fd, struct ps_error *error)
 {
 	size_t len = (size_t)sysconf(_SC_PAGESIZE);
 	__u64 *gen = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 
 	if (gen == MAP_FAILED)
-		return ps_err(errno, "cannot map ps_steer_gen: %s", strerror(errno));
+		return ps_fail(error, errno, "cannot map ps_steer_gen: %s", strerror(errno));
 	__atomic_add_fetch(gen, 1, __ATOMIC_SEQ_CST);
 	munmap(gen, len);
 	return 0;
@@ -813,15 +813,15 @@ void ps_steer_dev_init(struct ps_steer_dev *d, const char *name)
 }
 
 /* <pin dir>/steer/<interface>, or the temporary name a new link is pinned at first. */
-static int link_pin_path(const char *ifname, bool tmp, char *buf, size_t len)
+static int link_pin_path(const char *ifname, bool tmp, char *buf, size_t len, struct ps_error *error)
 {
 	char dir[PATH_MAX], pin[IF_NAMESIZE];
 
 	if (ps_pin_path(dir, sizeof(dir), PS_STEER_DIR))
-		return ps_err(ENAMETOOLONG, "pin dir %s: name too long", ps_pin_dir());
+		return ps_fail(error, ENAMETOOLONG, "pin dir %s: name too long", ps_pin_dir());
 	pin_name(ifname, pin);
 	if ((size_t)snprintf(buf, len, "%s/%s%s", dir, tmp ? "tmp:" : "", pin) >= len)
-		return ps_err(ENAMETOOLONG, "pin dir %s: name too long", ps_pin_dir());
+		return ps_fail(error, ENAMETOOLONG, "pin dir %s: name too long", ps_pin_dir());
 	return 0;
 }
 
@@ -850,28 +850,28 @@ void ps_steer_warn_config(const struct ps_config *cfg, const struct ps_host_cfg 
 				self->family == AF_INET ? "IPv4" : "IPv6");
 }
 
-static int load_program(struct ps_steer **out, const struct ps_steer__rodata *want)
+static int load_program(struct ps_steer **out, const struct ps_steer__rodata *want, struct ps_error *error)
 {
 	char maps_dir[PATH_MAX];
 	struct ps_steer *skel;
 	int err;
 
 	if (ps_pin_path(maps_dir, sizeof(maps_dir), "maps"))
-		return ps_err(ENAMETOOLONG, "pin dir %s: name too long", ps_pin_dir());
+		return ps_fail(error, ENAMETOOLONG, "pin dir %s: name too long", ps_pin_dir());
 	if (mkdir(ps_pin_dir(), 0700) && errno != EEXIST)
-		return ps_err(errno, "cannot create %s: %s", ps_pin_dir(), strerror(errno));
+		return ps_fail(error, errno, "cannot create %s: %s", ps_pin_dir(), strerror(errno));
 	if (mkdir(maps_dir, 0700) && errno != EEXIST)
-		return ps_err(errno, "cannot create %s: %s", maps_dir, strerror(errno));
+		return ps_fail(error, errno, "cannot create %s: %s", maps_dir, strerror(errno));
 
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = maps_dir);
 	skel = ps_steer__open_opts(&opts);
 	if (!skel)
-		return ps_err(errno, "cannot open the steering BPF object: %s", strerror(errno));
+		return ps_fail(error, errno, "cannot open the steering BPF object: %s", strerror(errno));
 	*skel->rodata = *want;
 	err = ps_steer__load(skel);
 	if (err) {
 		ps_steer__destroy(skel);
-		return ps_err(err, "the kernel refused the steering program (%s); run with -v for the verifier's log, "
+		return ps_fail(error, err, "the kernel refused the steering program (%s); run with -v for the verifier's log, "
 			      "and check the kernel requirements in the README", strerror(-err));
 	}
 	*out = skel;
@@ -879,7 +879,7 @@ static int load_program(struct ps_steer **out, const struct ps_steer__rodata *wa
 }
 
 /* A new native-mode XDP link on @d, pinned at once (temporary name, then rename). */
-static int create_link(int prog_fd, struct ps_steer_dev *d)
+static int create_link(int prog_fd, struct ps_steer_dev *d, struct ps_error *error)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = XDP_FLAGS_DRV_MODE);
 	char dir[PATH_MAX], pin[PATH_MAX + 256], tmp[PATH_MAX + 256];
@@ -888,10 +888,10 @@ static int create_link(int prog_fd, struct ps_steer_dev *d)
 	int fd, err;
 
 	if (ps_pin_path(dir, sizeof(dir), PS_STEER_DIR))
-		return ps_err(ENAMETOOLONG, "pin dir %s: name too long", ps_pin_dir());
+		return ps_fail(error, ENAMETOOLONG, "pin dir %s: name too long", ps_pin_dir());
 	if (mkdir(dir, 0700) && errno != EEXIST)
-		return ps_err(errno, "cannot create %s: %s", dir, strerror(errno));
-	err = link_pin_path(d->name, true, tmp, sizeof(tmp)) ?: link_pin_path(d->name, false, pin, sizeof(pin));
+		return ps_fail(error, errno, "cannot create %s: %s", dir, strerror(errno));
+	err = link_pin_path(d->name, true, tmp, sizeof(tmp), error) ?: link_pin_path(d->name, false, pin, sizeof(pin), error);
 	if (err)
 		return err;
 	ps_unpin(tmp); /* debris of a crashed attach */
@@ -900,19 +900,19 @@ static int create_link(int prog_fd, struct ps_steer_dev *d)
 	if (fd < 0) {
 		err = errno;
 		if (err == EOPNOTSUPP)
-			return ps_err(err, "the driver of %s has no native XDP support, which steering needs "
+			return ps_fail(error, err, "the driver of %s has no native XDP support, which steering needs "
 				      "(generic XDP cannot forward at line rate and is not used): pick an interface whose driver supports XDP",
 				      d->name);
 		if (err == EBUSY || err == EEXIST)
-			return ps_err(err, "%s already has an XDP program that portslice did not attach: remove it first "
+			return ps_fail(error, err, "%s already has an XDP program that portslice did not attach: remove it first "
 				      "(ip link set dev %s xdp off) or pick another interface", d->name, d->name);
-		return ps_err(err, "cannot attach the steering program to %s: %s", d->name, strerror(err));
+		return ps_fail(error, err, "cannot attach the steering program to %s: %s", d->name, strerror(err));
 	}
 	if (bpf_obj_pin(fd, tmp) || rename(tmp, pin)) {
 		err = errno;
 		ps_unpin(tmp);
 		close(fd);
-		return ps_err(err, "cannot pin the steering link of %s at %s: %s", d->name, pin, strerror(err));
+		return ps_fail(error, err, "cannot pin the steering link of %s at %s: %s", d->name, pin, strerror(err));
 	}
 	if (!bpf_obj_get_info_by_fd(fd, &info, &len))
 		d->link_id = info.id;
@@ -923,36 +923,36 @@ static int create_link(int prog_fd, struct ps_steer_dev *d)
 	return 0;
 }
 
-static int no_such_interface(const struct ps_steer_dev *d)
+static int no_such_interface(const struct ps_steer_dev *d, struct ps_error *error)
 {
-	return ps_err(ENODEV, "no interface named '%s' in this network namespace: check 'ip link'", d->name);
+	return ps_fail(error, ENODEV, "no interface named '%s' in this network namespace: check 'ip link'", d->name);
 }
 
 /* Steering on @d: its pinned link adopted (the program swapped in if it is not @prog_fd), or a new one. */
-static int attach_dev(int prog_fd, __u32 prog_id, struct steer_link *links, size_t n_links, struct ps_steer_dev *d)
+static int attach_dev(int prog_fd, __u32 prog_id, struct steer_link *links, size_t n_links, struct ps_steer_dev *d, struct ps_error *error)
 {
 	struct steer_link *l = links_find(links, n_links, d->name);
 
 	if (!d->ifindex)
-		return no_such_interface(d);
+		return no_such_interface(d, error);
 	if (l && !l->ifindex) {
 		/* The interface was deleted since: its link is dead. */
 		ps_unpin(l->pin);
 		l = NULL;
 	}
 	if (l && l->ifindex != d->ifindex)
-		return ps_err(EEXIST, "%s holds the steering link of another interface (ifindex %u, not %u): renamed, "
+		return ps_fail(error, EEXIST, "%s holds the steering link of another interface (ifindex %u, not %u): renamed, "
 			      "or in another network namespace sharing this pin dir (use one PORTSLICE_PIN_DIR per host); "
 			      "run 'portslice steer detach --dev %s' first",
 			      l->pin, l->ifindex, d->ifindex, d->name);
 	if (!l)
-		return create_link(prog_fd, d);
+		return create_link(prog_fd, d, error);
 	d->link_id = l->link_id;
 	d->result = "refreshed";
 	if (l->prog_id == prog_id)
 		return 0;
 	if (bpf_link_update(l->fd, prog_fd, NULL))
-		return ps_err(errno, "cannot update the steering link of %s: %s", d->name, strerror(errno));
+		return ps_fail(error, errno, "cannot update the steering link of %s: %s", d->name, strerror(errno));
 	/* The link now runs prog_id: the pass over the links not named must not swap it again. */
 	l->prog_id = prog_id;
 	d->result = "updated";
@@ -963,19 +963,19 @@ static int attach_dev(int prog_fd, __u32 prog_id, struct steer_link *links, size
  * @d could not be attached (@err): all or nothing, that ends the run; when
  * keeping going, @d keeps the message and the run goes on.
  */
-static int dev_failed(struct ps_steer_dev *d, int err, enum ps_steer_on_failure on_failure)
+static int dev_failed(struct ps_steer_dev *d, int err, enum ps_steer_on_failure on_failure, struct ps_error *error)
 {
 	if (on_failure == PS_STEER_ALL_OR_NOTHING)
 		return err;
 	d->result = NULL;
 	d->err = err;
-	snprintf(d->error, sizeof(d->error), "%s", ps_err_msg());
-	ps_err_reset();
+	snprintf(d->error, sizeof(d->error), "%s", error->msg);
+	ps_error_clear(error);
 	return 0;
 }
 
 int ps_steer_apply_locked(const struct ps_config *cfg, const struct ps_host_cfg *self, struct ps_steer_dev *devs,
-			  size_t n_devs, enum ps_steer_on_failure on_failure, struct ps_steer_applied *out)
+			  size_t n_devs, enum ps_steer_on_failure on_failure, struct ps_steer_applied *out, struct ps_error *error)
 {
 	struct steer_link *links = NULL;
 	struct steer_maps maps = { -1, -1, -1, -1, -1, -1, -1, -1 };
@@ -994,21 +994,21 @@ int ps_steer_apply_locked(const struct ps_config *cfg, const struct ps_host_cfg 
 		devs[i].error[0] = '\0';
 		devs[i].created = false;
 	}
-	err = ps_features_require(PS_PART_STEERING, "steer attach");
+	err = ps_features_require(PS_PART_STEERING, "steer attach", error);
 	if (err)
 		goto out;
-	err = check_layout();
+	err = check_layout(error);
 	if (err)
 		goto out;
 
 	links = calloc(PS_MAX_STEER_LINKS, sizeof(*links));
 	if (!links) {
-		err = ps_err(ENOMEM, "out of memory");
+		err = ps_fail(error, ENOMEM, "out of memory");
 		goto out;
 	}
 	n_links = links_list(links, PS_MAX_STEER_LINKS);
 	if (n_links < 0) {
-		err = ps_err(n_links, "cannot list the steering links under %s: %s", ps_pin_dir(), strerror(-n_links));
+		err = ps_fail(error, n_links, "cannot list the steering links under %s: %s", ps_pin_dir(), strerror(-n_links));
 		n_links = 0;
 		goto out;
 	}
@@ -1018,7 +1018,7 @@ int ps_steer_apply_locked(const struct ps_config *cfg, const struct ps_host_cfg 
 		if (devs[i].ifindex)
 			to_attach++;
 		else
-			err = dev_failed(&devs[i], no_such_interface(&devs[i]), on_failure);
+			err = dev_failed(&devs[i], no_such_interface(&devs[i], error), on_failure, error);
 	}
 	if (err || (fresh && !to_attach))
 		goto out;
@@ -1036,22 +1036,22 @@ int ps_steer_apply_locked(const struct ps_config *cfg, const struct ps_host_cfg 
 			close(fd);
 	}
 	if (prog_fd < 0) {
-		err = load_program(&skel, &want);
+		err = load_program(&skel, &want, error);
 		if (err)
 			goto out;
 		prog_fd = dup(bpf_program__fd(skel->progs.ps_steer));
 	}
 	out->prog_id = prog_id_of(prog_fd);
 
-	err = maps_open(&maps);
+	err = maps_open(&maps, error);
 	if (!err) {
 		struct pool_entry old[PS_MAX_POOLS * 2];
 		int n_old = read_pool_entries(maps.pools, old, ARRAY_SIZE(old));
 
-		err = assign_slots(cfg, old, (size_t)n_old, out->slot);
+		err = assign_slots(cfg, old, (size_t)n_old, out->slot, error);
 	}
 	if (!err)
-		err = fill_maps(&maps, cfg, out->slot);
+		err = fill_maps(&maps, cfg, out->slot, error);
 	if (!err) {
 		/* Before a new link runs: a frame it sees must find its interface's MAC. */
 		__u32 ifindex[PS_MAX_STEER_LINKS + PS_MAX_STEER_IFACES];
@@ -1063,11 +1063,11 @@ int ps_steer_apply_locked(const struct ps_config *cfg, const struct ps_host_cfg 
 		for (size_t i = 0; i < n_devs; i++)
 			if (devs[i].ifindex)
 				ifindex[n_if++] = devs[i].ifindex;
-		err = fill_guards(&maps, cfg, want.ps_self_host, ifindex, n_if);
+		err = fill_guards(&maps, cfg, want.ps_self_host, ifindex, n_if, error);
 	}
 	/* After every write, even when one failed half-way: no memo may outlive what it read. */
 	if (maps.gen >= 0) {
-		int bumped = bump_gen(maps.gen);
+		int bumped = bump_gen(maps.gen, error);
 
 		err = err ? err : bumped;
 	}
@@ -1076,23 +1076,23 @@ int ps_steer_apply_locked(const struct ps_config *cfg, const struct ps_host_cfg 
 
 	for (size_t i = 0; i < n_devs && !err; i++) {
 		if (devs[i].ifindex)
-			err = attach_dev(prog_fd, out->prog_id, links, (size_t)n_links, &devs[i]);
+			err = attach_dev(prog_fd, out->prog_id, links, (size_t)n_links, &devs[i], error);
 		if (err)
-			err = dev_failed(&devs[i], err, on_failure);
+			err = dev_failed(&devs[i], err, on_failure, error);
 	}
 	/* Every interface runs the same settings: new ones go to the links not named too. */
 	for (int i = 0; i < n_links && !err; i++) {
 		if (!links[i].ifindex || links[i].prog_id == out->prog_id)
 			continue;
 		if (bpf_link_update(links[i].fd, prog_fd, NULL))
-			err = ps_err(errno, "cannot update the steering link of %s: %s", links[i].ifname, strerror(errno));
+			err = ps_fail(error, errno, "cannot update the steering link of %s: %s", links[i].ifname, strerror(errno));
 	}
 out:
 	if (err) {
 		for (size_t i = 0; i < n_devs; i++) {
 			char pin[PATH_MAX + 256];
 
-			if (devs[i].created && !link_pin_path(devs[i].name, false, pin, sizeof(pin)))
+			if (devs[i].created && !link_pin_path(devs[i].name, false, pin, sizeof(pin), error))
 				ps_unpin(pin);
 			if (devs[i].created)
 				devs[i].result = NULL;
@@ -1107,7 +1107,7 @@ out:
 	ps_steer__destroy(skel);
 	/* Steering that had no link before and has none now leaves nothing behind. */
 	if (fresh && !ps_steer_links_any())
-		ps_state_remove_steer();
+		ps_state_remove_steer(error);
 	return err;
 }
 
@@ -1237,11 +1237,10 @@ static void print_attach(const struct ps_config *cfg, const struct ps_host_cfg *
 	}
 }
 
-static int run_steer_attach(int argc, char **argv)
+static int run_steer_attach(int argc, char **argv, struct ps_error *error)
 {
 	struct steer_opts o = {};
 	struct ps_config cfg = {};
-	struct ps_error cerr = {};
 	struct ps_steer_dev devs[PS_MAX_STEER_IFACES];
 	struct ps_steer_applied applied = {};
 	const struct ps_host_cfg *self;
@@ -1249,35 +1248,35 @@ static int run_steer_attach(int argc, char **argv)
 	int lock = -1, err;
 	char hostbuf[256];
 
-	err = ps_cli_parse(&ps_cmd_steer_attach, argc, argv, on_steer_opt, &o);
+	err = ps_cli_parse(&ps_cmd_steer_attach, argc, argv, on_steer_opt, &o, error);
 	if (err)
 		return err > 0 ? 0 : err;
 	if (!o.config)
-		return ps_err(EINVAL, "steer attach needs --config FILE: the fleet config with hosts: and steering:");
+		return ps_fail(error, EINVAL, "steer attach needs --config FILE: the fleet config with hosts: and steering:");
 	if (!o.host) {
 		if (gethostname(hostbuf, sizeof(hostbuf)))
-			return ps_err(errno, "cannot read the hostname: pass --host NAME");
+			return ps_fail(error, errno, "cannot read the hostname: pass --host NAME");
 		hostbuf[sizeof(hostbuf) - 1] = '\0';
 		o.host = hostbuf;
 	}
 
 	/* Everything that can be checked without touching the kernel first. */
-	err = ps_config_load_file(o.config, &cfg, &cerr);
+	err = ps_config_load_file(o.config, &cfg, error);
 	if (err)
-		return ps_err_config(err, &cerr);
+		return err;
 	if (!cfg.n_hosts) {
-		err = ps_err(EINVAL, "%s has no hosts: section: steering forwards each reply to the underlay address of the host "
+		err = ps_fail(error, EINVAL, "%s has no hosts: section: steering forwards each reply to the underlay address of the host "
 			     "that owns its port; list every host of the fleet there (host-a: {address: 198.18.10.1})", o.config);
 		goto out;
 	}
 	if (!cfg.steering.present) {
-		err = ps_err(EINVAL, "%s has no steering: section: add 'steering: {mode: l2}' (hosts on one segment) "
+		err = ps_fail(error, EINVAL, "%s has no steering: section: add 'steering: {mode: l2}' (hosts on one segment) "
 			     "or 'steering: {mode: encap}' (IP-in-IP to the owner)", o.config);
 		goto out;
 	}
 	self = ps_config_find_host(&cfg, o.host);
 	if (!self) {
-		err = ps_err(ENOENT, "host '%s' is not listed under hosts: in %s: pass --host NAME, or add it there with its underlay address",
+		err = ps_fail(error, ENOENT, "host '%s' is not listed under hosts: in %s: pass --host NAME, or add it there with its underlay address",
 			     o.host, o.config);
 		goto out;
 	}
@@ -1286,7 +1285,7 @@ static int run_steer_attach(int argc, char **argv)
 		bool dup = false;
 
 		if (!ps_valid_ifname(name)) {
-			err = ps_err(EINVAL, "'%s' is not an interface name", name);
+			err = ps_fail(error, EINVAL, "'%s' is not an interface name", name);
 			goto out;
 		}
 		for (size_t j = 0; j < n_devs; j++)
@@ -1295,30 +1294,30 @@ static int run_steer_attach(int argc, char **argv)
 			continue;
 		ps_steer_dev_init(&devs[n_devs], name);
 		if (!devs[n_devs].ifindex) {
-			err = no_such_interface(&devs[n_devs]);
+			err = no_such_interface(&devs[n_devs], error);
 			goto out;
 		}
 		n_devs++;
 	}
 	if (!n_devs) {
-		err = ps_err(EINVAL, "steer attach needs --dev IFACE, or steering.interfaces in %s", o.config);
+		err = ps_fail(error, EINVAL, "steer attach needs --dev IFACE, or steering.interfaces in %s", o.config);
 		goto out;
 	}
 	ps_steer_warn_config(&cfg, self);
 
-	err = ps_env_require_host(false);
+	err = ps_env_require_host(false, error);
 	if (!err)
-		err = ps_env_require_btf();
+		err = ps_env_require_btf(error);
 	if (!err)
-		err = ps_env_require_bpffs(ps_pin_dir());
+		err = ps_env_require_bpffs(ps_pin_dir(), error);
 	if (err)
 		goto out;
-	lock = ps_state_lock();
+	lock = ps_state_lock(error);
 	if (lock < 0) {
 		err = lock;
 		goto out;
 	}
-	err = ps_steer_apply_locked(&cfg, self, devs, n_devs, PS_STEER_ALL_OR_NOTHING, &applied);
+	err = ps_steer_apply_locked(&cfg, self, devs, n_devs, PS_STEER_ALL_OR_NOTHING, &applied, error);
 	if (!err)
 		print_attach(&cfg, self, cfg.steering.mode, devs, n_devs, applied.slot, applied.prog_id,
 			     applied.replaced_build);
@@ -1346,17 +1345,17 @@ static bool link_named(const struct steer_link *l, const char *const *names, siz
 }
 
 int ps_steer_detach_locked(const char *const *names, size_t n_names, bool all_but_named,
-			   ps_steer_detached_fn on_detached, void *arg, bool *maps_removed)
+			   ps_steer_detached_fn on_detached, void *arg, bool *maps_removed, struct ps_error *error)
 {
 	struct steer_link *links = calloc(PS_MAX_STEER_LINKS, sizeof(*links));
 	int n_links, err = 0;
 
 	*maps_removed = false;
 	if (!links)
-		return ps_err(ENOMEM, "out of memory");
+		return ps_fail(error, ENOMEM, "out of memory");
 	n_links = links_list(links, PS_MAX_STEER_LINKS);
 	if (n_links < 0) {
-		err = ps_err(n_links, "cannot list the steering links under %s: %s", ps_pin_dir(), strerror(-n_links));
+		err = ps_fail(error, n_links, "cannot list the steering links under %s: %s", ps_pin_dir(), strerror(-n_links));
 		n_links = 0;
 		goto out;
 	}
@@ -1366,7 +1365,7 @@ int ps_steer_detach_locked(const char *const *names, size_t n_names, bool all_bu
 			continue;
 		err = ps_unpin(links[i].pin);
 		if (err) {
-			err = ps_err(err, "cannot remove %s: %s", links[i].pin, strerror(-err));
+			err = ps_fail(error, err, "cannot remove %s: %s", links[i].pin, strerror(-err));
 			goto out;
 		}
 		if (on_detached)
@@ -1378,7 +1377,7 @@ int ps_steer_detach_locked(const char *const *names, size_t n_names, bool all_bu
 		map_pin_path(PS_STEER_META_MAP, meta, sizeof(meta));
 		ps_pin_path(dir, sizeof(dir), PS_STEER_DIR);
 		*maps_removed = !access(meta, F_OK) || !access(dir, F_OK);
-		err = ps_state_remove_steer();
+		err = ps_state_remove_steer(error);
 	}
 out:
 	links_close(links, (size_t)n_links);
@@ -1404,7 +1403,7 @@ static void note_detached(const char *ifname, __u32 ifindex, void *arg)
 	json_object_array_add(d->names, json_object_new_string(ifname));
 }
 
-static int run_steer_detach(int argc, char **argv)
+static int run_steer_detach(int argc, char **argv, struct ps_error *error)
 {
 	struct steer_opts o = {};
 	struct detached *detached = calloc(1, sizeof(*detached));
@@ -1414,34 +1413,34 @@ static int run_steer_detach(int argc, char **argv)
 
 	if (!detached) {
 		json_object_put(missing);
-		return ps_err(ENOMEM, "out of memory");
+		return ps_fail(error, ENOMEM, "out of memory");
 	}
 	detached->names = json_object_new_array();
-	err = ps_cli_parse(&ps_cmd_steer_detach, argc, argv, on_steer_opt, &o);
+	err = ps_cli_parse(&ps_cmd_steer_detach, argc, argv, on_steer_opt, &o, error);
 	if (err) {
 		err = err > 0 ? 0 : err;
 		goto out;
 	}
 	if (!o.n_devs == !o.all) {
-		err = ps_err(EINVAL, "steer detach needs exactly one of --dev IFACE or --all");
+		err = ps_fail(error, EINVAL, "steer detach needs exactly one of --dev IFACE or --all");
 		goto out;
 	}
 	for (size_t i = 0; i < o.n_devs; i++) {
 		if (!ps_valid_ifname(o.devs[i])) {
-			err = ps_err(EINVAL, "'%s' is not an interface name", o.devs[i]);
+			err = ps_fail(error, EINVAL, "'%s' is not an interface name", o.devs[i]);
 			goto out;
 		}
 	}
-	err = ps_env_require_host(false);
+	err = ps_env_require_host(false, error);
 	if (err)
 		goto out;
-	lock = ps_state_lock();
+	lock = ps_state_lock(error);
 	if (lock < 0) {
 		err = lock;
 		goto out;
 	}
 	/* --all: every interface but none. */
-	err = ps_steer_detach_locked(o.devs, o.n_devs, o.all, note_detached, detached, &removed);
+	err = ps_steer_detach_locked(o.devs, o.n_devs, o.all, note_detached, detached, &removed, error);
 	if (err)
 		goto out;
 	for (size_t j = 0; j < o.n_devs; j++) {
@@ -1746,7 +1745,7 @@ static const struct ps_cmd *const steer_subcommands[] = {
 	&ps_cmd_steer_detach,
 };
 
-static int run_steer(int argc, char **argv)
+static int run_steer(int argc, char **argv, struct ps_error *error)
 {
 	int i;
 
@@ -1754,7 +1753,7 @@ static int run_steer(int argc, char **argv)
 	for (i = 1; i < argc && (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json")); i++)
 		ps_json = true;
 	if (i == argc)
-		return ps_err(EINVAL, "steer needs a subcommand, attach or detach: see 'portslice help steer'");
+		return ps_fail(error, EINVAL, "steer needs a subcommand, attach or detach: see 'portslice help steer'");
 	if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") || !strcmp(argv[i], "help")) {
 		const struct ps_cmd *sub = NULL;
 
@@ -1766,8 +1765,8 @@ static int run_steer(int argc, char **argv)
 	}
 	for (size_t k = 0; k < ARRAY_SIZE(steer_subcommands); k++)
 		if (!strcmp(steer_subcommands[k]->name + 6, argv[i]))
-			return steer_subcommands[k]->run(argc - i, argv + i);
-	return ps_err(EINVAL, "unknown steer subcommand '%s': use attach or detach (see 'portslice help steer')", argv[i]);
+			return steer_subcommands[k]->run(argc - i, argv + i, error);
+	return ps_fail(error, EINVAL, "unknown steer subcommand '%s': use attach or detach (see 'portslice help steer')", argv[i]);
 }
 
 const struct ps_cmd ps_cmd_steer = {

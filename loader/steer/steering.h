@@ -20,6 +20,8 @@
 #ifndef PS_STEERING_H
 #define PS_STEERING_H
 
+#include "core/error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <json-c/json.h>
@@ -39,7 +41,7 @@ struct ps_steer_dev {
 	__u32 link_id;            /* its steering link, once attached or adopted */
 	const char *result;       /* "attached", "updated", "refreshed"; NULL: not done */
 	int err;                  /* PS_STEER_KEEP_GOING: why not (negative errno) ... */
-	char error[512];          /* ... and the message, which says what to do */
+	char error[1024];         /* ... and the message, which says what to do */
 	bool created;             /* steer.c's: a pin this run made, removed if the run fails */
 };
 
@@ -71,13 +73,13 @@ struct ps_steer_applied {
  * pinned link is dead (the interface was deleted) gets a new one. @n_devs may
  * be 0: then only the maps and the program of the links there are refreshed.
  *
- * Returns 0 or a negative errno (recorded with ps_err). With
+ * Returns 0 or a negative errno (the message in @error). With
  * PS_STEER_KEEP_GOING an interface that fails is no error of the call: its
  * ps_steer_dev says why. Steering that ends up on no interface leaves no
  * pins behind when it had none before.
  */
 int ps_steer_apply_locked(const struct ps_config *cfg, const struct ps_host_cfg *self, struct ps_steer_dev *devs,
-			  size_t n_devs, enum ps_steer_on_failure on_failure, struct ps_steer_applied *out);
+			  size_t n_devs, enum ps_steer_on_failure on_failure, struct ps_steer_applied *out, struct ps_error *error);
 
 /* The interfaces with a live pinned steering link, at most @max of them. */
 size_t ps_steer_attached_ifnames(char (*names)[PS_IFNAME_LEN], size_t max);
@@ -104,10 +106,10 @@ typedef void (*ps_steer_detached_fn)(const char *ifname, __u32 ifindex, void *ar
  * interface renamed since); with it true every one not named (by name; NULL,
  * 0: every one). Only links pinned under <pin dir>/steer/ are touched. When
  * no link is left, steering's maps go too; *maps_removed says whether there
- * were any. Returns 0 or a negative errno (recorded with ps_err).
+ * were any. Returns 0 or a negative errno (the message in @error).
  */
 int ps_steer_detach_locked(const char *const *names, size_t n_names, bool all_but_named,
-			   ps_steer_detached_fn on_detached, void *arg, bool *maps_removed);
+			   ps_steer_detached_fn on_detached, void *arg, bool *maps_removed, struct ps_error *error);
 
 /*
  * The steering section of `status --json`: {"attached", "interfaces",
