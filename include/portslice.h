@@ -163,25 +163,38 @@ struct ps_dst6_key {
 	__u8 pad[3];
 };
 
-/* Per-pool, per-protocol counters (index: pool slot * 2 + (proto == UDP)). */
+/*
+ * Per-pool, per-protocol counters (ps_stats; index: pool slot * 2 + (proto
+ * == UDP)), as X(name, what it counts): the struct's fields below, and the
+ * names status, metrics and the tests read, all expand this one list.
+ */
+#define PS_SOCK_COUNTERS(X)                                                                        \
+	X(allocated, "tuples handed out by connect()")                                              \
+	X(released, "tuples given back on socket release")                                          \
+	X(exhausted, "connect() refused: no free tuple in the slice")                               \
+	X(map_full, "connect() refused: ps_tuples has no room")                                      \
+	X(conflicts, "connect() of a bound socket refused: tuple taken")                             \
+	X(kernel_held, "candidates skipped: the kernel holds the tuple")                             \
+	X(bind_failed, "candidates skipped: bpf_bind() failed")                                      \
+	X(bound, "bind(pool, 0) given a slice port")                                                 \
+	X(bind_denied, "bind to the pool address outside the slice")                                 \
+	X(send_denied, "sendmsg from the pool address outside the slice")                            \
+	X(released_unseen, "claims given back at TCP's CLOSE of a socket whose release never ran")   \
+	X(release_lost, "releases that found their claim gone or not theirs (a bug)")                \
+	X(tw_reused, "TIME_WAIT tuples handed out again, as the kernel would reuse them")            \
+	X(quarantined, "candidates skipped: the tuple ended less than reuse_delay ago")              \
+	X(send_conflicts, "sendmsg refused: another socket holds the tuple")                         \
+	X(bind_in_use, "bind(pool, P) refused: connected sockets use the port")
+
+#define PS_COUNTER_FIELD(name, what) __u64 name;
+#define PS_COUNTER_NAME(name, what) #name,
+
 struct ps_stats {
-	__u64 allocated;      /* tuples handed out by connect() */
-	__u64 released;       /* tuples given back on socket release */
-	__u64 exhausted;      /* connect() refused: no free tuple in the slice */
-	__u64 map_full;       /* connect() refused: ps_tuples has no room */
-	__u64 conflicts;      /* connect() of a bound socket refused: tuple taken */
-	__u64 kernel_held;    /* candidates skipped: the kernel holds the tuple */
-	__u64 bind_failed;    /* candidates skipped: bpf_bind() failed */
-	__u64 bound;          /* bind(pool, 0) given a slice port */
-	__u64 bind_denied;    /* bind to the pool address outside the slice */
-	__u64 send_denied;    /* sendmsg from the pool address outside the slice */
-	__u64 released_unseen; /* claims given back at TCP's CLOSE of a socket whose release never ran */
-	__u64 release_lost;   /* releases that found their claim gone or not theirs (a bug) */
-	__u64 tw_reused;      /* TIME_WAIT tuples handed out again, as the kernel would reuse them */
-	__u64 quarantined;    /* candidates skipped: the tuple ended less than reuse_delay ago */
-	__u64 send_conflicts; /* sendmsg refused: another socket holds the tuple */
-	__u64 bind_in_use;    /* bind(pool, P) refused: connected sockets use the port */
+	PS_SOCK_COUNTERS(PS_COUNTER_FIELD)
 };
+
+/* static const char *const names[] = { PS_SOCK_STAT_NAMES }: the fields' names, in order. */
+#define PS_SOCK_STAT_NAMES PS_SOCK_COUNTERS(PS_COUNTER_NAME)
 
 #define PS_STATS_INDEX(pool, proto) ((pool) * 2 + ((proto) == 17 /* UDP */))
 #define PS_STATS_ENTRIES (PS_MAX_POOLS * 2)

@@ -84,55 +84,42 @@ struct ps_steer_host {
 };
 
 /*
- * Counters of ps_steer_stats (a single per-CPU entry; sum over CPUs).
- * Every packet the program sees is counted in exactly one field.
+ * Counters of ps_steer_stats (a single per-CPU entry; sum over CPUs), as
+ * X(name, what it counts): the struct's fields and the names status and
+ * metrics print expand this one list (PS_COUNTER_FIELD, PS_COUNTER_NAME in
+ * portslice.h). Every packet the program sees is counted in exactly one.
  */
+#define PS_STEER_COUNTERS(X)                                                                               \
+	X(passed_not_pool, "not shown to be for a pool address: non-IP, 3+ VLAN tags, truncated before "    \
+			   "the destination, another destination")                                          \
+	X(passed_own, "for a port this host owns")                                                          \
+	X(passed_other, "for a pool address, not port-sliced: other protocols, ICMP that is not an error " \
+			"about a TCP/UDP flow from a pool address")                                         \
+	X(forwarded, "handed to XDP_TX, or to a redirect that bpf_redirect() accepted; what the driver "   \
+		     "refuses after the program returned shows only in the kernel's own XDP counters")      \
+	X(dropped_no_owner, "the port has no owner")                                                        \
+	X(dropped_no_host, "the owner has no valid ps_steer_hosts entry")                                   \
+	X(dropped_malformed, "truncated or invalid headers")                                                \
+	X(dropped_fragment, "IPv4 non-first fragment (no ports to steer by)")                               \
+	X(dropped_unsupported, "IPv6 extension header before the L4 header")                                \
+	X(dropped_no_route, "any other FIB failure: no route to the owner's underlay, forwarding disabled " \
+			    "on the lookup device; or no local underlay address of the owner's family")     \
+	X(dropped_no_neigh, "route found, but no neighbour entry")                                          \
+	X(dropped_too_big, "the (encapsulated) packet exceeds the route MTU")                               \
+	/* Loop guards: a packet is steered at most once. */                                                \
+	X(dropped_not_for_us, "for another host's port, in a frame not addressed to a MAC of this host "    \
+			      "(flooded by a switch that lost the owner, or mis-sent)")                     \
+	X(dropped_steered_twice, "for a port this host does not own, and already steered by a fleet host: " \
+				 "from a fleet host's MAC, or IP-in-IP to this host")                       \
+	X(dropped_not_on_link, "l2: the owner's underlay address is behind a gateway, which would route "   \
+			       "the frame back to the pool address")                                        \
+	X(dropped_redirect, "bpf_redirect() refused the egress device")
+
 struct ps_steer_stats {
-	__u64 passed_not_pool;     /* not shown to be for a pool address: non-IP,
-				      3+ VLAN tags, truncated before the
-				      destination, another destination */
-	__u64 passed_own;          /* for a port this host owns */
-	__u64 passed_other;        /* for a pool address, not port-sliced: other
-				      protocols, ICMP that is not an error about
-				      a TCP/UDP flow from a pool address */
-	__u64 forwarded;           /* handed to XDP_TX, or to a redirect that
-				      bpf_redirect() accepted. What the driver
-				      refuses after the program returned shows
-				      only in the kernel's own XDP counters
-				      (status: kernel_xdp) */
-	__u64 dropped_no_owner;    /* the port has no owner */
-	__u64 dropped_no_host;     /* the owner has no valid ps_steer_hosts entry */
-	__u64 dropped_malformed;   /* truncated or invalid headers */
-	__u64 dropped_fragment;    /* IPv4 non-first fragment (no ports to steer by) */
-	__u64 dropped_unsupported; /* IPv6 extension header before the L4 header */
-	__u64 dropped_no_route;    /* any other FIB failure: no route to the owner's
-				      underlay, forwarding disabled on the lookup
-				      device; or no local underlay address of the
-				      owner's family to encapsulate from */
-	__u64 dropped_no_neigh;    /* route found, but no neighbour entry */
-	__u64 dropped_too_big;     /* the (encapsulated) packet exceeds the route MTU */
-	/* Loop guards: a packet is steered at most once. */
-	__u64 dropped_not_for_us;  /* for another host's port, in a frame not
-				      addressed to a MAC of this host (flooded by
-				      a switch that lost the owner, or mis-sent) */
-	__u64 dropped_steered_twice; /* for a port this host does not own, and
-				      already steered by a fleet host: from a
-				      fleet host's MAC, or IP-in-IP to this host
-				      (the hosts disagree about the owner) */
-	__u64 dropped_not_on_link; /* l2: the owner's underlay address is behind
-				      a gateway, which would route the frame
-				      back to the pool address */
-	__u64 dropped_redirect;    /* bpf_redirect() refused the egress device */
+	PS_STEER_COUNTERS(PS_COUNTER_FIELD)
 };
 
-/*
- * The names of struct ps_steer_stats' fields, in order, for user space:
- * static const char *const names[] = { PS_STEER_STAT_NAMES };
- */
-#define PS_STEER_STAT_NAMES                                                              \
-	"passed_not_pool", "passed_own", "passed_other", "forwarded", "dropped_no_owner",  \
-	"dropped_no_host", "dropped_malformed", "dropped_fragment", "dropped_unsupported", \
-	"dropped_no_route", "dropped_no_neigh", "dropped_too_big", "dropped_not_for_us",   \
-	"dropped_steered_twice", "dropped_not_on_link", "dropped_redirect"
+/* static const char *const names[] = { PS_STEER_STAT_NAMES }: the fields' names, in order. */
+#define PS_STEER_STAT_NAMES PS_STEER_COUNTERS(PS_COUNTER_NAME)
 
 #endif /* PORTSLICE_STEER_H */

@@ -38,6 +38,7 @@
 #include "core/rtnl.h"
 #include "sock/sockdiag.h"
 #include "core/pins.h"
+#include "sock/maps.h"
 #include "steer/steering.h"
 
 enum {
@@ -275,13 +276,13 @@ static void check_pins(struct report *r)
 		check(r, V_OK, "pins", NULL, "nothing pinned under %s yet", ps_pin_dir());
 		return;
 	}
-	err = ps_state_check_layout(&why);
+	err = ps_layout_check(&ps_sock_layout, &why);
 	if (err) {
 		check(r, V_FAIL, "pins", "detach with the portslice that attached them (portslice detach --all), then attach again",
 		      "%s", why.msg);
 		return;
 	}
-	ps_pin_path(path, sizeof(path), "cgroups");
+	ps_pin_path(path, sizeof(path), PS_PINS_CGROUPS);
 	check(r, V_OK, "pins", NULL, "pins under %s have layout version %d%s", ps_pin_dir(), PS_LAYOUT_VERSION,
 	      ps_attachments_any() ? "" : " (no cgroup attached)");
 }
@@ -434,7 +435,7 @@ static void collect_own(struct own_progs *own)
 	DIR *d, *ld;
 
 	own->n = 0;
-	if (ps_pin_path(path, sizeof(path), "cgroups") || !(d = opendir(path)))
+	if (ps_pin_path(path, sizeof(path), PS_PINS_CGROUPS) || !(d = opendir(path)))
 		return;
 	while ((de = readdir(d))) {
 		char sub[PATH_MAX + 256];

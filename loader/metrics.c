@@ -19,8 +19,10 @@
 #include "core/cli.h"
 #include "core/env.h"
 #include "core/log.h"
+#include "core/percpu.h"
 #include "metrics.h"
 #include "core/pins.h"
+#include "sock/maps.h"
 #include "steer.h"
 #include "status.h"
 #include "core/version.h"
@@ -157,40 +159,21 @@ static const char *const steer_verdicts[] = { PS_STEER_STAT_NAMES };
 _Static_assert(sizeof(steer_verdicts) / sizeof(steer_verdicts[0]) == sizeof(struct ps_steer_stats) / sizeof(__u64),
 	       "steer_verdicts must name every field of struct ps_steer_stats");
 
-static int open_steer_stats(void)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	/* Pinned by `portslice steer attach` (loader/steer.h). */
-	if (ps_pin_path(path, sizeof(path), "maps/ps_steer_stats"))
-		return -ENAMETOOLONG;
-	fd = bpf_obj_get(path);
-	return fd < 0 ? -errno : fd;
-}
-
 static void steer_metrics(FILE *f)
 {
-	int fd = open_steer_stats(), ncpus = libbpf_num_possible_cpus();
-	struct ps_steer_stats *per_cpu, sum = {};
+	int fd = ps_pin_map_open("ps_steer_stats");
+	__u64 sum[sizeof(struct ps_steer_stats) / sizeof(__u64)];
 	__u32 key = 0;
 
 	if (fd < 0)
 		return;
-	per_cpu = ncpus > 0 ? calloc(ncpus, sizeof(*per_cpu)) : NULL;
-	if (per_cpu && !bpf_map_lookup_elem(fd, &key, per_cpu)) {
-		__u64 *out = (__u64 *)&sum;
-
-		for (int c = 0; c < ncpus; c++)
-			for (size_t i = 0; i < sizeof(sum) / sizeof(__u64); i++)
-				out[i] += ((const __u64 *)&per_cpu[c])[i];
+	if (!ps_percpu_sum(fd, &key, sum, (sizeof(sum) / sizeof(sum[0])))) {
 		family(f, "portslice_steering_packets_total", "counter",
 		       "Packets seen by the XDP reply-steering program, by verdict.");
-		for (size_t i = 0; i < sizeof(sum) / sizeof(__u64); i++)
+		for (size_t i = 0; i < (sizeof(sum) / sizeof(sum[0])); i++)
 			fprintf(f, "portslice_steering_packets_total{verdict=\"%s\"} %llu\n", steer_verdicts[i],
-				(unsigned long long)out[i]);
+				(unsigned long long)sum[i]);
 	}
-	free(per_cpu);
 	close(fd);
 }
 

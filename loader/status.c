@@ -19,8 +19,10 @@
 #include "core/config.h"
 #include "core/env.h"
 #include "core/log.h"
+#include "core/percpu.h"
 #include "sock/slots.h"
 #include "core/pins.h"
+#include "sock/maps.h"
 #include "steer/steering.h"
 #include "sock/tw_view.h"
 #include "status.h"
@@ -254,39 +256,18 @@ static int count_ports(int fd, const struct ps_pool *pool, int slot, struct pool
 
 static int sum_stats(int fd, int slot, struct pool_usage *use)
 {
-	int ncpus = libbpf_num_possible_cpus();
-	struct ps_stats *per_cpu;
-
-	if (ncpus <= 0)
-		return -EINVAL;
-	per_cpu = calloc(ncpus, sizeof(*per_cpu));
-	if (!per_cpu)
-		return -ENOMEM;
 	for (int p = 0; p < 2; p++) {
 		__u32 idx = PS_STATS_INDEX(slot, p ? IPPROTO_UDP : IPPROTO_TCP);
-		__u64 *out = (__u64 *)&use->stats[p];
+		int err = ps_percpu_sum(fd, &idx, (__u64 *)&use->stats[p], sizeof(use->stats[p]) / sizeof(__u64));
 
-		if (bpf_map_lookup_elem(fd, &idx, per_cpu)) {
-			free(per_cpu);
-			return -errno;
-		}
-		for (int c = 0; c < ncpus; c++) {
-			const __u64 *in = (const __u64 *)&per_cpu[c];
-
-			for (size_t f = 0; f < sizeof(struct ps_stats) / sizeof(__u64); f++)
-				out[f] += in[f];
-		}
+		if (err)
+			return err;
 	}
-	free(per_cpu);
 	return 0;
 }
 
 /* Names of struct ps_stats' fields, in order. */
-static const char *const stat_names[] = {
-	"allocated", "released", "exhausted", "map_full", "conflicts",
-	"kernel_held", "bind_failed", "bound", "bind_denied", "send_denied", "released_unseen",
-	"release_lost", "tw_reused", "quarantined", "send_conflicts", "bind_in_use",
-};
+static const char *const stat_names[] = { PS_SOCK_STAT_NAMES };
 _Static_assert(sizeof(stat_names) / sizeof(stat_names[0]) == sizeof(struct ps_stats) / sizeof(__u64),
 	       "stat_names must name every field of struct ps_stats");
 

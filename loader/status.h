@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "core/pins.h"
+#include "sock/maps.h"
 
 /* @mnt: the cgroup2 mount (for absolute paths). NULL on error (recorded). */
 json_object *ps_status_build(const struct ps_maps *maps, const char *mnt, struct ps_error *error);

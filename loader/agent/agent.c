@@ -401,7 +401,7 @@ static size_t pinned_ids(__u64 *ids, size_t max)
 	size_t n = 0;
 	DIR *d;
 
-	if (ps_pin_path(path, sizeof(path), "cgroups") || !(d = opendir(path)))
+	if (ps_pin_path(path, sizeof(path), PS_PINS_CGROUPS) || !(d = opendir(path)))
 		return 0;
 	while ((de = readdir(d)) && n < max) {
 		char *end;

@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "sock/slots.h"
 #include "core/pins.h"
+#include "sock/maps.h"
 
 enum {
 	OPT_CGROUP = 'c',
@@ -173,10 +174,8 @@ static int attach_links(struct ps_sock *skel, const struct ps_cgroup *cg, struct
 	if (err)
 		return ps_fail(error, err, "pin path too long");
 	/* bpffs refuses dots in names, hence a prefix rather than a suffix. */
-	if (ps_pin_path(tmp, sizeof(tmp), "cgroups/tmp-") ||
-	    strlen(tmp) + strlen(strrchr(dir, '/') + 1) >= sizeof(tmp))
+	if (ps_pin_path(tmp, sizeof(tmp), PS_PINS_CGROUPS "/tmp-%llu", (unsigned long long)cg->id))
 		return ps_fail(error, ENAMETOOLONG, "pin path too long");
-	strcat(tmp, strrchr(dir, '/') + 1);
 	ps_attachment_remove_dir(tmp); /* debris of a crashed attach */
 	if (ps_attachments_mkdir() || mkdir(tmp, 0700))
 		return ps_fail(error, errno, "cannot create %s: %s", tmp, strerror(errno));
@@ -309,17 +308,15 @@ int ps_attach_locked(const struct ps_cgroup *cg, const struct ps_selection *sel,
 	err = ps_features_require(PS_PART_SOCKETS, "attach", error);
 	if (err)
 		return err;
-	err = ps_state_check_layout(error);
+	err = ps_layout_check(&ps_sock_layout, error);
 	if (err)
 		goto out;
 	fresh = !ps_state_exists();
 	if (!fresh) {
-		char path[PATH_MAX];
-
-		ps_pin_path(path, sizeof(path), "maps/ps_pools");
-		pools_fd = bpf_obj_get(path);
+		pools_fd = ps_pin_map_open("ps_pools");
 		if (pools_fd < 0) {
-			err = ps_fail(error, errno, "cannot open %s: %s", path, strerror(errno));
+			err = ps_fail(error, pools_fd, "cannot open %s/%s/ps_pools: %s", ps_pin_dir(), PS_PINS_MAPS,
+				      strerror(-pools_fd));
 			goto out;
 		}
 	}

@@ -16,6 +16,7 @@
 #include "core/env.h"
 #include "core/log.h"
 #include "core/pins.h"
+#include "sock/maps.h"
 
 enum {
 	OPT_CGROUP = 'c',

@@ -11,20 +11,18 @@
 #include "core/build.h"
 #include "core/log.h"
 #include "core/pins.h"
+#include "sock/maps.h"
 
 int ps_attachment_dir(__u64 cgroup_id, char *buf, size_t len)
 {
-	char sub[64];
-
-	snprintf(sub, sizeof(sub), "cgroups/%llu", (unsigned long long)cgroup_id);
-	return ps_pin_path(buf, len, sub);
+	return ps_pin_path(buf, len, PS_PINS_CGROUPS "/%llu", (unsigned long long)cgroup_id);
 }
 
 int ps_attachments_mkdir(void)
 {
 	char path[PATH_MAX];
 
-	if (ps_pin_path(path, sizeof(path), "cgroups"))
+	if (ps_pin_path(path, sizeof(path), PS_PINS_CGROUPS))
 		return -ENAMETOOLONG;
 	if (mkdir(path, 0700) && errno != EEXIST)
 		return -errno;
@@ -43,31 +41,15 @@ bool ps_attachment_exists(__u64 cgroup_id)
 	return !ps_attachment_dir(cgroup_id, path, sizeof(path)) && !access(path, F_OK);
 }
 
-/* Does <pin dir>/@sub hold an entry that is not a temporary (@tmp prefix)? */
-static bool dir_has_pins(const char *sub, const char *tmp)
-{
-	char path[PATH_MAX];
-	struct dirent *de;
-	bool any = false;
-	DIR *dir;
-
-	if (ps_pin_path(path, sizeof(path), sub) || !(dir = opendir(path)))
-		return false;
-	while (!any && (de = readdir(dir)))
-		any = de->d_name[0] != '.' && strncmp(de->d_name, tmp, strlen(tmp));
-	closedir(dir);
-	return any;
-}
-
 bool ps_cgroups_any(void)
 {
-	return dir_has_pins("cgroups", "tmp-");
+	return ps_pins_any(PS_PINS_CGROUPS, "tmp-");
 }
 
 bool ps_steer_links_any(void)
 {
 	/* steer.c names its temporaries "tmp:IFNAME"; ':' is never in an interface name. */
-	return dir_has_pins(PS_STEER_DIR, "tmp:");
+	return ps_pins_any(PS_PINS_STEER, "tmp:");
 }
 
 bool ps_attachments_any(void)
@@ -189,11 +171,9 @@ static int nesting_cb(__u64 id, const struct ps_attachment *att, void *arg)
 int ps_attachment_check_nesting(const struct ps_cgroup *cg, struct ps_error *error)
 {
 	struct nesting_check check = { cg, error };
-	char path[PATH_MAX];
 	int fd, err;
 
-	ps_pin_path(path, sizeof(path), "maps/ps_attachments");
-	fd = bpf_obj_get(path);
+	fd = ps_pin_map_open("ps_attachments");
 	if (fd < 0)
 		return 0;
 	err = ps_attachments_for_each(fd, nesting_cb, &check);

@@ -12,6 +12,7 @@
 #include "core/env.h"
 #include "portslice.h"
 #include "core/pins.h"
+#include "sock/maps.h"
 
 int ps_attachment_dir(__u64 cgroup_id, char *buf, size_t len);
 int ps_attachments_mkdir(void);

@@ -7,6 +7,7 @@
 
 #include "core/config.h"
 #include "core/pins.h"
+#include "sock/maps.h"
 
 /* This host's view of the pools an attachment asks for, in config order. */
 struct ps_selection {

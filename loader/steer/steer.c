@@ -29,7 +29,9 @@
 #include "core/config.h"
 #include "core/env.h"
 #include "core/log.h"
+#include "core/percpu.h"
 #include "core/pins.h"
+#include "sock/maps.h"
 #include "steer/steering.h"
 #include "core/kernel_features.h"
 #include "core/rtnl.h"
@@ -105,25 +107,6 @@ static void pin_ifname(const char *pin, char out[IF_NAMESIZE])
 	out[i] = '\0';
 }
 
-static int map_pin_path(const char *map, char *buf, size_t len)
-{
-	char sub[128];
-
-	snprintf(sub, sizeof(sub), "maps/%s", map);
-	return ps_pin_path(buf, len, sub);
-}
-
-static int open_map(const char *name)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	if (map_pin_path(name, path, sizeof(path)))
-		return -ENAMETOOLONG;
-	fd = bpf_obj_get(path);
-	return fd < 0 ? -errno : fd;
-}
-
 /* A pinned steering link, as the kernel sees it. */
 struct steer_link {
 	char ifname[IF_NAMESIZE]; /* from the pin's name */
@@ -169,7 +152,7 @@ static int links_list(struct steer_link *links, size_t max)
 	struct dirent **names;
 	int n, count = 0;
 
-	if (ps_pin_path(dir, sizeof(dir), PS_STEER_DIR))
+	if (ps_pin_path(dir, sizeof(dir), PS_PINS_STEER))
 		return -ENAMETOOLONG;
 	n = scandir(dir, &names, NULL, alphasort);
 	if (n < 0)
@@ -254,50 +237,6 @@ static __u32 prog_id_of(int prog_fd)
 
 /* ---- loader-made maps: layout stamp and host names ---------------------- */
 
-static int open_or_create(const char *name, enum bpf_map_type type, __u32 value_size, __u32 max)
-{
-	char path[PATH_MAX];
-	int fd = open_map(name);
-
-	if (fd >= 0 || fd != -ENOENT)
-		return fd;
-	if (map_pin_path(name, path, sizeof(path)))
-		return -ENAMETOOLONG;
-	fd = bpf_map_create(type, name, sizeof(__u32), value_size, max, NULL);
-	if (fd < 0)
-		return -errno;
-	if (bpf_obj_pin(fd, path)) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
-/* Refuses steering pins of another layout; 0 when there are none. */
-static int check_layout(struct ps_error *error)
-{
-	struct ps_meta meta = {};
-	__u32 zero = 0;
-	int fd = open_map(PS_STEER_META_MAP), err = 0;
-
-	if (fd == -ENOENT)
-		return 0;
-	if (fd < 0)
-		return ps_fail(error, fd, "cannot open %s/maps/%s: %s", ps_pin_dir(), PS_STEER_META_MAP, strerror(-fd));
-	if (bpf_map_lookup_elem(fd, &zero, &meta))
-		err = ps_fail(error, errno, "cannot read the steering layout version under %s: %s", ps_pin_dir(),
-			     strerror(errno));
-	else if (meta.layout_version != PS_STEER_LAYOUT_VERSION)
-		err = ps_layout_refused("steering pins", meta.layout_version, PS_STEER_LAYOUT_VERSION,
-					"portslice steer detach --all",
-					"replies that reach this host for another host's port are not forwarded",
-					"start its agent, or run 'portslice steer attach'", error);
-	close(fd);
-	return err;
-}
-
 /* ---- filling the maps ---------------------------------------------------- */
 
 struct steer_maps {
@@ -306,13 +245,7 @@ struct steer_maps {
 
 static void maps_close(struct steer_maps *m)
 {
-	int *fds = (int *)m;
-
-	for (size_t i = 0; i < sizeof(*m) / sizeof(int); i++) {
-		if (fds[i] >= 0)
-			close(fds[i]);
-		fds[i] = -1;
-	}
+	ps_pin_fds_close((int *)m, sizeof(*m) / sizeof(int));
 }
 
 static int maps_open(struct steer_maps *m, struct ps_error *error)
@@ -320,41 +253,27 @@ static int maps_open(struct steer_maps *m, struct ps_error *error)
 	/* In the order of struct steer_maps. */
 	static const char *const names[] = { "ps_steer_pools", "ps_steer_owner", "ps_steer_hosts",
 					     "ps_steer_local_macs", "ps_steer_peer_macs", "ps_steer_gen" };
-	int *fds = (int *)m;
-	struct ps_meta meta = { .layout_version = PS_STEER_LAYOUT_VERSION };
-	__u32 zero = 0;
+	int err = ps_pin_maps_open(names, (int *)m, ARRAY_SIZE(names), error);
 
-	for (size_t i = 0; i < sizeof(*m) / sizeof(int); i++)
-		fds[i] = -1;
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
-		fds[i] = open_map(names[i]);
-		if (fds[i] < 0) {
-			int err = fds[i];
-
-			fds[i] = -1;
-			maps_close(m);
-			return ps_fail(error, err, "cannot open the pinned map %s/maps/%s: %s", ps_pin_dir(), names[i],
-				      strerror(-err));
-		}
-	}
-	m->meta = open_or_create(PS_STEER_META_MAP, BPF_MAP_TYPE_ARRAY, sizeof(struct ps_meta), 1);
-	if (m->meta >= 0 && bpf_map_update_elem(m->meta, &zero, &meta, BPF_ANY)) {
-		int err = -errno;
-
-		close(m->meta);
-		m->meta = err;
-	}
-	m->names = m->meta < 0 ? m->meta :
-		   open_or_create(PS_STEER_NAMES_MAP, BPF_MAP_TYPE_ARRAY, PS_HOST_NAME_LEN, PS_MAX_HOSTS);
-	if (m->meta < 0 || m->names < 0) {
-		int err = m->meta < 0 ? m->meta : m->names;
-
+	m->meta = m->names = -1;
+	if (err)
+		return err;
+	m->meta = ps_pin_map_open_or_create(ps_steer_layout.meta_map, BPF_MAP_TYPE_ARRAY, sizeof(struct ps_meta), 1);
+	if (m->meta >= 0)
+		m->names = ps_pin_map_open_or_create(PS_STEER_NAMES_MAP, BPF_MAP_TYPE_ARRAY, PS_HOST_NAME_LEN,
+						     PS_MAX_HOSTS);
+	err = m->meta < 0 ? m->meta : m->names < 0 ? m->names : 0;
+	if (err) {
 		m->meta = m->meta < 0 ? -1 : m->meta;
 		m->names = m->names < 0 ? -1 : m->names;
 		maps_close(m);
-		return ps_fail(error, err, "cannot create the steering maps under %s/maps: %s", ps_pin_dir(), strerror(-err));
+		return ps_fail(error, err, "cannot create the steering maps under %s/%s: %s", ps_pin_dir(), PS_PINS_MAPS,
+			       strerror(-err));
 	}
-	return 0;
+	err = ps_layout_stamp(&ps_steer_layout, m->meta, error);
+	if (err)
+		maps_close(m);
+	return err;
 }
 
 static void addr_key(int family, const uint8_t addr[16], struct ps_addr_key *key)
@@ -397,11 +316,8 @@ static int assign_slots(const struct ps_config *cfg, const struct pool_entry *ol
 {
 	bool taken[PS_MAX_POOLS] = {}, used_before[PS_MAX_POOLS] = {};
 	struct ps_pool sock[PS_MAX_POOLS] = {};
-	char path[PATH_MAX];
-	int fd;
+	int fd = ps_pin_map_open("ps_pools");
 
-	map_pin_path("ps_pools", path, sizeof(path));
-	fd = bpf_obj_get(path);
 	if (fd >= 0) {
 		for (__u32 s = 0; s < PS_MAX_POOLS; s++)
 			if (bpf_map_lookup_elem(fd, &s, &sock[s]))
@@ -817,7 +733,7 @@ static int link_pin_path(const char *ifname, bool tmp, char *buf, size_t len, st
 {
 	char dir[PATH_MAX], pin[IF_NAMESIZE];
 
-	if (ps_pin_path(dir, sizeof(dir), PS_STEER_DIR))
+	if (ps_pin_path(dir, sizeof(dir), PS_PINS_STEER))
 		return ps_fail(error, ENAMETOOLONG, "pin dir %s: name too long", ps_pin_dir());
 	pin_name(ifname, pin);
 	if ((size_t)snprintf(buf, len, "%s/%s%s", dir, tmp ? "tmp:" : "", pin) >= len)
@@ -887,7 +803,7 @@ static int create_link(int prog_fd, struct ps_steer_dev *d, struct ps_error *err
 	__u32 len = sizeof(info);
 	int fd, err;
 
-	if (ps_pin_path(dir, sizeof(dir), PS_STEER_DIR))
+	if (ps_pin_path(dir, sizeof(dir), PS_PINS_STEER))
 		return ps_fail(error, ENAMETOOLONG, "pin dir %s: name too long", ps_pin_dir());
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return ps_fail(error, errno, "cannot create %s: %s", dir, strerror(errno));
@@ -997,7 +913,7 @@ int ps_steer_apply_locked(const struct ps_config *cfg, const struct ps_host_cfg 
 	err = ps_features_require(PS_PART_STEERING, "steer attach", error);
 	if (err)
 		goto out;
-	err = check_layout(error);
+	err = ps_layout_check(&ps_steer_layout, error);
 	if (err)
 		goto out;
 
@@ -1374,8 +1290,8 @@ int ps_steer_detach_locked(const char *const *names, size_t n_names, bool all_bu
 	if (!ps_steer_links_any()) {
 		char meta[PATH_MAX], dir[PATH_MAX];
 
-		map_pin_path(PS_STEER_META_MAP, meta, sizeof(meta));
-		ps_pin_path(dir, sizeof(dir), PS_STEER_DIR);
+		ps_pin_path(meta, sizeof(meta), PS_PINS_MAPS "/%s", ps_steer_layout.meta_map);
+		ps_pin_path(dir, sizeof(dir), PS_PINS_STEER);
 		*maps_removed = !access(meta, F_OK) || !access(dir, F_OK);
 		err = ps_state_remove_steer(error);
 	}
@@ -1491,29 +1407,6 @@ static const char *const steer_stat_names[] = { PS_STEER_STAT_NAMES };
 _Static_assert(ARRAY_SIZE(steer_stat_names) == sizeof(struct ps_steer_stats) / sizeof(__u64),
 	       "steer_stat_names must name every field of struct ps_steer_stats");
 
-/* Sums a per-CPU array entry of @n u64 words into @out. */
-static int sum_percpu(int fd, __u32 key, __u64 *out, size_t n)
-{
-	int ncpus = libbpf_num_possible_cpus();
-	__u64 *v;
-
-	memset(out, 0, n * sizeof(*out));
-	if (ncpus <= 0)
-		return -EINVAL;
-	v = calloc((size_t)ncpus * n, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(fd, &key, v)) {
-		free(v);
-		return -errno;
-	}
-	for (int c = 0; c < ncpus; c++)
-		for (size_t f = 0; f < n; f++)
-			out[f] += v[(size_t)c * n + f];
-	free(v);
-	return 0;
-}
-
 static void add_xdp_stat(const char *name, uint64_t value, void *arg)
 {
 	json_object_object_add(arg, name, json_object_new_uint64(value));
@@ -1534,7 +1427,7 @@ json_object *ps_steer_status_json(void)
 	json_object *root = json_object_new_object(), *ifs = json_object_new_array();
 	struct steer_link *links = calloc(PS_MAX_STEER_LINKS, sizeof(*links));
 	int n = links ? links_list(links, PS_MAX_STEER_LINKS) : 0;
-	int names_fd = open_map(PS_STEER_NAMES_MAP), fd;
+	int names_fd = ps_pin_map_open(PS_STEER_NAMES_MAP), fd;
 
 	for (int i = 0; i < n; i++) {
 		json_object *o = json_object_new_object();
@@ -1577,12 +1470,13 @@ json_object *ps_steer_status_json(void)
 	json_object_object_add(root, "layout_version", json_object_new_int(PS_STEER_LAYOUT_VERSION));
 	json_object_object_add(root, "interfaces", ifs);
 
-	fd = open_map("ps_steer_stats");
+	fd = ps_pin_map_open("ps_steer_stats");
 	if (fd >= 0) {
 		struct ps_steer_stats st;
+		__u32 zero = 0;
 		json_object *c = json_object_new_object();
 
-		if (!sum_percpu(fd, 0, (__u64 *)&st, sizeof(st) / sizeof(__u64))) {
+		if (!ps_percpu_sum(fd, &zero, (__u64 *)&st, sizeof(st) / sizeof(__u64))) {
 			for (size_t f = 0; f < ARRAY_SIZE(steer_stat_names); f++)
 				json_object_object_add(c, steer_stat_names[f],
 						       json_object_new_uint64(((__u64 *)&st)[f]));
@@ -1590,7 +1484,7 @@ json_object *ps_steer_status_json(void)
 		json_object_object_add(root, "counters", c);
 		close(fd);
 	}
-	fd = open_map("ps_steer_fwd");
+	fd = ps_pin_map_open("ps_steer_fwd");
 	if (fd >= 0) {
 		json_object *f = json_object_new_object();
 
@@ -1598,7 +1492,7 @@ json_object *ps_steer_status_json(void)
 			char name[PS_HOST_NAME_LEN] = "";
 			__u64 count;
 
-			if (sum_percpu(fd, id, &count, 1))
+			if (ps_percpu_sum(fd, &id, &count, 1))
 				continue;
 			if (names_fd >= 0 && !bpf_map_lookup_elem(names_fd, &id, name) && name[0] == '\0' && !count)
 				continue; /* no such host, nothing counted */

@@ -31,7 +31,6 @@
 #include "portslice.h"
 
 /* Loader-made maps (not in the BPF object): see above. */
-#define PS_STEER_META_MAP "ps_steer_meta"
 #define PS_STEER_NAMES_MAP "ps_steer_names"
 
 /* One interface steering is asked for, and what became of it. */
