@@ -21,6 +21,7 @@
 #include "core/cli.h"
 #include "core/config.h"
 #include "core/env.h"
+#include "core/fleet.h"
 #include "core/log.h"
 #include "sock/slots.h"
 #include "core/pins.h"
@@ -28,16 +29,13 @@
 
 enum {
 	OPT_CGROUP = 'c',
-	OPT_CONFIG = 'f',
-	OPT_HOST = 'H',
 	OPT_POOL = 'P',
 	OPT_STRICT = 's',
 };
 
 struct attach_opts {
+	struct ps_fleet_opts fleet;
 	const char *cgroup;
-	const char *config;
-	const char *host;
 	char *pools[PS_MAX_POOLS];
 	size_t n_pools;
 	bool strict;
@@ -45,8 +43,8 @@ struct attach_opts {
 
 static const struct ps_opt attach_opts[] = {
 	{ "cgroup", OPT_CGROUP, "DIR", "cgroup v2 directory whose sockets use the pools (required)" },
-	{ "config", OPT_CONFIG, "FILE", "fleet config file (required)" },
-	{ "host", OPT_HOST, "NAME", "this host's name in the config's slices (default: hostname)" },
+	PS_FLEET_OPT_CONFIG("fleet config file (required)"),
+	PS_FLEET_OPT_HOST,
 	{ "pool", OPT_POOL, "NAME", "use this pool; repeat for several (default: every pool with a slice for the host)" },
 	{ "strict", OPT_STRICT, NULL, "refuse, instead of warning, when a pool address is not configured in this network namespace" },
 	{ NULL },
@@ -56,15 +54,11 @@ static int on_attach_opt(int key, const char *arg, void *ctx, struct ps_error *e
 {
 	struct attach_opts *o = ctx;
 
+	if (ps_fleet_opt(&o->fleet, key, arg))
+		return 0;
 	switch (key) {
 	case OPT_CGROUP:
 		o->cgroup = arg;
-		break;
-	case OPT_CONFIG:
-		o->config = arg;
-		break;
-	case OPT_HOST:
-		o->host = arg;
 		break;
 	case OPT_POOL:
 		if (o->n_pools == PS_MAX_POOLS)
@@ -387,63 +381,40 @@ out:
 static int run_attach(int argc, char **argv, struct ps_error *error)
 {
 	struct attach_opts o = {};
-	struct ps_config cfg = {};
+	struct ps_fleet fleet = { .lock = -1 };
 	struct ps_selection sel;
 	struct ps_cgroup cg = { .fd = -1 };
 	struct ps_port_range local;
 	const char *verb = "attached";
-	char hostbuf[256], replaced[PS_BUILD_ID_LEN];
-	int lock = -1, err;
+	char replaced[PS_BUILD_ID_LEN];
+	int err;
 
 	err = ps_cli_parse(&ps_cmd_attach, argc, argv, on_attach_opt, &o, error);
 	if (err)
 		return err > 0 ? 0 : err;
 	if (!o.cgroup)
 		return ps_fail(error, EINVAL, "attach needs --cgroup DIR: the cgroup v2 directory whose sockets use the pools");
-	if (!o.config)
+	if (!o.fleet.config)
 		return ps_fail(error, EINVAL, "attach needs --config FILE: the fleet config");
-	if (!o.host) {
-		if (gethostname(hostbuf, sizeof(hostbuf)))
-			return ps_fail(error, errno, "cannot read the hostname: pass --host NAME");
-		hostbuf[sizeof(hostbuf) - 1] = '\0';
-		o.host = hostbuf;
-	}
 
 	/* Everything that can be checked without touching the kernel first. */
-	err = ps_config_load_file(o.config, &cfg, error);
-	if (err)
-		return err;
-	err = ps_select_pools(&cfg, o.host, o.pools, o.n_pools, &sel, error);
+	err = ps_fleet_open(&fleet, &o.fleet, error);
+	if (!err)
+		err = ps_select_pools(&fleet.cfg, fleet.host, o.pools, o.n_pools, &sel, error);
 	if (err)
 		goto out;
 	if (!ps_env_local_port_range(&local))
-		ps_config_warn_local_range(&cfg, o.host, local, warn_cb, NULL);
-	err = check_addresses(&cfg, &sel, o.strict, error);
-	if (err)
-		goto out;
-
-	err = ps_env_require_host(true, error);
+		ps_config_warn_local_range(&fleet.cfg, fleet.host, local, warn_cb, NULL);
+	err = check_addresses(&fleet.cfg, &sel, o.strict, error) ?:
+	      ps_fleet_prepare(&fleet, PS_NEED_CGROUPS | PS_NEED_BPF, error) ?:
+	      ps_cgroup_open(o.cgroup, &cg, error) ?:
+	      ps_fleet_prepare(&fleet, PS_NEED_LOCK, error) ?:
+	      ps_attach_locked(&cg, &sel, &verb, replaced, error);
 	if (!err)
-		err = ps_env_require_btf(error);
-	if (!err)
-		err = ps_env_require_bpffs(ps_pin_dir(), error);
-	if (!err)
-		err = ps_cgroup_open(o.cgroup, &cg, error);
-	if (err)
-		goto out;
-
-	lock = ps_state_lock(error);
-	if (lock < 0) {
-		err = lock;
-		goto out;
-	}
-	err = ps_attach_locked(&cg, &sel, &verb, replaced, error);
-	if (!err)
-		print_result(&cg, &sel, o.host, verb, replaced);
+		print_result(&cg, &sel, fleet.host, verb, replaced);
 out:
-	ps_state_unlock(lock);
+	ps_fleet_close(&fleet);
 	ps_cgroup_close(&cg);
-	ps_config_free(&cfg);
 	return err;
 }
 
