@@ -63,6 +63,14 @@ LOADER_LIB  := $(filter-out $(OUTPUT)/loader/main.o,$(LOADER_OBJS))
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
+# Helpers the unit tests share with the fuzz targets (tests/lib/: namespaces
+# and veths, the steering program under test, the fuzzers' checks): compiled
+# once into an archive, of which each test links what it uses. fuzz/fuzz.mk
+# builds its own with the fuzzing flags.
+TEST_LIB_SRCS := $(wildcard tests/lib/*.c)
+TEST_LIB_OBJS := $(patsubst tests/lib/%.c,$(OUTPUT)/tests/lib/%.o,$(TEST_LIB_SRCS))
+TEST_LIB_HDRS := $(wildcard tests/lib/*.h)
+TEST_LIB      := $(OUTPUT)/tests/lib/libpstest.a
 TOOL_SRCS  := $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(OUTPUT)/tests/%,$(TOOL_SRCS))
 
@@ -82,7 +90,7 @@ deps:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }; \
 	fi
 
-$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/loader $(OUTPUT)/tests:
+$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/loader $(OUTPUT)/tests $(OUTPUT)/tests/lib:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/vmlinux.h: | $(OUTPUT)
@@ -126,9 +134,17 @@ $(OUTPUT)/portslice: $(LOADER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@.tmp && mv -f $@.tmp $@
 
-$(OUTPUT)/tests/test_%: tests/unit/test_%.c $(LOADER_LIB) | $(OUTPUT)/tests
+$(OUTPUT)/tests/lib/%.o: tests/lib/%.c $(TEST_LIB_HDRS) $(LOADER_HDRS) $(SKELS) | $(OUTPUT)/tests/lib
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) $< $(LOADER_LIB) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -Itests/lib -c $< -o $@
+
+$(TEST_LIB): $(TEST_LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(OUTPUT)/tests/test_%: tests/unit/test_%.c $(TEST_LIB) $(TEST_LIB_HDRS) $(LOADER_LIB) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -Itests/lib $< $(TEST_LIB) $(LOADER_LIB) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 
 $(OUTPUT)/tests/%: tests/tools/%.c $(LOADER_LIB) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
