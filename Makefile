@@ -59,11 +59,21 @@ BPF_HDRS   := $(wildcard bpf/lib/*.h include/*.h)
 # steer/ and agent/ below it (docs/architecture.md).
 LOADER_SRCS := $(wildcard loader/*.c loader/*/*.c)
 LOADER_OBJS := $(patsubst loader/%.c,$(OUTPUT)/loader/%.o,$(LOADER_SRCS))
+# The config loader alone, as the config fuzzer links it (fuzz/fuzz.mk).
+CONFIG_SRCS := loader/core/config.c loader/core/error.c
 # Every loader module but main.o, for tests that link loader code.
 LOADER_LIB  := $(filter-out $(OUTPUT)/loader/main.o,$(LOADER_OBJS))
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
+# Helpers the unit tests share with the fuzz targets (tests/lib/: namespaces
+# and veths, the steering program under test, the fuzzers' checks): compiled
+# once into an archive, of which each test links what it uses. fuzz/fuzz.mk
+# builds its own with the fuzzing flags.
+TEST_LIB_SRCS := $(wildcard tests/lib/*.c)
+TEST_LIB_OBJS := $(patsubst tests/lib/%.c,$(OUTPUT)/tests/lib/%.o,$(TEST_LIB_SRCS))
+TEST_LIB_HDRS := $(wildcard tests/lib/*.h)
+TEST_LIB      := $(OUTPUT)/tests/lib/libpstest.a
 TOOL_SRCS  := $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(OUTPUT)/tests/%,$(TOOL_SRCS))
 
@@ -83,7 +93,7 @@ deps:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }; \
 	fi
 
-$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/tests:
+$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/tests $(OUTPUT)/tests/lib:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/vmlinux.h: | $(OUTPUT)
@@ -131,9 +141,17 @@ $(OUTPUT)/portslice: $(LOADER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@.tmp && mv -f $@.tmp $@
 
-$(OUTPUT)/tests/test_%: tests/unit/test_%.c $(LOADER_LIB) | $(OUTPUT)/tests
+$(OUTPUT)/tests/lib/%.o: tests/lib/%.c | $(SKELS) $(OUTPUT)/tests/lib
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -MMD -MP $< $(LOADER_LIB) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -Itests/lib -MMD -MP -c $< -o $@
+
+$(TEST_LIB): $(TEST_LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(OUTPUT)/tests/test_%: tests/unit/test_%.c $(TEST_LIB) $(LOADER_LIB) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNFLAGS) $(INCLUDES) -Itests/lib -MMD -MP $< $(TEST_LIB) $(LOADER_LIB) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 
 $(OUTPUT)/tests/%: tests/tools/%.c $(LOADER_LIB) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
@@ -165,7 +183,7 @@ clean:
 	$(call msg,CLEAN,$(OUTPUT))
 	$(Q)rm -rf $(OUTPUT)
 
--include $(LOADER_OBJS:.o=.d) $(UNIT_BINS:=.d) $(TOOL_BINS:=.d)
+-include $(LOADER_OBJS:.o=.d) $(TEST_LIB_OBJS:.o=.d) $(UNIT_BINS:=.d) $(TOOL_BINS:=.d)
 
 # Further targets (bench, fuzz, vmtest, ...) live beside their code.
 include $(wildcard */*.mk)

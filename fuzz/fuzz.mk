@@ -45,16 +45,29 @@ fuzz-deps:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }; \
 	fi
 
-$(FUZZ_DIR):
+$(FUZZ_DIR) $(FUZZ_DIR)/lib:
 	$(Q)mkdir -p $@
 
-$(FUZZ_DIR)/fuzz_config: fuzz/fuzz_config.c fuzz/config_harness.h loader/core/config.c loader/core/config.h include/portslice.h | $(FUZZ_DIR)
-	$(call msg,FUZZ-CC,$@)
-	$(Q)$(FUZZ_CLANG) $(FUZZ_FLAGS) -Iinclude -Iloader fuzz/fuzz_config.c loader/core/config.c -lyaml -o $@
+# The checks and the steering world the unit tests use too (tests/lib/, the
+# top-level Makefile's TEST_LIB_*), compiled once more with the fuzzing flags.
+FUZZ_LIB := $(FUZZ_DIR)/lib/libpstest.a
+FUZZ_LIB_OBJS := $(patsubst tests/lib/%.c,$(FUZZ_DIR)/lib/%.o,$(TEST_LIB_SRCS))
 
-$(FUZZ_DIR)/fuzz_steer: fuzz/fuzz_steer.c fuzz/steer_harness.h $(OUTPUT)/steer.skel.h include/steer.h include/portslice.h | $(FUZZ_DIR)
+$(FUZZ_DIR)/lib/%.o: tests/lib/%.c $(TEST_LIB_HDRS) $(OUTPUT)/steer.skel.h include/steer.h include/portslice.h $(wildcard loader/core/*.h) | $(FUZZ_DIR)/lib
 	$(call msg,FUZZ-CC,$@)
-	$(Q)$(FUZZ_CLANG) $(FUZZ_FLAGS) -I$(OUTPUT) -Iinclude fuzz/fuzz_steer.c -lbpf -lelf -lz -o $@
+	$(Q)$(FUZZ_CLANG) $(FUZZ_FLAGS) -I$(OUTPUT) -Iinclude -Iloader -c $< -o $@
+
+$(FUZZ_LIB): $(FUZZ_LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_config: fuzz/fuzz_config.c $(FUZZ_LIB) $(CONFIG_SRCS) $(wildcard loader/core/*.h) include/portslice.h | $(FUZZ_DIR)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(FUZZ_CLANG) $(FUZZ_FLAGS) -Iinclude -Iloader -Itests/lib fuzz/fuzz_config.c $(FUZZ_LIB) $(CONFIG_SRCS) -ljson-c -lyaml -o $@
+
+$(FUZZ_DIR)/fuzz_steer: fuzz/fuzz_steer.c $(FUZZ_LIB) $(OUTPUT)/steer.skel.h include/steer.h include/portslice.h | $(FUZZ_DIR)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(FUZZ_CLANG) $(FUZZ_FLAGS) -I$(OUTPUT) -Iinclude -Itests/lib fuzz/fuzz_steer.c $(FUZZ_LIB) -lbpf -lelf -lz -o $@
 
 fuzz-build: deps fuzz-deps
 	$(Q)$(MAKE) --no-print-directory $(FUZZ_BINS)

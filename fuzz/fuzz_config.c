@@ -2,10 +2,14 @@
 /*
  * libFuzzer target: the fleet configuration parser and validator
  * (ps_config_load_buf() and the exported parsers of loader/core/config.h).
- * A breach of the contract checked by fuzz/config_harness.h aborts; memory
+ * A breach of the contract checked by tests/lib/config_check.h aborts; memory
  * errors, leaks and undefined behaviour are the sanitizers' to report.
  */
-#include "config_harness.h"
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "config_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

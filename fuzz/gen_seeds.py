@@ -3,7 +3,7 @@
 """Writes the seed corpora fuzz/corpus/steer/* and fuzz/corpus/config/*.
 
 Steer seeds: byte 0 is the mode (0 l2, 1 encap), then an Ethernet frame as
-it arrives on the ingress device, in the world of fuzz/steer_harness.h
+it arrives on the ingress device, in the world of tests/lib/steer_world.h
 (pools 198.18.0.10, 198.18.0.11, 2001:db8::10; host 1 = self owns
 20000-20099, host 2 21000-21099 (IPv4 underlay, redirect), host 3
 21100-21199 (IPv6 underlay, XDP_TX), 4 invalid, 5 no neighbour, 6 and 7

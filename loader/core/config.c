@@ -1516,6 +1516,10 @@ static int load_buf(const char *name, const char *buf, size_t len, struct ps_con
 	ret = ps_parse_root(&ctx);
 	if (!ret)
 		ret = ps_check_single_doc(&ctx, &parser);
+	/* Every slice knows its host's id: steering looks owners up by it, never by name. */
+	for (size_t i = 0; !ret && i < tmp.n_pools; i++)
+		for (size_t j = 0; j < tmp.pools[i].n_slices; j++)
+			tmp.pools[i].slices[j].host_id = ps_config_host_id(&tmp, tmp.pools[i].slices[j].host);
 	yaml_document_delete(&doc);
 out:
 	yaml_parser_delete(&parser);

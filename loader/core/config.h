@@ -33,7 +33,12 @@
 
 struct ps_port_range { uint16_t lo, hi; };           /* inclusive, host order */
 struct ps_prefix { int family; uint8_t addr[16]; uint8_t len; }; /* addr in network order; IPv4 uses addr[0..3] */
-struct ps_slice_cfg { char *host; struct ps_port_range range; int line; };
+struct ps_slice_cfg {
+	char *host;
+	struct ps_port_range range;
+	int line;
+	unsigned int host_id;       /* the host's id under hosts: (1-based), 0: not listed (or no hosts:) */
+};
 struct ps_pool_cfg {
 	char name[PS_POOL_NAME_LEN];
 	int family;                 /* AF_INET / AF_INET6 */

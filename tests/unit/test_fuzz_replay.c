@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Replays the fuzzers' inputs kept in the repository through the same
- * checks the fuzzers make (fuzz/config_harness.h, fuzz/steer_harness.h),
+ * Replays the fuzzers' inputs kept in the repository through the same checks
+ * the fuzzers make (tests/lib/config_check.h, tests/lib/steer_world.h),
  * without libFuzzer or clang: the seed corpora fuzz/corpus/{config,steer}/
  * and the regression inputs fuzz/regress/{config,steer}/ (every crash a
  * fuzzer finds is copied there, so it stays fixed).
@@ -9,14 +9,21 @@
  * The fuzz/ directory is found from the binary ($OUTPUT/tests/ -> ../../fuzz),
  * or set PS_FUZZ_DIR.
  */
-#include "../../fuzz/steer_harness.h"
-#include "../../fuzz/config_harness.h"
-
 #include <dirent.h>
 #include <limits.h>
 #include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <cmocka.h>
+
+#include "config_check.h"
+#include "steer_world.h"
 
 static char fuzz_dir[PATH_MAX];
 
@@ -120,8 +127,8 @@ static void test_steer_corpus(void **state)
 
 	if (steer_world_init())
 		fail_msg("cannot set up the steering world");
-	n = replay_dir("corpus", "steer", steer_check);
-	replay_dir("regress", "steer", steer_check);
+	n = replay_dir("corpus", "steer", steer_world_check);
+	replay_dir("regress", "steer", steer_world_check);
 	steer_world_fini();
 	assert_true(n >= 50);
 }

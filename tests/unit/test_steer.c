@@ -13,7 +13,7 @@
  * every IP length the headers could claim.
  *
  * bpf_fib_lookup() reads the kernel's routes and neighbours, so the whole
- * test runs in a network namespace of its own (unshare(CLONE_NEWNET)): two
+ * test runs in a network namespace of its own (tests/lib/netns.h): two
  * veth pairs with fixed MACs, addresses, and permanent neighbour entries
  * for the owners' underlay addresses. Programs see ps-a as their ingress
  * device. The namespace has no other process and dies with this one; the
@@ -24,8 +24,6 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <net/if.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -43,8 +41,9 @@
 #include <bpf/libbpf.h>
 #include <cmocka.h>
 
-#include "steer.h"
-#include "steer.skel.h"
+#include "netns.h"
+#include "pkt.h"
+#include "steer_env.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -94,9 +93,11 @@ enum {
 
 enum dev { DEV_A, DEV_B };
 
-static const char *const dev_name[] = { "ps-a", "ps-b" };
-static const char *const peer_name[] = { "ps-a-peer", "ps-b-peer" };
-static const uint8_t dev_mac[][6] = { { 2, 0, 0, 0, 0x0a, 1 }, { 2, 0, 0, 0, 0x0b, 1 } };
+/* ps-a, the ingress, and ps-b, each with a veth peer. */
+static const struct netns_veth devs[] = {
+	{ "ps-a", "ps-a-peer", { 2, 0, 0, 0, 0x0a, 1 }, "10.99.0.1/24", "fd00:99::1/64" },
+	{ "ps-b", "ps-b-peer", { 2, 0, 0, 0, 0x0b, 1 }, "10.99.1.1/24", "fd00:99:1::1/64" },
+};
 static const uint8_t router_mac[6] = { 2, 0, 0, 0, 0xee, 1 };
 static int ifindex[2];
 
@@ -154,7 +155,6 @@ enum setup {
 
 static const char *const setup_name[] = { "l2", "encap", "encap-no-ipv6" };
 static struct ps_steer *skels[S_COUNT];
-static int orig_netns = -1;
 
 /* ---- packet builder ---------------------------------------------------- */
 
@@ -187,36 +187,6 @@ struct layout {
 	size_t key_end;  /* end of the bytes the steering key needs */
 };
 
-static uint32_t sum16(const uint8_t *b, size_t n, uint32_t sum)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < n; i += 2)
-		sum += (uint32_t)b[i] << 8 | b[i + 1];
-	if (n & 1)
-		sum += (uint32_t)b[n - 1] << 8;
-	return sum;
-}
-
-static uint16_t fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v >> 16);
-	put16(p + 2, v & 0xffff);
-}
-
 static size_t addr_len(int af)
 {
 	return af == AF_INET ? 4 : 16;
@@ -232,8 +202,8 @@ static void ipv4_fix_csum(uint8_t *ip)
 {
 	size_t hl = (ip[0] & 0x0f) * 4;
 
-	put16(ip + 10, 0);
-	put16(ip + 10, fold(sum16(ip, hl, 0)));
+	pkt_put16(ip + 10, 0);
+	pkt_put16(ip + 10, pkt_fold(pkt_sum16(ip, hl, 0)));
 }
 
 /* Checksum of an L4 segment with the pseudo header of its IP packet. */
@@ -242,11 +212,11 @@ static uint16_t l4_csum(int af, const uint8_t *src, const uint8_t *dst, uint8_t 
 {
 	uint32_t sum = 0;
 
-	sum = sum16(src, addr_len(af), sum);
-	sum = sum16(dst, addr_len(af), sum);
+	sum = pkt_sum16(src, addr_len(af), sum);
+	sum = pkt_sum16(dst, addr_len(af), sum);
 	sum += proto;
 	sum += (uint32_t)len;
-	return fold(sum16(l4, len, sum));
+	return pkt_fold(pkt_sum16(l4, len, sum));
 }
 
 static void fill_payload(uint8_t *p, size_t n)
@@ -266,21 +236,21 @@ static size_t build_l4(const struct pkt_spec *s, uint8_t *p, struct layout *lo)
 	switch (s->proto) {
 	case IPPROTO_TCP:
 		memset(p, 0, 20);
-		put16(p, s->sport);
-		put16(p + 2, s->dport);
-		put32(p + 4, 0x01020304);
-		put32(p + 8, 0x05060708);
+		pkt_put16(p, s->sport);
+		pkt_put16(p + 2, s->dport);
+		pkt_put32(p + 4, 0x01020304);
+		pkt_put32(p + 8, 0x05060708);
 		p[12] = 5 << 4;
 		p[13] = 0x18; /* PSH, ACK */
-		put16(p + 14, 0xffff);
+		pkt_put16(p + 14, 0xffff);
 		lo->key_end = lo->l4 + 20;
 		fill_payload(p + 20, s->payload);
 		return 20 + s->payload;
 	case IPPROTO_UDP:
-		put16(p, s->sport);
-		put16(p + 2, s->dport);
-		put16(p + 4, 8 + s->payload);
-		put16(p + 6, 0);
+		pkt_put16(p, s->sport);
+		pkt_put16(p + 2, s->dport);
+		pkt_put16(p + 4, 8 + s->payload);
+		pkt_put16(p + 6, 0);
 		lo->key_end = lo->l4 + 8;
 		fill_payload(p + 8, s->payload);
 		return 8 + s->payload;
@@ -290,17 +260,17 @@ static size_t build_l4(const struct pkt_spec *s, uint8_t *p, struct layout *lo)
 		p[0] = s->icmp_type;
 		p[1] = s->icmp_code;
 		if (!s->quote) { /* echo: id, sequence, data */
-			put16(p + 4, 0x4242);
-			put16(p + 6, 1);
+			pkt_put16(p + 4, 0x4242);
+			pkt_put16(p + 6, 1);
 			fill_payload(p + 8, s->payload);
 			lo->key_end = lo->l4 + 8;
 			return 8 + s->payload;
 		}
 		/* Next-hop MTU: frag needed (IPv4) or packet too big (IPv6). */
 		if (s->af == AF_INET && s->icmp_type == 3 && s->icmp_code == 4)
-			put16(p + 6, 1400);
+			pkt_put16(p + 6, 1400);
 		else if (s->af == AF_INET6 && s->icmp_type == 2)
-			put32(p + 4, 1400);
+			pkt_put32(p + 4, 1400);
 		memset(&q, 0, sizeof(q));
 		n = build_ip(s->quote, p + 8, &q);
 		if (s->quote_len && s->quote_len < n)
@@ -337,9 +307,9 @@ static size_t build_ip(const struct pkt_spec *s, uint8_t *p, struct layout *lo)
 		memset(p, 0, hl);
 		p[0] = 0x40 | hl / 4;
 		p[1] = s->tos;
-		put16(p + 2, tot);
-		put16(p + 4, 0x1234);
-		put16(p + 6, s->frag);
+		pkt_put16(p + 2, tot);
+		pkt_put16(p + 4, 0x1234);
+		pkt_put16(p + 6, s->frag);
 		p[8] = 61;
 		p[9] = s->proto;
 		src = p + 12;
@@ -350,7 +320,7 @@ static size_t build_ip(const struct pkt_spec *s, uint8_t *p, struct layout *lo)
 		p[0] = 0x60 | s->tos >> 4;
 		p[1] = (uint8_t)(s->tos << 4);
 		p[2] = p[3] = 0;
-		put16(p + 4, tot - 40);
+		pkt_put16(p + 4, tot - 40);
 		p[6] = ext ? (uint8_t)s->ext : s->proto;
 		p[7] = 61;
 		src = p + 8;
@@ -368,17 +338,17 @@ static size_t build_ip(const struct pkt_spec *s, uint8_t *p, struct layout *lo)
 
 	switch (s->proto) {
 	case IPPROTO_TCP:
-		put16(l4 + 16, l4_csum(s->af, src, dst, s->proto, l4, l4len));
+		pkt_put16(l4 + 16, l4_csum(s->af, src, dst, s->proto, l4, l4len));
 		break;
 	case IPPROTO_UDP:
 		csum = l4_csum(s->af, src, dst, s->proto, l4, l4len);
-		put16(l4 + 6, csum ? csum : 0xffff);
+		pkt_put16(l4 + 6, csum ? csum : 0xffff);
 		break;
 	case IPPROTO_ICMP:
-		put16(l4 + 2, fold(sum16(l4, l4len, 0)));
+		pkt_put16(l4 + 2, pkt_fold(pkt_sum16(l4, l4len, 0)));
 		break;
 	case IPPROTO_ICMPV6:
-		put16(l4 + 2, l4_csum(s->af, src, dst, s->proto, l4, l4len));
+		pkt_put16(l4 + 2, l4_csum(s->af, src, dst, s->proto, l4, l4len));
 		break;
 	}
 	return tot;
@@ -388,7 +358,7 @@ static size_t put_eth(uint8_t *f, const uint8_t *dmac, const uint8_t *smac, uint
 {
 	memcpy(f, dmac, 6);
 	memcpy(f + 6, smac, 6);
-	put16(f + 12, type);
+	pkt_put16(f + 12, type);
 	return ETH_HLEN;
 }
 
@@ -400,14 +370,14 @@ static size_t build_frame(const struct pkt_spec *s, uint8_t *f, struct layout *l
 	int i;
 
 	memset(lo, 0, sizeof(*lo));
-	memcpy(f, s->dmac ? s->dmac : dev_mac[DEV_A], 6);
+	memcpy(f, s->dmac ? s->dmac : devs[DEV_A].mac, 6);
 	memcpy(f + 6, s->smac ? s->smac : router_mac, 6);
 	for (i = 0; i < 3 && s->tpid[i]; i++) {
-		put16(f + off, s->tpid[i]);
-		put16(f + off + 2, 100 + i); /* VLAN id */
+		pkt_put16(f + off, s->tpid[i]);
+		pkt_put16(f + off + 2, 100 + i); /* VLAN id */
 		off += 4;
 	}
-	put16(f + off, type);
+	pkt_put16(f + off, type);
 	lo->l3 = off + 2;
 	if (s->af) {
 		len = lo->l3 + build_ip(s, f + lo->l3, lo);
@@ -435,39 +405,39 @@ static void bad_ip4_version(uint8_t *ip, const struct pkt_spec *s)
 static void bad_ip4_ihl(uint8_t *ip, const struct pkt_spec *s)
 {
 	ip[0] = 0x44;
-	put16(ip + 10, 0);
+	pkt_put16(ip + 10, 0);
 }
 
 static void bad_ip4_totlen_short(uint8_t *ip, const struct pkt_spec *s)
 {
-	put16(ip + 2, 16); /* shorter than its own header */
+	pkt_put16(ip + 2, 16); /* shorter than its own header */
 	ipv4_fix_csum(ip);
 }
 
 static void bad_ip4_totlen_long(uint8_t *ip, const struct pkt_spec *s)
 {
-	put16(ip + 2, (uint16_t)(ip[2] << 8 | ip[3]) + 1); /* one byte past the frame */
+	pkt_put16(ip + 2, (uint16_t)(ip[2] << 8 | ip[3]) + 1); /* one byte past the frame */
 	ipv4_fix_csum(ip);
 }
 
 /* The IP length ends inside the UDP header; the rest of it looks like padding. */
 static void cut_ip4_in_udp(uint8_t *ip, const struct pkt_spec *s)
 {
-	put16(ip + 2, 20 + 4);
+	pkt_put16(ip + 2, 20 + 4);
 	ipv4_fix_csum(ip);
 }
 
 /* The IP length ends inside the quoted ports of an ICMP error. */
 static void cut_ip4_in_quote(uint8_t *ip, const struct pkt_spec *s)
 {
-	put16(ip + 2, 20 + 8 + 20 + 1);
+	pkt_put16(ip + 2, 20 + 8 + 20 + 1);
 	ipv4_fix_csum(ip);
 }
 
 /* IPv6 payload length ends inside the TCP header. */
 static void cut_ip6_in_tcp(uint8_t *ip, const struct pkt_spec *s)
 {
-	put16(ip + 4, 19);
+	pkt_put16(ip + 4, 19);
 }
 
 static void bad_tcp_doff_small(uint8_t *ip, const struct pkt_spec *s)
@@ -482,14 +452,14 @@ static void bad_tcp_doff_large(uint8_t *ip, const struct pkt_spec *s)
 
 static void bad_udp_len_small(uint8_t *ip, const struct pkt_spec *s)
 {
-	put16(ip + (s->af == AF_INET ? 20 : 40) + 4, 7);
+	pkt_put16(ip + (s->af == AF_INET ? 20 : 40) + 4, 7);
 }
 
 static void bad_udp_len_large(uint8_t *ip, const struct pkt_spec *s)
 {
 	size_t off = (s->af == AF_INET ? 20 : 40) + 4;
 
-	put16(ip + off, (uint16_t)(ip[off] << 8 | ip[off + 1]) + 1);
+	pkt_put16(ip + off, (uint16_t)(ip[off] << 8 | ip[off + 1]) + 1);
 }
 
 static void bad_ip6_version(uint8_t *ip, const struct pkt_spec *s)
@@ -499,7 +469,7 @@ static void bad_ip6_version(uint8_t *ip, const struct pkt_spec *s)
 
 static void bad_ip6_plen_long(uint8_t *ip, const struct pkt_spec *s)
 {
-	put16(ip + 4, (uint16_t)(ip[4] << 8 | ip[5]) + 1);
+	pkt_put16(ip + 4, (uint16_t)(ip[4] << 8 | ip[5]) + 1);
 }
 
 static void bad_quote4_ihl(uint8_t *ip, const struct pkt_spec *s)
@@ -828,7 +798,7 @@ static const struct steer_case cases[] = {
 	{ "l2: a frame for this host's port addressed to another mac passes (the kernel judges it)", S_L2,
 	  .in = { UDP4(POOL4, PORT_OWN), .dmac = other_mac }, XDP_PASS, C(passed_own) },
 	{ "l2: a frame addressed to ps-b's mac is this host's too", S_L2,
-	  .in = { UDP4(POOL4, PORT(H_A4)), .dmac = dev_mac[DEV_B] }, XDP_TX, C(forwarded), H_A4 },
+	  .in = { UDP4(POOL4, PORT(H_A4)), .dmac = devs[DEV_B].mac }, XDP_TX, C(forwarded), H_A4 },
 	{ "l2: a frame a fleet host steered here, for another host's port, is dropped", S_L2,
 	  .in = { UDP4(POOL4, PORT(H_B4)), .smac = PEER_MAC }, XDP_DROP, C(dropped_steered_twice) },
 	{ "l2: ipv6 a fleet host steered here, for another host's port, is dropped", S_L2,
@@ -899,22 +869,9 @@ struct run {
 
 static void run_prog(enum setup setup, const uint8_t *frame, size_t len, struct run *r)
 {
-	struct xdp_md md = {
-		.data_end = (__u32)len,
-		.ingress_ifindex = (__u32)ifindex[DEV_A],
-	};
-	LIBBPF_OPTS(bpf_test_run_opts, opts,
-		.data_in = frame,
-		.data_size_in = (__u32)len,
-		.data_out = r->out,
-		.data_size_out = sizeof(r->out),
-		.ctx_in = &md,
-		.ctx_size_in = sizeof(md),
-	);
-
-	r->err = bpf_prog_test_run_opts(bpf_program__fd(skels[setup]->progs.ps_steer), &opts);
-	r->retval = opts.retval;
-	r->out_len = opts.data_size_out;
+	r->out_len = sizeof(r->out);
+	r->err = steer_env_run(skels[setup], ifindex[DEV_A], frame, len, r->out, &r->out_len,
+			       &r->retval);
 }
 
 /*
@@ -953,37 +910,15 @@ static void pcap_frame(const uint8_t *f, size_t len)
 	}
 }
 
-#define N_STATS (sizeof(struct ps_steer_stats) / sizeof(__u64))
-
-static const char *const stat_names[N_STATS] = { PS_STEER_STAT_NAMES };
-
 struct counters {
-	__u64 stats[N_STATS];
+	__u64 stats[STEER_N_STATS];
 	__u64 fwd[PS_MAX_HOSTS];
 };
 
 static void read_counters(enum setup setup, struct counters *c)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	struct ps_steer *skel = skels[setup];
-	__u64 *vals;
-	__u32 key;
-
-	assert_true(ncpu > 0);
-	vals = calloc((size_t)ncpu, sizeof(struct ps_steer_stats));
-	assert_non_null(vals);
-	memset(c, 0, sizeof(*c));
-	key = 0;
-	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.ps_steer_stats), &key, vals), 0);
-	for (int cpu = 0; cpu < ncpu; cpu++)
-		for (size_t f = 0; f < N_STATS; f++)
-			c->stats[f] += vals[cpu * N_STATS + f];
-	for (key = 0; key < PS_MAX_HOSTS; key++) {
-		assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.ps_steer_fwd), &key, vals), 0);
-		for (int cpu = 0; cpu < ncpu; cpu++)
-			c->fwd[key] += vals[cpu];
-	}
-	free(vals);
+	assert_int_equal(steer_env_read_stats(skels[setup], c->stats), 0);
+	assert_int_equal(steer_env_read_fwd(skels[setup], c->fwd), 0);
 }
 
 /*
@@ -993,16 +928,16 @@ static void read_counters(enum setup setup, struct counters *c)
 static void check_counters(const struct counters *before, const struct counters *after,
 			   size_t counter, uint32_t to)
 {
-	size_t moved = counter == SIZE_MAX ? N_STATS : counter / sizeof(__u64);
+	size_t moved = counter == SIZE_MAX ? STEER_N_STATS : counter / sizeof(__u64);
 
-	for (size_t f = 0; f < N_STATS; f++) {
+	for (size_t f = 0; f < STEER_N_STATS; f++) {
 		__u64 want = before->stats[f] + (f == moved);
 
 		if (after->stats[f] != want)
 			fail_msg("counter %s: expected %llu, got %llu (expected %s to count it)",
-				 stat_names[f], (unsigned long long)want,
+				 steer_stat_names[f], (unsigned long long)want,
 				 (unsigned long long)after->stats[f],
-				 moved < N_STATS ? stat_names[moved] : "nothing");
+				 moved < STEER_N_STATS ? steer_stat_names[moved] : "nothing");
 	}
 	for (uint32_t h = 0; h < PS_MAX_HOSTS; h++) {
 		__u64 want = before->fwd[h] + (to && h == to);
@@ -1011,14 +946,6 @@ static void check_counters(const struct counters *before, const struct counters 
 			fail_msg("forwarded to host %u: expected %llu, got %llu", h,
 				 (unsigned long long)want, (unsigned long long)after->fwd[h]);
 	}
-}
-
-static const char *verdict_name(uint32_t v)
-{
-	static const char *const names[] = { "XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX",
-					     "XDP_REDIRECT" };
-
-	return v < ARRAY_SIZE(names) ? names[v] : "?";
 }
 
 static void hexdiff(const uint8_t *want, size_t want_len, const uint8_t *got, size_t got_len)
@@ -1051,7 +978,7 @@ static void assert_bytes(const uint8_t *want, size_t want_len, const uint8_t *go
 static size_t expect_l2(const uint8_t *in, size_t in_len, const struct layout *lo,
 			const struct pkt_spec *s, const struct host_def *h, uint8_t *out)
 {
-	size_t n = put_eth(out, h->mac, dev_mac[h->dev], s->af == AF_INET ? 0x0800 : 0x86dd);
+	size_t n = put_eth(out, h->mac, devs[h->dev].mac, s->af == AF_INET ? 0x0800 : 0x86dd);
 
 	memcpy(out + n, in + lo->l3, in_len - lo->l3);
 	return n + in_len - lo->l3;
@@ -1064,14 +991,14 @@ static size_t expect_encap(const uint8_t *in, size_t in_len, const struct layout
 	size_t inner = lo->l3_end - lo->l3, n;
 	uint8_t proto = s->af == AF_INET ? 4 : 41, *ip;
 
-	n = put_eth(out, h->mac, dev_mac[h->dev], h->af == AF_INET ? 0x0800 : 0x86dd);
+	n = put_eth(out, h->mac, devs[h->dev].mac, h->af == AF_INET ? 0x0800 : 0x86dd);
 	ip = out + n;
 	if (h->af == AF_INET) {
 		memset(ip, 0, 20);
 		ip[0] = 0x45;
 		ip[1] = s->tos;
-		put16(ip + 2, (uint16_t)(20 + inner));
-		put16(ip + 6, 0x4000); /* DF */
+		pkt_put16(ip + 2, (uint16_t)(20 + inner));
+		pkt_put16(ip + 6, 0x4000); /* DF */
 		ip[8] = 64;
 		ip[9] = proto;
 		put_addr(ip + 12, AF_INET, SELF_UNDERLAY4);
@@ -1082,7 +1009,7 @@ static size_t expect_encap(const uint8_t *in, size_t in_len, const struct layout
 		ip[0] = 0x60 | s->tos >> 4;
 		ip[1] = (uint8_t)(s->tos << 4);
 		ip[2] = ip[3] = 0;
-		put16(ip + 4, (uint16_t)inner);
+		pkt_put16(ip + 4, (uint16_t)inner);
 		ip[6] = proto;
 		ip[7] = 64;
 		put_addr(ip + 8, AF_INET6, SELF_UNDERLAY6);
@@ -1099,12 +1026,8 @@ static void set_owner(struct ps_steer *skel, uint16_t port, uint32_t host)
 {
 	static const uint32_t slots[] = { SLOT_POOL4, SLOT_POOL4B, SLOT_POOL6 };
 
-	for (size_t i = 0; i < ARRAY_SIZE(slots); i++) {
-		__u32 idx = PS_STEER_OWNER_INDEX(slots[i], port);
-
-		assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.ps_steer_owner), &idx,
-						     &host, BPF_ANY), 0);
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
+		assert_int_equal(steer_env_set_owner(skel, slots[i], port, host), 0);
 }
 
 static uint32_t world_owner(uint16_t port)
@@ -1118,28 +1041,16 @@ static uint32_t world_owner(uint16_t port)
 	return PS_STEER_NO_HOST;
 }
 
-static void add_pool(struct ps_steer *skel, int af, const char *addr, __u32 slot)
-{
-	struct ps_addr_key key = { .family = (__u32)af };
-
-	put_addr((uint8_t *)key.addr, af, addr);
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.ps_steer_pools), &key, &slot,
-					     BPF_NOEXIST), 0);
-}
-
 static void set_mac(int fd, const uint8_t *mac, uint32_t val)
 {
-	struct ps_mac_key key = {};
-
-	memcpy(key.mac, mac, 6);
-	assert_int_equal(bpf_map_update_elem(fd, &key, &val, BPF_ANY), 0);
+	assert_int_equal(steer_env_set_mac(fd, mac, val), 0);
 }
 
 static void fill_world(struct ps_steer *skel)
 {
-	add_pool(skel, AF_INET, POOL4, SLOT_POOL4);
-	add_pool(skel, AF_INET, POOL4B, SLOT_POOL4B);
-	add_pool(skel, AF_INET6, POOL6, SLOT_POOL6);
+	assert_int_equal(steer_env_add_pool(skel, AF_INET, POOL4, SLOT_POOL4), 0);
+	assert_int_equal(steer_env_add_pool(skel, AF_INET, POOL4B, SLOT_POOL4B), 0);
+	assert_int_equal(steer_env_add_pool(skel, AF_INET6, POOL6, SLOT_POOL6), 0);
 
 	set_owner(skel, PORT_OWN, H_SELF);
 	set_owner(skel, PORT_BAD_HOST, H_OUT_OF_RANGE);
@@ -1148,63 +1059,19 @@ static void fill_world(struct ps_steer *skel)
 
 	for (size_t i = 0; i < ARRAY_SIZE(hosts); i++) {
 		const struct host_def *h = &hosts[i];
-		struct ps_steer_host v = {
-			.flags = PS_STEER_HOST_VALID,
-			.family = (__u32)h->af,
-			.ifindex = h->hint ? (__u32)ifindex[h->dev] : 0,
-		};
-		__u32 key = h->id;
 
-		if (!h->valid)
-			continue;
-		put_addr((uint8_t *)v.addr, h->af, h->addr);
-		assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.ps_steer_hosts), &key,
-						     &v, BPF_ANY), 0);
+		if (h->valid)
+			assert_int_equal(steer_env_set_host(skel, h->id, h->af, h->addr,
+							    h->hint ? ifindex[h->dev] : 0), 0);
 	}
 	/* As the loader fills them: both devices' MACs are this host's; two fleet hosts' MACs are known. */
 	for (int d = DEV_A; d <= DEV_B; d++)
-		set_mac(bpf_map__fd(skel->maps.ps_steer_local_macs), dev_mac[d], (uint32_t)ifindex[d]);
+		set_mac(bpf_map__fd(skel->maps.ps_steer_local_macs), devs[d].mac, (uint32_t)ifindex[d]);
 	set_mac(bpf_map__fd(skel->maps.ps_steer_peer_macs), PEER_MAC, H_A4);
 	set_mac(bpf_map__fd(skel->maps.ps_steer_peer_macs), PEER_MAC6, H_A6);
 }
 
 /* ---- the network namespace ------------------------------------------------ */
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	if (rc != 0)
-		fprintf(stderr, "test_steer: command failed (%d): %s\n", rc, cmd);
-	return rc;
-}
-
-static int write_file(const char *path, const char *value)
-{
-	FILE *f = fopen(path, "w");
-	int rc;
-
-	if (!f) {
-		fprintf(stderr, "test_steer: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	rc = fputs(value, f) < 0;
-	rc |= fclose(f) != 0;
-	return rc ? -1 : 0;
-}
-
-static char *mac_text(const uint8_t *m, char *buf)
-{
-	sprintf(buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-	return buf;
-}
 
 /*
  * ps-a (ingress, 10.99.0.1/24, fd00:99::1/64) and ps-b (10.99.1.1/24,
@@ -1213,68 +1080,20 @@ static char *mac_text(const uint8_t *m, char *buf)
  */
 static int make_network(void)
 {
-	static const char *const v4[] = { "10.99.0.1/24", "10.99.1.1/24" };
-	static const char *const v6[] = { "fd00:99::1/64", "fd00:99:1::1/64" };
-	char mac[18];
-
-	orig_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (orig_netns < 0 || unshare(CLONE_NEWNET)) {
-		fprintf(stderr, "test_steer: cannot make a network namespace: %s\n", strerror(errno));
+	/* bpf_fib_lookup() answers FWD_DISABLED on a device that does not forward. */
+	if (netns_setup(devs, ARRAY_SIZE(devs), ifindex))
 		return -1;
-	}
-	for (int d = DEV_A; d <= DEV_B; d++) {
-		if (sh("ip link add %s type veth peer name %s", dev_name[d], peer_name[d]) ||
-		    sh("ip link set dev %s address %s", dev_name[d], mac_text(dev_mac[d], mac)) ||
-		    sh("ip link set dev %s up && ip link set dev %s up", dev_name[d], peer_name[d]) ||
-		    sh("ip addr add %s dev %s", v4[d], dev_name[d]) ||
-		    sh("ip -6 addr add %s dev %s nodad", v6[d], dev_name[d]))
-			return -1;
-		ifindex[d] = (int)if_nametoindex(dev_name[d]);
-		if (!ifindex[d])
-			return -1;
-	}
 	for (size_t i = 0; i < ARRAY_SIZE(hosts); i++) {
 		const struct host_def *h = &hosts[i];
 
-		if (h->neigh && sh("ip %s neigh add %s lladdr %s dev %s nud permanent",
-				   h->af == AF_INET ? "-4" : "-6", h->addr, mac_text(h->mac, mac),
-				   dev_name[h->dev]))
+		if (h->neigh && netns_add_neigh(h->af, h->addr, h->mac, devs[h->dev].name))
 			return -1;
 	}
 	/* H_GW4's underlay is behind a gateway: the FIB gives the gateway's MAC. */
-	if (sh("ip neigh add %s lladdr %s dev %s nud permanent", GATEWAY4,
-	       mac_text(host_def(H_GW4)->mac, mac), dev_name[DEV_B]) ||
-	    sh("ip route add 10.98.0.0/24 via %s dev %s", GATEWAY4, dev_name[DEV_B]))
-		return -1;
-	/* bpf_fib_lookup() answers FWD_DISABLED on a device that does not forward. */
-	if (write_file("/proc/sys/net/ipv4/ip_forward", "1") ||
-	    write_file("/proc/sys/net/ipv6/conf/all/forwarding", "1"))
+	if (netns_add_neigh(AF_INET, GATEWAY4, host_def(H_GW4)->mac, devs[DEV_B].name) ||
+	    netns_run("ip route add 10.98.0.0/24 via %s dev %s", GATEWAY4, devs[DEV_B].name))
 		return -1;
 	return 0;
-}
-
-static struct ps_steer *load(enum setup setup)
-{
-	struct ps_steer *skel = ps_steer__open();
-	struct bpf_map *map;
-	uint32_t a4;
-
-	if (!skel)
-		return NULL;
-	/* No pins: the test's maps live and die with it. */
-	bpf_object__for_each_map(map, skel->obj)
-		bpf_map__set_pin_path(map, NULL);
-	skel->rodata->ps_self_host = H_SELF;
-	skel->rodata->ps_steer_mode = setup == S_L2 ? PS_STEER_L2 : PS_STEER_ENCAP;
-	inet_pton(AF_INET, SELF_UNDERLAY4, &a4);
-	skel->rodata->ps_self_underlay4 = a4;
-	if (setup != S_ENCAP_NO6)
-		inet_pton(AF_INET6, SELF_UNDERLAY6, (void *)skel->rodata->ps_self_underlay6);
-	if (ps_steer__load(skel)) {
-		ps_steer__destroy(skel);
-		return NULL;
-	}
-	return skel;
 }
 
 static int teardown(void **state)
@@ -1284,13 +1103,7 @@ static int teardown(void **state)
 		skels[s] = NULL;
 	}
 	/* Leaving drops the namespace's last reference: the veths go with it. */
-	if (orig_netns >= 0) {
-		if (setns(orig_netns, CLONE_NEWNET))
-			fprintf(stderr, "test_steer: cannot return to the original namespace: %s\n",
-				strerror(errno));
-		close(orig_netns);
-		orig_netns = -1;
-	}
+	netns_leave();
 	return 0;
 }
 
@@ -1303,7 +1116,8 @@ static int setup_world(void **state)
 	if (make_network())
 		goto fail;
 	for (int s = 0; s < S_COUNT; s++) {
-		skels[s] = load((enum setup)s);
+		skels[s] = steer_env_load(H_SELF, s == S_L2 ? PS_STEER_L2 : PS_STEER_ENCAP,
+					  SELF_UNDERLAY4, s == S_ENCAP_NO6 ? NULL : SELF_UNDERLAY6);
 		if (!skels[s]) {
 			fprintf(stderr, "test_steer: cannot load the %s program\n", setup_name[s]);
 			goto fail;
@@ -1341,8 +1155,8 @@ static void test_case(void **state)
 		pcap_frame(r.out, r.out_len);
 	assert_int_equal(r.err, 0);
 	if (r.retval != (uint32_t)c->verdict)
-		fail_msg("verdict: expected %s, got %s", verdict_name((uint32_t)c->verdict),
-			 verdict_name(r.retval));
+		fail_msg("verdict: expected %s, got %s", steer_verdict_name((uint32_t)c->verdict),
+			 steer_verdict_name(r.retval));
 	check_counters(&before, &after, c->counter,
 		       c->verdict == XDP_TX || c->verdict == XDP_REDIRECT ? c->to : 0);
 
@@ -1398,10 +1212,10 @@ static void trunc_frames(const struct trunc_case *t, enum setup setup)
 		if (len == full) {
 			if (r.retval != XDP_TX && r.retval != XDP_REDIRECT)
 				fail_msg("%s: the whole packet is not forwarded: %s", setup_name[setup],
-					 verdict_name(r.retval));
+					 steer_verdict_name(r.retval));
 		} else if (r.retval != want) {
 			fail_msg("%s, %zu of %zu bytes: expected %s, got %s", setup_name[setup], len, full,
-				 verdict_name(want), verdict_name(r.retval));
+				 steer_verdict_name(want), steer_verdict_name(r.retval));
 		}
 		check_counters(&before, &after, counter, len == full ? owner : 0);
 		if (r.retval == XDP_PASS)
@@ -1430,10 +1244,10 @@ static void trunc_lengths(const struct trunc_case *t, enum setup setup)
 
 		memcpy(in, full_frame, len);
 		if (t->in.af == AF_INET) {
-			put16(ip + 2, (uint16_t)(len - lo.l3));
+			pkt_put16(ip + 2, (uint16_t)(len - lo.l3));
 			ipv4_fix_csum(ip);
 		} else {
-			put16(ip + 4, (uint16_t)(len - lo.l3 - 40));
+			pkt_put16(ip + 4, (uint16_t)(len - lo.l3 - 40));
 		}
 		read_counters(setup, &before);
 		run_prog(setup, in, len, &r);
@@ -1443,7 +1257,7 @@ static void trunc_lengths(const struct trunc_case *t, enum setup setup)
 		if (whole ? r.retval != XDP_TX && r.retval != XDP_REDIRECT : r.retval != XDP_DROP)
 			fail_msg("%s, ip length %zu of %zu: expected %s, got %s", setup_name[setup],
 				 len - lo.l3, full - lo.l3, whole ? "a forward" : "XDP_DROP",
-				 verdict_name(r.retval));
+				 steer_verdict_name(r.retval));
 		check_counters(&before, &after, counter, whole ? owner : 0);
 	}
 }
@@ -1507,7 +1321,7 @@ static void expect_verdict(enum setup setup, const struct pkt_spec *spec, uint32
 	read_counters(setup, &after);
 	assert_int_equal(r.err, 0);
 	if (r.retval != retval)
-		fail_msg("verdict %s, expected %s", verdict_name(r.retval), verdict_name(retval));
+		fail_msg("verdict %s, expected %s", steer_verdict_name(r.retval), steer_verdict_name(retval));
 	check_counters(&before, &after, counter, to);
 }
 
@@ -1657,11 +1471,11 @@ static void test_memo_follows_map_writes(void **state)
 	expect_verdict(S_L2, &to_b4, XDP_REDIRECT, C(forwarded), H_B4);
 
 	/* ps-a's MAC is no longer this host's. */
-	memcpy(key.mac, dev_mac[DEV_A], 6);
+	memcpy(key.mac, devs[DEV_A].mac, 6);
 	assert_int_equal(bpf_map_delete_elem(local, &key), 0);
 	bump_gen(S_L2);
 	expect_verdict(S_L2, &to_b4, XDP_DROP, C(dropped_not_for_us), 0);
-	set_mac(local, dev_mac[DEV_A], (uint32_t)ifindex[DEV_A]);
+	set_mac(local, devs[DEV_A].mac, (uint32_t)ifindex[DEV_A]);
 	bump_gen(S_L2);
 	expect_verdict(S_L2, &to_b4, XDP_REDIRECT, C(forwarded), H_B4);
 

@@ -7,14 +7,23 @@
  * host the contract names, never anywhere else.
  *
  * Runs through bpf_prog_test_run_opts() in the world of
- * fuzz/steer_harness.h (its own network namespace, maps unpinned), and
- * every frame is also checked against the harness's independent reference
+ * tests/lib/steer_world.h (its own network namespace, maps unpinned), and
+ * every frame is also checked against that world's independent reference
  * (verdict, counter, output bytes), as the fuzzer does.
  */
-#include "../../fuzz/steer_harness.h"
-
+#include <arpa/inet.h>
 #include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <linux/bpf.h>
 #include <cmocka.h>
+
+#include "pkt.h"
+#include "steer_env.h"
+#include "steer_world.h"
 
 #define PEER4 "203.0.113.7"
 #define PEER6 "2001:db8:ffff::7"
@@ -31,15 +40,9 @@ enum { L2 = 0, ENCAP = 1 };
 /* ---- a small frame builder -------------------------------------------- */
 
 struct frame {
-	uint8_t b[SH_FRAME_MAX + 1]; /* b[0]: mode */
+	uint8_t b[SW_FRAME_MAX + 1]; /* b[0]: mode */
 	size_t n;                    /* bytes of b used, mode included */
 };
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
 
 static void put(struct frame *f, const void *p, size_t n)
 {
@@ -52,7 +55,7 @@ static void put_u16(struct frame *f, uint16_t v)
 {
 	uint8_t b[2];
 
-	put16(b, v);
+	pkt_put16(b, v);
 	put(f, b, 2);
 }
 
@@ -63,18 +66,13 @@ static void eth(struct frame *f, int mode, const uint16_t *tpids, uint16_t type)
 
 	f->n = 0;
 	f->b[f->n++] = (uint8_t)mode;
-	put(f, sh_dev_mac[SH_DEV_A], 6);
+	put(f, sw_ingress_mac, 6);
 	put(f, src, 6);
 	for (int i = 0; tpids && tpids[i]; i++) {
 		put_u16(f, tpids[i]);
 		put_u16(f, (uint16_t)(100 + i));
 	}
 	put_u16(f, type);
-}
-
-static uint16_t csum(const uint8_t *b, size_t n)
-{
-	return (uint16_t)~sh_csum(b, n);
 }
 
 /* An IPv4 header for @len bytes of payload; returns its offset in f. */
@@ -86,16 +84,16 @@ static size_t ip4(struct frame *f, const char *src, const char *dst, uint8_t pro
 
 	assert_true(hl <= 60 && hl % 4 == 0);
 	h[0] = (uint8_t)(0x40 | hl / 4);
-	put16(h + 2, (uint16_t)(hl + len));
-	put16(h + 4, 0x4242);
-	put16(h + 6, frag);
+	pkt_put16(h + 2, (uint16_t)(hl + len));
+	pkt_put16(h + 4, 0x4242);
+	pkt_put16(h + 6, frag);
 	h[8] = 64;
 	h[9] = proto;
 	inet_pton(AF_INET, src, h + 12);
 	inet_pton(AF_INET, dst, h + 16);
 	if (optlen)
 		memcpy(h + 20, opts, optlen);
-	put16(h + 10, csum(h, hl));
+	pkt_put16(h + 10, pkt_fold(pkt_sum16(h, hl, 0)));
 	put(f, h, hl);
 	return off;
 }
@@ -105,7 +103,7 @@ static size_t ip6(struct frame *f, const char *src, const char *dst, uint8_t nh,
 	size_t off = f->n;
 	uint8_t h[40] = { 0x60 };
 
-	put16(h + 4, (uint16_t)len);
+	pkt_put16(h + 4, (uint16_t)len);
 	h[6] = nh;
 	h[7] = 64;
 	inet_pton(AF_INET6, src, h + 8);
@@ -118,9 +116,9 @@ static void udp(struct frame *f, uint16_t sport, uint16_t dport, size_t payload)
 {
 	uint8_t h[8] = { 0 };
 
-	put16(h, sport);
-	put16(h + 2, dport);
-	put16(h + 4, (uint16_t)(8 + payload));
+	pkt_put16(h, sport);
+	pkt_put16(h + 2, dport);
+	pkt_put16(h + 4, (uint16_t)(8 + payload));
 	put(f, h, 8);
 	for (size_t i = 0; i < payload; i++)
 		put(f, "u", 1);
@@ -130,8 +128,8 @@ static void tcp(struct frame *f, uint16_t sport, uint16_t dport, size_t payload)
 {
 	uint8_t h[20] = { 0 };
 
-	put16(h, sport);
-	put16(h + 2, dport);
+	pkt_put16(h, sport);
+	pkt_put16(h + 2, dport);
 	h[12] = 5 << 4;
 	h[13] = 0x10;
 	put(f, h, 20);
@@ -150,11 +148,11 @@ static void icmp_hdr(struct frame *f, uint8_t type, uint8_t code)
 
 static size_t stat_index(const char *name)
 {
-	for (size_t i = 0; i < SH_N_STATS; i++)
-		if (!strcmp(sh_stat_names[i], name))
+	for (size_t i = 0; i < STEER_N_STATS; i++)
+		if (!strcmp(steer_stat_names[i], name))
 			return i;
 	fail_msg("no counter %s", name);
-	return SH_N_STATS;
+	return STEER_N_STATS;
 }
 
 /*
@@ -163,18 +161,19 @@ static size_t stat_index(const char *name)
  */
 static void expect(const struct frame *f, uint32_t verdict, const char *counter, uint32_t to)
 {
-	const char *breach = steer_check(f->b, f->n);
+	const char *breach = steer_world_check(f->b, f->n);
+	const struct sw_result *last = steer_world_last();
 
 	if (breach)
 		fail_msg("%s", breach);
-	if (sh_last.verdict != verdict)
-		fail_msg("verdict: expected %s, got %s", sh_verdict_name(verdict),
-			 sh_verdict_name(sh_last.verdict));
-	if (sh_last.counter != stat_index(counter))
+	if (last->verdict != verdict)
+		fail_msg("verdict: expected %s, got %s", steer_verdict_name(verdict),
+			 steer_verdict_name(last->verdict));
+	if (last->counter != stat_index(counter))
 		fail_msg("counter: expected %s, got %s", counter,
-			 sh_last.counter < SH_N_STATS ? sh_stat_names[sh_last.counter] : "none");
-	if (sh_last.to != to)
-		fail_msg("forwarded to host %u, expected %u", sh_last.to, to);
+			 last->counter < STEER_N_STATS ? steer_stat_names[last->counter] : "none");
+	if (last->to != to)
+		fail_msg("forwarded to host %u, expected %u", last->to, to);
 }
 
 /* ---- spoofing ------------------------------------------------------------ */
@@ -186,18 +185,18 @@ static void test_spoofed_pool_source(void **state)
 
 	for (int mode = L2; mode <= ENCAP; mode++) {
 		eth(&f, mode, NULL, 0x0800);
-		ip4(&f, SH_POOL4, SH_POOL4, IPPROTO_UDP, NULL, 0, 0, 8 + 4);
+		ip4(&f, SW_POOL4, SW_POOL4, IPPROTO_UDP, NULL, 0, 0, 8 + 4);
 		udp(&f, PORT_B4, PORT_SELF, 4);
 		expect(&f, XDP_PASS, "passed_own", 0);
 
 		eth(&f, mode, NULL, 0x0800);
-		ip4(&f, SH_POOL4B, SH_POOL4, IPPROTO_TCP, NULL, 0, 0, 20);
+		ip4(&f, SW_POOL4B, SW_POOL4, IPPROTO_TCP, NULL, 0, 0, 20);
 		tcp(&f, PORT_SELF, PORT_B4, 0);
-		expect(&f, XDP_REDIRECT, "forwarded", SH_H_B4);
+		expect(&f, XDP_REDIRECT, "forwarded", SW_H_B4);
 
 		/* A spoofed pool source with another host's port as *source*: still by dport. */
 		eth(&f, mode, NULL, 0x0800);
-		ip4(&f, SH_POOL4, SH_POOL4, IPPROTO_TCP, NULL, 0, 0, 20);
+		ip4(&f, SW_POOL4, SW_POOL4, IPPROTO_TCP, NULL, 0, 0, 20);
 		tcp(&f, PORT_B4, PORT_NOBODY, 0);
 		expect(&f, XDP_DROP, "dropped_no_owner", 0);
 	}
@@ -211,7 +210,7 @@ static void test_icmp_quotes(void **state)
 
 	/* Quoting a flow of a non-pool address with B's port: passed, not forwarded. */
 	eth(&f, L2, NULL, 0x0800);
-	ip4(&f, ROUTER4, SH_POOL4, IPPROTO_ICMP, NULL, 0, 0, 8 + 28);
+	ip4(&f, ROUTER4, SW_POOL4, IPPROTO_ICMP, NULL, 0, 0, 8 + 28);
 	icmp_hdr(&f, 3, 3);
 	ip4(&f, OTHER4, PEER4, IPPROTO_UDP, NULL, 0, 0, 8);
 	udp(&f, PORT_B4, 53, 0);
@@ -221,23 +220,23 @@ static void test_icmp_quotes(void **state)
 	eth(&f, L2, NULL, 0x0800);
 	ip4(&f, ROUTER4, OTHER4, IPPROTO_ICMP, NULL, 0, 0, 8 + 28);
 	icmp_hdr(&f, 3, 4);
-	ip4(&f, SH_POOL4, PEER4, IPPROTO_UDP, NULL, 0, 0, 8);
+	ip4(&f, SW_POOL4, PEER4, IPPROTO_UDP, NULL, 0, 0, 8);
 	udp(&f, PORT_B4, 53, 0);
 	expect(&f, XDP_PASS, "passed_not_pool", 0);
 
 	/* An IPv4 ICMP error quoting an IPv6 header: malformed. */
 	eth(&f, L2, NULL, 0x0800);
-	ip4(&f, ROUTER4, SH_POOL4, IPPROTO_ICMP, NULL, 0, 0, 8 + 40 + 8);
+	ip4(&f, ROUTER4, SW_POOL4, IPPROTO_ICMP, NULL, 0, 0, 8 + 40 + 8);
 	icmp_hdr(&f, 3, 4);
-	ip6(&f, SH_POOL6, PEER6, IPPROTO_UDP, 8);
+	ip6(&f, SW_POOL6, PEER6, IPPROTO_UDP, 8);
 	udp(&f, PORT_B4, 53, 0);
 	expect(&f, XDP_DROP, "dropped_malformed", 0);
 
 	/* A quote whose IHL points past the IP length: malformed, not read beyond. */
 	eth(&f, L2, NULL, 0x0800);
-	ip4(&f, ROUTER4, SH_POOL4, IPPROTO_ICMP, NULL, 0, 0, 8 + 28);
+	ip4(&f, ROUTER4, SW_POOL4, IPPROTO_ICMP, NULL, 0, 0, 8 + 28);
 	icmp_hdr(&f, 11, 0);
-	q = ip4(&f, SH_POOL4, PEER4, IPPROTO_UDP, NULL, 0, 0, 8);
+	q = ip4(&f, SW_POOL4, PEER4, IPPROTO_UDP, NULL, 0, 0, 8);
 	udp(&f, PORT_B4, 53, 0);
 	f.b[q] = 0x4f; /* IHL 15: ports at +60, past the 28 quoted bytes */
 	for (int i = 0; i < 40; i++)
@@ -246,9 +245,9 @@ static void test_icmp_quotes(void **state)
 
 	/* Echo requests and redirects are no errors about a flow: passed. */
 	eth(&f, ENCAP, NULL, 0x0800);
-	ip4(&f, ROUTER4, SH_POOL4, IPPROTO_ICMP, NULL, 0, 0, 8 + 28);
+	ip4(&f, ROUTER4, SW_POOL4, IPPROTO_ICMP, NULL, 0, 0, 8 + 28);
 	icmp_hdr(&f, 5, 1);
-	ip4(&f, SH_POOL4, PEER4, IPPROTO_UDP, NULL, 0, 0, 8);
+	ip4(&f, SW_POOL4, PEER4, IPPROTO_UDP, NULL, 0, 0, 8);
 	udp(&f, PORT_B4, 53, 0);
 	expect(&f, XDP_PASS, "passed_other", 0);
 }
@@ -262,38 +261,38 @@ static void test_fragments(void **state)
 	/* A non-first fragment whose payload looks like a UDP header for B: dropped. */
 	for (int mode = L2; mode <= ENCAP; mode++) {
 		eth(&f, mode, NULL, 0x0800);
-		ip4(&f, PEER4, SH_POOL4, IPPROTO_UDP, NULL, 0, 0x2000 | 1, 16);
+		ip4(&f, PEER4, SW_POOL4, IPPROTO_UDP, NULL, 0, 0x2000 | 1, 16);
 		udp(&f, 53, PORT_B4, 8);
 		expect(&f, XDP_DROP, "dropped_fragment", 0);
 	}
 	/* ... even for this host's own port (there are no ports to prove it). */
 	eth(&f, L2, NULL, 0x0800);
-	ip4(&f, PEER4, SH_POOL4, IPPROTO_UDP, NULL, 0, 185, 16);
+	ip4(&f, PEER4, SW_POOL4, IPPROTO_UDP, NULL, 0, 185, 16);
 	udp(&f, 53, PORT_SELF, 8);
 	expect(&f, XDP_DROP, "dropped_fragment", 0);
 
 	/* A tiny first fragment: just the UDP header, the length beyond it. */
 	eth(&f, L2, NULL, 0x0800);
-	ip4(&f, PEER4, SH_POOL4, IPPROTO_UDP, NULL, 0, 0x2000, 8);
+	ip4(&f, PEER4, SW_POOL4, IPPROTO_UDP, NULL, 0, 0x2000, 8);
 	udp(&f, 53, PORT_B4, 0);
-	put16(f.b + f.n - 4, 1400); /* UDP length of the whole datagram */
-	expect(&f, XDP_REDIRECT, "forwarded", SH_H_B4);
+	pkt_put16(f.b + f.n - 4, 1400); /* UDP length of the whole datagram */
+	expect(&f, XDP_REDIRECT, "forwarded", SW_H_B4);
 
 	/* A first fragment cut inside the UDP header: malformed. */
 	eth(&f, L2, NULL, 0x0800);
-	ip4(&f, PEER4, SH_POOL4, IPPROTO_UDP, NULL, 0, 0x2000, 4);
+	ip4(&f, PEER4, SW_POOL4, IPPROTO_UDP, NULL, 0, 0x2000, 4);
 	put(&f, "\x00\x35\x52\x12", 4);
 	expect(&f, XDP_DROP, "dropped_malformed", 0);
 
 	/* Not a first fragment but claiming offset 0 in the last one: MF clear, offset set. */
 	eth(&f, ENCAP, NULL, 0x0800);
-	ip4(&f, PEER4, SH_POOL4, IPPROTO_TCP, NULL, 0, 0x1fff, 20);
+	ip4(&f, PEER4, SW_POOL4, IPPROTO_TCP, NULL, 0, 0x1fff, 20);
 	tcp(&f, 443, PORT_A6, 0);
 	expect(&f, XDP_DROP, "dropped_fragment", 0);
 
 	/* IPv6 fragment header: unsupported, dropped. */
 	eth(&f, L2, NULL, 0x86dd);
-	ip6(&f, PEER6, SH_POOL6, 44, 8 + 8);
+	ip6(&f, PEER6, SW_POOL6, 44, 8 + 8);
 	put(&f, "\x11\x00\x00\x00\x00\x00\x00\x01", 8);
 	udp(&f, 53, PORT_B4, 0);
 	expect(&f, XDP_DROP, "dropped_unsupported", 0);
@@ -313,24 +312,24 @@ static void test_ip_options(void **state)
 	for (int mode = L2; mode <= ENCAP; mode++) {
 		/* Options travel with the packet; the destination port decides. */
 		eth(&f, mode, NULL, 0x0800);
-		ip4(&f, PEER4, SH_POOL4, IPPROTO_UDP, lsrr, sizeof(lsrr), 0, 8 + 10);
+		ip4(&f, PEER4, SW_POOL4, IPPROTO_UDP, lsrr, sizeof(lsrr), 0, 8 + 10);
 		udp(&f, 53, PORT_B4, 10);
-		expect(&f, XDP_REDIRECT, "forwarded", SH_H_B4);
+		expect(&f, XDP_REDIRECT, "forwarded", SW_H_B4);
 
 		eth(&f, mode, NULL, 0x0800);
-		ip4(&f, PEER4, SH_POOL4, IPPROTO_TCP, rr, sizeof(rr), 0, 20);
+		ip4(&f, PEER4, SW_POOL4, IPPROTO_TCP, rr, sizeof(rr), 0, 20);
 		tcp(&f, 443, PORT_A6, 0);
-		expect(&f, XDP_TX, "forwarded", SH_H_A6);
+		expect(&f, XDP_TX, "forwarded", SW_H_A6);
 
 		eth(&f, mode, NULL, 0x0800);
-		ip4(&f, PEER4, SH_POOL4, IPPROTO_UDP, ra, sizeof(ra), 0, 8);
+		ip4(&f, PEER4, SW_POOL4, IPPROTO_UDP, ra, sizeof(ra), 0, 8);
 		udp(&f, 53, PORT_SELF, 0);
 		expect(&f, XDP_PASS, "passed_own", 0);
 	}
 	/* 40 bytes of options (IHL 15), then a header cut by the IP length. */
 	memset(opts, 1, sizeof(opts));
 	eth(&f, L2, NULL, 0x0800);
-	ip4(&f, PEER4, SH_POOL4, IPPROTO_TCP, opts, sizeof(opts), 0, 10);
+	ip4(&f, PEER4, SW_POOL4, IPPROTO_TCP, opts, sizeof(opts), 0, 10);
 	tcp(&f, 443, PORT_B4, 0);
 	expect(&f, XDP_DROP, "dropped_malformed", 0);
 }
@@ -345,30 +344,30 @@ static void test_vlan_stacking(void **state)
 	struct frame f;
 
 	eth(&f, L2, one, 0x0800);
-	ip4(&f, PEER4, SH_POOL4, IPPROTO_UDP, NULL, 0, 0, 8);
+	ip4(&f, PEER4, SW_POOL4, IPPROTO_UDP, NULL, 0, 0, 8);
 	udp(&f, 53, PORT_B4, 0);
-	expect(&f, XDP_REDIRECT, "forwarded", SH_H_B4);
+	expect(&f, XDP_REDIRECT, "forwarded", SW_H_B4);
 
 	eth(&f, ENCAP, two_q, 0x86dd);
-	ip6(&f, PEER6, SH_POOL6, IPPROTO_TCP, 20);
+	ip6(&f, PEER6, SW_POOL6, IPPROTO_TCP, 20);
 	tcp(&f, 443, PORT_A6, 0);
-	expect(&f, XDP_TX, "forwarded", SH_H_A6);
+	expect(&f, XDP_TX, "forwarded", SW_H_A6);
 
 	/* Three tags are not parsed: passed to the local stack, never forwarded. */
 	eth(&f, L2, three, 0x0800);
-	ip4(&f, PEER4, SH_POOL4, IPPROTO_UDP, NULL, 0, 0, 8);
+	ip4(&f, PEER4, SW_POOL4, IPPROTO_UDP, NULL, 0, 0, 8);
 	udp(&f, 53, PORT_B4, 0);
 	expect(&f, XDP_PASS, "passed_not_pool", 0);
 
 	/* An old QinQ TPID is not a tag the program knows: not IP. */
 	eth(&f, L2, qinq_9100, 0x0800);
-	ip4(&f, PEER4, SH_POOL4, IPPROTO_UDP, NULL, 0, 0, 8);
+	ip4(&f, PEER4, SW_POOL4, IPPROTO_UDP, NULL, 0, 0, 8);
 	udp(&f, 53, PORT_B4, 0);
 	expect(&f, XDP_PASS, "passed_not_pool", 0);
 
 	/* Tags announcing IPv4 in front of an IPv6 header (version 6): malformed. */
 	eth(&f, L2, two, 0x0800);
-	ip4(&f, PEER4, SH_POOL4, IPPROTO_UDP, NULL, 0, 0, 8);
+	ip4(&f, PEER4, SW_POOL4, IPPROTO_UDP, NULL, 0, 0, 8);
 	udp(&f, 53, PORT_B4, 0);
 	f.b[1 + 14 + 8] = 0x65;
 	expect(&f, XDP_DROP, "dropped_malformed", 0);
@@ -388,50 +387,50 @@ static void test_tunnels(void **state)
 	for (int mode = L2; mode <= ENCAP; mode++) {
 		/* IPIP to the pool address carrying a reply to B's port: not steered. */
 		eth(&f, mode, NULL, 0x0800);
-		ip4(&f, PEER4, SH_POOL4, IPPROTO_IPIP, NULL, 0, 0, 20 + 8);
-		ip4(&f, PEER4, SH_POOL4, IPPROTO_UDP, NULL, 0, 0, 8);
+		ip4(&f, PEER4, SW_POOL4, IPPROTO_IPIP, NULL, 0, 0, 20 + 8);
+		ip4(&f, PEER4, SW_POOL4, IPPROTO_UDP, NULL, 0, 0, 8);
 		udp(&f, 53, PORT_B4, 0);
 		expect(&f, XDP_PASS, "passed_other", 0);
 
 		/* IPIP in IPIP. */
 		eth(&f, mode, NULL, 0x0800);
-		ip4(&f, PEER4, SH_POOL4, IPPROTO_IPIP, NULL, 0, 0, 20 + 20 + 20);
-		ip4(&f, PEER4, SH_POOL4B, IPPROTO_IPIP, NULL, 0, 0, 20 + 20);
-		ip4(&f, PEER4, SH_POOL4, IPPROTO_TCP, NULL, 0, 0, 20);
+		ip4(&f, PEER4, SW_POOL4, IPPROTO_IPIP, NULL, 0, 0, 20 + 20 + 20);
+		ip4(&f, PEER4, SW_POOL4B, IPPROTO_IPIP, NULL, 0, 0, 20 + 20);
+		ip4(&f, PEER4, SW_POOL4, IPPROTO_TCP, NULL, 0, 0, 20);
 		tcp(&f, 443, PORT_A6, 0);
 		expect(&f, XDP_PASS, "passed_other", 0);
 
 		/* 6in4 and IPv6-in-IPv6 (next header 41). */
 		eth(&f, mode, NULL, 0x0800);
-		ip4(&f, PEER4, SH_POOL4, IPPROTO_IPV6, NULL, 0, 0, 40 + 8);
-		ip6(&f, PEER6, SH_POOL6, IPPROTO_UDP, 8);
+		ip4(&f, PEER4, SW_POOL4, IPPROTO_IPV6, NULL, 0, 0, 40 + 8);
+		ip6(&f, PEER6, SW_POOL6, IPPROTO_UDP, 8);
 		udp(&f, 53, PORT_B4, 0);
 		expect(&f, XDP_PASS, "passed_other", 0);
 
 		eth(&f, mode, NULL, 0x86dd);
-		ip6(&f, PEER6, SH_POOL6, IPPROTO_IPV6, 40 + 20);
-		ip6(&f, PEER6, SH_POOL6, IPPROTO_TCP, 20);
+		ip6(&f, PEER6, SW_POOL6, IPPROTO_IPV6, 40 + 20);
+		ip6(&f, PEER6, SW_POOL6, IPPROTO_TCP, 20);
 		tcp(&f, 443, PORT_B4, 0);
 		expect(&f, XDP_PASS, "passed_other", 0);
 
 		/* GRE carrying IPv4. */
 		eth(&f, mode, NULL, 0x0800);
-		ip4(&f, PEER4, SH_POOL4, IPPROTO_GRE, NULL, 0, 0, 4 + 20 + 8);
+		ip4(&f, PEER4, SW_POOL4, IPPROTO_GRE, NULL, 0, 0, 4 + 20 + 8);
 		put(&f, "\x00\x00\x08\x00", 4);
-		ip4(&f, PEER4, SH_POOL4, IPPROTO_UDP, NULL, 0, 0, 8);
+		ip4(&f, PEER4, SW_POOL4, IPPROTO_UDP, NULL, 0, 0, 8);
 		udp(&f, 53, PORT_B4, 0);
 		expect(&f, XDP_PASS, "passed_other", 0);
 
 		/* UDP encapsulation (VXLAN) to a pool port: a UDP packet like any other. */
 		eth(&f, mode, NULL, 0x0800);
-		ip4(&f, PEER4, SH_POOL4, IPPROTO_UDP, NULL, 0, 0, 8 + 8 + 14 + 20 + 8);
+		ip4(&f, PEER4, SW_POOL4, IPPROTO_UDP, NULL, 0, 0, 8 + 8 + 14 + 20 + 8);
 		udp(&f, 4789, PORT_NOBODY, 8 + 14 + 20 + 8);
 		expect(&f, XDP_DROP, "dropped_no_owner", 0);
 	}
 	/* Our own encapsulation, replayed to the pool address: not re-steered. */
 	eth(&f, ENCAP, NULL, 0x0800);
-	ip4(&f, "10.98.1.2", SH_POOL4, IPPROTO_IPIP, NULL, 0, 0x4000, 20 + 8);
-	ip4(&f, PEER4, SH_POOL4, IPPROTO_UDP, NULL, 0, 0, 8);
+	ip4(&f, "10.98.1.2", SW_POOL4, IPPROTO_IPIP, NULL, 0, 0x4000, 20 + 8);
+	ip4(&f, PEER4, SW_POOL4, IPPROTO_UDP, NULL, 0, 0, 8);
 	udp(&f, 53, PORT_A6, 0);
 	expect(&f, XDP_PASS, "passed_other", 0);
 }
@@ -445,31 +444,31 @@ static void test_lying_lengths(void **state)
 
 	/* IPv4 total length past the frame: malformed. */
 	eth(&f, L2, NULL, 0x0800);
-	ip = ip4(&f, PEER4, SH_POOL4, IPPROTO_UDP, NULL, 0, 0, 8);
+	ip = ip4(&f, PEER4, SW_POOL4, IPPROTO_UDP, NULL, 0, 0, 8);
 	udp(&f, 53, PORT_B4, 0);
-	put16(f.b + ip + 2, 0xffff);
+	pkt_put16(f.b + ip + 2, 0xffff);
 	expect(&f, XDP_DROP, "dropped_malformed", 0);
 
 	/* IPv6 payload length 0 (a jumbogram would need hop-by-hop): malformed TCP. */
 	eth(&f, L2, NULL, 0x86dd);
-	ip6(&f, PEER6, SH_POOL6, IPPROTO_TCP, 0);
+	ip6(&f, PEER6, SW_POOL6, IPPROTO_TCP, 0);
 	tcp(&f, 443, PORT_B4, 0);
 	expect(&f, XDP_DROP, "dropped_malformed", 0);
 
 	/* IPv6 "no next header": valid, nothing to steer by. */
 	eth(&f, L2, NULL, 0x86dd);
-	ip6(&f, PEER6, SH_POOL6, 59, 0);
+	ip6(&f, PEER6, SW_POOL6, 59, 0);
 	expect(&f, XDP_PASS, "passed_other", 0);
 
 	/* 802.3 length instead of an ethertype: not IP. */
 	eth(&f, L2, NULL, 0x0040);
-	ip4(&f, PEER4, SH_POOL4, IPPROTO_UDP, NULL, 0, 0, 8);
+	ip4(&f, PEER4, SW_POOL4, IPPROTO_UDP, NULL, 0, 0, 8);
 	udp(&f, 53, PORT_B4, 0);
 	expect(&f, XDP_PASS, "passed_not_pool", 0);
 
-	/* The largest frame the harness runs, forwarded only if it fits. */
+	/* The largest frame the world runs, forwarded only if it fits. */
 	eth(&f, L2, NULL, 0x0800);
-	ip4(&f, PEER4, SH_POOL4, IPPROTO_UDP, NULL, 0, 0, 8 + 1473);
+	ip4(&f, PEER4, SW_POOL4, IPPROTO_UDP, NULL, 0, 0, 8 + 1473);
 	udp(&f, 53, PORT_B4, 1473);
 	expect(&f, XDP_DROP, "dropped_too_big", 0);
 }

@@ -1,19 +1,5 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/*
- * Harness around the fleet configuration parser and validator
- * (loader/core/config.c), shared by the libFuzzer target fuzz/fuzz_config.c and
- * the corpus replay test tests/unit/test_fuzz_replay.c.
- *
- * config_check() loads one input with ps_config_load_buf() and checks the
- * contract of loader/core/config.h and the README's configuration reference on
- * whatever comes back: a success obeys every rule of the table (so a host
- * never loads a file the validator should have refused), a failure leaves
- * the config empty and names the file in its message. The memory checks
- * are the sanitizers'.
- */
-#ifndef PS_FUZZ_CONFIG_HARNESS_H
-#define PS_FUZZ_CONFIG_HARNESS_H
-
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The contract of the configuration loader, checked on one input (config_check.h). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -24,6 +10,7 @@
 #include <arpa/inet.h>
 
 #include "core/config.h"
+#include "config_check.h"
 
 static char ch_msg[768];
 
@@ -132,7 +119,7 @@ static const char *ch_check_valid(const struct ps_config *cfg)
 }
 
 /* Load @data as a configuration; NULL when the contract held. */
-static const char *config_check(const uint8_t *data, size_t size)
+const char *config_check(const uint8_t *data, size_t size)
 {
 	struct ps_config cfg;
 	struct ps_error err;
@@ -189,5 +176,3 @@ static const char *config_check(const uint8_t *data, size_t size)
 	free(str);
 	return bad;
 }
-
-#endif
