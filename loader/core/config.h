@@ -18,21 +18,13 @@
 #include <linux/types.h>
 
 #include "portslice.h"
+#include "core/addr.h"  /* ports, prefixes, names: also used without a configuration */
 #include "core/error.h"
 #include "steer.h" /* include/steer.h: types shared with bpf/steer.bpf.c */
-
-/* Longest host name (slice key) plus the terminating NUL. */
-#define PS_HOST_NAME_LEN 64
 
 /* Destination prefixes one pool may list; all pools share PS_MAX_DST_PREFIXES. */
 #define PS_MAX_POOL_DSTS 1024
 
-/* Big enough for any ps_format_addr() / ps_format_prefix() result. */
-#define PS_ADDR_STR_LEN 46
-#define PS_PREFIX_STR_LEN (PS_ADDR_STR_LEN + 4)
-
-struct ps_port_range { uint16_t lo, hi; };           /* inclusive, host order */
-struct ps_prefix { int family; uint8_t addr[16]; uint8_t len; }; /* addr in network order; IPv4 uses addr[0..3] */
 struct ps_slice_cfg {
 	char *host;
 	struct ps_port_range range;
@@ -59,8 +51,6 @@ struct ps_host_cfg {
 	int line;                   /* of the host's key */
 };
 
-/* Longest interface name (IFNAMSIZ) plus the terminating NUL. */
-#define PS_IFNAME_LEN 16
 /* Interfaces steering.interfaces may list. */
 #define PS_MAX_STEER_IFACES 64
 
@@ -120,29 +110,6 @@ unsigned int ps_config_host_id(const struct ps_config *cfg, const char *name);
 const struct ps_host_cfg  *ps_config_host_by_id(const struct ps_config *cfg, unsigned int id);
 /* "l2" / "encap". */
 const char *ps_steer_mode_name(enum ps_steer_mode mode);
-/* Interface names as the kernel accepts them: 1-15 chars, no '/', ':' or blanks, not "." or "..". */
-bool ps_valid_ifname(const char *s);
-
-/*
- * "20000-20999" or "20000": decimal ports 1-65535, lo <= hi, no sign, no
- * whitespace, no leading zeros. -EINVAL otherwise.
- */
-int  ps_parse_port_range(const char *s, struct ps_port_range *out);
-/*
- * "10.0.0.0/8", "2001:db8::/32", or a bare address (a /32 or /128). Rejects
- * (-EINVAL) lengths beyond the family's and host bits set past the length,
- * so the result is always canonical.
- */
-int  ps_parse_prefix(const char *s, struct ps_prefix *out);
-/* 0, -EAFNOSUPPORT, or -ENOSPC when buf is too short (PS_ADDR_STR_LEN is enough). */
-int  ps_format_addr(int family, const uint8_t addr[16], char *buf, size_t len);
-/* "ADDR/LEN"; same returns as ps_format_addr(). */
-int  ps_format_prefix(const struct ps_prefix *p, char *buf, size_t len);
-bool ps_ranges_overlap(struct ps_port_range a, struct ps_port_range b);
-
-/* Names as the configuration accepts them: [A-Za-z0-9_.-], 1..LEN-1 chars. */
-bool ps_valid_pool_name(const char *s);
-bool ps_valid_host_name(const char *s);
 
 /* Calls warn(msg, arg) for every slice of `host` that overlaps [lo, hi]
  * (the netns ip_local_port_range); returns how many. */

@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The config's pools: section (config_pools.h): each pool's name, shared
+ * address, destinations, slices (host: port range) and reuse_delay, and the
+ * checks across pools (unique names and addresses, destination totals).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config_pools.h"
+#include "core/config_yaml.h"
+
+/* ---- pool keys ------------------------------------------------------- */
+
+static size_t ps_pool_index(struct ps_ctx *ctx, const struct ps_pool_cfg *pool)
+{
+	return (size_t)(pool - ctx->cfg->pools);
+}
+
+static int ps_parse_pool_name(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
+{
+	struct ps_pool_cfg *pool = obj;
+	size_t i, idx = ps_pool_index(ctx, pool);
+	const char *s;
+	int ret;
+
+	ret = ps_scalar(ctx, val, path, "a pool name", &s);
+	if (ret)
+		return ret;
+	if (!*s)
+		return ps_invalid(ctx, ps_line(val), path, "empty pool name");
+	if (strlen(s) >= PS_POOL_NAME_LEN)
+		return ps_invalid(ctx, ps_line(val), path,
+			       "pool name \"%.40s...\" is %zu characters long; at most %d are allowed",
+			       s, strlen(s), PS_POOL_NAME_LEN - 1);
+	if (!ps_valid_pool_name(s))
+		return ps_invalid(ctx, ps_line(val), path,
+			       "invalid pool name \"%s\"; use only letters, digits, '_', '.' and '-'",
+			       s);
+	for (i = 0; i < idx; i++) {
+		if (!strcmp(ctx->cfg->pools[i].name, s))
+			return ps_invalid(ctx, ps_line(val), path,
+				       "pool name \"%s\" is already used by pools[%zu] (line %d); pool names must be unique",
+				       s, i, ctx->cfg->pools[i].line);
+	}
+	strcpy(pool->name, s);
+	return 0;
+}
+
+static int ps_parse_pool_address(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
+{
+	struct ps_pool_cfg *pool = obj;
+	size_t i, idx = ps_pool_index(ctx, pool);
+	char str[PS_ADDR_STR_LEN];
+	int ret;
+
+	ret = ps_parse_unicast(ctx, val, path, "pool's shared", "a pool address", &pool->family,
+			       pool->addr);
+	if (ret)
+		return ret;
+	for (i = 0; i < idx; i++) {
+		const struct ps_pool_cfg *o = &ctx->cfg->pools[i];
+
+		if (o->family == pool->family &&
+		    !memcmp(o->addr, pool->addr, (size_t)ps_addr_len(pool->family))) {
+			ps_format_addr(pool->family, pool->addr, str, sizeof(str));
+			return ps_invalid(ctx, ps_line(val), path,
+				       "%s is already the address of pool \"%s\" (pools[%zu], line %d); each pool needs its own address",
+				       str, o->name, i, o->line);
+		}
+	}
+	return 0;
+}
+
+static int ps_parse_pool_dsts(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
+{
+	const char *fam_name, *other_name;
+	struct ps_pool_cfg *pool = obj;
+	char sub[PS_PATH_LEN], if_empty[80];
+	size_t i, j, n;
+	int ret;
+
+	fam_name = pool->family == AF_INET ? "IPv4" : "IPv6";
+	other_name = pool->family == AF_INET ? "IPv6" : "IPv4";
+
+	snprintf(if_empty, sizeof(if_empty),
+		 "list destination prefixes, or drop the key to reach all %s destinations", fam_name);
+	ret = ps_collection(ctx, val, path, YAML_SEQUENCE_NODE, if_empty,
+			    "a list of prefixes such as [10.0.0.0/8]", PS_MAX_POOL_DSTS,
+			    "destinations", " per pool", &n);
+	if (ret)
+		return ret;
+	ctx->dsts_line = ps_line(val);
+
+	pool->dsts = calloc(n, sizeof(*pool->dsts));
+	if (!pool->dsts)
+		return ps_oom(ctx);
+
+	for (i = 0; i < n; i++) {
+		yaml_node_t *item = ps_node(ctx, val->data.sequence.items.start[i]);
+		struct ps_prefix *p = &pool->dsts[i], masked;
+		char str[PS_PREFIX_STR_LEN];
+		const char *s;
+
+		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+		ret = ps_scalar(ctx, item, sub, "a destination prefix such as 10.0.0.0/8", &s);
+		if (ret)
+			return ret;
+		switch (ps_prefix_parse(s, p)) {
+		case PS_PREFIX_OK:
+			break;
+		case PS_PREFIX_BAD_ADDR:
+			return ps_invalid(ctx, ps_line(item), sub,
+				       "\"%.64s\" is not an address prefix; write ADDR/LEN such as 10.0.0.0/8 or 2001:db8::/32",
+				       s);
+		case PS_PREFIX_BAD_LEN:
+			return ps_invalid(ctx, ps_line(item), sub,
+				       "\"%.64s\": the prefix length must be a decimal number without leading zeros",
+				       s);
+		case PS_PREFIX_LEN_RANGE:
+			return ps_invalid(ctx, ps_line(item), sub,
+				       "\"%.64s\": prefix length out of range; %s prefixes are /0 to /%d",
+				       s, p->family == AF_INET ? "IPv4" : "IPv6",
+				       ps_max_prefix_len(p->family));
+		}
+		/* family 0: the address had an error of its own, reported already. */
+		if (pool->family && p->family != pool->family)
+			return ps_invalid(ctx, ps_line(item), sub,
+				       "\"%s\" is an %s prefix but the pool address is %s (wrong family); list %s destinations in an %s pool",
+				       s, other_name, fam_name, other_name, other_name);
+		if (p->family == AF_INET6 && p->len >= 96 && ps_is_v4_mapped(p->addr))
+			return ps_invalid(ctx, ps_line(item), sub,
+				       "\"%s\" is an IPv4-mapped prefix; list IPv4 destinations in an IPv4 pool",
+				       s);
+		if (ps_prefix_host_bits(p, &masked)) {
+			ps_format_prefix(&masked, str, sizeof(str));
+			return ps_invalid(ctx, ps_line(item), sub,
+				       "\"%s\" has host bits set beyond /%u; did you mean %s?",
+				       s, p->len, str);
+		}
+		for (j = 0; j < i; j++) {
+			if (pool->dsts[j].len == p->len && !memcmp(pool->dsts[j].addr, p->addr, 16))
+				return ps_invalid(ctx, ps_line(item), sub,
+					       "\"%s\" is listed twice (first at line %d); keep one",
+					       s, ps_item_line(ctx, val, j));
+		}
+		pool->n_dsts = i + 1;
+	}
+	return 0;
+}
+
+/* "20000-20999", or "20500" for a single port, as it is written. */
+static const char *ps_range_str(struct ps_port_range r, char buf[12])
+{
+	if (r.lo == r.hi)
+		snprintf(buf, 12, "%u", r.lo);
+	else
+		snprintf(buf, 12, "%u-%u", r.lo, r.hi);
+	return buf;
+}
+
+static int ps_cmp_slice_host(const void *a, const void *b)
+{
+	const struct ps_slice_cfg *x = *(const struct ps_slice_cfg * const *)a;
+	const struct ps_slice_cfg *y = *(const struct ps_slice_cfg * const *)b;
+	int c = strcmp(x->host, y->host);
+
+	if (c)
+		return c;
+	return x < y ? -1 : x > y;
+}
+
+static int ps_cmp_slice_lo(const void *a, const void *b)
+{
+	const struct ps_slice_cfg *x = *(const struct ps_slice_cfg * const *)a;
+	const struct ps_slice_cfg *y = *(const struct ps_slice_cfg * const *)b;
+
+	if (x->range.lo != y->range.lo)
+		return x->range.lo < y->range.lo ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Duplicate hosts and overlapping ranges are found by sorting, since a
+ * pool may hold one slice per host of a large fleet. Of all offending
+ * pairs, the one whose later slice comes first in the file is reported, so
+ * the message does not depend on the sort.
+ */
+static int ps_check_slices(struct ps_ctx *ctx, struct ps_pool_cfg *pool, const char *path)
+{
+	const struct ps_slice_cfg *first = NULL, *second = NULL;
+	struct ps_slice_cfg **v, *max;
+	size_t i, n = pool->n_slices;
+	char sub[PS_PATH_LEN];
+	int ret = 0;
+
+	v = malloc(n * sizeof(*v));
+	if (!v)
+		return ps_oom(ctx);
+	for (i = 0; i < n; i++)
+		v[i] = &pool->slices[i];
+
+	qsort(v, n, sizeof(*v), ps_cmp_slice_host);
+	for (i = 1; i < n; i++) {
+		if (strcmp(v[i - 1]->host, v[i]->host))
+			continue;
+		if (!second || v[i] < second) {
+			first = v[i - 1];
+			second = v[i];
+		}
+	}
+	if (second) {
+		ps_join(sub, path, second->host);
+		ret = ps_invalid(ctx, second->line, sub,
+			      "host \"%s\" is listed twice in this pool (first at line %d); give each host one slice per pool",
+			      second->host, first->line);
+		goto out;
+	}
+
+	qsort(v, n, sizeof(*v), ps_cmp_slice_lo);
+	max = v[0];
+	for (i = 1; i < n; i++) {
+		struct ps_slice_cfg *a = max, *b = v[i];
+
+		if (ps_ranges_overlap(a->range, b->range)) {
+			if (a > b) {
+				a = v[i];
+				b = max;
+			}
+			if (!second || b < second || (b == second && a < first)) {
+				first = a;
+				second = b;
+			}
+		}
+		if (v[i]->range.hi > max->range.hi)
+			max = v[i];
+	}
+	if (second) {
+		char r1[12], r2[12];
+
+		ps_join(sub, path, second->host);
+		ret = ps_invalid(ctx, second->line, sub,
+			      "%s overlaps %s of host \"%s\" (line %d); slices of one pool must not overlap",
+			      ps_range_str(second->range, r1), ps_range_str(first->range, r2),
+			      first->host, first->line);
+	}
+out:
+	free(v);
+	return ret;
+}
+
+
+static int ps_parse_pool_slices(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
+{
+	struct ps_pool_cfg *pool = obj;
+	yaml_node_pair_t *pair;
+	char sub[PS_PATH_LEN];
+	size_t n;
+	int ret;
+
+	ret = ps_collection(ctx, val, path, YAML_MAPPING_NODE,
+			    "give at least one host a port range, e.g. \"host-a: 20000-20999\"",
+			    "a mapping of host names to port ranges (host-a: 20000-20999)", 0, NULL, NULL, &n);
+	if (ret)
+		return ret;
+	pool->slices = calloc(n, sizeof(*pool->slices));
+	if (!pool->slices)
+		return ps_oom(ctx);
+
+	for (pair = val->data.mapping.pairs.start; pair < val->data.mapping.pairs.top; pair++) {
+		struct ps_slice_cfg *slice = &pool->slices[pool->n_slices];
+		yaml_node_t *key = ps_node(ctx, pair->key);
+		yaml_node_t *rv = ps_node(ctx, pair->value);
+		const char *host, *s;
+
+		ret = ps_host_key(ctx, key, path, &host);
+		if (ret)
+			return ret;
+		ps_join(sub, path, host);
+
+		ret = ps_scalar(ctx, rv, sub, "a port range such as 20000-20999", &s);
+		if (ret)
+			return ret;
+		switch (ps_range_parse(s, &slice->range)) {
+		case PS_RANGE_OK:
+			break;
+		case PS_RANGE_SYNTAX:
+			return ps_invalid(ctx, ps_line(rv), sub,
+				       "\"%.40s\" is not a port range; write LO-HI (e.g. 20000-20999) or a single port, decimal, without blanks or signs",
+				       s);
+		case PS_RANGE_LEADING_ZERO:
+			return ps_invalid(ctx, ps_line(rv), sub,
+				       "\"%s\": write ports without leading zeros", s);
+		case PS_RANGE_ZERO:
+			return ps_invalid(ctx, ps_line(rv), sub,
+				       "\"%s\": port 0 is not a usable port; ports are 1-65535", s);
+		case PS_RANGE_TOO_BIG:
+			return ps_invalid(ctx, ps_line(rv), sub,
+				       "\"%.40s\": port out of range; ports are 1-65535", s);
+		case PS_RANGE_REVERSED: {
+			const char *dash = strchr(s, '-');
+
+			return ps_invalid(ctx, ps_line(rv), sub,
+				       "\"%s\" is reversed (LO > HI); write %s-%.*s",
+				       s, dash + 1, (int)(dash - s), s);
+		}
+		}
+		slice->host = strdup(host);
+		if (!slice->host)
+			return ps_oom(ctx);
+		slice->line = ps_line(key);
+		pool->n_slices++;
+	}
+	return ps_check_slices(ctx, pool, path);
+}
+
+/* reuse_delay: milliseconds, written N, Nms or Ns. */
+static int ps_parse_pool_reuse_delay(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
+{
+	struct ps_pool_cfg *pool = obj;
+	unsigned long ms = 0;
+	const char *s;
+	size_t n;
+	int ret;
+
+	ret = ps_scalar(ctx, val, path, "a duration such as 500ms or 2s", &s);
+	if (ret)
+		return ret;
+	for (n = 0; s[n] >= '0' && s[n] <= '9'; n++)
+		if (ms <= PS_MAX_REUSE_DELAY_MS)
+			ms = ms * 10 + (unsigned long)(s[n] - '0');
+	if (n && !strcmp(s + n, "s"))
+		ms *= 1000;
+	else if (!n || (s[n] && strcmp(s + n, "ms")))
+		return ps_invalid(ctx, ps_line(val), path,
+			       "\"%.40s\" is not a duration; write milliseconds (500 or 500ms) or seconds (2s)", s);
+	if (ms > PS_MAX_REUSE_DELAY_MS)
+		return ps_invalid(ctx, ps_line(val), path,
+			       "\"%.40s\" is longer than the %ds allowed; a longer quarantine only keeps ports idle",
+			       s, PS_MAX_REUSE_DELAY_MS / 1000);
+	pool->reuse_delay_ms = (uint32_t)ms;
+	return 0;
+}
+
+/* Rows run in this order: destinations needs the address's family. */
+static const struct ps_key ps_pool_keys[] = {
+	{ "name",         true,  ps_parse_pool_name },
+	{ "address",      true,  ps_parse_pool_address },
+	{ "destinations", false, ps_parse_pool_dsts },
+	{ "slices",       true,  ps_parse_pool_slices },
+	{ "reuse_delay",  false, ps_parse_pool_reuse_delay },
+};
+
+_Static_assert(ARRAY_SIZE(ps_pool_keys) <= PS_MAX_KEYS, "raise PS_MAX_KEYS");
+
+/* ---- pools: ---------------------------------------------------------- */
+
+/*
+ * The destination maps are sized for PS_MAX_DST_PREFIXES (pool, prefix)
+ * entries per family. A host may be in every pool, so the whole file must
+ * fit, not only one host's share of it.
+ */
+static int ps_check_dst_total(struct ps_ctx *ctx, const struct ps_pool_cfg *pool, const char *path)
+{
+	size_t *total = pool->family == AF_INET ? &ctx->n_dsts4 : &ctx->n_dsts6;
+	char sub[PS_PATH_LEN];
+
+	*total += pool->n_dsts;
+	if (*total <= PS_MAX_DST_PREFIXES)
+		return 0;
+	ps_join(sub, path, "destinations");
+	return ps_invalid(ctx, ctx->dsts_line ? ctx->dsts_line : pool->line, sub,
+		       "brings the %s destinations of all pools to %zu; at most %d fit, counting each pool's prefixes separately (a pool without destinations counts 1)",
+		       pool->family == AF_INET ? "IPv4" : "IPv6", *total, PS_MAX_DST_PREFIXES);
+}
+
+int ps_parse_pools(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
+{
+	struct ps_config *cfg = obj;
+	char sub[PS_PATH_LEN];
+	bool bad = false;
+	size_t i, n;
+	int ret;
+
+	ctx->pools_failed = true; /* until every pool passed */
+	ret = ps_collection(ctx, val, path, YAML_SEQUENCE_NODE, "define at least one pool",
+			    "a list of pools (\"- name: ...\" entries)", PS_MAX_POOLS, "pools", "", &n);
+	if (ret)
+		return ret;
+	cfg->pools = calloc(n, sizeof(*cfg->pools));
+	if (!cfg->pools)
+		return ps_oom(ctx);
+
+	for (i = 0; i < n; i++) {
+		yaml_node_t *item = ps_node(ctx, val->data.sequence.items.start[i]);
+		struct ps_pool_cfg *pool = &cfg->pools[i];
+
+		/* Counted before parsing so that a failure frees what is half-built. */
+		cfg->n_pools = i + 1;
+		pool->line = ps_line(item);
+		ctx->dsts_line = 0;
+		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+		ret = ps_parse_keys(ctx, item, sub, "a pool (a mapping with name, address and slices)",
+				    ps_pool_keys, ARRAY_SIZE(ps_pool_keys), pool);
+		if (ret == -ENOMEM)
+			return ret;
+		if (ret) {
+			/* The next pool is checked all the same. */
+			bad = true;
+			continue;
+		}
+		if (!pool->dsts) {
+			pool->dsts = calloc(1, sizeof(*pool->dsts));
+			if (!pool->dsts)
+				return ps_oom(ctx);
+			pool->dsts[0].family = pool->family;
+			pool->n_dsts = 1;
+		}
+		if (ps_check_dst_total(ctx, pool, sub))
+			bad = true;
+	}
+	ctx->pools_failed = bad;
+	return bad ? -EINVAL : 0;
+}

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Internal to the config loader (config*.c): the pools: section, with its
+ * pools' slices, destinations and reuse_delay.
+ */
+#ifndef PS_CONFIG_POOLS_H
+#define PS_CONFIG_POOLS_H
+
+#include <yaml.h>
+
+struct ps_ctx;
+
+/* The pools: list into ((struct ps_config *)obj)->pools; a ps_key handler. */
+int ps_parse_pools(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj);
+
+#endif /* PS_CONFIG_POOLS_H */

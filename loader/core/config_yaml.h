@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Internal to the config loader (config*.c); nothing else includes this.
+ *
+ * The walk over libyaml's node tree: the load's context, error recording
+ * into struct ps_error, node helpers, the {key, handler} table dispatcher,
+ * and the value checks several sections share (host-name keys, unicast
+ * addresses, lists).
+ */
+#ifndef PS_CONFIG_YAML_H
+#define PS_CONFIG_YAML_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <yaml.h>
+
+#include "core/config.h"
+
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+
+#define PS_PATH_LEN 160
+
+struct ps_ctx {
+	const char *file;
+	const char *buf;
+	size_t len;
+	yaml_document_t *doc;
+	struct ps_config *cfg;
+	struct ps_error *err;
+	int dsts_line;                 /* of the pool being parsed, 0: default */
+	int key_line;                  /* of the key whose handler runs */
+	size_t n_dsts4, n_dsts6;       /* over the pools parsed so far */
+	bool pools_failed;             /* pools: had errors: checks that read it are skipped */
+	bool hosts_failed;             /* likewise for hosts: */
+};
+
+typedef int (*ps_key_fn)(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj);
+
+struct ps_key {
+	const char *name;
+	bool required;
+	ps_key_fn parse;
+};
+
+#define PS_MAX_KEYS 16
+
+/* Errors. ps_invalid() records a content error (-EINVAL) and the walk goes on. */
+void ps_error_init(struct ps_error *e, const char *file);
+/* A load that failed with @ret: the error's code, and the first item's line and field. */
+int  ps_error_done(struct ps_error *e, int ret);
+/* An error about the whole file (line 0, no field): it cannot be opened, read, ... */
+__attribute__((format(printf, 2, 3)))
+void ps_error_file(struct ps_error *e, const char *fmt, ...);
+__attribute__((format(printf, 4, 5)))
+int  ps_invalid(struct ps_ctx *ctx, int line, const char *field, const char *fmt, ...);
+int  ps_oom(struct ps_ctx *ctx);
+/* Keeps the worst result: -ENOMEM ends a load, -EINVAL lets the walk go on. */
+int  ps_worse(int have, int ret);
+/* libyaml's parser error as a "syntax error" item. */
+int  ps_yaml_error(struct ps_ctx *ctx, const yaml_parser_t *p);
+/* libyaml loads one document per call; a second one would be ignored. */
+int  ps_check_single_doc(struct ps_ctx *ctx, yaml_parser_t *parser);
+
+/* Nodes. Lines are 1-based. */
+int  ps_line(const yaml_node_t *n);
+yaml_node_t *ps_node(struct ps_ctx *ctx, int index);
+/* An empty value ("key:" with nothing after it) or an explicit null. */
+bool ps_is_null(const yaml_node_t *n);
+/* "a mapping", "a list", ...: what a node is, for messages. */
+const char *ps_kind(const yaml_node_t *n);
+/* A non-empty scalar without NUL characters; @what is what was expected. */
+int  ps_scalar(struct ps_ctx *ctx, const yaml_node_t *n, const char *path, const char *what, const char **out);
+size_t ps_seq_len(const yaml_node_t *n);
+size_t ps_map_len(const yaml_node_t *n);
+/* The line of a list's item @i. */
+int  ps_item_line(struct ps_ctx *ctx, const yaml_node_t *seq, size_t i);
+/* "parent.key", truncated to PS_PATH_LEN. */
+void ps_join(char *out, const char *parent, const char *key);
+
+/*
+ * A list (@type YAML_SEQUENCE_NODE) or mapping (YAML_MAPPING_NODE) value with
+ * 1 to @max entries (@max 0: no limit): 0 with *n set, or an error worded
+ * "empty; @if_empty", "expected @expected, got ..." or
+ * "N @items; at most @max@per are allowed".
+ */
+int  ps_collection(struct ps_ctx *ctx, const yaml_node_t *val, const char *path, yaml_node_type_t type,
+		   const char *if_empty, const char *expected, size_t max, const char *items,
+		   const char *per, size_t *n);
+
+/*
+ * Check a mapping's keys against the table (unknown, repeated and missing
+ * keys are errors), then run the handlers in table order rather than file
+ * order, so a handler may rely on the rows above it having been parsed.
+ */
+int  ps_parse_keys(struct ps_ctx *ctx, yaml_node_t *map, const char *path,
+		   const char *what, const struct ps_key *keys, size_t n_keys, void *obj);
+
+/* A host name used as a mapping key (slices, hosts). */
+int  ps_host_key(struct ps_ctx *ctx, const yaml_node_t *key, const char *path, const char **out);
+/*
+ * A single unicast address: what pools and hosts are identified by. @whose
+ * completes "give the ... address" ("pool's shared", "host's underlay").
+ */
+int  ps_parse_unicast(struct ps_ctx *ctx, yaml_node_t *val, const char *path,
+		      const char *whose, const char *role, int *family, uint8_t addr[16]);
+
+#endif /* PS_CONFIG_YAML_H */
