@@ -149,11 +149,56 @@ static int ps_parse_steering_mode(struct ps_ctx *ctx, yaml_node_t *val, const ch
 	return 0;
 }
 
+/* Checks a name of a ps_parse_names() list: 0, or the error it reported. */
+typedef int (*ps_name_fn)(struct ps_ctx *ctx, const yaml_node_t *item, const char *path, const char *s);
+
+/*
+ * A list of distinct names (steering.interfaces, cgroups[].pools) that
+ * ps_collection() accepted, into @names: one @size-byte string per item,
+ * *count of them stored so far.
+ */
+static int ps_parse_names(struct ps_ctx *ctx, const yaml_node_t *val, const char *path, const char *what,
+			  ps_name_fn check, char *names, size_t size, size_t *count)
+{
+	size_t i, j, n = ps_seq_len(val);
+	char sub[PS_PATH_LEN];
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		yaml_node_t *item = ps_node(ctx, val->data.sequence.items.start[i]);
+		const char *s;
+
+		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+		ret = ps_scalar(ctx, item, sub, what, &s);
+		if (ret)
+			return ret;
+		ret = check(ctx, item, sub, s);
+		if (ret)
+			return ret;
+		for (j = 0; j < i; j++)
+			if (!strcmp(names + j * size, s))
+				return ps_invalid(ctx, ps_line(item), sub,
+					       "\"%s\" is listed twice (first at line %d); keep one", s,
+					       ps_item_line(ctx, val, j));
+		snprintf(names + i * size, size, "%s", s);
+		*count = i + 1;
+	}
+	return 0;
+}
+
+static int ps_check_ifname(struct ps_ctx *ctx, const yaml_node_t *item, const char *path, const char *s)
+{
+	if (!ps_valid_ifname(s))
+		return ps_invalid(ctx, ps_line(item), path,
+			       "\"%.40s\" is not an interface name; names have 1-%d characters, none of them '/', ':' or blank",
+			       s, PS_IFNAME_LEN - 1);
+	return 0;
+}
+
 static int ps_parse_steering_ifaces(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
 {
 	struct ps_steering_cfg *st = obj;
-	char sub[PS_PATH_LEN];
-	size_t i, j, n;
+	size_t n;
 	int ret;
 
 	ret = ps_collection(ctx, val, path, YAML_SEQUENCE_NODE,
@@ -164,27 +209,8 @@ static int ps_parse_steering_ifaces(struct ps_ctx *ctx, yaml_node_t *val, const 
 	st->interfaces = calloc(n, sizeof(*st->interfaces));
 	if (!st->interfaces)
 		return ps_oom(ctx);
-	for (i = 0; i < n; i++) {
-		yaml_node_t *item = ps_node(ctx, val->data.sequence.items.start[i]);
-		const char *s;
-
-		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-		ret = ps_scalar(ctx, item, sub, "an interface name such as eth0", &s);
-		if (ret)
-			return ret;
-		if (!ps_valid_ifname(s))
-			return ps_invalid(ctx, ps_line(item), sub,
-				       "\"%.40s\" is not an interface name; names have 1-%d characters, none of them '/', ':' or blank",
-				       s, PS_IFNAME_LEN - 1);
-		for (j = 0; j < i; j++)
-			if (!strcmp(st->interfaces[j], s))
-				return ps_invalid(ctx, ps_line(item), sub,
-					       "\"%s\" is listed twice (first at line %d); keep one", s,
-					       ps_item_line(ctx, val, j));
-		strcpy(st->interfaces[i], s);
-		st->n_interfaces = i + 1;
-	}
-	return 0;
+	return ps_parse_names(ctx, val, path, "an interface name such as eth0", ps_check_ifname,
+			      *st->interfaces, sizeof(*st->interfaces), &st->n_interfaces);
 }
 
 static const struct ps_key ps_steering_keys[] = {
@@ -251,12 +277,26 @@ static int ps_parse_cgroup_path(struct ps_ctx *ctx, yaml_node_t *val, const char
 	return 0;
 }
 
+/* A pool the file defines; pools with errors of their own are not a list to check names against. */
+static int ps_check_pool_ref(struct ps_ctx *ctx, const yaml_node_t *item, const char *path, const char *s)
+{
+	const struct ps_config *cfg = ctx->cfg;
+	char names[256] = "";
+	size_t j, off = 0;
+
+	if (ctx->pools_failed || !cfg->n_pools || ps_config_find_pool(cfg, s))
+		return 0;
+	for (j = 0; j < cfg->n_pools && off < sizeof(names); j++)
+		off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
+					j ? ", " : "", cfg->pools[j].name);
+	return ps_invalid(ctx, ps_line(item), path,
+		       "no pool is named \"%.40s\"; the pools are: %s", s, names);
+}
+
 static int ps_parse_cgroup_pools(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
 {
 	struct ps_cgroup_cfg *cg = obj;
-	const struct ps_config *cfg = ctx->cfg;
-	char sub[PS_PATH_LEN];
-	size_t i, j, n;
+	size_t n;
 	int ret;
 
 	ret = ps_collection(ctx, val, path, YAML_SEQUENCE_NODE,
@@ -267,34 +307,8 @@ static int ps_parse_cgroup_pools(struct ps_ctx *ctx, yaml_node_t *val, const cha
 	cg->pools = calloc(n, sizeof(*cg->pools));
 	if (!cg->pools)
 		return ps_oom(ctx);
-	for (i = 0; i < n; i++) {
-		yaml_node_t *item = ps_node(ctx, val->data.sequence.items.start[i]);
-		const char *s;
-
-		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-		ret = ps_scalar(ctx, item, sub, "a pool name", &s);
-		if (ret)
-			return ret;
-		/* Pools with errors of their own are not a list to check names against. */
-		if (!ctx->pools_failed && cfg->n_pools && !ps_config_find_pool(cfg, s)) {
-			char names[256] = "";
-			size_t off = 0;
-
-			for (j = 0; j < cfg->n_pools && off < sizeof(names); j++)
-				off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
-							j ? ", " : "", cfg->pools[j].name);
-			return ps_invalid(ctx, ps_line(item), sub,
-				       "no pool is named \"%.40s\"; the pools are: %s", s, names);
-		}
-		for (j = 0; j < i; j++)
-			if (!strcmp(cg->pools[j], s))
-				return ps_invalid(ctx, ps_line(item), sub,
-					       "\"%s\" is listed twice (first at line %d); keep one", s,
-					       ps_item_line(ctx, val, j));
-		strcpy(cg->pools[i], s);
-		cg->n_pools = i + 1;
-	}
-	return 0;
+	return ps_parse_names(ctx, val, path, "a pool name", ps_check_pool_ref, *cg->pools,
+			      sizeof(*cg->pools), &cg->n_pools);
 }
 
 static const struct ps_key ps_cgroup_keys[] = {

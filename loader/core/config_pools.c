@@ -30,16 +30,10 @@ static int ps_parse_pool_name(struct ps_ctx *ctx, yaml_node_t *val, const char *
 	ret = ps_scalar(ctx, val, path, "a pool name", &s);
 	if (ret)
 		return ret;
-	if (!*s)
-		return ps_invalid(ctx, ps_line(val), path, "empty pool name");
-	if (strlen(s) >= PS_POOL_NAME_LEN)
-		return ps_invalid(ctx, ps_line(val), path,
-			       "pool name \"%.40s...\" is %zu characters long; at most %d are allowed",
-			       s, strlen(s), PS_POOL_NAME_LEN - 1);
-	if (!ps_valid_pool_name(s))
-		return ps_invalid(ctx, ps_line(val), path,
-			       "invalid pool name \"%s\"; use only letters, digits, '_', '.' and '-'",
-			       s);
+	ret = ps_check_name(ctx, ps_line(val), path, "pool", s, !*s, PS_POOL_NAME_LEN - 1,
+			    ps_valid_pool_name);
+	if (ret)
+		return ret;
 	for (i = 0; i < idx; i++) {
 		if (!strcmp(ctx->cfg->pools[i].name, s))
 			return ps_invalid(ctx, ps_line(val), path,

@@ -267,9 +267,26 @@ int ps_parse_keys(struct ps_ctx *ctx, yaml_node_t *map, const char *path,
 
 /* ---- values several sections check ----------------------------------- */
 
+int ps_check_name(struct ps_ctx *ctx, int line, const char *path, const char *kind, const char *s,
+		  bool empty, size_t max, bool (*valid)(const char *s))
+{
+	if (empty)
+		return ps_invalid(ctx, line, path, "empty %s name", kind);
+	if (strlen(s) > max)
+		return ps_invalid(ctx, line, path,
+			       "%s name \"%.40s...\" is %zu characters long; at most %zu are allowed",
+			       kind, s, strlen(s), max);
+	if (!valid(s))
+		return ps_invalid(ctx, line, path,
+			       "invalid %s name \"%s\"; use only letters, digits, '_', '.' and '-'",
+			       kind, s);
+	return 0;
+}
+
 int ps_host_key(struct ps_ctx *ctx, const yaml_node_t *key, const char *path, const char **out)
 {
 	const char *host;
+	int ret;
 
 	if (key->type != YAML_SCALAR_NODE)
 		return ps_invalid(ctx, ps_line(key), path, "expected a host name as key, got %s",
@@ -277,16 +294,10 @@ int ps_host_key(struct ps_ctx *ctx, const yaml_node_t *key, const char *path, co
 	host = (const char *)key->data.scalar.value;
 	if (strlen(host) != key->data.scalar.length)
 		return ps_invalid(ctx, ps_line(key), path, "host name contains a NUL character");
-	if (!*host || ps_is_null(key))
-		return ps_invalid(ctx, ps_line(key), path, "empty host name");
-	if (strlen(host) >= PS_HOST_NAME_LEN)
-		return ps_invalid(ctx, ps_line(key), path,
-			       "host name \"%.40s...\" is %zu characters long; at most %d are allowed",
-			       host, strlen(host), PS_HOST_NAME_LEN - 1);
-	if (!ps_valid_host_name(host))
-		return ps_invalid(ctx, ps_line(key), path,
-			       "invalid host name \"%s\"; use only letters, digits, '_', '.' and '-'",
-			       host);
+	ret = ps_check_name(ctx, ps_line(key), path, "host", host, !*host || ps_is_null(key),
+			    PS_HOST_NAME_LEN - 1, ps_valid_host_name);
+	if (ret)
+		return ret;
 	*out = host;
 	return 0;
 }

@@ -98,6 +98,12 @@ int  ps_collection(struct ps_ctx *ctx, const yaml_node_t *val, const char *path,
 int  ps_parse_keys(struct ps_ctx *ctx, yaml_node_t *map, const char *path,
 		   const char *what, const struct ps_key *keys, size_t n_keys, void *obj);
 
+/*
+ * A pool or host name (@kind "pool", "host"): not @empty, at most @max
+ * characters, accepted by @valid. 0, or the error reported.
+ */
+int  ps_check_name(struct ps_ctx *ctx, int line, const char *path, const char *kind, const char *s,
+		   bool empty, size_t max, bool (*valid)(const char *s));
 /* A host name used as a mapping key (slices, hosts). */
 int  ps_host_key(struct ps_ctx *ctx, const yaml_node_t *key, const char *path, const char **out);
 /*
