@@ -152,35 +152,53 @@ static int ps_parse_steering_mode(struct ps_ctx *ctx, yaml_node_t *val, const ch
 /* Checks a name of a ps_parse_names() list: 0, or the error it reported. */
 typedef int (*ps_name_fn)(struct ps_ctx *ctx, const yaml_node_t *item, const char *path, const char *s);
 
+/* A list of distinct names: its ps_collection() wording, then what one item is. */
+struct ps_names {
+	const char *if_empty, *expected;
+	size_t max;
+	const char *items;
+	const char *what;       /* one item, for ps_scalar() */
+	ps_name_fn check;
+	size_t size;            /* of one stored name, NUL included */
+};
+
 /*
- * A list of distinct names (steering.interfaces, cgroups[].pools) that
- * ps_collection() accepted, into @names: one @size-byte string per item,
- * *count of them stored so far.
+ * A list of distinct names (steering.interfaces, cgroups[].pools) into a new
+ * array *out of one spec->size-byte string per item, *count of them stored.
+ * *out is set, to be freed, even when an item had an error.
  */
-static int ps_parse_names(struct ps_ctx *ctx, const yaml_node_t *val, const char *path, const char *what,
-			  ps_name_fn check, char *names, size_t size, size_t *count)
+static int ps_parse_names(struct ps_ctx *ctx, const yaml_node_t *val, const char *path,
+			  const struct ps_names *spec, void **out, size_t *count)
 {
-	size_t i, j, n = ps_seq_len(val);
-	char sub[PS_PATH_LEN];
+	char sub[PS_PATH_LEN], *names;
+	size_t i, j, n;
 	int ret;
 
+	ret = ps_collection(ctx, val, path, YAML_SEQUENCE_NODE, spec->if_empty, spec->expected,
+			    spec->max, spec->items, "", &n);
+	if (ret)
+		return ret;
+	names = calloc(n, spec->size);
+	if (!names)
+		return ps_oom(ctx);
+	*out = names;
 	for (i = 0; i < n; i++) {
 		yaml_node_t *item = ps_node(ctx, val->data.sequence.items.start[i]);
 		const char *s;
 
 		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-		ret = ps_scalar(ctx, item, sub, what, &s);
+		ret = ps_scalar(ctx, item, sub, spec->what, &s);
 		if (ret)
 			return ret;
-		ret = check(ctx, item, sub, s);
+		ret = spec->check(ctx, item, sub, s);
 		if (ret)
 			return ret;
 		for (j = 0; j < i; j++)
-			if (!strcmp(names + j * size, s))
+			if (!strcmp(names + j * spec->size, s))
 				return ps_invalid(ctx, ps_line(item), sub,
 					       "\"%s\" is listed twice (first at line %d); keep one", s,
 					       ps_item_line(ctx, val, j));
-		snprintf(names + i * size, size, "%s", s);
+		snprintf(names + i * spec->size, spec->size, "%s", s);
 		*count = i + 1;
 	}
 	return 0;
@@ -197,20 +215,18 @@ static int ps_check_ifname(struct ps_ctx *ctx, const yaml_node_t *item, const ch
 
 static int ps_parse_steering_ifaces(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
 {
+	static const struct ps_names ifaces = {
+		"list the interfaces replies arrive on, e.g. [eth0], or drop the key and pass --dev",
+		"a list of interface names such as [eth0]", PS_MAX_STEER_IFACES, "interfaces",
+		"an interface name such as eth0", ps_check_ifname, PS_IFNAME_LEN,
+	};
 	struct ps_steering_cfg *st = obj;
-	size_t n;
+	void *names = NULL;
 	int ret;
 
-	ret = ps_collection(ctx, val, path, YAML_SEQUENCE_NODE,
-			    "list the interfaces replies arrive on, e.g. [eth0], or drop the key and pass --dev",
-			    "a list of interface names such as [eth0]", PS_MAX_STEER_IFACES, "interfaces", "", &n);
-	if (ret)
-		return ret;
-	st->interfaces = calloc(n, sizeof(*st->interfaces));
-	if (!st->interfaces)
-		return ps_oom(ctx);
-	return ps_parse_names(ctx, val, path, "an interface name such as eth0", ps_check_ifname,
-			      *st->interfaces, sizeof(*st->interfaces), &st->n_interfaces);
+	ret = ps_parse_names(ctx, val, path, &ifaces, &names, &st->n_interfaces);
+	st->interfaces = names;
+	return ret;
 }
 
 static const struct ps_key ps_steering_keys[] = {
@@ -295,20 +311,18 @@ static int ps_check_pool_ref(struct ps_ctx *ctx, const yaml_node_t *item, const 
 
 static int ps_parse_cgroup_pools(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
 {
+	static const struct ps_names pools = {
+		"name pools, or drop the key to use every pool with a slice for the host",
+		"a list of pool names such as [web]", PS_MAX_POOLS, "pools",
+		"a pool name", ps_check_pool_ref, PS_POOL_NAME_LEN,
+	};
 	struct ps_cgroup_cfg *cg = obj;
-	size_t n;
+	void *names = NULL;
 	int ret;
 
-	ret = ps_collection(ctx, val, path, YAML_SEQUENCE_NODE,
-			    "name pools, or drop the key to use every pool with a slice for the host",
-			    "a list of pool names such as [web]", PS_MAX_POOLS, "pools", "", &n);
-	if (ret)
-		return ret;
-	cg->pools = calloc(n, sizeof(*cg->pools));
-	if (!cg->pools)
-		return ps_oom(ctx);
-	return ps_parse_names(ctx, val, path, "a pool name", ps_check_pool_ref, *cg->pools,
-			      sizeof(*cg->pools), &cg->n_pools);
+	ret = ps_parse_names(ctx, val, path, &pools, &names, &cg->n_pools);
+	cg->pools = names;
+	return ret;
 }
 
 static const struct ps_key ps_cgroup_keys[] = {
