@@ -45,8 +45,6 @@ static const struct ps_key ps_top_keys[] = {
 	{ "cgroups",  false, ps_parse_cgroups },
 };
 
-_Static_assert(ARRAY_SIZE(ps_top_keys) <= PS_MAX_KEYS, "raise PS_MAX_KEYS");
-
 static int ps_parse_root(struct ps_ctx *ctx)
 {
 	yaml_node_t *root = yaml_document_get_root_node(ctx->doc);
@@ -54,8 +52,8 @@ static int ps_parse_root(struct ps_ctx *ctx)
 	if (!root || ps_is_null(root))
 		return ps_invalid(ctx, root ? ps_line(root) : 1, "top level",
 			       "the configuration is empty; expected a mapping with a \"pools\" list");
-	return ps_parse_keys(ctx, root, "", "a mapping with a \"pools\" list", ps_top_keys,
-			     ARRAY_SIZE(ps_top_keys), ctx->cfg);
+	return ps_parse_keys(ctx, root, "", "a mapping with a \"pools\" list", PS_KEYS(ps_top_keys),
+			     ctx->cfg);
 }
 
 void ps_config_free(struct ps_config *cfg)

@@ -111,7 +111,7 @@ int ps_parse_hosts(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void 
 		cfg->n_hosts++;
 		ret = ps_parse_keys(ctx, ps_node(ctx, pair->value), sub,
 				    "a host (a mapping with its address, e.g. {address: 198.18.10.1})",
-				    ps_host_keys, ARRAY_SIZE(ps_host_keys), host);
+				    PS_KEYS(ps_host_keys), host);
 		if (ret == -ENOMEM)
 			return ret;
 		bad |= ret != 0;
@@ -163,45 +163,44 @@ struct ps_names {
 };
 
 /*
- * A list of distinct names (steering.interfaces, cgroups[].pools) into a new
- * array *out of one spec->size-byte string per item, *count of them stored.
- * *out is set, to be freed, even when an item had an error.
+ * A list of distinct names (steering.interfaces, cgroups[].pools): a new
+ * array of one spec->size-byte string per item, *count of them stored, to be
+ * freed even when *ret (0 or the error) says an item had an error.
  */
-static int ps_parse_names(struct ps_ctx *ctx, const yaml_node_t *val, const char *path,
-			  const struct ps_names *spec, void **out, size_t *count)
+static void *ps_parse_names(struct ps_ctx *ctx, const yaml_node_t *val, const char *path,
+			    const struct ps_names *spec, size_t *count, int *ret)
 {
 	char sub[PS_PATH_LEN], *names;
 	size_t i, j, n;
-	int ret;
 
-	ret = ps_collection(ctx, val, path, YAML_SEQUENCE_NODE, spec->if_empty, spec->expected,
-			    spec->max, spec->items, "", &n);
-	if (ret)
-		return ret;
+	*ret = ps_collection(ctx, val, path, YAML_SEQUENCE_NODE, spec->if_empty, spec->expected,
+			     spec->max, spec->items, "", &n);
+	if (*ret)
+		return NULL;
 	names = calloc(n, spec->size);
-	if (!names)
-		return ps_oom(ctx);
-	*out = names;
+	if (!names) {
+		*ret = ps_oom(ctx);
+		return NULL;
+	}
 	for (i = 0; i < n; i++) {
 		yaml_node_t *item = ps_node(ctx, val->data.sequence.items.start[i]);
 		const char *s;
 
 		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-		ret = ps_scalar(ctx, item, sub, spec->what, &s);
-		if (ret)
-			return ret;
-		ret = spec->check(ctx, item, sub, s);
-		if (ret)
-			return ret;
-		for (j = 0; j < i; j++)
+		*ret = ps_scalar(ctx, item, sub, spec->what, &s);
+		if (!*ret)
+			*ret = spec->check(ctx, item, sub, s);
+		for (j = 0; j < i && !*ret; j++)
 			if (!strcmp(names + j * spec->size, s))
-				return ps_invalid(ctx, ps_line(item), sub,
-					       "\"%s\" is listed twice (first at line %d); keep one", s,
-					       ps_item_line(ctx, val, j));
+				*ret = ps_invalid(ctx, ps_line(item), sub,
+						  "\"%s\" is listed twice (first at line %d); keep one", s,
+						  ps_item_line(ctx, val, j));
+		if (*ret)
+			break;
 		snprintf(names + i * spec->size, spec->size, "%s", s);
 		*count = i + 1;
 	}
-	return 0;
+	return names;
 }
 
 static int ps_check_ifname(struct ps_ctx *ctx, const yaml_node_t *item, const char *path, const char *s)
@@ -221,11 +220,9 @@ static int ps_parse_steering_ifaces(struct ps_ctx *ctx, yaml_node_t *val, const 
 		"an interface name such as eth0", ps_check_ifname, PS_IFNAME_LEN,
 	};
 	struct ps_steering_cfg *st = obj;
-	void *names = NULL;
 	int ret;
 
-	ret = ps_parse_names(ctx, val, path, &ifaces, &names, &st->n_interfaces);
-	st->interfaces = names;
+	st->interfaces = ps_parse_names(ctx, val, path, &ifaces, &st->n_interfaces, &ret);
 	return ret;
 }
 
@@ -233,8 +230,6 @@ static const struct ps_key ps_steering_keys[] = {
 	{ "mode",       true,  ps_parse_steering_mode },
 	{ "interfaces", false, ps_parse_steering_ifaces },
 };
-
-_Static_assert(ARRAY_SIZE(ps_steering_keys) <= PS_MAX_KEYS, "raise PS_MAX_KEYS");
 
 int ps_parse_steering(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
 {
@@ -247,7 +242,7 @@ int ps_parse_steering(struct ps_ctx *ctx, yaml_node_t *val, const char *path, vo
 			       "needs a hosts: section listing every host with its underlay address (replies are forwarded to their owner's)");
 	cfg->steering.present = true;
 	return ps_parse_keys(ctx, val, path, "a mapping with mode (l2 or encap) and optionally interfaces",
-			     ps_steering_keys, ARRAY_SIZE(ps_steering_keys), &cfg->steering);
+			     PS_KEYS(ps_steering_keys), &cfg->steering);
 }
 
 /* ---- cgroups --------------------------------------------------------- */
@@ -317,11 +312,9 @@ static int ps_parse_cgroup_pools(struct ps_ctx *ctx, yaml_node_t *val, const cha
 		"a pool name", ps_check_pool_ref, PS_POOL_NAME_LEN,
 	};
 	struct ps_cgroup_cfg *cg = obj;
-	void *names = NULL;
 	int ret;
 
-	ret = ps_parse_names(ctx, val, path, &pools, &names, &cg->n_pools);
-	cg->pools = names;
+	cg->pools = ps_parse_names(ctx, val, path, &pools, &cg->n_pools, &ret);
 	return ret;
 }
 
@@ -329,8 +322,6 @@ static const struct ps_key ps_cgroup_keys[] = {
 	{ "path",  true,  ps_parse_cgroup_path },
 	{ "pools", false, ps_parse_cgroup_pools },
 };
-
-_Static_assert(ARRAY_SIZE(ps_cgroup_keys) <= PS_MAX_KEYS, "raise PS_MAX_KEYS");
 
 int ps_parse_cgroups(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
 {
@@ -356,7 +347,7 @@ int ps_parse_cgroups(struct ps_ctx *ctx, yaml_node_t *val, const char *path, voi
 		cg->line = ps_line(item);
 		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
 		ret = ps_parse_keys(ctx, item, sub, "a cgroup (a mapping with path and, optionally, pools)",
-				    ps_cgroup_keys, ARRAY_SIZE(ps_cgroup_keys), cg);
+				    PS_KEYS(ps_cgroup_keys), cg);
 		if (ret == -ENOMEM)
 			return ret;
 		bad |= ret != 0;

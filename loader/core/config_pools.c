@@ -348,8 +348,6 @@ static const struct ps_key ps_pool_keys[] = {
 	{ "reuse_delay",  false, ps_parse_pool_reuse_delay },
 };
 
-_Static_assert(ARRAY_SIZE(ps_pool_keys) <= PS_MAX_KEYS, "raise PS_MAX_KEYS");
-
 /* ---- pools: ---------------------------------------------------------- */
 
 /*
@@ -398,7 +396,7 @@ int ps_parse_pools(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void 
 		ctx->dsts_line = 0;
 		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
 		ret = ps_parse_keys(ctx, item, sub, "a pool (a mapping with name, address and slices)",
-				    ps_pool_keys, ARRAY_SIZE(ps_pool_keys), pool);
+				    PS_KEYS(ps_pool_keys), pool);
 		if (ret == -ENOMEM)
 			return ret;
 		if (ret) {

@@ -47,6 +47,10 @@ struct ps_key {
 
 #define PS_MAX_KEYS 16
 
+/* A key table and its size, as ps_parse_keys() takes them; a table too big fails to compile. */
+#define PS_KEYS(t) (t), (ARRAY_SIZE(t) + 0 * sizeof(struct { \
+	_Static_assert(ARRAY_SIZE(t) <= PS_MAX_KEYS, "raise PS_MAX_KEYS"); char c; }))
+
 /* Errors. ps_invalid() records a content error (-EINVAL) and the walk goes on. */
 void ps_error_init(struct ps_error *e, const char *file);
 /* A load that failed with @ret: the error's code, and the first item's line and field. */
