@@ -136,7 +136,7 @@ const char *ps_kind(const yaml_node_t *n)
 }
 
 int ps_scalar(struct ps_ctx *ctx, const yaml_node_t *n, const char *path,
-		     const char *what, const char **out)
+	      const char *what, const char **out)
 {
 	if (n->type != YAML_SCALAR_NODE)
 		return ps_invalid(ctx, ps_line(n), path, "expected %s, got %s", what, ps_kind(n));
@@ -199,7 +199,7 @@ int ps_collection(struct ps_ctx *ctx, const yaml_node_t *val, const char *path, 
 /* ---- table-driven mappings ------------------------------------------- */
 
 int ps_parse_keys(struct ps_ctx *ctx, yaml_node_t *map, const char *path,
-			 const char *what, const struct ps_key *keys, size_t n_keys, void *obj)
+		  const char *what, const struct ps_key *keys, size_t n_keys, void *obj)
 {
 	yaml_node_t *vals[PS_MAX_KEYS] = { 0 };
 	int lines[PS_MAX_KEYS] = { 0 };
@@ -303,7 +303,7 @@ int ps_host_key(struct ps_ctx *ctx, const yaml_node_t *key, const char *path, co
 }
 
 int ps_parse_unicast(struct ps_ctx *ctx, yaml_node_t *val, const char *path,
-			    const char *whose, const char *role, int *family, uint8_t addr[16])
+		     const char *whose, const char *role, int *family, uint8_t addr[16])
 {
 	char str[PS_ADDR_STR_LEN];
 	const char *s;
