@@ -538,6 +538,10 @@ static const struct bad_case bad_cases[] = {
 	{ "cgroups is a scalar",
 	  POOL_OK "cgroups: /sys/fs/cgroup/app.slice\n",
 	  "t.yaml:6: cgroups: expected a list of cgroups (\"- path: ...\" entries), got a single value" },
+	/* A pool name longer than any pool's, checked while pools: has errors: once copied past its buffer. */
+	{ "cgroup's pool name too long, pools: in error",
+	  ADDR("0.0.0.0") "cgroups:\n  - path: /sys/fs/cgroup/app.slice\n    pools: [aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\n",
+	  "t.yaml:3: pools[0].address" },
 	{ "cgroups empty",
 	  POOL_OK "cgroups: []\n",
 	  "t.yaml:6: cgroups: empty; list cgroups" },
