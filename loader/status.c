@@ -27,6 +27,22 @@ static const struct ps_opt status_opts[] = {
 	{ NULL },
 };
 
+static const char status_details[] =
+	"A destination's headroom is the slice ports a connect() to it may still get: the slice\n"
+	"less the ports claimed towards it, those the kernel holds in TIME_WAIT towards it (read\n"
+	"with sock_diag, as ss does, in this network namespace, in those of the attached\n"
+	"cgroups' processes and in each --netns) and those bound whole by bind(). A cgroup\n"
+	"removed since it was attached, or detached and draining, is listed but not counted\n"
+	"as attached.";
+
+static int run_status(int argc, char **argv, struct ps_error *error);
+
+const struct ps_cmd ps_cmd_status = {
+	.name = "status", .synopsis = "[--netns NAME|PATH]... [--json]",
+	.summary = "Show the attached cgroups and, per pool, its slice, the 4-tuples in use, TIME_WAIT, each destination's headroom and the counters; and steering.",
+	.details = status_details, .opts = status_opts, .run = run_status,
+};
+
 /* --netns: namespaces to read besides this one and those of the attached cgroups' processes. */
 struct status_opts {
 	char paths[MAX_NETNS_OPTS][PATH_MAX];
@@ -123,18 +139,3 @@ static int run_status(int argc, char **argv, struct ps_error *error)
 	ps_fleet_close(&fleet);
 	return err;
 }
-
-const struct ps_cmd ps_cmd_status = {
-	.name = "status",
-	.synopsis = "[--netns NAME|PATH]... [--json]",
-	.summary = "Show the attached cgroups and, per pool, its slice, the 4-tuples in use, TIME_WAIT, each destination's headroom and the counters; and steering.",
-	.details =
-		"A destination's headroom is the slice ports a connect() to it may still get: the slice\n"
-		"less the ports claimed towards it, those the kernel holds in TIME_WAIT towards it (read\n"
-		"with sock_diag, as ss does, in this network namespace, in those of the attached\n"
-		"cgroups' processes and in each --netns) and those bound whole by bind(). A cgroup\n"
-		"removed since it was attached, or detached and draining, is listed but not counted\n"
-		"as attached.",
-	.opts = status_opts,
-	.run = run_status,
-};

@@ -30,10 +30,7 @@ int ps_attach_locked(const struct ps_cgroup *cg, const struct ps_selection *sel,
 
 	if (replaced)
 		replaced[0] = '\0';
-	err = ps_features_require(PS_PART_SOCKETS, "attach", error);
-	if (err)
-		return err;
-	err = ps_layout_check(&ps_sock_layout, error);
+	err = ps_features_require(PS_PART_SOCKETS, "attach", error) ?: ps_layout_check(&ps_sock_layout, error);
 	if (err)
 		goto out;
 	fresh = !ps_state_exists();

@@ -30,14 +30,6 @@ enum {
 	OPT_ALL = 'a',
 };
 
-struct attach_opts {
-	struct ps_fleet_opts fleet;
-	const char *cgroup;
-	char *pools[PS_MAX_POOLS];
-	size_t n_pools;
-	bool strict;
-};
-
 static const struct ps_opt attach_opts[] = {
 	{ "cgroup", OPT_CGROUP, "DIR", "cgroup v2 directory whose sockets use the pools (required)" },
 	PS_FLEET_OPT_CONFIG("fleet config file (required)"),
@@ -47,25 +39,80 @@ static const struct ps_opt attach_opts[] = {
 	{ NULL },
 };
 
-static int on_attach_opt(int key, const char *arg, void *ctx, struct ps_error *error)
+static const struct ps_opt detach_opts[] = {
+	{ "cgroup", OPT_CGROUP, "DIR", "the attached cgroup (it may have been removed since)" },
+	{ "all", OPT_ALL, NULL, "detach every cgroup and remove all of portslice's pins" },
+	{ NULL },
+};
+
+static const char attach_details[] =
+	"The programs stay attached after the command exits (their links are pinned under\n"
+	"/sys/fs/bpf/portslice). Attaching again is safe: the same pools are refreshed from\n"
+	"the config (a moved slice or new destinations take effect at once), other pools\n"
+	"swap the programs in place. A cgroup nested inside an attached one is refused.\n"
+	"A pool address that no interface of this network namespace has is warned about\n"
+	"(with --strict, refused): connect() through it fails unless the cgroup's sockets\n"
+	"live in a namespace that has it.\n"
+	"Programs of another portslice build are replaced in place (an upgrade, or a\n"
+	"rollback): links, maps and claims stay.";
+
+static const char detach_details[] =
+	"Sockets that already have a slice port keep it until they close; while some hold\n"
+	"claims the cgroup drains (its release programs stay; status shows it) and the\n"
+	"next detach removes it. When the last cgroup is detached and drained, every pin\n"
+	"under the pin directory is removed. --all removes everything at once. Detaching\n"
+	"a cgroup that is not attached succeeds and says so.";
+
+static int run_attach(int argc, char **argv, struct ps_error *error);
+static int run_detach(int argc, char **argv, struct ps_error *error);
+
+const struct ps_cmd ps_cmd_attach = {
+	.name = "attach", .synopsis = "--cgroup DIR --config FILE [--host NAME] [--pool NAME]... [--strict]",
+	.summary = "Make every TCP/UDP socket of a cgroup leave from the pools' shared addresses with a source port in this host's slice.",
+	.details = attach_details, .opts = attach_opts, .run = run_attach,
+};
+
+const struct ps_cmd ps_cmd_detach = {
+	.name = "detach", .synopsis = "--cgroup DIR | --all",
+	.summary = "Take portslice's programs off a cgroup; its new sockets get the kernel's default ports again.",
+	.details = detach_details, .opts = detach_opts, .run = run_detach,
+};
+
+/* The options of both commands: each command's table admits only its own. */
+struct sock_cmd_opts {
+	struct ps_fleet_opts fleet;
+	const char *cgroup;
+	char *pools[PS_MAX_POOLS];
+	size_t n_pools;
+	bool strict;
+	bool all;
+};
+
+static int on_opt(int key, const char *arg, void *ctx, struct ps_error *error)
 {
-	struct attach_opts *o = ctx;
+	struct sock_cmd_opts *o = ctx;
 
 	if (ps_fleet_opt(&o->fleet, key, arg))
 		return 0;
-	switch (key) {
-	case OPT_CGROUP:
+	if (key == OPT_CGROUP)
 		o->cgroup = arg;
-		break;
-	case OPT_POOL:
-		if (o->n_pools == PS_MAX_POOLS)
-			return ps_fail(error, E2BIG, "at most %d --pool options", PS_MAX_POOLS);
-		o->pools[o->n_pools++] = (char *)arg;
-		break;
-	case OPT_STRICT:
+	else if (key == OPT_STRICT)
 		o->strict = true;
-		break;
-	}
+	else if (key == OPT_ALL)
+		o->all = true;
+	else if (key == OPT_POOL && o->n_pools == PS_MAX_POOLS)
+		return ps_fail(error, E2BIG, "at most %d --pool options", PS_MAX_POOLS);
+	else if (key == OPT_POOL)
+		o->pools[o->n_pools++] = (char *)arg;
+	return 0;
+}
+
+static int attach_opts_check(const struct sock_cmd_opts *o, struct ps_error *error)
+{
+	if (!o->cgroup)
+		return ps_fail(error, EINVAL, "attach needs --cgroup DIR: the cgroup v2 directory whose sockets use the pools");
+	if (!o->fleet.config)
+		return ps_fail(error, EINVAL, "attach needs --config FILE: the fleet config");
 	return 0;
 }
 
@@ -154,7 +201,7 @@ static void print_result(const struct ps_cgroup *cg, const struct ps_selection *
 
 static int run_attach(int argc, char **argv, struct ps_error *error)
 {
-	struct attach_opts o = {};
+	struct sock_cmd_opts o = {};
 	struct ps_fleet fleet = { .lock = -1 };
 	struct ps_selection sel;
 	struct ps_cgroup cg = { .fd = -1 };
@@ -163,13 +210,9 @@ static int run_attach(int argc, char **argv, struct ps_error *error)
 	char replaced[PS_BUILD_ID_LEN];
 	int err;
 
-	err = ps_cli_parse(&ps_cmd_attach, argc, argv, on_attach_opt, &o, error);
+	err = ps_cli_parse(&ps_cmd_attach, argc, argv, on_opt, &o, error) ?: attach_opts_check(&o, error);
 	if (err)
 		return err > 0 ? 0 : err;
-	if (!o.cgroup)
-		return ps_fail(error, EINVAL, "attach needs --cgroup DIR: the cgroup v2 directory whose sockets use the pools");
-	if (!o.fleet.config)
-		return ps_fail(error, EINVAL, "attach needs --config FILE: the fleet config");
 
 	/* Everything that can be checked without touching the kernel first. */
 	err = ps_fleet_open(&fleet, &o.fleet, error);
@@ -190,46 +233,6 @@ out:
 	ps_fleet_close(&fleet);
 	ps_cgroup_close(&cg);
 	return err;
-}
-
-const struct ps_cmd ps_cmd_attach = {
-	.name = "attach",
-	.synopsis = "--cgroup DIR --config FILE [--host NAME] [--pool NAME]... [--strict]",
-	.summary = "Make every TCP/UDP socket of a cgroup leave from the pools' shared addresses with a source port in this host's slice.",
-	.details =
-		"The programs stay attached after the command exits (their links are pinned under\n"
-		"/sys/fs/bpf/portslice). Attaching again is safe: the same pools are refreshed from\n"
-		"the config (a moved slice or new destinations take effect at once), other pools\n"
-		"swap the programs in place. A cgroup nested inside an attached one is refused.\n"
-		"A pool address that no interface of this network namespace has is warned about\n"
-		"(with --strict, refused): connect() through it fails unless the cgroup's sockets\n"
-		"live in a namespace that has it.\n"
-		"Programs of another portslice build are replaced in place (an upgrade, or a\n"
-		"rollback): links, maps and claims stay.",
-	.opts = attach_opts,
-	.run = run_attach,
-};
-
-struct detach_opts {
-	const char *cgroup;
-	bool all;
-};
-
-static const struct ps_opt detach_opts[] = {
-	{ "cgroup", OPT_CGROUP, "DIR", "the attached cgroup (it may have been removed since)" },
-	{ "all", OPT_ALL, NULL, "detach every cgroup and remove all of portslice's pins" },
-	{ NULL },
-};
-
-static int on_detach_opt(int key, const char *arg, void *ctx, struct ps_error *error)
-{
-	struct detach_opts *o = ctx;
-
-	if (key == OPT_CGROUP)
-		o->cgroup = arg;
-	else if (key == OPT_ALL)
-		o->all = true;
-	return 0;
 }
 
 struct find_ctx {
@@ -313,7 +316,7 @@ static void print_done(const char *what, bool was_attached, const struct ps_deta
 
 static int run_detach(int argc, char **argv, struct ps_error *error)
 {
-	struct detach_opts o = {};
+	struct sock_cmd_opts o = {};
 	/* detach reads no config: only the host's view and the lock. */
 	struct ps_fleet fleet = { .lock = -1 };
 	struct ps_maps maps = PS_MAPS_NONE;
@@ -322,11 +325,11 @@ static int run_detach(int argc, char **argv, struct ps_error *error)
 	int err;
 	__u64 id;
 
-	err = ps_cli_parse(&ps_cmd_detach, argc, argv, on_detach_opt, &o, error);
+	err = ps_cli_parse(&ps_cmd_detach, argc, argv, on_opt, &o, error);
+	if (!err && !o.cgroup == !o.all)
+		err = ps_fail(error, EINVAL, "detach needs exactly one of --cgroup DIR or --all");
 	if (err)
 		return err > 0 ? 0 : err;
-	if (!o.cgroup == !o.all)
-		return ps_fail(error, EINVAL, "detach needs exactly one of --cgroup DIR or --all");
 	err = ps_fleet_prepare(&fleet, PS_NEED_CGROUPS | PS_NEED_LOCK, error);
 	if (err)
 		goto out;
@@ -359,17 +362,3 @@ out:
 	ps_fleet_close(&fleet);
 	return err;
 }
-
-const struct ps_cmd ps_cmd_detach = {
-	.name = "detach",
-	.synopsis = "--cgroup DIR | --all",
-	.summary = "Take portslice's programs off a cgroup; its new sockets get the kernel's default ports again.",
-	.details =
-		"Sockets that already have a slice port keep it until they close; while some hold\n"
-		"claims the cgroup drains (its release programs stay; status shows it) and the\n"
-		"next detach removes it. When the last cgroup is detached and drained, every pin\n"
-		"under the pin directory is removed. --all removes everything at once. Detaching\n"
-		"a cgroup that is not attached succeeds and says so.",
-	.opts = detach_opts,
-	.run = run_detach,
-};
