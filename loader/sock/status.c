@@ -188,27 +188,68 @@ static void count_dests(struct dest_list *l, struct pool_usage *use)
 	}
 }
 
+#ifndef ENOTSUPP
+#define ENOTSUPP 524 /* the kernel's own: what it says for a map type without batch operations */
+#endif
+
+/*
+ * Reads @n consecutive words of the per-port array from index @first: in
+ * batches, or one lookup each on kernels whose arrays have no batch
+ * lookups (before 5.7) or that lack the command (before 5.6).
+ */
+static int read_port_words(int fd, __u32 first, __u32 n, __u32 *keys, __u32 *words)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 done = 0;
+
+	while (done < n) {
+		__u32 prev = first + done - 1, last, count = n - done;
+		int err = bpf_map_lookup_batch(fd, first + done ? &prev : NULL, &last, keys + done, words + done, &count, &opts);
+
+		if (err == -EINVAL || err == -ENOTSUPP || err == -EOPNOTSUPP)
+			break;
+		if (err && err != -ENOENT)
+			return err;
+		if (!count)
+			return -ENOENT;
+		done += count;
+	}
+	for (; done < n; done++) {
+		__u32 index = first + done;
+
+		if (bpf_map_lookup_elem(fd, &index, &words[done]))
+			return -errno;
+	}
+	return 0;
+}
+
 static int count_ports(int fd, const struct ps_pool *pool, int slot, struct pool_usage *use)
 {
-	for (__u32 port = pool->port_lo; port <= pool->port_hi; port++) {
-		__u32 tcp = PS_PORT_USERS_INDEX(slot, IPPROTO_TCP, port), udp = PS_PORT_USERS_INDEX(slot, IPPROTO_UDP, port);
-		__u32 tcp_word, udp_word;
+	__u32 n = pool->port_hi >= pool->port_lo ? (__u32)pool->port_hi - pool->port_lo + 1 : 0;
+	/* TCP's words, UDP's, then the keys a batch lookup returns. */
+	__u32 *words = calloc(3 * (size_t)n + 1, sizeof(*words)), *keys = words + 2 * n;
+	int err;
 
-		if (bpf_map_lookup_elem(fd, &tcp, &tcp_word) || bpf_map_lookup_elem(fd, &udp, &udp_word))
-			return -errno;
-		__u32 words[2] = { tcp_word, udp_word };
+	if (!words)
+		return -ENOMEM;
+	err = read_port_words(fd, PS_PORT_USERS_INDEX(slot, IPPROTO_TCP, pool->port_lo), n, keys, words) ?:
+	      read_port_words(fd, PS_PORT_USERS_INDEX(slot, IPPROTO_UDP, pool->port_lo), n, keys, words + n);
+	for (__u32 i = 0; !err && i < n; i++) {
+		__u32 port = pool->port_lo + i, tcp_word = words[i], udp_word = words[n + i];
+		__u32 both[2] = { tcp_word, udp_word };
 
 		use->ports_in_use += (tcp_word | udp_word) != 0;
 		use->ports_bound += ((tcp_word | udp_word) >> PS_PORT_BIND_SHIFT) != 0;
 		/* Holds are per protocol: a UDP bind leaves the port to TCP connects. */
 		for (int p = 0; p < 2; p++) {
-			if (words[p] >> PS_PORT_BIND_SHIFT) {
+			if (both[p] >> PS_PORT_BIND_SHIFT) {
 				bit_set(use->bound[p], port);
 				use->n_bound[p]++;
 			}
 		}
 	}
-	return 0;
+	free(words);
+	return err;
 }
 
 static int sum_stats(int fd, int slot, struct pool_usage *use)
