@@ -1,21 +1,15 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The status command: the socket side (sock/status.h), then steering. */
+#ifndef PS_STATUS_H
+#define PS_STATUS_H
+
+#include "core/cli.h"
 /*
- * What `portslice status --json` reports, as a json-c object: the attached
- * cgroups and, per pool, slice, tuples in use and counters. Built in
- * status.c; the metrics (stats --prometheus, the agent's endpoint) are
- * derived from the same object, so the two never disagree.
+ * metrics.c still reaches ps_status_build() through this header; once it
+ * includes "sock/status.h" itself, this include goes.
  */
-#ifndef PS_USAGE_H
-#define PS_USAGE_H
+#include "sock/status.h"
 
-#include "core/error.h"
-
-#include <json-c/json.h>
-
-#include "core/pins.h"
-#include "sock/maps.h"
-
-/* @mnt: the cgroup2 mount (for absolute paths). NULL on error (recorded). */
-json_object *ps_status_build(const struct ps_maps *maps, const char *mnt, struct ps_error *error);
+extern const struct ps_cmd ps_cmd_status;
 
 #endif

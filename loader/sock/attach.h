@@ -3,8 +3,8 @@
  * Attaching and detaching one cgroup, shared by the attach/detach commands
  * and the agent. The caller holds the state lock (ps_state_lock()).
  */
-#ifndef PS_ATTACH_H
-#define PS_ATTACH_H
+#ifndef PS_SOCK_ATTACH_H
+#define PS_SOCK_ATTACH_H
 
 #include "core/error.h"
 

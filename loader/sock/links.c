@@ -6,11 +6,13 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
-#include "sock/links.h"
+#include "sock.skel.h"
 #include "core/build.h"
 #include "core/log.h"
 #include "core/pins.h"
+#include "sock/links.h"
 #include "sock/maps.h"
 
 int ps_attachment_dir(__u64 cgroup_id, char *buf, size_t len)
@@ -181,24 +183,44 @@ int ps_attachment_check_nesting(const struct ps_cgroup *cg, struct ps_error *err
 	return err;
 }
 
-int ps_attachment_unpin(const char *dir, bool (*keep)(const char *prog))
+/*
+ * Unpins every link under @dir but those @keep (NULL: none) says to keep.
+ * Returns -errno when @dir cannot be listed; *unpin_err: the last unpin's.
+ */
+static int unpin_links(const char *dir, bool (*keep)(const char *prog, void *arg), void *arg, int *unpin_err)
 {
 	struct dirent *de;
 	DIR *d = opendir(dir);
-	int err = 0;
 
+	*unpin_err = 0;
 	if (!d)
-		return errno == ENOENT ? 0 : -errno;
+		return -errno;
 	while ((de = readdir(d))) {
-		char path[PATH_MAX];
+		char path[PATH_MAX + 256];
 
-		if (de->d_name[0] == '.' || (keep && keep(de->d_name)))
+		if (de->d_name[0] == '.' || (keep && keep(de->d_name, arg)))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		err = ps_unpin(path) ?: err;
+		*unpin_err = ps_unpin(path) ?: *unpin_err;
 	}
 	closedir(d);
-	return err;
+	return 0;
+}
+
+static bool keep_by_name(const char *prog, void *arg)
+{
+	bool (*keep)(const char *prog) = *(bool (**)(const char *))arg;
+
+	return keep(prog);
+}
+
+int ps_attachment_unpin(const char *dir, bool (*keep)(const char *prog))
+{
+	int unpin_err, err = unpin_links(dir, keep ? keep_by_name : NULL, &keep, &unpin_err);
+
+	if (err)
+		return err == -ENOENT ? 0 : err;
+	return unpin_err;
 }
 
 void ps_attachment_remove_dir(const char *dir)
@@ -221,4 +243,124 @@ int ps_attachment_remove(__u64 cgroup_id, const struct ps_maps *maps, struct ps_
 	bpf_map_delete_elem(maps->attachments, &cgroup_id);
 	bpf_map_delete_elem(maps->live, &cgroup_id);
 	return 0;
+}
+
+/*
+ * The programs in the order they go onto a cgroup: those that give back
+ * first, so that no socket is ever placed before its release is in place.
+ */
+static int ordered_progs(struct ps_sock *skel, struct bpf_program *out[PS_ATTACHMENT_MAX_PROGS], struct ps_error *error)
+{
+	struct bpf_program *prog;
+	int n = 0;
+
+	for (int pass = 0; pass < 2; pass++)
+		bpf_object__for_each_program(prog, skel->obj) {
+			if (ps_prog_gives_back(bpf_program__name(prog)) != !pass)
+				continue;
+			if (n == PS_ATTACHMENT_MAX_PROGS)
+				return ps_fail(error, E2BIG, "too many programs");
+			out[n++] = prog;
+		}
+	return n;
+}
+
+/* Attaches @prog to the cgroup and pins its link at DIR/<program name>. */
+static int attach_pinned(struct bpf_program *prog, const struct ps_cgroup *cg, const char *dir, struct ps_error *error)
+{
+	char path[PATH_MAX + 72];
+	struct bpf_link *link;
+	int err;
+
+	link = bpf_program__attach_cgroup(prog, cg->fd);
+	if (!link)
+		return ps_fail(error, errno, "cannot attach %s to %s: %s", bpf_program__name(prog), cg->path,
+			      strerror(errno));
+	snprintf(path, sizeof(path), "%s/%s", dir, bpf_program__name(prog));
+	err = bpf_link__pin(link, path);
+	/* The pin holds the link from now on; this only drops our reference. */
+	bpf_link__destroy(link);
+	if (err)
+		return ps_fail(error, err, "cannot pin %s: %s", path, strerror(-err));
+	return 0;
+}
+
+int ps_attachment_pin_links(struct ps_sock *skel, const struct ps_cgroup *cg, struct ps_error *error)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX + 8];
+	struct bpf_program *progs[PS_ATTACHMENT_MAX_PROGS];
+	int n = ordered_progs(skel, progs, error), err = 0;
+
+	if (n < 0)
+		return n;
+	err = ps_attachment_dir(cg->id, dir, sizeof(dir));
+	if (err)
+		return ps_fail(error, err, "pin path too long");
+	/* bpffs refuses dots in names, hence a prefix rather than a suffix. */
+	if (ps_pin_path(tmp, sizeof(tmp), PS_PINS_CGROUPS "/tmp-%llu", (unsigned long long)cg->id))
+		return ps_fail(error, ENAMETOOLONG, "pin path too long");
+	ps_attachment_remove_dir(tmp); /* debris of a crashed attach */
+	if (ps_attachments_mkdir() || mkdir(tmp, 0700))
+		return ps_fail(error, errno, "cannot create %s: %s", tmp, strerror(errno));
+
+	for (int i = 0; i < n && !err; i++)
+		err = attach_pinned(progs[i], cg, tmp, error);
+	/* The rename publishes every link at once. */
+	if (!err && rename(tmp, dir))
+		err = ps_fail(error, errno, "cannot rename %s to %s: %s", tmp, dir, strerror(errno));
+	if (err)
+		ps_attachment_remove_dir(tmp);
+	return err;
+}
+
+struct loaded_progs {
+	struct bpf_program **progs;
+	int n;
+};
+
+static bool is_loaded(const char *prog, void *arg)
+{
+	const struct loaded_progs *l = arg;
+
+	for (int i = 0; i < l->n; i++)
+		if (!strcmp(prog, bpf_program__name(l->progs[i])))
+			return true;
+	return false;
+}
+
+int ps_attachment_update_links(struct ps_sock *skel, const struct ps_cgroup *cg, struct ps_error *error)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 64];
+	struct bpf_program *progs[PS_ATTACHMENT_MAX_PROGS];
+	struct loaded_progs loaded = { progs, ordered_progs(skel, progs, error) };
+	int err;
+
+	if (loaded.n < 0)
+		return loaded.n;
+	err = ps_attachment_dir(cg->id, dir, sizeof(dir));
+	if (err)
+		return ps_fail(error, err, "pin path too long");
+	for (int i = 0; i < loaded.n; i++) {
+		struct bpf_link *link;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, bpf_program__name(progs[i]));
+		link = bpf_link__open(path);
+		if (!link && errno == ENOENT) {
+			err = attach_pinned(progs[i], cg, dir, error);
+			if (err)
+				return err;
+			continue;
+		}
+		if (!link)
+			return ps_fail(error, errno, "cannot open the pinned link %s: %s; run 'portslice detach --cgroup %s' and attach again",
+				      path, strerror(errno), cg->path);
+		err = bpf_link__update_program(link, progs[i]);
+		bpf_link__destroy(link);
+		if (err)
+			return ps_fail(error, err, "cannot update %s: %s", path, strerror(-err));
+	}
+	/* Hooks an older build had and this one has not. */
+	if (unpin_links(dir, is_loaded, &loaded, &err))
+		return ps_fail(error, errno, "cannot list %s: %s", dir, strerror(errno));
+	return err ? ps_fail(error, err, "cannot unpin a link under %s: %s", dir, strerror(-err)) : 0;
 }

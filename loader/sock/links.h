@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /* Attached cgroups: their pinned links and their ps_attachments entries. */
-#ifndef PS_ATTACHMENTS_H
-#define PS_ATTACHMENTS_H
+#ifndef PS_SOCK_LINKS_H
+#define PS_SOCK_LINKS_H
 
 #include "core/error.h"
 
@@ -52,6 +52,18 @@ int ps_attachment_write(int attachments_fd, __u64 cgroup_id, const struct ps_att
 int ps_attachment_check_nesting(const struct ps_cgroup *cg, struct ps_error *error);
 /* Unpins a cgroup's links (detaching them) and drops its entry and socket count. */
 int ps_attachment_remove(__u64 cgroup_id, const struct ps_maps *maps, struct ps_error *error);
+/*
+ * Attaches every program of @skel to the cgroup and pins the links under
+ * its directory, all or nothing.
+ */
+int ps_attachment_pin_links(struct ps_sock *skel, const struct ps_cgroup *cg, struct ps_error *error);
+/*
+ * Swaps the programs of an existing attachment for @skel's, in place
+ * (bpf_link_update): no socket is ever placed without its release program.
+ * A draining attachment lost its placement links at detach; those are
+ * attached anew, and links of programs @skel does not have are unpinned.
+ */
+int ps_attachment_update_links(struct ps_sock *skel, const struct ps_cgroup *cg, struct ps_error *error);
 /* Unpins every link under @dir except the programs @keep names (NULL: none). */
 int ps_attachment_unpin(const char *dir, bool (*keep)(const char *prog));
 /* Unpins every link under @dir and removes it. */

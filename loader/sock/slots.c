@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <bpf/bpf.h>
 
@@ -116,45 +117,45 @@ static bool dst_wanted(const struct ps_pool_cfg *cfg, int family, const __u8 *ad
 	return false;
 }
 
-/* Deletes the prefixes of @slot that @cfg (NULL: none) no longer lists. */
-static int prune_dsts(const struct ps_maps *maps, __u8 slot, const struct ps_pool_cfg *cfg)
+/* The two destination keys, read through the one layout they share. */
+union dst_key {
+	struct ps_dst4_key v4;
+	struct ps_dst6_key v6;
+};
+_Static_assert(offsetof(struct ps_dst4_key, slot) == offsetof(struct ps_dst6_key, slot) &&
+	       offsetof(struct ps_dst4_key, addr) == offsetof(struct ps_dst6_key, addr),
+	       "prune_family() reads both keys as struct ps_dst6_key");
+
+/* Deletes the prefixes of @slot in one family's map that @cfg (NULL: none) no longer lists. */
+static int prune_family(int fd, int family, __u8 slot, const struct ps_pool_cfg *cfg)
 {
-	struct ps_dst4_key k4, next4, *prev4 = NULL;
-	struct ps_dst6_key k6, next6, *prev6 = NULL;
-	struct ps_dst4_key stale4[64];
-	struct ps_dst6_key stale6[64];
+	union dst_key key, next, stale[64];
 	size_t n;
 
 	/* Collect first, delete after: deleting while walking restarts the walk. */
 	do {
+		union dst_key *prev = NULL;
+
 		n = 0;
-		prev4 = NULL;
-		while (n < 64 && !bpf_map_get_next_key(maps->dst4, prev4, &next4)) {
-			k4 = next4;
-			prev4 = &k4;
-			if (k4.slot == slot &&
-			    (!cfg || !dst_wanted(cfg, AF_INET, k4.addr, k4.prefixlen - PS_DST4_PREFIX(0))))
-				stale4[n++] = k4;
+		while (n < 64 && !bpf_map_get_next_key(fd, prev, &next)) {
+			key = next;
+			prev = &key;
+			if (key.v6.slot == slot &&
+			    (!cfg || !dst_wanted(cfg, family, key.v6.addr, key.v6.prefixlen - PS_DST6_PREFIX(0))))
+				stale[n++] = key;
 		}
 		for (size_t i = 0; i < n; i++)
-			if (bpf_map_delete_elem(maps->dst4, &stale4[i]) && errno != ENOENT)
-				return -errno;
-	} while (n == 64);
-	do {
-		n = 0;
-		prev6 = NULL;
-		while (n < 64 && !bpf_map_get_next_key(maps->dst6, prev6, &next6)) {
-			k6 = next6;
-			prev6 = &k6;
-			if (k6.slot == slot &&
-			    (!cfg || !dst_wanted(cfg, AF_INET6, k6.addr, k6.prefixlen - PS_DST6_PREFIX(0))))
-				stale6[n++] = k6;
-		}
-		for (size_t i = 0; i < n; i++)
-			if (bpf_map_delete_elem(maps->dst6, &stale6[i]) && errno != ENOENT)
+			if (bpf_map_delete_elem(fd, &stale[i]) && errno != ENOENT)
 				return -errno;
 	} while (n == 64);
 	return 0;
+}
+
+/* Deletes the prefixes of @slot that @cfg (NULL: none) no longer lists. */
+static int prune_dsts(const struct ps_maps *maps, __u8 slot, const struct ps_pool_cfg *cfg)
+{
+	_Static_assert(PS_DST4_PREFIX(0) == PS_DST6_PREFIX(0), "one slot prefix for both families");
+	return prune_family(maps->dst4, AF_INET, slot, cfg) ?: prune_family(maps->dst6, AF_INET6, slot, cfg);
 }
 
 static int add_dsts(const struct ps_maps *maps, __u8 slot, const struct ps_pool_cfg *cfg)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /* Placing a host's pools from the config into the shared maps. */
-#ifndef PS_POOLS_H
-#define PS_POOLS_H
+#ifndef PS_SOCK_SLOTS_H
+#define PS_SOCK_SLOTS_H
 
 #include "core/error.h"
 

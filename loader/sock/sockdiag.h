@@ -8,8 +8,8 @@
  * Depends on libc and kernel UAPI headers only, so that test tools can link
  * it without libbpf.
  */
-#ifndef PS_SOCKDIAG_H
-#define PS_SOCKDIAG_H
+#ifndef PS_SOCK_SOCKDIAG_H
+#define PS_SOCK_SOCKDIAG_H
 
 #include <stdint.h>
 

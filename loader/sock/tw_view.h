@@ -4,11 +4,11 @@
  * TCP sockets in TIME_WAIT on a pool address and a slice port. connect()
  * cannot take such a tuple until the kernel lets it go (or reuses it: see
  * tcp_tw_reuse), so they count against a destination's headroom although no
- * claim names them. Read through sock_diag (loader/sockdiag.c) in every
+ * claim names them. Read through sock_diag (sock/sockdiag.c) in every
  * network namespace the attached cgroups' processes live in, and this one.
  */
-#ifndef PS_TW_VIEW_H
-#define PS_TW_VIEW_H
+#ifndef PS_SOCK_TW_VIEW_H
+#define PS_SOCK_TW_VIEW_H
 
 #include <stddef.h>
 #include <linux/types.h>
