@@ -27,7 +27,7 @@
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
 
-#include "agent/agent.h"
+#include "core/trust.h"
 #include "sock/links.h"
 #include "core/cli.h"
 #include "core/config.h"
@@ -825,7 +825,7 @@ static void check_config(struct report *r, struct doctor_opts *o)
 	check(r, V_OK, "config", NULL, "%s: %zu pool(s), valid", o->config, cfg.n_pools);
 	{
 		ps_error_clear(&cerr);
-		if (ps_agent_check_config_perms(o->config, &cerr)) {
+		if (ps_config_trusted(o->config, &cerr)) {
 			char msg[1024], *fix;
 
 			/* The message ends in "; fix: ...": that part is the fix. */
