@@ -26,7 +26,6 @@
 #include "agent/load.h"
 #include "agent/reconcile.h"
 #include "agent/watch.h"
-#include "core/cli.h"
 #include "core/env.h"
 #include "core/fleet.h"
 #include "core/journal.h"
