@@ -16,6 +16,14 @@
 #include "sock/slots.h"
 #include "validate.h"
 
+/* What `portslice help validate` says beyond the options. */
+static const char validate_details[] =
+	"Needs neither root nor BPF and changes nothing: run it in CI or before copying a config\n"
+	"to the fleet. Every error is printed as FILE:LINE: FIELD: problem (on stderr; with --json\n"
+	"as objects with file, line, field and message keys under \"errors\"). With --host, also\n"
+	"checks what that host gets, as attach and the agent would: it has a slice in some pool,\n"
+	"every cgroup's pools have a slice for it, and steering: finds it under hosts:.";
+
 /* --host here names the host to check the config for: no hostname default, nothing of this machine is read. */
 static const struct ps_opt validate_opts[] = {
 	{ "host", PS_OPT_HOST, "NAME", "also check what this host gets: its slices, its cgroups' pools, steering's host entry" },
@@ -25,12 +33,8 @@ static const struct ps_opt validate_opts[] = {
 /* The file is the config, given as the positional argument. */
 static int on_validate_opt(int key, const char *arg, void *ctx, struct ps_error *error)
 {
-	struct ps_fleet_opts *o = ctx;
-
-	if (key == PS_OPT_ARG)
-		o->config = arg;
-	else
-		ps_fleet_opt(o, key, arg);
+	if (!ps_fleet_opt(ctx, key, arg) && key == PS_OPT_ARG)
+		((struct ps_fleet_opts *)ctx)->config = arg;
 	return 0;
 }
 
@@ -217,17 +221,9 @@ static int run_validate(int argc, char **argv, struct ps_error *error)
 }
 
 const struct ps_cmd ps_cmd_validate = {
-	.name = "validate",
+	.name = "validate", .run = run_validate, .opts = validate_opts, .details = validate_details,
 	.synopsis = "FILE [--host NAME]",
 	.summary = "Check a fleet config before rollout: every error with its file, line and field; exit 0 valid, 1 not.",
-	.details =
-		"Needs neither root nor BPF and changes nothing: run it in CI or before copying a config\n"
-		"to the fleet. Every error is printed as FILE:LINE: FIELD: problem (on stderr; with --json\n"
-		"as objects with file, line, field and message keys under \"errors\"). With --host, also\n"
-		"checks what that host gets, as attach and the agent would: it has a slice in some pool,\n"
-		"every cgroup's pools have a slice for it, and steering: finds it under hosts:.",
-	.opts = validate_opts,
-	.run = run_validate,
 	.positional = "FILE",
 	.offline = true,
 };

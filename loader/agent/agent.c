@@ -33,6 +33,20 @@
 #include "core/trust.h"
 #include "metrics.h"
 
+/* What `portslice help agent` says beyond the options. */
+static const char agent_details[] =
+	"Attaches the cgroups of cgroups: and puts steering on the interfaces of\n"
+	"steering.interfaces (run it in the network namespace of those interfaces). Adopts\n"
+	"what is pinned, attaches what is missing, detaches what the config no longer lists\n"
+	"(every interface's steering when steering: is gone), and reconciles again on SIGHUP,\n"
+	"when the config file changes (its directory is watched, so editors' rename-replace\n"
+	"works) and every --interval seconds. A bad config is rejected with its file, line\n"
+	"and field; the running one stays in force. A listed cgroup or interface that does\n"
+	"not exist is retried every 5 s. SIGTERM stops the agent and leaves the datapath in\n"
+	"place ('portslice detach --all' removes it). Under systemd (Type=notify) READY=1 is\n"
+	"sent once the datapath of every existing listed cgroup and interface is in place.\n"
+	"The config file and its directory must not be writable by non-root users.";
+
 enum {
 	OPT_METRICS = 'm',
 	OPT_INTERVAL = 'i',
@@ -377,21 +391,7 @@ out:
 }
 
 const struct ps_cmd ps_cmd_agent = {
-	.name = "agent",
+	.name = "agent", .run = run_agent, .opts = agent_opts, .details = agent_details,
 	.synopsis = "--config FILE [--host NAME] [--metrics ADDR:PORT] [--interval SECONDS]",
 	.summary = "Run in the foreground, keeping the config's cgroups and steering interfaces attached; reload on SIGHUP or file change.",
-	.details =
-		"Attaches the cgroups of cgroups: and puts steering on the interfaces of\n"
-		"steering.interfaces (run it in the network namespace of those interfaces). Adopts\n"
-		"what is pinned, attaches what is missing, detaches what the config no longer lists\n"
-		"(every interface's steering when steering: is gone), and reconciles again on SIGHUP,\n"
-		"when the config file changes (its directory is watched, so editors' rename-replace\n"
-		"works) and every --interval seconds. A bad config is rejected with its file, line\n"
-		"and field; the running one stays in force. A listed cgroup or interface that does\n"
-		"not exist is retried every 5 s. SIGTERM stops the agent and leaves the datapath in\n"
-		"place ('portslice detach --all' removes it). Under systemd (Type=notify) READY=1 is\n"
-		"sent once the datapath of every existing listed cgroup and interface is in place.\n"
-		"The config file and its directory must not be writable by non-root users.",
-	.opts = agent_opts,
-	.run = run_agent,
 };

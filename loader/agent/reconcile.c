@@ -219,13 +219,6 @@ out:
 	return failed;
 }
 
-/*
- * Makes the pins what the config in force asks for: every listed cgroup
- * attached with its pools (existing attachments are adopted and, with
- * @refresh, refreshed in place; never duplicated), every other attachment
- * removed. Without @refresh (retries, the periodic pass) an existing
- * attachment is left as it is, which costs no program load.
- */
 int ps_reconcile(struct ps_reconcile *r, bool refresh)
 {
 	struct ps_error why = {};

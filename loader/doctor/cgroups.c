@@ -29,6 +29,24 @@ struct own_progs {
 	size_t n;
 };
 
+/* The program a pinned link runs, 0 when @pin is no link. */
+static __u32 pinned_link_prog(const char *dir, const char *name)
+{
+	char pin[PATH_MAX * 2];
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	int fd;
+
+	snprintf(pin, sizeof(pin), "%s/%s", dir, name);
+	fd = bpf_obj_get(pin);
+	if (fd < 0)
+		return 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		info.prog_id = 0;
+	close(fd);
+	return info.prog_id;
+}
+
 /* The programs of portslice's pinned links, under every attachment dir. */
 static void collect_own(struct own_progs *own)
 {
@@ -48,20 +66,10 @@ static void collect_own(struct own_progs *own)
 		if (!(ld = opendir(sub)))
 			continue;
 		while ((le = readdir(ld)) && own->n < sizeof(own->ids) / sizeof(own->ids[0])) {
-			char pin[PATH_MAX * 2];
-			struct bpf_link_info info = {};
-			__u32 len = sizeof(info);
-			int fd;
+			__u32 id = le->d_name[0] == '.' ? 0 : pinned_link_prog(sub, le->d_name);
 
-			if (le->d_name[0] == '.')
-				continue;
-			snprintf(pin, sizeof(pin), "%s/%s", sub, le->d_name);
-			fd = bpf_obj_get(pin);
-			if (fd < 0)
-				continue;
-			if (!bpf_obj_get_info_by_fd(fd, &info, &len))
-				own->ids[own->n++] = info.prog_id;
-			close(fd);
+			if (id)
+				own->ids[own->n++] = id;
 		}
 		closedir(ld);
 	}

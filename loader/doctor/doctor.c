@@ -21,6 +21,17 @@
 #include "doctor/host.h"
 #include "doctor/slices.h"
 
+/* What `portslice help doctor` says beyond the options. */
+static const char doctor_details[] =
+	"Prints one line per check, \"ok|warn|fail NAME: detail; fix: ...\". Kernel features\n"
+	"are probed by loading tiny programs. With --config: the pool addresses must be\n"
+	"configured in this network namespace, slices should stay out of\n"
+	"ip_local_port_range and clear of listening sockets, and the cgroups (the\n"
+	"config's, --cgroup's and the attached ones) should carry no other program on\n"
+	"portslice's hooks. With steering: in the config, the steering prerequisites: forwarding\n"
+	"on the steered interfaces, a veth peer's XDP program, checksum offload, and how every\n"
+	"other host is reached right now. Exit status 0 when nothing failed (warnings allowed), 1 otherwise.";
+
 enum {
 	OPT_CGROUP = 'c',
 };
@@ -134,18 +145,7 @@ static int run_doctor(int argc, char **argv, struct ps_error *error)
 }
 
 const struct ps_cmd ps_cmd_doctor = {
-	.name = "doctor",
+	.name = "doctor", .run = run_doctor, .opts = doctor_opts, .details = doctor_details,
 	.synopsis = "[--config FILE] [--host NAME] [--cgroup DIR]... [--json]",
 	.summary = "Check this host before use: kernel features, cgroup v2, bpffs, BTF, and the config's pools, slices and cgroups.",
-	.details =
-		"Prints one line per check, \"ok|warn|fail NAME: detail; fix: ...\". Kernel features\n"
-		"are probed by loading tiny programs. With --config: the pool addresses must be\n"
-		"configured in this network namespace, slices should stay out of\n"
-		"ip_local_port_range and clear of listening sockets, and the cgroups (the\n"
-		"config's, --cgroup's and the attached ones) should carry no other program on\n"
-		"portslice's hooks. With steering: in the config, the steering prerequisites: forwarding\n"
-		"on the steered interfaces, a veth peer's XDP program, checksum offload, and how every\n"
-		"other host is reached right now. Exit status 0 when nothing failed (warnings allowed), 1 otherwise.",
-	.opts = doctor_opts,
-	.run = run_doctor,
 };
