@@ -250,13 +250,17 @@ int ps_metrics_write(FILE *out, const struct ps_agent_metrics *agent, struct ps_
 
 /* ---- portslice stats --------------------------------------------------- */
 
+/* What `portslice help stats` says beyond the options. */
+static const char stats_details[] =
+	"Per pool: slice capacity, tuples in use per protocol, allocations, failures by errno\n"
+	"and reason, exhaustion events, tuples skipped because the kernel holds them\n"
+	"(TIME_WAIT); steering packets by verdict when steering is attached. The numbers\n"
+	"are those of 'portslice status --json'. For the textfile collector:\n"
+	"  portslice stats --prometheus --output /var/lib/prometheus/node-exporter/portslice.prom";
+
 enum {
 	OPT_PROMETHEUS = 'P',
 	OPT_OUTPUT = 'o',
-};
-
-struct stats_opts {
-	const char *output;
 };
 
 static const struct ps_opt stats_opts[] = {
@@ -265,23 +269,22 @@ static const struct ps_opt stats_opts[] = {
 	{ NULL },
 };
 
+/* @ctx: where --output goes; --prometheus names the only format, there is nothing to keep. */
 static int on_stats_opt(int key, const char *arg, void *ctx, struct ps_error *error)
 {
-	struct stats_opts *o = ctx;
-
 	if (key == OPT_OUTPUT)
-		o->output = arg;
+		*(const char **)ctx = arg;
 	return 0;
 }
 
 static int run_stats(int argc, char **argv, struct ps_error *error)
 {
-	struct stats_opts o = {};
+	const char *output = NULL;
 	char tmp[PATH_MAX];
 	FILE *f = stdout;
 	int err, fd;
 
-	err = ps_cli_parse(&ps_cmd_stats, argc, argv, on_stats_opt, &o, error);
+	err = ps_cli_parse(&ps_cmd_stats, argc, argv, on_stats_opt, &output, error);
 	if (err)
 		return err > 0 ? 0 : err;
 	if (ps_json)
@@ -289,12 +292,12 @@ static int run_stats(int argc, char **argv, struct ps_error *error)
 	err = ps_env_require_host(true, error);
 	if (err)
 		return err;
-	if (o.output) {
-		if (snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", o.output) >= (int)sizeof(tmp))
-			return ps_fail(error, ENAMETOOLONG, "--output %s: name too long", o.output);
+	if (output) {
+		if (snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", output) >= (int)sizeof(tmp))
+			return ps_fail(error, ENAMETOOLONG, "--output %s: name too long", output);
 		fd = mkstemp(tmp);
 		if (fd < 0)
-			return ps_fail(error, errno, "cannot create a file beside %s: %s", o.output, strerror(errno));
+			return ps_fail(error, errno, "cannot create a file beside %s: %s", output, strerror(errno));
 		fchmod(fd, 0644); /* node_exporter reads it as another user */
 		f = fdopen(fd, "w");
 		if (!f) {
@@ -306,11 +309,11 @@ static int run_stats(int argc, char **argv, struct ps_error *error)
 	err = ps_metrics_write(f, NULL, error);
 	if (err)
 		ps_fail(error, err, "cannot write the metrics: %s", strerror(-err));
-	if (o.output) {
+	if (output) {
 		if (fclose(f) && !err)
 			err = ps_fail(error, errno, "cannot write %s: %s", tmp, strerror(errno));
-		if (!err && rename(tmp, o.output))
-			err = ps_fail(error, errno, "cannot rename %s to %s: %s", tmp, o.output, strerror(errno));
+		if (!err && rename(tmp, output))
+			err = ps_fail(error, errno, "cannot rename %s to %s: %s", tmp, output, strerror(errno));
 		if (err)
 			unlink(tmp);
 	}
@@ -318,17 +321,9 @@ static int run_stats(int argc, char **argv, struct ps_error *error)
 }
 
 const struct ps_cmd ps_cmd_stats = {
-	.name = "stats",
-	.synopsis = "[--prometheus] [--output FILE]",
+	.name = "stats", .run = run_stats, .opts = stats_opts,
+	.synopsis = "[--prometheus] [--output FILE]", .details = stats_details,
 	.summary = "Print portslice's metrics in Prometheus' text format (node_exporter's textfile collector).",
-	.details =
-		"Per pool: slice capacity, tuples in use per protocol, allocations, failures by errno\n"
-		"and reason, exhaustion events, tuples skipped because the kernel holds them\n"
-		"(TIME_WAIT); steering packets by verdict when steering is attached. The numbers\n"
-		"are those of 'portslice status --json'. For the textfile collector:\n"
-		"  portslice stats --prometheus --output /var/lib/prometheus/node-exporter/portslice.prom",
-	.opts = stats_opts,
-	.run = run_stats,
 };
 
 /* ---- the HTTP endpoint ------------------------------------------------- */

@@ -11,35 +11,30 @@
 
 #include "core/cli.h"
 #include "core/config.h"
+#include "core/fleet.h"
 #include "core/log.h"
 #include "sock/slots.h"
+#include "validate.h"
 
-enum {
-	OPT_HOST = 'H',
-};
+/* What `portslice help validate` says beyond the options. */
+static const char validate_details[] =
+	"Needs neither root nor BPF and changes nothing: run it in CI or before copying a config\n"
+	"to the fleet. Every error is printed as FILE:LINE: FIELD: problem (on stderr; with --json\n"
+	"as objects with file, line, field and message keys under \"errors\"). With --host, also\n"
+	"checks what that host gets, as attach and the agent would: it has a slice in some pool,\n"
+	"every cgroup's pools have a slice for it, and steering: finds it under hosts:.";
 
-struct validate_opts {
-	const char *file;
-	const char *host;
-};
-
+/* --host here names the host to check the config for: no hostname default, nothing of this machine is read. */
 static const struct ps_opt validate_opts[] = {
-	{ "host", OPT_HOST, "NAME", "also check what this host gets: its slices, its cgroups' pools, steering's host entry" },
+	{ "host", PS_OPT_HOST, "NAME", "also check what this host gets: its slices, its cgroups' pools, steering's host entry" },
 	{ NULL },
 };
 
+/* The file is the config, given as the positional argument. */
 static int on_validate_opt(int key, const char *arg, void *ctx, struct ps_error *error)
 {
-	struct validate_opts *o = ctx;
-
-	switch (key) {
-	case PS_OPT_ARG:
-		o->file = arg;
-		break;
-	case OPT_HOST:
-		o->host = arg;
-		break;
-	}
+	if (!ps_fleet_opt(ctx, key, arg) && key == PS_OPT_ARG)
+		((struct ps_fleet_opts *)ctx)->config = arg;
 	return 0;
 }
 
@@ -135,7 +130,7 @@ static void check_host(const struct ps_config *cfg, const char *host, struct fin
 
 static int run_validate(int argc, char **argv, struct ps_error *error)
 {
-	struct validate_opts o = {};
+	struct ps_fleet_opts o = {};
 	struct ps_config cfg = {};
 	struct ps_error cerr = {};
 	struct findings f;
@@ -146,16 +141,16 @@ static int run_validate(int argc, char **argv, struct ps_error *error)
 	err = ps_cli_parse(&ps_cmd_validate, argc, argv, on_validate_opt, &o, error);
 	if (err)
 		return err > 0 ? 0 : err;
-	if (!o.file)
+	if (!o.config)
 		return ps_fail(error, EINVAL, "validate needs FILE: the fleet config to check (see 'portslice validate --help')");
 	if (o.host && !ps_valid_host_name(o.host))
 		return ps_fail(error, EINVAL, "--host '%s' is not a host name: 1-%d characters of A-Z a-z 0-9 _ . -", o.host,
 			      PS_HOST_NAME_LEN - 1);
 
-	f = (struct findings){ .errors = json_object_new_array(), .file = o.file };
+	f = (struct findings){ .errors = json_object_new_array(), .file = o.config };
 	out = json_object_new_object();
 	/* The file's errors are this command's findings, not its failure. */
-	err = ps_config_load_file(o.file, &cfg, &cerr);
+	err = ps_config_load_file(o.config, &cfg, &cerr);
 	if (err == -ENOMEM) {
 		json_object_put(f.errors);
 		json_object_put(out);
@@ -180,7 +175,7 @@ static int run_validate(int argc, char **argv, struct ps_error *error)
 	}
 	n_errors = json_object_array_length(f.errors) + (err ? cerr.n_more : 0);
 
-	json_object_object_add(out, "file", json_object_new_string(o.file));
+	json_object_object_add(out, "file", json_object_new_string(o.config));
 	json_object_object_add(out, "host", o.host ? json_object_new_string(o.host) : NULL);
 	json_object_object_add(out, "valid", json_object_new_boolean(!n_errors));
 	if (n_errors) {
@@ -200,7 +195,7 @@ static int run_validate(int argc, char **argv, struct ps_error *error)
 		ps_json_print(out);
 	} else {
 		if (!n_errors)
-			printf("%s: valid: %zu pool%s, %zu host%s listed, %zu cgroup%s%s\n", o.file, cfg.n_pools,
+			printf("%s: valid: %zu pool%s, %zu host%s listed, %zu cgroup%s%s\n", o.config, cfg.n_pools,
 			       cfg.n_pools == 1 ? "" : "s", cfg.n_hosts, cfg.n_hosts == 1 ? "" : "s", cfg.n_cgroups,
 			       cfg.n_cgroups == 1 ? "" : "s", cfg.steering.present ? ", steering" : "");
 		if (!n_errors && o.host) {
@@ -217,7 +212,7 @@ static int run_validate(int argc, char **argv, struct ps_error *error)
 			}
 		}
 		if (n_errors)
-			fprintf(stderr, "portslice: error: %s: %zu error%s\n", o.file, n_errors, n_errors == 1 ? "" : "s");
+			fprintf(stderr, "portslice: error: %s: %zu error%s\n", o.config, n_errors, n_errors == 1 ? "" : "s");
 		json_object_put(out);
 	}
 	ps_config_free(&cfg);
@@ -226,17 +221,9 @@ static int run_validate(int argc, char **argv, struct ps_error *error)
 }
 
 const struct ps_cmd ps_cmd_validate = {
-	.name = "validate",
+	.name = "validate", .run = run_validate, .opts = validate_opts, .details = validate_details,
 	.synopsis = "FILE [--host NAME]",
 	.summary = "Check a fleet config before rollout: every error with its file, line and field; exit 0 valid, 1 not.",
-	.details =
-		"Needs neither root nor BPF and changes nothing: run it in CI or before copying a config\n"
-		"to the fleet. Every error is printed as FILE:LINE: FIELD: problem (on stderr; with --json\n"
-		"as objects with file, line, field and message keys under \"errors\"). With --host, also\n"
-		"checks what that host gets, as attach and the agent would: it has a slice in some pool,\n"
-		"every cgroup's pools have a slice for it, and steering: finds it under hosts:.",
-	.opts = validate_opts,
-	.run = run_validate,
 	.positional = "FILE",
 	.offline = true,
 };

@@ -11,8 +11,8 @@
  * them. Anywhere else (a terminal, a file, a container's log) the messages
  * stay plain lines on stderr; so does one the journal did not take.
  */
-#ifndef PS_JOURNAL_H
-#define PS_JOURNAL_H
+#ifndef PS_CORE_JOURNAL_H
+#define PS_CORE_JOURNAL_H
 
 #include <stdbool.h>
 

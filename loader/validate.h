@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * portslice validate: the command (ps_cmd_validate, listed in core/cli.h).
+ * Offline by design: it reads the file it is given and nothing of this
+ * machine, so CI can run it anywhere.
+ */
+#ifndef PS_VALIDATE_H
+#define PS_VALIDATE_H
+
+#include "core/cli.h"
+
+#endif
