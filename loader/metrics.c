@@ -24,7 +24,7 @@
 #include "core/pins.h"
 #include "sock/maps.h"
 #include "steer.h"
-#include "status.h"
+#include "sock/status.h"
 #include "core/version.h"
 
 /* ---- families ---------------------------------------------------------- */
