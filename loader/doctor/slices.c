@@ -11,7 +11,7 @@
 #include "core/env.h"
 #include "core/trust.h"
 #include "doctor/slices.h"
-#include "doctor/steer.h"
+#include "doctor/steering.h"
 #include "sock/slots.h"
 #include "sock/sockdiag.h"
 

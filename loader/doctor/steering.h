@@ -4,8 +4,8 @@
  * and of the routes to the other hosts, none of which it can see failing
  * but as drop counters.
  */
-#ifndef PS_DOCTOR_STEER_H
-#define PS_DOCTOR_STEER_H
+#ifndef PS_DOCTOR_STEERING_H
+#define PS_DOCTOR_STEERING_H
 
 #include "core/fleet.h"
 #include "doctor/doctor.h"

@@ -8,7 +8,7 @@
 #include <linux/rtnetlink.h>
 
 #include "core/rtnl.h"
-#include "doctor/steer.h"
+#include "doctor/steering.h"
 #include "steer/steering.h"
 
 /* Interfaces steering runs on or is meant for: the config's and the attached ones. */
