@@ -39,7 +39,7 @@
 #include "sock/sockdiag.h"
 #include "core/pins.h"
 #include "sock/maps.h"
-#include "steer/steering.h"
+#include "steer/links.h"
 
 enum {
 	OPT_CONFIG = 'f',

@@ -23,7 +23,7 @@
 #include "sock/slots.h"
 #include "core/pins.h"
 #include "sock/maps.h"
-#include "steer/steering.h"
+#include "steer/status.h"
 #include "sock/tw_view.h"
 #include "status.h"
 

@@ -40,7 +40,8 @@
 #include "metrics.h"
 #include "sock/slots.h"
 #include "core/pins.h"
-#include "steer/steering.h"
+#include "steer/links.h"
+#include "steer/prog.h"
 
 enum {
 	OPT_CONFIG = 'f',
