@@ -305,22 +305,35 @@ static const struct ps_opt steer_detach_opts[] = {
 	{ NULL },
 };
 
+static const char steer_attach_details[] =
+	"Loads the XDP program (native mode: the driver must support XDP) and pins its link\n"
+	"under <pin dir>/steer/IFACE. The maps get every pool of the config: its address, and\n"
+	"for each port the host whose slice holds it (ports of no slice are dropped). Host\n"
+	"ids are positions in hosts:, so every host must read the same file. Attaching again\n"
+	"only rewrites the maps (a host joins, a slice moves): program and link stay; a\n"
+	"changed mode, host id or underlay address swaps the program inside the same links.";
+
+static const char steer_details[] =
+	"Subcommands (each has --help):\n"
+	"  portslice steer attach [--dev IFACE]... --config FILE [--host NAME]\n"
+	"      Load or refresh steering on the interfaces (default: steering.interfaces).\n"
+	"  portslice steer detach --dev IFACE... | --all\n"
+	"      Take steering off interfaces.\n"
+	"\n"
+	"Replies to a pool address reach whichever host the network picks. On every host,\n"
+	"the program passes replies for ports of this host's slices and forwards the others\n"
+	"to their owner: l2 mode rewrites the MACs (hosts on one segment), encap mode wraps\n"
+	"them in IP-in-IP to the owner's underlay address (hosts: in the config). Replies\n"
+	"for ports of no slice are dropped. 'portslice status' shows the counters.";
+
 static const struct ps_cmd ps_cmd_steer_attach = {
-	.name = "steer attach", .opts = steer_attach_opts, .run = run_steer_attach,
+	.name = "steer attach", .opts = steer_attach_opts, .run = run_steer_attach, .details = steer_attach_details,
 	.synopsis = "[--dev IFACE]... --config FILE [--host NAME]",
 	.summary = "Forward replies for other hosts' ports to their owner; pass those for this host's ports.",
-	.details =
-		"Loads the XDP program (native mode: the driver must support XDP) and pins its link\n"
-		"under <pin dir>/steer/IFACE. The maps get every pool of the config: its address, and\n"
-		"for each port the host whose slice holds it (ports of no slice are dropped). Host\n"
-		"ids are positions in hosts:, so every host must read the same file. Attaching again\n"
-		"only rewrites the maps (a host joins, a slice moves): program and link stay; a\n"
-		"changed mode, host id or underlay address swaps the program inside the same links.",
 };
 
 static const struct ps_cmd ps_cmd_steer_detach = {
-	.name = "steer detach", .opts = steer_detach_opts, .run = run_steer_detach,
-	.synopsis = "--dev IFACE... | --all",
+	.name = "steer detach", .opts = steer_detach_opts, .run = run_steer_detach, .synopsis = "--dev IFACE... | --all",
 	.summary = "Take steering off interfaces; with the last one, its maps go too.",
 	.details = "Detaching an interface that has no steering succeeds and says so. Cgroup\n"
 		   "attachments are not touched ('portslice detach --all' removes both).",
@@ -329,19 +342,7 @@ static const struct ps_cmd ps_cmd_steer_detach = {
 static const struct ps_cmd *const steer_subcommands[] = { &ps_cmd_steer_attach, &ps_cmd_steer_detach, NULL };
 
 const struct ps_cmd ps_cmd_steer = {
-	.name = "steer", .subcommands = steer_subcommands, .full_name_only = true,
+	.name = "steer", .subcommands = steer_subcommands, .full_name_only = true, .details = steer_details,
 	.synopsis = "attach [--dev IFACE]... --config FILE [--host NAME] | detach --dev IFACE... | --all",
 	.summary = "Steer replies to the host that owns their port (XDP on the ingress interfaces).",
-	.details =
-		"Subcommands (each has --help):\n"
-		"  portslice steer attach [--dev IFACE]... --config FILE [--host NAME]\n"
-		"      Load or refresh steering on the interfaces (default: steering.interfaces).\n"
-		"  portslice steer detach --dev IFACE... | --all\n"
-		"      Take steering off interfaces.\n"
-		"\n"
-		"Replies to a pool address reach whichever host the network picks. On every host,\n"
-		"the program passes replies for ports of this host's slices and forwards the others\n"
-		"to their owner: l2 mode rewrites the MACs (hosts on one segment), encap mode wraps\n"
-		"them in IP-in-IP to the owner's underlay address (hosts: in the config). Replies\n"
-		"for ports of no slice are dropped. 'portslice status' shows the counters.",
 };

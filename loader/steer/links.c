@@ -256,10 +256,7 @@ int ps_steer_apply_locked(const struct ps_config *cfg, const struct ps_host_cfg 
 	ps_steer_prog_want(cfg, self, (__u32)(self - cfg->hosts) + 1, &want);
 	for (size_t i = 0; i < n_devs; i++)
 		dev_forget(&devs[i]);
-	err = ps_features_require(PS_PART_STEERING, "steer attach", error);
-	if (err)
-		goto out;
-	err = ps_layout_check(&ps_steer_layout, error);
+	err = ps_features_require(PS_PART_STEERING, "steer attach", error) ?: ps_layout_check(&ps_steer_layout, error);
 	if (err)
 		goto out;
 
