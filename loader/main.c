@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "portslice.h"
 #include "core/version.h"
+#include "steer/cmd.h"
 
 static const struct ps_cmd *const commands[] = {
 	&ps_cmd_attach,
@@ -84,8 +85,63 @@ static const struct ps_cmd *find_command(const char *name, struct ps_error *erro
 	return found;
 }
 
+/* The word that names @sub after its command's name: "attach" of "steer attach". */
+static const char *sub_word(const struct ps_cmd *cmd, const struct ps_cmd *sub)
+{
+	return sub->name + strlen(cmd->name) + 1;
+}
+
+static const struct ps_cmd *find_subcommand(const struct ps_cmd *cmd, const char *word)
+{
+	for (const struct ps_cmd *const *sub = cmd->subcommands; *sub; sub++)
+		if (!strcmp(sub_word(cmd, *sub), word))
+			return *sub;
+	return NULL;
+}
+
+/* "attach or detach": the words of @cmd's subcommands, for its messages. */
+static void sub_words(const struct ps_cmd *cmd, char *buf, size_t len)
+{
+	size_t n = 0, used = 0;
+
+	while (cmd->subcommands[n])
+		n++;
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", !i ? "" : i + 1 == n ? " or " : ", ",
+					 sub_word(cmd, cmd->subcommands[i]));
+}
+
+/* A command made of subcommands: the next word picks one (or asks for help). */
+static int run_subcommand(const struct ps_cmd *cmd, int argc, char **argv, struct ps_error *error)
+{
+	const struct ps_cmd *sub;
+	char words[256];
+	int i;
+
+	sub_words(cmd, words, sizeof(words));
+	/* -j/--json may come before the subcommand too. */
+	for (i = 1; i < argc && (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json")); i++)
+		ps_json = true;
+	if (i == argc)
+		return ps_fail(error, EINVAL, "%s needs a subcommand, %s: see 'portslice help %s'", cmd->name, words,
+			       cmd->name);
+	if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") || !strcmp(argv[i], "help")) {
+		sub = i + 1 < argc ? find_subcommand(cmd, argv[i + 1]) : NULL;
+		ps_cli_usage(stdout, sub ?: cmd);
+		return 0;
+	}
+	sub = find_subcommand(cmd, argv[i]);
+	if (!sub)
+		return ps_fail(error, EINVAL, "unknown %s subcommand '%s': use %s (see 'portslice help %s')", cmd->name,
+			       argv[i], words, cmd->name);
+	return sub->run(argc - i, argv + i, error);
+}
+
 static int run_help(int argc, char **argv, struct ps_error *error)
 {
+	const struct ps_cmd *sub = NULL;
+
 	const struct ps_cmd *cmd;
 
 	if (argc < 2) {
@@ -99,7 +155,10 @@ static int run_help(int argc, char **argv, struct ps_error *error)
 	cmd = find_command(argv[1], error);
 	if (!cmd)
 		return -error->code;
-	ps_cli_usage(stdout, cmd);
+	/* portslice help steer attach */
+	if (cmd->subcommands && argc > 2)
+		sub = find_subcommand(cmd, argv[2]);
+	ps_cli_usage(stdout, sub ?: cmd);
 	return 0;
 }
 
@@ -168,7 +227,7 @@ int main(int argc, char **argv)
 		report_error(&error);
 		return 2;
 	}
-	err = cmd->run(argc - i, argv + i, &error);
+	err = cmd->subcommands ? run_subcommand(cmd, argc - i, argv + i, &error) : cmd->run(argc - i, argv + i, &error);
 	if (err > 0)
 		return err; /* the command reported its failure itself */
 	if (err) {

@@ -17,7 +17,7 @@
 #include "sock/maps.h"
 #include "sock/status.h"
 #include "sock/status_text.h"
-#include "steer/steering.h"
+#include "steer/status.h"
 #include "status.h"
 
 #define MAX_NETNS_OPTS 16

@@ -6,7 +6,7 @@
 #include "agent/load.h"
 #include "core/trust.h"
 #include "sock/slots.h"
-#include "steer/steering.h"
+#include "steer/prog.h"
 
 char *ps_agent_read_file(const char *path, size_t *len)
 {

@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #include "core/config.h"
-#include "steer/steering.h"
+#include "steer/links.h"
 
 /* What one reconcile needs, and what the last one left for the next. */
 struct ps_reconcile {

@@ -3,8 +3,8 @@
  * Commands and their options are data: one table per command drives both
  * getopt_long and the --help text, so the two never drift apart.
  */
-#ifndef PS_CLI_H
-#define PS_CLI_H
+#ifndef PS_CORE_CLI_H
+#define PS_CORE_CLI_H
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -38,6 +38,11 @@ struct ps_cmd {
 	const char *positional;
 	/* Reads no pins and no mounts (validate): no --bpffs, --cgroup-root. */
 	bool offline;
+	/*
+	 * NULL-terminated: the command is one of these, named by the next word
+	 * (a subcommand's name is "COMMAND WORD"); run is then unused.
+	 */
+	const struct ps_cmd *const *subcommands;
 };
 
 #define PS_OPT_ARG 0x7fff
@@ -59,7 +64,6 @@ void ps_cli_usage(FILE *out, const struct ps_cmd *cmd);
 extern const struct ps_cmd ps_cmd_attach;
 extern const struct ps_cmd ps_cmd_detach;
 extern const struct ps_cmd ps_cmd_status;
-extern const struct ps_cmd ps_cmd_steer;
 extern const struct ps_cmd ps_cmd_stats;
 extern const struct ps_cmd ps_cmd_doctor;
 extern const struct ps_cmd ps_cmd_agent;

@@ -9,7 +9,7 @@
 
 #include "core/rtnl.h"
 #include "doctor/steering.h"
-#include "steer/steering.h"
+#include "steer/links.h"
 
 /* Interfaces steering runs on or is meant for: the config's and the attached ones. */
 static size_t steer_ifaces(const struct ps_config *cfg, char (*names)[PS_IFNAME_LEN], size_t max)

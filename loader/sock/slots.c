@@ -5,6 +5,7 @@
 #include <bpf/bpf.h>
 
 #include "core/log.h"
+#include "core/slots.h"
 #include "sock/slots.h"
 
 int ps_select_pools(const struct ps_config *cfg, const char *host, char *const *names, size_t n_names,
@@ -61,33 +62,22 @@ int ps_read_pools(int pools_fd, struct ps_pool pools[PS_MAX_POOLS])
 
 int ps_assign_slots(int pools_fd, const struct ps_selection *sel, struct ps_attachment *att, struct ps_error *error)
 {
-	struct ps_pool cur[PS_MAX_POOLS];
-	bool taken[PS_MAX_POOLS] = {};
-	int err;
+	struct ps_slots slots;
+	int err = ps_slots_read(pools_fd, &slots);
 
-	err = ps_read_pools(pools_fd, cur);
 	if (err < 0)
 		return ps_fail(error, err, "cannot read the pinned pools: %s", strerror(-err));
-	for (int s = 0; s < PS_MAX_POOLS; s++)
-		taken[s] = cur[s].name[0] != '\0';
-
 	att->pool_mask = 0;
 	att->pool_count = 0;
 	for (size_t i = 0; i < sel->n; i++) {
-		int slot = -1;
+		int slot = ps_slots_named(&slots, sel->pool[i]->name);
 
-		for (int s = 0; s < PS_MAX_POOLS && slot < 0; s++)
-			if (taken[s] && !strncmp(cur[s].name, sel->pool[i]->name, PS_POOL_NAME_LEN))
-				slot = s;
-		for (int s = 0; s < PS_MAX_POOLS && slot < 0; s++)
-			if (!taken[s])
-				slot = s;
+		if (slot < 0)
+			slot = ps_slots_free(&slots, NULL);
 		if (slot < 0)
 			return ps_fail(error, ENOSPC, "all %d pool slots are in use on this host: detach cgroups whose pools are gone (portslice status shows them)",
 				      PS_MAX_POOLS);
-		taken[slot] = true;
-		/* Keep the name so that a later pool in this loop sees the slot as taken. */
-		snprintf(cur[slot].name, PS_POOL_NAME_LEN, "%s", sel->pool[i]->name);
+		ps_slots_give(&slots, slot, sel->pool[i]->name);
 		att->pool_mask |= 1ULL << slot;
 		att->pool_order[att->pool_count++] = slot;
 	}

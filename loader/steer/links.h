@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Reply steering from user space (loader/steer.c): the `steer` command, what
- * the agent calls to keep steering as the config asks, and the steering
- * section of `status`.
+ * Steering's XDP links: what `steer attach`/`steer detach` and the agent call
+ * to put steering where the config asks and take it off again.
  *
- * Pins, beside the socket side's (see state.h):
+ * Pins, beside the socket side's (see core/pins.h):
  *
  *   <pin dir>/maps/ps_steer_{pools,owner,hosts,local_macs,peer_macs,gen,stats,fwd}   the XDP program's maps
  *   <pin dir>/maps/ps_steer_meta    layout stamp (struct ps_meta, PS_STEER_LAYOUT_VERSION)
@@ -17,21 +16,21 @@
  * the build changed: then a new program replaces the old one in every link
  * (bpf_link_update), the links stay.
  */
-#ifndef PS_STEERING_H
-#define PS_STEERING_H
-
-#include "core/error.h"
+#ifndef PS_STEER_LINKS_H
+#define PS_STEER_LINKS_H
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <json-c/json.h>
+#include <net/if.h>
+#include <limits.h>
 #include <linux/types.h>
 
 #include "core/config.h"
+#include "core/error.h"
 #include "portslice.h"
 
-/* Loader-made maps (not in the BPF object): see above. */
-#define PS_STEER_NAMES_MAP "ps_steer_names"
+/* Steering links one run lists (interfaces of a host). */
+#define PS_MAX_STEER_LINKS 256
 
 /* One interface steering is asked for, and what became of it. */
 struct ps_steer_dev {
@@ -41,11 +40,14 @@ struct ps_steer_dev {
 	const char *result;       /* "attached", "updated", "refreshed"; NULL: not done */
 	int err;                  /* PS_STEER_KEEP_GOING: why not (negative errno) ... */
 	char error[1024];         /* ... and the message, which says what to do */
-	bool created;             /* steer.c's: a pin this run made, removed if the run fails */
+	bool created;             /* steer/links.c's: a pin this run made, removed if the run fails */
 };
 
 /* Names @d and looks its interface up in the current network namespace. */
 void ps_steer_dev_init(struct ps_steer_dev *d, const char *name);
+
+/* Fails with the message for an interface @d names that does not exist. */
+int ps_steer_no_such_interface(const struct ps_steer_dev *d, struct ps_error *error);
 
 /* How ps_steer_apply_locked() takes an interface that cannot be attached. */
 enum ps_steer_on_failure {
@@ -93,9 +95,6 @@ bool ps_steer_build_current(void);
 /* True when each of @devs has a live pinned steering link on its interface. */
 bool ps_steer_attached_all(const struct ps_steer_dev *devs, size_t n_devs);
 
-/* Warns about settings of @cfg that leave some replies undeliverable from @self. */
-void ps_steer_warn_config(const struct ps_config *cfg, const struct ps_host_cfg *self);
-
 /* Called for each interface ps_steer_detach_locked() takes steering off. */
 typedef void (*ps_steer_detached_fn)(const char *ifname, __u32 ifindex, void *arg);
 
@@ -110,12 +109,17 @@ typedef void (*ps_steer_detached_fn)(const char *ifname, __u32 ifindex, void *ar
 int ps_steer_detach_locked(const char *const *names, size_t n_names, bool all_but_named,
 			   ps_steer_detached_fn on_detached, void *arg, bool *maps_removed, struct ps_error *error);
 
-/*
- * The steering section of `status --json`: {"attached", "interfaces",
- * "counters", "forwarded_to"}. Never fails: what cannot be read is left out.
- */
-json_object *ps_steer_status_json(void);
-/* The same as text, for `status`. */
-void ps_steer_status_print(json_object *steering);
+/* A pinned steering link, as the kernel sees it. */
+struct ps_steer_link {
+	char ifname[IF_NAMESIZE]; /* from the pin's name */
+	char pin[PATH_MAX + 256];
+	int fd;
+	__u32 link_id, prog_id;
+	__u32 ifindex;            /* 0 once the interface is gone */
+};
+
+/* Every pinned steering link, sorted by pin name, at most @max. Returns how many, or a negative errno. */
+int ps_steer_links_list(struct ps_steer_link *links, size_t max);
+void ps_steer_links_close(struct ps_steer_link *links, size_t n);
 
 #endif
