@@ -13,7 +13,13 @@
 #include "core/log.h"
 #include "portslice.h"
 #include "core/version.h"
+#include "agent/agent.h"
+#include "doctor/doctor.h"
+#include "metrics.h"
+#include "sock/cmd.h"
+#include "status.h"
 #include "steer/cmd.h"
+#include "validate.h"
 
 static const struct ps_cmd *const commands[] = {
 	&ps_cmd_attach,

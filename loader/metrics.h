@@ -8,6 +8,7 @@
 #ifndef PS_METRICS_H
 #define PS_METRICS_H
 
+#include "core/cli.h"
 #include "core/error.h"
 
 #include <pthread.h>
@@ -51,5 +52,7 @@ struct ps_metrics_server;
 int ps_metrics_start(const char *addr_port, const struct ps_agent_metrics *agent, pthread_mutex_t *lock,
 		     struct ps_metrics_server **out, struct ps_error *error);
 void ps_metrics_stop(struct ps_metrics_server *srv);
+
+extern const struct ps_cmd ps_cmd_stats;
 
 #endif

@@ -61,12 +61,4 @@ int ps_cli_parse(const struct ps_cmd *cmd, int argc, char **argv, ps_opt_fn on_o
 		 struct ps_error *error);
 void ps_cli_usage(FILE *out, const struct ps_cmd *cmd);
 
-extern const struct ps_cmd ps_cmd_attach;
-extern const struct ps_cmd ps_cmd_detach;
-extern const struct ps_cmd ps_cmd_status;
-extern const struct ps_cmd ps_cmd_stats;
-extern const struct ps_cmd ps_cmd_doctor;
-extern const struct ps_cmd ps_cmd_agent;
-extern const struct ps_cmd ps_cmd_validate;
-
 #endif

@@ -7,6 +7,8 @@
 #ifndef PS_DOCTOR_DOCTOR_H
 #define PS_DOCTOR_DOCTOR_H
 
+#include "core/cli.h"
+
 #include <json-c/json.h>
 
 enum ps_check_verdict { PS_CHECK_OK, PS_CHECK_WARN, PS_CHECK_FAIL };
@@ -22,5 +24,7 @@ struct ps_doctor_report {
  */
 void ps_doctor_check(struct ps_doctor_report *r, enum ps_check_verdict v, const char *name, const char *fix,
 		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+extern const struct ps_cmd ps_cmd_doctor;
 
 #endif

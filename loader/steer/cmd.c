@@ -299,12 +299,6 @@ static const struct ps_opt steer_attach_opts[] = {
 	{ NULL },
 };
 
-static const struct ps_opt steer_detach_opts[] = {
-	{ "dev", OPT_DEV, "IFACE", "take steering off this interface; repeat for several" },
-	{ "all", OPT_ALL, NULL, "take steering off every interface and remove its maps" },
-	{ NULL },
-};
-
 static const char steer_attach_details[] =
 	"Loads the XDP program (native mode: the driver must support XDP) and pins its link\n"
 	"under <pin dir>/steer/IFACE. The maps get every pool of the config: its address, and\n"
@@ -312,6 +306,12 @@ static const char steer_attach_details[] =
 	"ids are positions in hosts:, so every host must read the same file. Attaching again\n"
 	"only rewrites the maps (a host joins, a slice moves): program and link stay; a\n"
 	"changed mode, host id or underlay address swaps the program inside the same links.";
+
+static const struct ps_opt steer_detach_opts[] = {
+	{ "dev", OPT_DEV, "IFACE", "take steering off this interface; repeat for several" },
+	{ "all", OPT_ALL, NULL, "take steering off every interface and remove its maps" },
+	{ NULL },
+};
 
 static const char steer_details[] =
 	"Subcommands (each has --help):\n"
