@@ -216,9 +216,7 @@ int ps_config_load_file(const char *path, struct ps_config *cfg, struct ps_error
 
 const struct ps_pool_cfg *ps_config_find_pool(const struct ps_config *cfg, const char *name)
 {
-	size_t i;
-
-	for (i = 0; i < cfg->n_pools; i++)
+	for (size_t i = 0; i < cfg->n_pools; i++)
 		if (!strcmp(cfg->pools[i].name, name))
 			return &cfg->pools[i];
 	return NULL;
@@ -226,27 +224,24 @@ const struct ps_pool_cfg *ps_config_find_pool(const struct ps_config *cfg, const
 
 const struct ps_slice_cfg *ps_pool_find_slice(const struct ps_pool_cfg *pool, const char *host)
 {
-	size_t i;
-
-	for (i = 0; i < pool->n_slices; i++)
+	for (size_t i = 0; i < pool->n_slices; i++)
 		if (!strcmp(pool->slices[i].host, host))
 			return &pool->slices[i];
 	return NULL;
 }
 
-const struct ps_host_cfg *ps_config_find_host(const struct ps_config *cfg, const char *name)
+/* Ids are positions in hosts:, so the lookup by name is the id's and ps_config_find_host() builds on it. */
+unsigned int ps_config_host_id(const struct ps_config *cfg, const char *name)
 {
 	for (size_t i = 0; i < cfg->n_hosts; i++)
 		if (!strcmp(cfg->hosts[i].name, name))
-			return &cfg->hosts[i];
-	return NULL;
+			return (unsigned int)i + 1;
+	return PS_STEER_NO_HOST;
 }
 
-unsigned int ps_config_host_id(const struct ps_config *cfg, const char *name)
+const struct ps_host_cfg *ps_config_find_host(const struct ps_config *cfg, const char *name)
 {
-	const struct ps_host_cfg *h = ps_config_find_host(cfg, name);
-
-	return h ? (unsigned int)(h - cfg->hosts) + 1 : PS_STEER_NO_HOST;
+	return ps_config_host_by_id(cfg, ps_config_host_id(cfg, name));
 }
 
 const struct ps_host_cfg *ps_config_host_by_id(const struct ps_config *cfg, unsigned int id)

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,29 +17,21 @@
 
 /* ---- hosts ----------------------------------------------------------- */
 
+static int ps_host_addr_taken(struct ps_ctx *ctx, int line, const char *path, const char *str, size_t i)
+{
+	return ps_invalid(ctx, line, path,
+		       "%s is already the address of host \"%s\" (line %d); each host needs its own underlay address",
+		       str, ctx->cfg->hosts[i].name, ctx->cfg->hosts[i].line);
+}
+
+static const struct ps_own_addr ps_host_addr = {
+	"host's underlay", "a host address", sizeof(struct ps_host_cfg),
+	offsetof(struct ps_host_cfg, family), offsetof(struct ps_host_cfg, addr), ps_host_addr_taken,
+};
+
 static int ps_parse_host_address(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
 {
-	struct ps_host_cfg *host = obj;
-	size_t i, idx = (size_t)(host - ctx->cfg->hosts);
-	char str[PS_ADDR_STR_LEN];
-	int ret;
-
-	ret = ps_parse_unicast(ctx, val, path, "host's underlay", "a host address", &host->family,
-			       host->addr);
-	if (ret)
-		return ret;
-	for (i = 0; i < idx; i++) {
-		const struct ps_host_cfg *o = &ctx->cfg->hosts[i];
-
-		if (o->family == host->family &&
-		    !memcmp(o->addr, host->addr, (size_t)ps_addr_len(host->family))) {
-			ps_format_addr(host->family, host->addr, str, sizeof(str));
-			return ps_invalid(ctx, ps_line(val), path,
-				       "%s is already the address of host \"%s\" (line %d); each host needs its own underlay address",
-				       str, o->name, o->line);
-		}
-	}
-	return 0;
+	return ps_parse_own_addr(ctx, val, path, &ps_host_addr, ctx->cfg->hosts, obj);
 }
 
 static const struct ps_key ps_host_keys[] = {
@@ -67,30 +60,30 @@ static int ps_check_slice_hosts(struct ps_ctx *ctx)
 	return 0;
 }
 
+static const struct ps_collection ps_host_list = {
+	YAML_MAPPING_NODE,
+	"list every host of the fleet with its underlay address, e.g. \"host-a: {address: 198.18.10.1}\", or drop the key",
+	"a mapping of host names to their addresses (host-a: {address: 198.18.10.1})",
+	PS_MAX_HOSTS - 1, "hosts", "", sizeof(struct ps_host_cfg),
+};
+
 int ps_parse_hosts(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
 {
 	struct ps_config *cfg = obj;
 	yaml_node_pair_t *pair;
 	char sub[PS_PATH_LEN];
 	bool bad = false;
-	size_t n;
 	int ret;
 
 	ctx->hosts_failed = true; /* until every host passed */
 	cfg->hosts_line = ctx->key_line;
-	ret = ps_collection(ctx, val, path, YAML_MAPPING_NODE,
-			    "list every host of the fleet with its underlay address, e.g. \"host-a: {address: 198.18.10.1}\", or drop the key",
-			    "a mapping of host names to their addresses (host-a: {address: 198.18.10.1})",
-			    PS_MAX_HOSTS - 1, "hosts", "", &n);
-	if (ret)
-		return ret;
-	cfg->hosts = calloc(n, sizeof(*cfg->hosts));
+	cfg->hosts = ps_collection_alloc(ctx, val, path, &ps_host_list, &ret);
 	if (!cfg->hosts)
-		return ps_oom(ctx);
+		return ret;
 
 	for (pair = val->data.mapping.pairs.start; pair < val->data.mapping.pairs.top; pair++) {
-		struct ps_host_cfg *host = &cfg->hosts[cfg->n_hosts];
 		yaml_node_t *key = ps_node(ctx, pair->key);
+		struct ps_host_cfg *host = &cfg->hosts[cfg->n_hosts];
 		const struct ps_host_cfg *dup;
 		const char *name;
 
@@ -124,6 +117,111 @@ int ps_parse_hosts(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void 
 }
 
 
+/* ---- name lists (steering.interfaces, cgroups[].pools) ----------------- */
+
+/* Checks a name of a ps_parse_names() list: 0, or the error it reported. */
+typedef int (*ps_name_fn)(struct ps_ctx *ctx, const yaml_node_t *item, const char *path, const char *s);
+
+/* A list of distinct names (list.size: one stored name, NUL included) and what one item is. */
+struct ps_names {
+	struct ps_collection list;
+	const char *what;       /* one item, for ps_scalar() */
+	ps_name_fn check;
+};
+
+/*
+ * A list of distinct names: a new array of one spec->list.size-byte string per
+ * item, *count of them stored, to be freed even when *ret (0 or the error)
+ * says an item had an error.
+ */
+static void *ps_parse_names(struct ps_ctx *ctx, const yaml_node_t *val, const char *path,
+			    const struct ps_names *spec, size_t *count, int *ret)
+{
+	size_t i, j, size = spec->list.size;
+	char sub[PS_PATH_LEN], *names;
+
+	names = ps_collection_alloc(ctx, val, path, &spec->list, ret);
+	if (!names)
+		return NULL;
+	for (i = 0; i < ps_seq_len(val); i++) {
+		yaml_node_t *item = ps_node(ctx, val->data.sequence.items.start[i]);
+		const char *s;
+
+		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+		*ret = ps_scalar(ctx, item, sub, spec->what, &s);
+		if (!*ret)
+			*ret = spec->check(ctx, item, sub, s);
+		for (j = 0; j < i && !*ret; j++)
+			if (!strcmp(names + j * size, s))
+				*ret = ps_invalid(ctx, ps_line(item), sub,
+						  "\"%s\" is listed twice (first at line %d); keep one", s,
+						  ps_item_line(ctx, val, j));
+		if (*ret)
+			break;
+		snprintf(names + i * size, size, "%s", s);
+		*count = i + 1;
+	}
+	return names;
+}
+
+static int ps_check_ifname(struct ps_ctx *ctx, const yaml_node_t *item, const char *path, const char *s)
+{
+	if (!ps_valid_ifname(s))
+		return ps_invalid(ctx, ps_line(item), path,
+			       "\"%.40s\" is not an interface name; names have 1-%d characters, none of them '/', ':' or blank",
+			       s, PS_IFNAME_LEN - 1);
+	return 0;
+}
+
+static const struct ps_names ps_ifnames = {
+	{ YAML_SEQUENCE_NODE, "list the interfaces replies arrive on, e.g. [eth0], or drop the key and pass --dev",
+	  "a list of interface names such as [eth0]", PS_MAX_STEER_IFACES, "interfaces", "", PS_IFNAME_LEN },
+	"an interface name such as eth0", ps_check_ifname,
+};
+
+/* A pool the file defines; pools with errors of their own are not a list to check names against. */
+static int ps_check_pool_ref(struct ps_ctx *ctx, const yaml_node_t *item, const char *path, const char *s)
+{
+	const struct ps_config *cfg = ctx->cfg;
+	char names[256] = "";
+	size_t j, off = 0;
+
+	if (ctx->pools_failed || !cfg->n_pools || ps_config_find_pool(cfg, s))
+		return 0;
+	for (j = 0; j < cfg->n_pools && off < sizeof(names); j++)
+		off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
+					j ? ", " : "", cfg->pools[j].name);
+	return ps_invalid(ctx, ps_line(item), path,
+		       "no pool is named \"%.40s\"; the pools are: %s", s, names);
+}
+
+static const struct ps_names ps_pool_names = {
+	{ YAML_SEQUENCE_NODE, "name pools, or drop the key to use every pool with a slice for the host",
+	  "a list of pool names such as [web]", PS_MAX_POOLS, "pools", "", PS_POOL_NAME_LEN },
+	"a pool name", ps_check_pool_ref,
+};
+
+/* The key handlers: each list's array has its own type, hence one handler per list. */
+static int ps_parse_steering_ifaces(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
+{
+	struct ps_steering_cfg *st = obj;
+	int ret;
+
+	st->interfaces = ps_parse_names(ctx, val, path, &ps_ifnames, &st->n_interfaces, &ret);
+	return ret;
+}
+
+static int ps_parse_cgroup_pools(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
+{
+	struct ps_cgroup_cfg *cg = obj;
+	int ret;
+
+	cg->pools = ps_parse_names(ctx, val, path, &ps_pool_names, &cg->n_pools, &ret);
+	return ret;
+}
+
+/* ---- steering -------------------------------------------------------- */
+
 const char *ps_steer_mode_name(enum ps_steer_mode mode)
 {
 	return mode == PS_STEER_ENCAP ? "encap" : "l2";
@@ -147,83 +245,6 @@ static int ps_parse_steering_mode(struct ps_ctx *ctx, yaml_node_t *val, const ch
 			       "\"%.40s\" is not a steering mode; use l2 (hosts share a segment: MAC rewrite) or encap (IP-in-IP to the owner's underlay address)",
 			       s);
 	return 0;
-}
-
-/* Checks a name of a ps_parse_names() list: 0, or the error it reported. */
-typedef int (*ps_name_fn)(struct ps_ctx *ctx, const yaml_node_t *item, const char *path, const char *s);
-
-/* A list of distinct names: its ps_collection() wording, then what one item is. */
-struct ps_names {
-	const char *if_empty, *expected;
-	size_t max;
-	const char *items;
-	const char *what;       /* one item, for ps_scalar() */
-	ps_name_fn check;
-	size_t size;            /* of one stored name, NUL included */
-};
-
-/*
- * A list of distinct names (steering.interfaces, cgroups[].pools): a new
- * array of one spec->size-byte string per item, *count of them stored, to be
- * freed even when *ret (0 or the error) says an item had an error.
- */
-static void *ps_parse_names(struct ps_ctx *ctx, const yaml_node_t *val, const char *path,
-			    const struct ps_names *spec, size_t *count, int *ret)
-{
-	char sub[PS_PATH_LEN], *names;
-	size_t i, j, n;
-
-	*ret = ps_collection(ctx, val, path, YAML_SEQUENCE_NODE, spec->if_empty, spec->expected,
-			     spec->max, spec->items, "", &n);
-	if (*ret)
-		return NULL;
-	names = calloc(n, spec->size);
-	if (!names) {
-		*ret = ps_oom(ctx);
-		return NULL;
-	}
-	for (i = 0; i < n; i++) {
-		yaml_node_t *item = ps_node(ctx, val->data.sequence.items.start[i]);
-		const char *s;
-
-		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-		*ret = ps_scalar(ctx, item, sub, spec->what, &s);
-		if (!*ret)
-			*ret = spec->check(ctx, item, sub, s);
-		for (j = 0; j < i && !*ret; j++)
-			if (!strcmp(names + j * spec->size, s))
-				*ret = ps_invalid(ctx, ps_line(item), sub,
-						  "\"%s\" is listed twice (first at line %d); keep one", s,
-						  ps_item_line(ctx, val, j));
-		if (*ret)
-			break;
-		snprintf(names + i * spec->size, spec->size, "%s", s);
-		*count = i + 1;
-	}
-	return names;
-}
-
-static int ps_check_ifname(struct ps_ctx *ctx, const yaml_node_t *item, const char *path, const char *s)
-{
-	if (!ps_valid_ifname(s))
-		return ps_invalid(ctx, ps_line(item), path,
-			       "\"%.40s\" is not an interface name; names have 1-%d characters, none of them '/', ':' or blank",
-			       s, PS_IFNAME_LEN - 1);
-	return 0;
-}
-
-static int ps_parse_steering_ifaces(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
-{
-	static const struct ps_names ifaces = {
-		"list the interfaces replies arrive on, e.g. [eth0], or drop the key and pass --dev",
-		"a list of interface names such as [eth0]", PS_MAX_STEER_IFACES, "interfaces",
-		"an interface name such as eth0", ps_check_ifname, PS_IFNAME_LEN,
-	};
-	struct ps_steering_cfg *st = obj;
-	int ret;
-
-	st->interfaces = ps_parse_names(ctx, val, path, &ifaces, &st->n_interfaces, &ret);
-	return ret;
 }
 
 static const struct ps_key ps_steering_keys[] = {
@@ -283,39 +304,7 @@ static int ps_parse_cgroup_path(struct ps_ctx *ctx, yaml_node_t *val, const char
 				       o->line);
 	}
 	cg->path = strndup(s, n);
-	if (!cg->path)
-		return ps_oom(ctx);
-	return 0;
-}
-
-/* A pool the file defines; pools with errors of their own are not a list to check names against. */
-static int ps_check_pool_ref(struct ps_ctx *ctx, const yaml_node_t *item, const char *path, const char *s)
-{
-	const struct ps_config *cfg = ctx->cfg;
-	char names[256] = "";
-	size_t j, off = 0;
-
-	if (ctx->pools_failed || !cfg->n_pools || ps_config_find_pool(cfg, s))
-		return 0;
-	for (j = 0; j < cfg->n_pools && off < sizeof(names); j++)
-		off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
-					j ? ", " : "", cfg->pools[j].name);
-	return ps_invalid(ctx, ps_line(item), path,
-		       "no pool is named \"%.40s\"; the pools are: %s", s, names);
-}
-
-static int ps_parse_cgroup_pools(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
-{
-	static const struct ps_names pools = {
-		"name pools, or drop the key to use every pool with a slice for the host",
-		"a list of pool names such as [web]", PS_MAX_POOLS, "pools",
-		"a pool name", ps_check_pool_ref, PS_POOL_NAME_LEN,
-	};
-	struct ps_cgroup_cfg *cg = obj;
-	int ret;
-
-	cg->pools = ps_parse_names(ctx, val, path, &pools, &cg->n_pools, &ret);
-	return ret;
+	return cg->path ? 0 : ps_oom(ctx);
 }
 
 static const struct ps_key ps_cgroup_keys[] = {
@@ -323,35 +312,24 @@ static const struct ps_key ps_cgroup_keys[] = {
 	{ "pools", false, ps_parse_cgroup_pools },
 };
 
+static const struct ps_entries ps_cgroup_list = {
+	.list = {
+		YAML_SEQUENCE_NODE, "list cgroups (\"- path: /sys/fs/cgroup/app.slice\"), or drop the key",
+		"a list of cgroups (\"- path: ...\" entries)", PS_MAX_ATTACHMENTS, "cgroups", "",
+		sizeof(struct ps_cgroup_cfg),
+	},
+	.what = "a cgroup (a mapping with path and, optionally, pools)",
+	.line = offsetof(struct ps_cgroup_cfg, line),
+};
+
 int ps_parse_cgroups(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
 {
 	struct ps_config *cfg = obj;
-	char sub[PS_PATH_LEN];
-	bool bad = false;
-	size_t i, n;
 	int ret;
 
-	ret = ps_collection(ctx, val, path, YAML_SEQUENCE_NODE,
-			    "list cgroups (\"- path: /sys/fs/cgroup/app.slice\"), or drop the key",
-			    "a list of cgroups (\"- path: ...\" entries)", PS_MAX_ATTACHMENTS, "cgroups", "", &n);
-	if (ret)
-		return ret;
-	cfg->cgroups = calloc(n, sizeof(*cfg->cgroups));
+	cfg->cgroups = ps_collection_alloc(ctx, val, path, &ps_cgroup_list.list, &ret);
 	if (!cfg->cgroups)
-		return ps_oom(ctx);
-	for (i = 0; i < n; i++) {
-		yaml_node_t *item = ps_node(ctx, val->data.sequence.items.start[i]);
-		struct ps_cgroup_cfg *cg = &cfg->cgroups[i];
-
-		cfg->n_cgroups = i + 1;
-		cg->line = ps_line(item);
-		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-		ret = ps_parse_keys(ctx, item, sub, "a cgroup (a mapping with path and, optionally, pools)",
-				    PS_KEYS(ps_cgroup_keys), cg);
-		if (ret == -ENOMEM)
-			return ret;
-		bad |= ret != 0;
-	}
-	return bad ? -EINVAL : 0;
+		return ret;
+	return ps_parse_entries(ctx, val, path, &ps_cgroup_list, PS_KEYS(ps_cgroup_keys), cfg->cgroups,
+				&cfg->n_cgroups);
 }
-

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,30 +45,28 @@ static int ps_parse_pool_name(struct ps_ctx *ctx, yaml_node_t *val, const char *
 	return 0;
 }
 
+static int ps_pool_addr_taken(struct ps_ctx *ctx, int line, const char *path, const char *str, size_t i)
+{
+	return ps_invalid(ctx, line, path,
+		       "%s is already the address of pool \"%s\" (pools[%zu], line %d); each pool needs its own address",
+		       str, ctx->cfg->pools[i].name, i, ctx->cfg->pools[i].line);
+}
+
+static const struct ps_own_addr ps_pool_addr = {
+	"pool's shared", "a pool address", sizeof(struct ps_pool_cfg),
+	offsetof(struct ps_pool_cfg, family), offsetof(struct ps_pool_cfg, addr), ps_pool_addr_taken,
+};
+
 static int ps_parse_pool_address(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
 {
-	struct ps_pool_cfg *pool = obj;
-	size_t i, idx = ps_pool_index(ctx, pool);
-	char str[PS_ADDR_STR_LEN];
-	int ret;
-
-	ret = ps_parse_unicast(ctx, val, path, "pool's shared", "a pool address", &pool->family,
-			       pool->addr);
-	if (ret)
-		return ret;
-	for (i = 0; i < idx; i++) {
-		const struct ps_pool_cfg *o = &ctx->cfg->pools[i];
-
-		if (o->family == pool->family &&
-		    !memcmp(o->addr, pool->addr, (size_t)ps_addr_len(pool->family))) {
-			ps_format_addr(pool->family, pool->addr, str, sizeof(str));
-			return ps_invalid(ctx, ps_line(val), path,
-				       "%s is already the address of pool \"%s\" (pools[%zu], line %d); each pool needs its own address",
-				       str, o->name, i, o->line);
-		}
-	}
-	return 0;
+	return ps_parse_own_addr(ctx, val, path, &ps_pool_addr, ctx->cfg->pools, obj);
 }
+
+/* The refusals of a prefix that quote it alone: one message per reason, not one branch each. */
+static const char *const ps_prefix_errs[] = {
+	[PS_PREFIX_BAD_ADDR] = "\"%.64s\" is not an address prefix; write ADDR/LEN such as 10.0.0.0/8 or 2001:db8::/32",
+	[PS_PREFIX_BAD_LEN]  = "\"%.64s\": the prefix length must be a decimal number without leading zeros",
+};
 
 static int ps_parse_pool_dsts(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
 {
@@ -96,6 +95,7 @@ static int ps_parse_pool_dsts(struct ps_ctx *ctx, yaml_node_t *val, const char *
 	for (i = 0; i < n; i++) {
 		yaml_node_t *item = ps_node(ctx, val->data.sequence.items.start[i]);
 		struct ps_prefix *p = &pool->dsts[i], masked;
+		enum ps_prefix_err err;
 		char str[PS_PREFIX_STR_LEN];
 		const char *s;
 
@@ -103,23 +103,14 @@ static int ps_parse_pool_dsts(struct ps_ctx *ctx, yaml_node_t *val, const char *
 		ret = ps_scalar(ctx, item, sub, "a destination prefix such as 10.0.0.0/8", &s);
 		if (ret)
 			return ret;
-		switch (ps_prefix_parse(s, p)) {
-		case PS_PREFIX_OK:
-			break;
-		case PS_PREFIX_BAD_ADDR:
-			return ps_invalid(ctx, ps_line(item), sub,
-				       "\"%.64s\" is not an address prefix; write ADDR/LEN such as 10.0.0.0/8 or 2001:db8::/32",
-				       s);
-		case PS_PREFIX_BAD_LEN:
-			return ps_invalid(ctx, ps_line(item), sub,
-				       "\"%.64s\": the prefix length must be a decimal number without leading zeros",
-				       s);
-		case PS_PREFIX_LEN_RANGE:
+		err = ps_prefix_parse(s, p);
+		if (err == PS_PREFIX_LEN_RANGE)
 			return ps_invalid(ctx, ps_line(item), sub,
 				       "\"%.64s\": prefix length out of range; %s prefixes are /0 to /%d",
 				       s, p->family == AF_INET ? "IPv4" : "IPv6",
 				       ps_max_prefix_len(p->family));
-		}
+		if (err != PS_PREFIX_OK)
+			return ps_invalid(ctx, ps_line(item), sub, ps_prefix_errs[err], s);
 		/* family 0: the address had an error of its own, reported already. */
 		if (pool->family && p->family != pool->family)
 			return ps_invalid(ctx, ps_line(item), sub,
@@ -145,6 +136,14 @@ static int ps_parse_pool_dsts(struct ps_ctx *ctx, yaml_node_t *val, const char *
 	}
 	return 0;
 }
+
+/* Likewise for a port range. */
+static const char *const ps_range_errs[] = {
+	[PS_RANGE_SYNTAX]       = "\"%.40s\" is not a port range; write LO-HI (e.g. 20000-20999) or a single port, decimal, without blanks or signs",
+	[PS_RANGE_LEADING_ZERO] = "\"%s\": write ports without leading zeros",
+	[PS_RANGE_ZERO]         = "\"%s\": port 0 is not a usable port; ports are 1-65535",
+	[PS_RANGE_TOO_BIG]      = "\"%.40s\": port out of range; ports are 1-65535",
+};
 
 /* "20000-20999", or "20500" for a single port, as it is written. */
 static const char *ps_range_str(struct ps_port_range r, char buf[12])
@@ -247,27 +246,28 @@ out:
 }
 
 
+static const struct ps_collection ps_slice_list = {
+	YAML_MAPPING_NODE, "give at least one host a port range, e.g. \"host-a: 20000-20999\"",
+	"a mapping of host names to port ranges (host-a: 20000-20999)", 0, NULL, NULL,
+	sizeof(struct ps_slice_cfg),
+};
+
 static int ps_parse_pool_slices(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
 {
 	struct ps_pool_cfg *pool = obj;
 	yaml_node_pair_t *pair;
 	char sub[PS_PATH_LEN];
-	size_t n;
 	int ret;
 
-	ret = ps_collection(ctx, val, path, YAML_MAPPING_NODE,
-			    "give at least one host a port range, e.g. \"host-a: 20000-20999\"",
-			    "a mapping of host names to port ranges (host-a: 20000-20999)", 0, NULL, NULL, &n);
-	if (ret)
-		return ret;
-	pool->slices = calloc(n, sizeof(*pool->slices));
+	pool->slices = ps_collection_alloc(ctx, val, path, &ps_slice_list, &ret);
 	if (!pool->slices)
-		return ps_oom(ctx);
+		return ret;
 
 	for (pair = val->data.mapping.pairs.start; pair < val->data.mapping.pairs.top; pair++) {
 		struct ps_slice_cfg *slice = &pool->slices[pool->n_slices];
 		yaml_node_t *key = ps_node(ctx, pair->key);
 		yaml_node_t *rv = ps_node(ctx, pair->value);
+		enum ps_range_err err;
 		const char *host, *s;
 
 		ret = ps_host_key(ctx, key, path, &host);
@@ -278,30 +278,16 @@ static int ps_parse_pool_slices(struct ps_ctx *ctx, yaml_node_t *val, const char
 		ret = ps_scalar(ctx, rv, sub, "a port range such as 20000-20999", &s);
 		if (ret)
 			return ret;
-		switch (ps_range_parse(s, &slice->range)) {
-		case PS_RANGE_OK:
-			break;
-		case PS_RANGE_SYNTAX:
-			return ps_invalid(ctx, ps_line(rv), sub,
-				       "\"%.40s\" is not a port range; write LO-HI (e.g. 20000-20999) or a single port, decimal, without blanks or signs",
-				       s);
-		case PS_RANGE_LEADING_ZERO:
-			return ps_invalid(ctx, ps_line(rv), sub,
-				       "\"%s\": write ports without leading zeros", s);
-		case PS_RANGE_ZERO:
-			return ps_invalid(ctx, ps_line(rv), sub,
-				       "\"%s\": port 0 is not a usable port; ports are 1-65535", s);
-		case PS_RANGE_TOO_BIG:
-			return ps_invalid(ctx, ps_line(rv), sub,
-				       "\"%.40s\": port out of range; ports are 1-65535", s);
-		case PS_RANGE_REVERSED: {
+		err = ps_range_parse(s, &slice->range);
+		if (err == PS_RANGE_REVERSED) {
 			const char *dash = strchr(s, '-');
 
 			return ps_invalid(ctx, ps_line(rv), sub,
 				       "\"%s\" is reversed (LO > HI); write %s-%.*s",
 				       s, dash + 1, (int)(dash - s), s);
 		}
-		}
+		if (err != PS_RANGE_OK)
+			return ps_invalid(ctx, ps_line(rv), sub, ps_range_errs[err], s);
 		slice->host = strdup(host);
 		if (!slice->host)
 			return ps_oom(ctx);
@@ -355,7 +341,8 @@ static const struct ps_key ps_pool_keys[] = {
  * entries per family. A host may be in every pool, so the whole file must
  * fit, not only one host's share of it.
  */
-static int ps_check_dst_total(struct ps_ctx *ctx, const struct ps_pool_cfg *pool, const char *path)
+static int ps_check_dst_total(struct ps_ctx *ctx, const struct ps_pool_cfg *pool, const char *path,
+			      int line)
 {
 	size_t *total = pool->family == AF_INET ? &ctx->n_dsts4 : &ctx->n_dsts6;
 	char sub[PS_PATH_LEN];
@@ -364,56 +351,49 @@ static int ps_check_dst_total(struct ps_ctx *ctx, const struct ps_pool_cfg *pool
 	if (*total <= PS_MAX_DST_PREFIXES)
 		return 0;
 	ps_join(sub, path, "destinations");
-	return ps_invalid(ctx, ctx->dsts_line ? ctx->dsts_line : pool->line, sub,
+	return ps_invalid(ctx, line, sub,
 		       "brings the %s destinations of all pools to %zu; at most %d fit, counting each pool's prefixes separately (a pool without destinations counts 1)",
 		       pool->family == AF_INET ? "IPv4" : "IPv6", *total, PS_MAX_DST_PREFIXES);
 }
 
+/* A pool without errors of its own: its default destinations, then the totals of all pools. */
+static int ps_pool_done(struct ps_ctx *ctx, void *entry, const char *path)
+{
+	struct ps_pool_cfg *pool = entry;
+	/* A pool that parsed with destinations had its destinations key parsed last. */
+	int line = pool->dsts ? ctx->dsts_line : pool->line;
+
+	if (!pool->dsts) {
+		pool->dsts = calloc(1, sizeof(*pool->dsts));
+		if (!pool->dsts)
+			return ps_oom(ctx);
+		pool->dsts[0].family = pool->family;
+		pool->n_dsts = 1;
+	}
+	return ps_check_dst_total(ctx, pool, path, line);
+}
+
+static const struct ps_entries ps_pool_list = {
+	.list = {
+		YAML_SEQUENCE_NODE, "define at least one pool", "a list of pools (\"- name: ...\" entries)",
+		PS_MAX_POOLS, "pools", "", sizeof(struct ps_pool_cfg),
+	},
+	.what = "a pool (a mapping with name, address and slices)",
+	.line = offsetof(struct ps_pool_cfg, line),
+	.done = ps_pool_done,
+};
+
 int ps_parse_pools(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
 {
 	struct ps_config *cfg = obj;
-	char sub[PS_PATH_LEN];
-	bool bad = false;
-	size_t i, n;
 	int ret;
 
 	ctx->pools_failed = true; /* until every pool passed */
-	ret = ps_collection(ctx, val, path, YAML_SEQUENCE_NODE, "define at least one pool",
-			    "a list of pools (\"- name: ...\" entries)", PS_MAX_POOLS, "pools", "", &n);
-	if (ret)
-		return ret;
-	cfg->pools = calloc(n, sizeof(*cfg->pools));
+	cfg->pools = ps_collection_alloc(ctx, val, path, &ps_pool_list.list, &ret);
 	if (!cfg->pools)
-		return ps_oom(ctx);
-
-	for (i = 0; i < n; i++) {
-		yaml_node_t *item = ps_node(ctx, val->data.sequence.items.start[i]);
-		struct ps_pool_cfg *pool = &cfg->pools[i];
-
-		/* Counted before parsing so that a failure frees what is half-built. */
-		cfg->n_pools = i + 1;
-		pool->line = ps_line(item);
-		ctx->dsts_line = 0;
-		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-		ret = ps_parse_keys(ctx, item, sub, "a pool (a mapping with name, address and slices)",
-				    PS_KEYS(ps_pool_keys), pool);
-		if (ret == -ENOMEM)
-			return ret;
-		if (ret) {
-			/* The next pool is checked all the same. */
-			bad = true;
-			continue;
-		}
-		if (!pool->dsts) {
-			pool->dsts = calloc(1, sizeof(*pool->dsts));
-			if (!pool->dsts)
-				return ps_oom(ctx);
-			pool->dsts[0].family = pool->family;
-			pool->n_dsts = 1;
-		}
-		if (ps_check_dst_total(ctx, pool, sub))
-			bad = true;
-	}
-	ctx->pools_failed = bad;
-	return bad ? -EINVAL : 0;
+		return ret;
+	ret = ps_parse_entries(ctx, val, path, &ps_pool_list, PS_KEYS(ps_pool_keys), cfg->pools,
+			       &cfg->n_pools);
+	ctx->pools_failed = ret != 0;
+	return ret;
 }

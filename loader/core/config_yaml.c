@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/config_yaml.h"
@@ -265,6 +266,48 @@ int ps_parse_keys(struct ps_ctx *ctx, yaml_node_t *map, const char *path,
 	return ret;
 }
 
+void *ps_collection_alloc(struct ps_ctx *ctx, const yaml_node_t *val, const char *path,
+			  const struct ps_collection *c, int *ret)
+{
+	void *array;
+	size_t n;
+
+	*ret = ps_collection(ctx, val, path, c->type, c->if_empty, c->expected, c->max, c->items,
+			     c->per, &n);
+	if (*ret)
+		return NULL;
+	array = calloc(n, c->size);
+	if (!array)
+		*ret = ps_oom(ctx);
+	return array;
+}
+
+int ps_parse_entries(struct ps_ctx *ctx, yaml_node_t *val, const char *path,
+		     const struct ps_entries *spec, const struct ps_key *keys, size_t n_keys,
+		     void *array, size_t *count)
+{
+	char sub[PS_PATH_LEN];
+	bool bad = false;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < ps_seq_len(val); i++) {
+		yaml_node_t *item = ps_node(ctx, val->data.sequence.items.start[i]);
+		char *entry = (char *)array + i * spec->list.size;
+
+		*count = i + 1;
+		*(int *)(entry + spec->line) = ps_line(item);
+		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+		ret = ps_parse_keys(ctx, item, sub, spec->what, keys, n_keys, entry);
+		if (!ret && spec->done)
+			ret = spec->done(ctx, entry, sub);
+		if (ret == -ENOMEM)
+			return ret;
+		bad |= ret != 0;
+	}
+	return bad ? -EINVAL : 0;
+}
+
 /* ---- values several sections check ----------------------------------- */
 
 int ps_check_name(struct ps_ctx *ctx, int line, const char *path, const char *kind, const char *s,
@@ -343,6 +386,30 @@ int ps_parse_unicast(struct ps_ctx *ctx, yaml_node_t *val, const char *path,
 			return ps_invalid(ctx, ps_line(val), path,
 				       "%s is an IPv4-mapped IPv6 address; write the IPv4 form %s",
 				       s, str);
+		}
+	}
+	return 0;
+}
+
+int ps_parse_own_addr(struct ps_ctx *ctx, yaml_node_t *val, const char *path,
+		      const struct ps_own_addr *own, const void *entries, void *entry)
+{
+	size_t i, idx = (size_t)((const char *)entry - (const char *)entries) / own->size;
+	int *family = (int *)((char *)entry + own->family);
+	uint8_t *addr = (uint8_t *)entry + own->addr;
+	char str[PS_ADDR_STR_LEN];
+	int ret;
+
+	ret = ps_parse_unicast(ctx, val, path, own->whose, own->role, family, addr);
+	if (ret)
+		return ret;
+	for (i = 0; i < idx; i++) {
+		const char *o = (const char *)entries + i * own->size;
+
+		if (*(const int *)(o + own->family) == *family &&
+		    !memcmp(o + own->addr, addr, (size_t)ps_addr_len(*family))) {
+			ps_format_addr(*family, addr, str, sizeof(str));
+			return own->taken(ctx, ps_line(val), path, str, i);
 		}
 	}
 	return 0;

@@ -30,7 +30,7 @@ struct ps_ctx {
 	yaml_document_t *doc;
 	struct ps_config *cfg;
 	struct ps_error *err;
-	int dsts_line;                 /* of the pool being parsed, 0: default */
+	int dsts_line;                 /* of the destinations key parsed last */
 	int key_line;                  /* of the key whose handler runs */
 	size_t n_dsts4, n_dsts6;       /* over the pools parsed so far */
 	bool pools_failed;             /* pools: had errors: checks that read it are skipped */
@@ -102,6 +102,40 @@ int  ps_collection(struct ps_ctx *ctx, const yaml_node_t *val, const char *path,
 int  ps_parse_keys(struct ps_ctx *ctx, yaml_node_t *map, const char *path,
 		   const char *what, const struct ps_key *keys, size_t n_keys, void *obj);
 
+/* A list or mapping value as ps_collection() checks it, and the size of one element of its array. */
+struct ps_collection {
+	yaml_node_type_t type;
+	const char *if_empty, *expected;
+	size_t max;
+	const char *items, *per;
+	size_t size;
+};
+
+/* ps_collection(), then a zeroed array of one element per entry; NULL with *ret set when that fails. */
+void *ps_collection_alloc(struct ps_ctx *ctx, const yaml_node_t *val, const char *path,
+			  const struct ps_collection *c, int *ret);
+
+/*
+ * A list whose items are mappings of one key table (pools:, cgroups:), each
+ * parsed into its own element of an array of entries.
+ */
+struct ps_entries {
+	struct ps_collection list;
+	const char *what;                 /* one item, for ps_parse_keys() */
+	size_t line;                      /* offsetof an entry's int line */
+	/* Checks across entries, of one that parsed without errors (@path its path); NULL: none. */
+	int (*done)(struct ps_ctx *ctx, void *entry, const char *path);
+};
+
+/*
+ * Each item into its element of @array, counted in *count before it is
+ * parsed so that a failure frees what is half-built; an item with errors
+ * does not stop the next. @keys as for ps_parse_keys().
+ */
+int  ps_parse_entries(struct ps_ctx *ctx, yaml_node_t *val, const char *path,
+		      const struct ps_entries *spec, const struct ps_key *keys, size_t n_keys,
+		      void *array, size_t *count);
+
 /*
  * A pool or host name (@kind "pool", "host"): not @empty, at most @max
  * characters, accepted by @valid. 0, or the error reported.
@@ -116,5 +150,20 @@ int  ps_host_key(struct ps_ctx *ctx, const yaml_node_t *key, const char *path, c
  */
 int  ps_parse_unicast(struct ps_ctx *ctx, yaml_node_t *val, const char *path,
 		      const char *whose, const char *role, int *family, uint8_t addr[16]);
+
+/*
+ * An entry's own address (pools[].address, hosts.NAME.address), which no
+ * two entries of a section may share: where an entry keeps it, and how a
+ * taken one is worded (@str the address, @i the entry that has it).
+ */
+struct ps_own_addr {
+	const char *whose, *role;      /* as ps_parse_unicast() takes them */
+	size_t size, family, addr;     /* sizeof an entry, offsetof its family and addr */
+	int (*taken)(struct ps_ctx *ctx, int line, const char *path, const char *str, size_t i);
+};
+
+/* ps_parse_unicast() into @entry, an element of @entries, refusing an address an earlier one has. */
+int  ps_parse_own_addr(struct ps_ctx *ctx, yaml_node_t *val, const char *path,
+		       const struct ps_own_addr *own, const void *entries, void *entry);
 
 #endif /* PS_CONFIG_YAML_H */
