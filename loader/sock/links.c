@@ -50,7 +50,7 @@ bool ps_cgroups_any(void)
 
 bool ps_steer_links_any(void)
 {
-	/* steer.c names its temporaries "tmp:IFNAME"; ':' is never in an interface name. */
+	/* steer/links.c names its temporaries "tmp:IFNAME"; ':' is never in an interface name. */
 	return ps_pins_any(PS_PINS_STEER, "tmp:");
 }
 
