@@ -68,6 +68,14 @@
 
 /* ps_pool.flags */
 #define PS_POOL_ACTIVE (1U << 0) /* this host has a slice in the pool */
+/*
+ * Peer-to-peer pool (config `p2p: true`, README "Peer-to-peer
+ * applications"): a wildcard bind of a slice port is moved to the pool
+ * address, binds of a slice port share it as BSD does, and a bound socket
+ * cannot connect on a quarantined tuple. Programs that predate the bit
+ * ignore it: the pins' layout is unchanged.
+ */
+#define PS_POOL_P2P (1U << 1)
 
 /* A pool as this host sees it: its shared address and this host's slice. */
 struct ps_pool {
