@@ -615,8 +615,12 @@ int ps_sock_release(struct bpf_sock *ctx)
 
 	if (!st || !(st->flags & PS_HOLDS))
 		return SYS_PROCEED;
-	/* UDP, or TCP that never connected (or already ended): nothing follows. */
-	if (ctx->protocol != IPPROTO_TCP || ctx->state == BPF_TCP_CLOSE) {
+	/*
+	 * UDP, TCP that never connected (or already ended), or a listener
+	 * (close() takes it to CLOSE with no TIME_WAIT, and no state callback
+	 * was asked for it): nothing follows.
+	 */
+	if (ctx->protocol != IPPROTO_TCP || ctx->state == BPF_TCP_CLOSE || ctx->state == BPF_TCP_LISTEN) {
 		ps_release(st, cookie);
 		return SYS_PROCEED;
 	}
