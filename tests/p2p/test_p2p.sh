@@ -105,7 +105,7 @@ p2p_topo() {
 	YAML
 	for h in $E2E_HOSTS; do
 		eval "CG$h=\$(cg_create host-$h)"
-		eval "PORTSLICE_PIN_DIR=\$(hpin $h) \"\$PS\" attach --cgroup \"\$CG$h\" --config \"\$CONF\" --host host-$h" \
+		eval "PORTSLICE_PIN_DIR=\$(hpin $h) in_net \"\$(hns $h)\" \"\$PS\" attach --cgroup \"\$CG$h\" --config \"\$CONF\" --host host-$h" \
 			>/dev/null || die "portslice attach (host-$h)"
 		steer_attach $h
 	done
