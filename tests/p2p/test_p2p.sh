@@ -365,3 +365,62 @@ s.close()" || die "listen on the wildcard and close"
 	wait_field web ports_bound 0 "ports bound after the listener closed"
 	wait_field web ports_in_use 0 "ports in use after the listener closed"
 }
+
+# IPv6: a bind of :: to a port of an IPv6 P2P pool's slice moves to its
+# address, and a dial from the port leaves from there.
+t_ipv6_wildcard_moves() {
+	local out
+	std_setup
+	sed -i 's/^  - name: web6$/  - name: web6\n    p2p: true/' "$CONF"
+	attach
+	serve srv --tcp "[$SRV6]:8080"
+	out=$(in_cg "$CG" "$NS" python3 - "$POOL6" "$SRV6" <<-'PY'
+	import socket, sys
+	pool, srv = sys.argv[1], sys.argv[2]
+	lsn = socket.socket(socket.AF_INET6)
+	lsn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+	lsn.bind(("::", 20600))
+	lsn.listen(1)
+	d = socket.socket(socket.AF_INET6)
+	d.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+	d.bind(("::", 20600))
+	d.connect((srv, 8080))
+	print(lsn.getsockname()[0], lsn.getsockname()[1], d.getsockname()[0], d.getsockname()[1])
+	PY
+	)
+	expect_eq "$out" "$POOL6 20600 $POOL6 20600" "listener and dialer of [::]:20600"
+	# An IPv4 wildcard bind of the same port number is not the IPv6 pool's.
+	out=$(in_cg "$CG" "$NS" python3 -c "
+import socket
+s = socket.socket()
+s.bind(('0.0.0.0', 20600))
+print(s.getsockname()[0])")
+	expect_eq "$out" 0.0.0.0 "IPv4 wildcard bind with only an IPv6 P2P pool"
+}
+
+# UDP: a connected socket of the listen port that closed leaves its tuple
+# quarantined; the same dial again gets EADDRNOTAVAIL, another peer does not.
+t_udp_quarantine() {
+	local out
+	std_setup
+	sed -i 's/^  - name: web$/  - name: web\n    p2p: true/' "$CONF"
+	attach
+	out=$(in_cg "$CG" "$NS" python3 - "$SRV4" <<-'PY'
+	import errno, socket, sys
+	def dial(port):
+	    s = socket.socket(type=socket.SOCK_DGRAM)
+	    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+	    s.bind(("0.0.0.0", 20700))
+	    try:
+	        s.connect((sys.argv[1], port))
+	        return "ok"
+	    except OSError as e:
+	        return errno.errorcode[e.errno]
+	    finally:
+	        s.close()
+	print(dial(8080), dial(8080), dial(8081))
+	PY
+	)
+	expect_eq "$out" "ok EADDRNOTAVAIL ok" "UDP dials from the listen port: first, the same again, another peer"
+	expect_eq "$(status_field web counters.udp.quarantined)" 1 "quarantined UDP dials"
+}
