@@ -492,7 +492,7 @@ static __always_inline int ps_bind(struct bpf_sock_addr *ctx, __u32 ctx_family, 
 		word = ps_port_word(slot, ctx->protocol, port);
 		if (!word)
 			return ps_reject(-EADDRINUSE);
-		if (ps_pool_p2p(pool) && ps_p2p_bind_reuse(ctx, word))
+		if (ps_pool_p2p(pool) && ctx->protocol == IPPROTO_TCP && ps_p2p_bind_reuse(ctx, word))
 			return ps_reject(-EADDRINUSE);
 		if (!ps_port_bind(PS_STATS_INDEX(slot, ctx->protocol), word)) {
 			ps_count(slot, ctx->protocol, bind_in_use);

@@ -8,13 +8,16 @@
  *
  *   - bind(wildcard, P) with P in the host's slice of a P2P pool is moved
  *     to bind(pool address, P) (the bind hook may rewrite the address);
- *   - a bind of a slice port gets SO_REUSEADDR and SO_REUSEPORT, so that a
- *     dialing socket may bind the port of a listener whatever the order of
- *     bind() and listen() (the kernel alone wants SO_REUSEPORT on both
- *     sockets once one listens). A socket that asked for neither only gets
- *     them when nobody holds the port yet: the first binder (the listener)
- *     lets others in, a later one without the options is refused, as BSD
- *     refuses it;
+ *   - a TCP bind of a slice port gets SO_REUSEADDR and SO_REUSEPORT, so
+ *     that a dialing socket may bind the port of a listener whatever the
+ *     order of bind() and listen() (the kernel alone wants SO_REUSEPORT on
+ *     both sockets once one listens). A socket that asked for neither only
+ *     gets them when nobody holds the port yet: the first binder (the
+ *     listener) lets others in, a later one without the options is
+ *     refused, as BSD refuses it. UDP binds keep the application's
+ *     options: UDP has no listen(), QUIC sends from its listening socket,
+ *     and SO_REUSEPORT given to a UDP socket that did not ask would let a
+ *     later one take a share of its datagrams;
  *   - connect() of a socket bound to a slice port claims its 4-tuple (as in
  *     every pool) and, here, also fails with EADDRNOTAVAIL on a tuple that
  *     ended less than reuse_delay ago, so the application falls back to an
@@ -78,8 +81,8 @@ static __always_inline bool ps_p2p_opt_set(struct bpf_sock_addr *ctx, int opt)
 }
 
 /*
- * bind(pool, P) of a P2P slice port, before the kernel's bind: share the
- * port as BSD does (see the top of this file). @word is the port's word:
+ * TCP bind(pool, P) of a P2P slice port, before the kernel's bind: share
+ * the port as BSD does (see the top of this file). @word is the port's word:
  * its bind bits say whether another socket holds the port already.
  * Returns 0, or -1 when the options could not be set.
  */
