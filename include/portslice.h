@@ -186,7 +186,7 @@ struct ps_stats {
 	__u64 released_unseen; /* claims given back at TCP's CLOSE of a socket whose release never ran */
 	__u64 release_lost;   /* releases that found their claim gone or not theirs (a bug) */
 	__u64 tw_reused;      /* TIME_WAIT tuples handed out again, as the kernel would reuse them */
-	__u64 quarantined;    /* candidates skipped: the tuple ended less than reuse_delay ago */
+	__u64 quarantined;    /* candidates skipped, or P2P dials refused: the tuple ended less than reuse_delay ago */
 	__u64 send_conflicts; /* sendmsg refused: another socket holds the tuple */
 	__u64 bind_in_use;    /* bind(pool, P) refused: connected sockets use the port */
 };
