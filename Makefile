@@ -3,6 +3,7 @@
 # make            build BPF objects, skeletons and build/portslice
 # make test       every test (installs missing Debian packages first)
 # make demo       the main job on a built-in default, explained as it runs
+# make demo-p2p   two peers meet through a rendezvous server and punch through NATs
 # make deps       install the Debian packages the build and tests need
 # V=1             show full commands
 # BPF_EXTRA_CFLAGS=...  more clang flags for the BPF objects (the upgrade
@@ -21,12 +22,13 @@ ARCH       := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 # topology, curl, systemd-analyze and python3 for the agent's; nginx with its
 # echo module, haproxy, apache2-utils (ab), curl and python3 for the
 # compatibility matrix, tests/compat), man pages (groff), packaging (debhelper,
-# lintian: make deb) and deploy/'s checks (python3-yaml).
+# lintian: make deb), deploy/'s checks (python3-yaml) and the P2P tests' NAT
+# router (nftables, conntrack: tests/p2p).
 DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev \
 	    libjson-c-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev \
 	    pkg-config iproute2 make gcc jq ethtool tcpdump curl systemd groff-base python3 \
 	    nginx libnginx-mod-http-echo haproxy apache2-utils \
-	    git build-essential dpkg-dev debhelper lintian python3-yaml
+	    git build-essential dpkg-dev debhelper lintian python3-yaml nftables conntrack
 
 CFLAGS     ?= -O2 -g
 # The commit the binary is built from (portslice --version, portslice_build_info);
@@ -81,7 +83,7 @@ TOOL_BINS  := $(patsubst tests/tools/%.c,$(OUTPUT)/tests/%,$(TOOL_SRCS))
 .DELETE_ON_ERROR:
 # Kept between runs: skeletons are inputs of every loader object.
 .SECONDARY: $(BPF_OBJS) $(SKELS)
-.PHONY: all clean deps test unit-test sock-test demo demo-steer check-root FORCE
+.PHONY: all clean deps test unit-test sock-test demo demo-steer demo-p2p check-root FORCE
 
 all: $(OUTPUT)/portslice
 
@@ -179,6 +181,10 @@ demo: deps
 demo-steer: deps
 	$(Q)$(MAKE) --no-print-directory check-root all $(TOOL_BINS)
 	$(Q)tests/demo-steer.sh
+
+demo-p2p: deps
+	$(Q)$(MAKE) --no-print-directory check-root all $(TOOL_BINS)
+	$(Q)tests/demo-p2p.sh
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))

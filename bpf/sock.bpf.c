@@ -8,7 +8,8 @@
  *   bind4/6         bind(pool, 0) gets a slice port nobody holds, or, with
  *                   IP_BIND_ADDRESS_NO_PORT, its port at connect();
  *                   out-of-slice ports: EPERM; ports of connected sockets:
- *                   EADDRINUSE
+ *                   EADDRINUSE; P2P pools: wildcard binds of slice ports
+ *                   move to the pool address and share it (lib/p2p.h)
  *   sendmsg4/6      a datagram from the pool address needs a slice port and
  *                   a tuple no other socket holds
  *   sock_release    give back at close() what may go then
@@ -21,6 +22,7 @@
 #include "lib/pool.h"
 #include "lib/claim.h"
 #include "lib/kernel_view.h"
+#include "lib/p2p.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -236,8 +238,8 @@ static __always_inline int ps_connect_alloc(struct bpf_sock_addr *ctx, struct ps
  * bound it, or a previous connect did): the kernel does not stop connected
  * UDP sockets from sharing a 4-tuple, so claim the tuple here.
  */
-static __always_inline int ps_connect_bound(struct bpf_sock_addr *ctx, __u32 slot,
-					     struct ps_tuple *t, struct ps_sock_state *st)
+static __always_inline int ps_connect_bound(struct bpf_sock_addr *ctx, const struct ps_pool *pool,
+					     __u32 slot, struct ps_tuple *t, struct ps_sock_state *st)
 {
 	struct ps_claim claim = { .cookie = bpf_get_socket_cookie(ctx) };
 
@@ -248,6 +250,12 @@ static __always_inline int ps_connect_bound(struct bpf_sock_addr *ctx, __u32 slo
 			return SYS_PROCEED;
 		/* Reconnect to another destination: the old tuple ended. */
 		ps_release_tuple(st, claim.cookie);
+	}
+	/* P2P: a dial from the listen port never reuses a tuple that just ended. */
+	if (ps_pool_p2p(pool) && ps_quarantine_in_use() && ps_quarantined(t)) {
+		ps_count(slot, t->proto, quarantined);
+		ps_settle(st);
+		return ps_reject(-EADDRNOTAVAIL);
 	}
 	if (bpf_map_update_elem(&ps_tuples, t, &claim, BPF_NOEXIST)) {
 		ps_count(slot, t->proto, conflicts);
@@ -289,9 +297,16 @@ static __always_inline int ps_connect(struct bpf_sock_addr *ctx, struct ps_pool 
 		src[0] = ip4;
 	else
 		__builtin_memcpy(src, ip6, sizeof(ip6));
-	/* Bound to another address than the pool's: the application chose. */
-	if (!ps_addr_zero(src) && !ps_addr_eq(src, pool->addr))
-		return SYS_PROCEED;
+	/*
+	 * Bound to another address than the pool's: the application chose,
+	 * unless it is a P2P pool's address (a dial from the listen port,
+	 * whichever pool serves the destination).
+	 */
+	if (!ps_addr_zero(src) && !ps_addr_eq(src, pool->addr)) {
+		pool = ps_pool_for_addr(t->family, src, &slot);
+		if (!pool || !ps_pool_p2p(pool))
+			return SYS_PROCEED;
+	}
 
 	/* A wildcard-bound port: leave it, the address is not ours. */
 	if (sport && ps_addr_zero(src))
@@ -303,7 +318,7 @@ static __always_inline int ps_connect(struct bpf_sock_addr *ctx, struct ps_pool 
 		if (!st)
 			return ps_reject(-EADDRNOTAVAIL);
 		t->lport = sport;
-		return ps_connect_bound(ctx, slot, t, st);
+		return ps_connect_bound(ctx, pool, slot, t, st);
 	}
 	cookie = bpf_get_socket_cookie(ctx);
 	return ps_connect_alloc(ctx, pool, slot, t, cookie);
@@ -415,7 +430,12 @@ static __always_inline bool ps_bind_no_port(struct bpf_sock_addr *ctx)
 	return BPF_CORE_READ_BITFIELD((struct inet_sock___pre66 *)inet, bind_address_no_port);
 }
 
-static __always_inline int ps_bind(struct bpf_sock_addr *ctx, __u32 family, const __u32 addr[4])
+/*
+ * @ctx_family is the program's own (bind4: AF_INET, bind6: AF_INET6), a
+ * constant at each call, @family the address's (AF_INET for ::ffff:a.b.c.d).
+ */
+static __always_inline int ps_bind(struct bpf_sock_addr *ctx, __u32 ctx_family, __u32 family,
+				   const __u32 addr[4])
 {
 	struct ps_sock_state *st;
 	struct ps_pool *pool;
@@ -424,8 +444,19 @@ static __always_inline int ps_bind(struct bpf_sock_addr *ctx, __u32 family, cons
 	if (ctx->protocol != IPPROTO_TCP && ctx->protocol != IPPROTO_UDP)
 		return SYS_PROCEED;
 	pool = ps_pool_for_addr(family, addr, &slot);
-	if (!pool)
-		return SYS_PROCEED;
+	if (!pool) {
+		/*
+		 * P2P: the wildcard and a port of a P2P slice become the pool
+		 * address, where peers see the host. Not through a dual-stack
+		 * socket's ::ffff:0.0.0.0: its address is written as IPv6.
+		 */
+		if (!ps_addr_zero(addr) || ctx_family != family)
+			return SYS_PROCEED;
+		pool = ps_p2p_pool_for_port(family, bpf_ntohs(ctx->user_port), &slot);
+		if (!pool)
+			return SYS_PROCEED;
+		ps_p2p_set_addr(ctx, ctx_family, pool);
+	}
 	/* Already bound: the kernel refuses this bind() itself. */
 	if (ctx->sk->src_port)
 		return SYS_PROCEED;
@@ -461,6 +492,8 @@ static __always_inline int ps_bind(struct bpf_sock_addr *ctx, __u32 family, cons
 		word = ps_port_word(slot, ctx->protocol, port);
 		if (!word)
 			return ps_reject(-EADDRINUSE);
+		if (ps_pool_p2p(pool) && ctx->protocol == IPPROTO_TCP && ps_p2p_bind_reuse(ctx, word))
+			return ps_reject(-EADDRINUSE);
 		if (!ps_port_bind(PS_STATS_INDEX(slot, ctx->protocol), word)) {
 			ps_count(slot, ctx->protocol, bind_in_use);
 			return ps_reject(-EADDRINUSE);
@@ -481,7 +514,7 @@ int ps_bind4(struct bpf_sock_addr *ctx)
 	ps_build_variant();
 	__u32 addr[4] = { ctx->user_ip4 };
 
-	return ps_bind(ctx, AF_INET, addr);
+	return ps_bind(ctx, AF_INET, AF_INET, addr);
 }
 
 SEC("cgroup/bind6")
@@ -494,9 +527,9 @@ int ps_bind6(struct bpf_sock_addr *ctx)
 	if (ps_is_v4mapped(addr)) {
 		__u32 addr4[4] = { addr[3] };
 
-		return ps_bind(ctx, AF_INET, addr4);
+		return ps_bind(ctx, AF_INET6, AF_INET, addr4);
 	}
-	return ps_bind(ctx, AF_INET6, addr);
+	return ps_bind(ctx, AF_INET6, AF_INET6, addr);
 }
 
 /*
@@ -582,8 +615,12 @@ int ps_sock_release(struct bpf_sock *ctx)
 
 	if (!st || !(st->flags & PS_HOLDS))
 		return SYS_PROCEED;
-	/* UDP, or TCP that never connected (or already ended): nothing follows. */
-	if (ctx->protocol != IPPROTO_TCP || ctx->state == BPF_TCP_CLOSE) {
+	/*
+	 * UDP, TCP that never connected (or already ended), or a listener
+	 * (close() takes it to CLOSE with no TIME_WAIT, and no state callback
+	 * was asked for it): nothing follows.
+	 */
+	if (ctx->protocol != IPPROTO_TCP || ctx->state == BPF_TCP_CLOSE || ctx->state == BPF_TCP_LISTEN) {
 		ps_release(st, cookie);
 		return SYS_PROCEED;
 	}

@@ -68,6 +68,14 @@
 
 /* ps_pool.flags */
 #define PS_POOL_ACTIVE (1U << 0) /* this host has a slice in the pool */
+/*
+ * Peer-to-peer pool (config `p2p: true`, README "Peer-to-peer
+ * applications"): a wildcard bind of a slice port is moved to the pool
+ * address, binds of a slice port share it as BSD does, and a bound socket
+ * cannot connect on a quarantined tuple. Programs that predate the bit
+ * ignore it: the pins' layout is unchanged.
+ */
+#define PS_POOL_P2P (1U << 1)
 
 /* A pool as this host sees it: its shared address and this host's slice. */
 struct ps_pool {
@@ -182,7 +190,7 @@ struct ps_dst6_key {
 	X(released_unseen, "claims given back at TCP's CLOSE of a socket whose release never ran")   \
 	X(release_lost, "releases that found their claim gone or not theirs (a bug)")                \
 	X(tw_reused, "TIME_WAIT tuples handed out again, as the kernel would reuse them")            \
-	X(quarantined, "candidates skipped: the tuple ended less than reuse_delay ago")              \
+	X(quarantined, "candidates skipped, or P2P dials refused: the tuple ended less than reuse_delay ago") \
 	X(send_conflicts, "sendmsg refused: another socket holds the tuple")                         \
 	X(bind_in_use, "bind(pool, P) refused: connected sockets use the port")
 

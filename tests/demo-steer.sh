@@ -11,8 +11,7 @@ source "$ROOT/tests/lib.sh"
 source "$ROOT/tests/steer/test_e2e.sh"
 trap cleanup EXIT
 
-say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
-run() { printf '  $ %s\n' "$*"; "$@" 2>&1 | sed 's/^/    /'; }
+source "$ROOT/tests/demo-lib.sh"
 # on HOST CMD...: run CMD as host HOST would (its namespace, its own pins).
 on() {
 	local h=$1

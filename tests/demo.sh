@@ -9,8 +9,7 @@ source "$ROOT/tests/lib.sh"
 trap cleanup EXIT
 trap "exit 130" INT TERM
 
-say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
-run() { printf '  $ %s\n' "$*"; "$@" 2>&1 | sed 's/^/    /'; }
+source "$ROOT/tests/demo-lib.sh"
 
 [ "$(id -u)" = 0 ] || { echo "make demo needs root (namespaces, cgroups, BPF)" >&2; exit 1; }
 ensure_bpffs

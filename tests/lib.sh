@@ -65,6 +65,15 @@ run() {
 	ERR=$(cat "$TMPD/run.err")
 }
 
+# need_cmds WHAT CMD...: fail the test unless every CMD is installed.
+need_cmds() {
+	local what=$1 c
+	shift
+	for c in "$@"; do
+		command -v "$c" >/dev/null || die "$what need $c (install it: make deps)"
+	done
+}
+
 ensure_bpffs() {
 	mount | grep -q ' /sys/fs/bpf type bpf ' || mount -t bpf bpf /sys/fs/bpf ||
 		die "cannot mount bpffs at /sys/fs/bpf"

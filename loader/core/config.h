@@ -38,8 +38,16 @@ struct ps_pool_cfg {
 	struct ps_prefix *dsts; size_t n_dsts;   /* default (key absent): one prefix 0.0.0.0/0 or ::/0 */
 	struct ps_slice_cfg *slices; size_t n_slices;
 	uint32_t reuse_delay_ms;    /* a tuple that ended is not handed out again for this long */
+	bool p2p;                   /* p2p: true (README "Peer-to-peer applications") */
 	int line;
 };
+
+/*
+ * reuse_delay of a P2P pool that sets none: above the 10 s a Linux NAT keeps
+ * a reset connection (nf_conntrack_tcp_timeout_close), with a margin for the
+ * lazy expiry of such entries; README "Peer-to-peer applications".
+ */
+#define PS_P2P_REUSE_DELAY_MS 15000
 
 /* reuse_delay's ceiling: a longer quarantine only wastes ports. */
 #define PS_MAX_REUSE_DELAY_MS 600000

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * The config's pools: section (config_pools.h): each pool's name, shared
- * address, destinations, slices (host: port range) and reuse_delay, and the
+ * address, destinations, slices (host: port range), p2p and reuse_delay, and the
  * checks across pools (unique names and addresses, destination totals).
  */
 #include <arpa/inet.h>
@@ -325,12 +325,30 @@ static int ps_parse_pool_reuse_delay(struct ps_ctx *ctx, yaml_node_t *val, const
 	return 0;
 }
 
-/* Rows run in this order: destinations needs the address's family. */
+/* p2p: true or false; a P2P pool's reuse_delay defaults to PS_P2P_REUSE_DELAY_MS. */
+static int ps_parse_pool_p2p(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
+{
+	struct ps_pool_cfg *pool = obj;
+	const char *s;
+	int ret = ps_scalar(ctx, val, path, "true or false", &s);
+
+	if (ret)
+		return ret;
+	pool->p2p = !strcmp(s, "true");
+	if (!pool->p2p && strcmp(s, "false"))
+		return ps_invalid(ctx, ps_line(val), path, "\"%.40s\": write true or false", s);
+	/* reuse_delay, read next, may say otherwise. */
+	pool->reuse_delay_ms = pool->p2p ? PS_P2P_REUSE_DELAY_MS : 0;
+	return 0;
+}
+
+/* Rows run in this order: destinations needs the address's family; p2p sets reuse_delay's default. */
 static const struct ps_key ps_pool_keys[] = {
 	{ "name",         true,  ps_parse_pool_name },
 	{ "address",      true,  ps_parse_pool_address },
 	{ "destinations", false, ps_parse_pool_dsts },
 	{ "slices",       true,  ps_parse_pool_slices },
+	{ "p2p",          false, ps_parse_pool_p2p },
 	{ "reuse_delay",  false, ps_parse_pool_reuse_delay },
 };
 

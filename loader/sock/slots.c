@@ -87,7 +87,7 @@ int ps_assign_slots(int pools_fd, const struct ps_selection *sel, struct ps_atta
 static void pool_entry(const struct ps_pool_cfg *cfg, const struct ps_slice_cfg *slice, struct ps_pool *p)
 {
 	memset(p, 0, sizeof(*p));
-	p->flags = PS_POOL_ACTIVE;
+	p->flags = PS_POOL_ACTIVE | (cfg->p2p ? PS_POOL_P2P : 0);
 	p->family = cfg->family;
 	p->port_lo = slice->range.lo;
 	p->port_hi = slice->range.hi;

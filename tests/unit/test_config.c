@@ -80,6 +80,9 @@ static const struct bad_case bad_cases[] = {
 	  "t.yaml:6: pools[0].reuse_delay: \"601s\" is longer than the 600s allowed" },
 	{ "reuse_delay far too long does not wrap", REUSE_DELAY("99999999999999999999ms"), "is longer than the 600s allowed" },
 	{ "reuse_delay as a list", REUSE_DELAY("[1]"), "t.yaml:6: pools[0].reuse_delay: expected a duration such as 500ms or 2s" },
+	/* p2p */
+	{ "p2p not a boolean", POOL_OK "    p2p: yes\n", "t.yaml:6: pools[0].p2p: \"yes\": write true or false" },
+	{ "p2p as a list", POOL_OK "    p2p: [true]\n", "t.yaml:6: pools[0].p2p: expected true or false" },
 	/* YAML and document structure */
 	{ "syntax error reports libyaml's line",
 	  "pools:\n  - name: web\n    address: [1\n",
@@ -734,6 +737,32 @@ static void test_reuse_delay(void **state)
 
 		snprintf(yaml, sizeof(yaml), REUSE_DELAY("%s"), cases[i].val);
 		load_ok(yaml, &cfg);
+		assert_int_equal(cfg.pools[0].reuse_delay_ms, cases[i].ms);
+		ps_config_free(&cfg);
+	}
+}
+
+/* p2p: a P2P pool quarantines for 15 s unless reuse_delay says otherwise, in either key order. */
+static void test_p2p(void **state)
+{
+	static const struct { const char *keys; bool p2p; uint32_t ms; } cases[] = {
+		{ "    p2p: true\n", true, 15000 },
+		{ "    p2p: false\n", false, 0 },
+		{ "    p2p: true\n    reuse_delay: 2s\n", true, 2000 },
+		{ "    reuse_delay: 0\n    p2p: true\n", true, 0 },
+	};
+	struct ps_config cfg;
+
+	(void)state;
+	load_ok(POOL_OK, &cfg);
+	assert_false(cfg.pools[0].p2p);
+	ps_config_free(&cfg);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char yaml[256];
+
+		snprintf(yaml, sizeof(yaml), POOL_OK "%s", cases[i].keys);
+		load_ok(yaml, &cfg);
+		assert_int_equal(cfg.pools[0].p2p, cases[i].p2p);
 		assert_int_equal(cfg.pools[0].reuse_delay_ms, cases[i].ms);
 		ps_config_free(&cfg);
 	}
@@ -1517,6 +1546,7 @@ int main(void)
 		cmocka_unit_test(test_spec_example),
 		cmocka_unit_test(test_default_destination_ipv4),
 		cmocka_unit_test(test_reuse_delay),
+		cmocka_unit_test(test_p2p),
 		cmocka_unit_test(test_explicit_destinations),
 		cmocka_unit_test(test_yaml_variants),
 		cmocka_unit_test(test_adjacent_slices_and_crlf),
