@@ -39,6 +39,7 @@ tests/attack/test_exhaustion.sh t_tuple_map_full_eaddrnotavail
 tests/sock/test_stress.sh t_status_matches_kernel_under_load
 tests/sock/test_upgrade.sh *
 tests/steer/test_e2e.sh t_l2_ipv4
+tests/p2p/test_p2p.sh t_bind_listen_orders t_quarantine_after_rst t_listener_close_gives_back_port
 "
 CI_UNITS="test_steer test_steer_attacks"
 
