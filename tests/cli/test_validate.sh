@@ -68,7 +68,7 @@ t_validate_reports_every_error() {
 	run $NOBODY "$PS" validate "$conf"
 	expect_eq "$RC" 1 "exit code (stdout: $OUT)"
 	expect_eq "$OUT" "" "stdout of an invalid file"
-	expect_eq "$ERR" "$conf:4: pools[0].colour: unknown key; allowed keys in pools[0]: name, address, destinations, slices, reuse_delay
+	expect_eq "$ERR" "$conf:4: pools[0].colour: unknown key; allowed keys in pools[0]: name, address, destinations, slices, p2p, reuse_delay
 $conf:3: pools[0].address: \"198.18.0.300\" is not an IPv4 or IPv6 address
 $conf:10: pools[1].slices.host-a: \"21999-21000\" is reversed (LO > HI); write 21000-21999
 $conf:13: hosts.host-a: host \"host-a\" is listed twice (first at line 12); keep one
