@@ -350,6 +350,34 @@ t_bind_listen_orders() {
 	expect_eq "$(in_ns "$NS" ss -Hltn sport = :20480 | awk '{ print $4 }')" "$POOL4:20480" "ss: the listener's address"
 }
 
+# A gap, shown: the kernel lets a second socket of the same uid listen on a
+# P2P port once portslice set SO_REUSEPORT on the first, and no BPF hook
+# can refuse listen() (README "Two listeners", docs/security.md).
+t_gap_second_listener_shares_the_port() {
+	local out
+	std_setup
+	sed -i 's/^  - name: web$/  - name: web\n    p2p: true/' "$CONF"
+	attach
+	out=$(in_cg "$CG" "$NS" python3 -c '
+import errno, socket, subprocess
+first = socket.socket()
+first.bind(("0.0.0.0", 20600))
+first.listen()
+second = socket.socket()
+second.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+try:
+    second.bind(("0.0.0.0", 20600))
+    second.listen()
+    print("second=listening", second.getsockname()[0])
+    # The kernel'"'"'s view, while both are open.
+    print(len(subprocess.run(["ss", "-Hltn", "sport = :20600"], capture_output=True, text=True).stdout.splitlines()))
+except OSError as e:
+    print("second=" + errno.errorcode[e.errno])
+')
+	expect_eq "$out" "second=listening $POOL4
+2" "a second listener on the P2P port, and ss's count of listeners on it"
+}
+
 # A listen port goes back to the slice when its listener closes (close()
 # takes a listener to CLOSE with no TIME_WAIT and no state callback).
 t_listener_close_gives_back_port() {
