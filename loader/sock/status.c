@@ -383,6 +383,8 @@ static json_object *pool_json(const struct ps_pool *p, int s, const struct pool_
 	json_object_object_add(o, "first_port", json_object_new_int(p->port_lo));
 	json_object_object_add(o, "last_port", json_object_new_int(p->port_hi));
 	json_object_object_add(o, "slice_size", json_object_new_int(size));
+	json_object_object_add(o, "p2p", json_object_new_boolean(p->flags & PS_POOL_P2P));
+	json_object_object_add(o, "reuse_delay_ms", json_object_new_int64(p->reuse_delay_ms));
 	t = json_object_new_object();
 	json_object_object_add(t, "tcp", json_object_new_uint64(u->tuples[0]));
 	json_object_object_add(t, "udp", json_object_new_uint64(u->tuples[1]));

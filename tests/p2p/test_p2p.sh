@@ -344,6 +344,8 @@ t_bind_listen_orders() {
 	expect_contains "$out" "lbind=EPERM" "bind(pool, port outside the slice)"
 	out=$(in_cg "$CG" "$NS" python3 "$PSP2P" bindcheck --port 30000 --to $SRV4:8080 --listener both --dialer both)
 	expect_contains "$out" "listen_local=0.0.0.0:30000" "bind(wildcard, port outside the slice)"
+	# status says what the pool is.
+	expect_eq "$("$PS" status --json | jq -c '.pools[0] | [.p2p, .reuse_delay_ms]')" "[true,15000]" "status: p2p and its default quarantine"
 	# The kernel's view: the listener is on the pool address.
 	bg_in "$CG" "$NS" python3 "$PSP2P" echo --port 20480 > "$TMPD/echo.out" 2>&1
 	wait_line "$TMPD/echo.out" '^ready' "echo"
