@@ -613,8 +613,13 @@ int ps_sock_release(struct bpf_sock *ctx)
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	struct ps_sock_state *st = bpf_map_lookup_elem(&ps_sk_state, &cookie);
 
-	if (!st || !(st->flags & PS_HOLDS))
+	if (!st)
 		return SYS_PROCEED;
+	/* A refused bind() leaves an empty record: it goes with the socket. */
+	if (!(st->flags & PS_HOLDS)) {
+		ps_settle(st);
+		return SYS_PROCEED;
+	}
 	/*
 	 * UDP, TCP that never connected (or already ended), or a listener
 	 * (close() takes it to CLOSE with no TIME_WAIT, and no state callback

@@ -309,6 +309,11 @@ status_field() {
 		".pools[] | select(.name == \$pool) | .$2" || die "status has no $2 for pool $1"
 }
 
+# map_entries MAP: how many entries the pinned socket-side map has.
+map_entries() {
+	bpftool -j map dump pinned "$PORTSLICE_PIN_DIR/maps/$1" | jq length
+}
+
 # kernel_tuples PROTO ADDR LO HI: connected sockets (not TIME_WAIT) in the
 # namespace whose local address is ADDR with a port in LO-HI, counted from
 # the kernel's own table by ss (PROTO: tcp or udp).

@@ -26,6 +26,8 @@ bind_rules() {
 		die "bind to another address was touched: $out"
 	expect_ge "$(status_field "$5" "counters.$proto.bind_denied")" 2 "bind_denied counter"
 	expect_eq "$(status_field "$5" "counters.$proto.bound")" 5 "bound counter"
+	# Every socket is closed: no record of one is left, refused binds included.
+	expect_eq "$(map_entries ps_sk_state)" 0 "socket records left"
 }
 
 t_bind_rules_tcp4() { bind_rules tcp $POOL4 $POOL4 $SRV4 web; }

@@ -46,17 +46,21 @@ stress() {
 # A closed socket's release can trail its process's exit (the kernel may
 # defer the last fput), so the map gets a few seconds to drain.
 #
-# Each allocation is given back by its socket's release or, if that never
-# runs, when the kernel frees the socket (counted as freed_unreleased too).
-# The second path is the safety net for a rare event seen on this project's
-# machines under load: in an instrumented build, one UDP socket in about
-# 10^8 was closed without its sock_release program running.
+# One exception, the kernel's and not portslice's: a UDP socket closed
+# without its sock_release program running keeps its claim (seen about once
+# in 10^6 to 10^8 UDP sockets, in instrumented builds under load: CI once
+# after 900,000 connects; never for TCP, whose state callback gives back).
+# Such an orphan is told apart from a bug by the kernel's view and by its
+# record: no socket in the namespace has its cookie any more (ss), and its
+# record still holds the claim, so no release ever ran for it. At most one
+# per run is allowed, and reported; a claim left any other way fails. The
+# README lists it under Limits.
 #
 # expect_no_leak unbalanced: skip allocated == released, for runs whose
 # sockets also claim tuples after bind(pool, 0) or a reconnect (released,
 # but not counted as allocated, which counts slice searches only).
 expect_no_leak() {
-	local alloc rel left i balance=${1:-balanced}
+	local alloc rel left i balance=${1:-balanced} orphans=0 orphan_udp=0 cookie rec
 	for i in $(polls 50); do
 		left=$(status_field web tuples.total)
 		[ "$left" = 0 ] && break
@@ -67,14 +71,28 @@ expect_no_leak() {
 		note "kernel sockets: $(in_ns "$NS" ss -tanu | grep -v 'LISTEN\|UNCONN' | head -n 20)"
 		note "sockstat: $(in_ns "$NS" cat /proc/net/sockstat | tr '\n' ' ')"
 		note "psnet processes: $(pgrep -a psnet | tr '\n' ';')"
+		note "records: $(map_entries ps_sk_state), ports in use: $(status_field web ports_in_use), live: $(bpftool -j map dump pinned "$PORTSLICE_PIN_DIR/maps/ps_live" | jq -c '[.[].formatted]')"
+		for cookie in $(bpftool -j map dump pinned "$PORTSLICE_PIN_DIR/maps/ps_tuples" | jq -r '.[].formatted.value.cookie'); do
+			rec=$(bpftool -j map dump pinned "$PORTSLICE_PIN_DIR/maps/ps_sk_state" |
+				jq -c --argjson c "$cookie" '[.[] | select(.formatted.key == $c) | .formatted.value][0]')
+			note "claimant $cookie: record $rec"
+			in_ns "$NS" ss -uaen 2>/dev/null | grep -q " sk:$(printf %x "$cookie") " && continue
+			[ "$(jq -r '.tuple.proto' <<<"$rec")" = 17 ] || continue
+			[ $(( $(jq -r '.flags' <<<"$rec") & 1 )) = 1 ] || continue
+			orphans=$((orphans + 1))
+		done
+		[ "$orphans" = 0 ] || note "ORPHAN: $orphans UDP socket(s) closed without their release program running (the kernel's; see the comment above)"
 	fi
 	note "counters: $("$PS" status --json | jq -c '.pools[0].counters')"
-	expect_eq "$left" 0 "tuples left in the map"
-	expect_eq "$(status_field web ports_in_use)" 0 "slice ports still marked in use"
+	expect_le "$orphans" 1 "UDP sockets whose release program never ran"
+	expect_eq "$left" "$orphans" "tuples left in the map (orphans: $orphans)"
+	expect_eq "$(map_entries ps_sk_state)" "$orphans" "socket records left"
+	expect_le "$(status_field web ports_in_use)" "$orphans" "slice ports still marked in use"
 	for proto in tcp udp; do
 		alloc=$(status_field web counters.$proto.allocated)
 		rel=$(status_field web counters.$proto.released)
-		[ "$balance" = unbalanced ] || expect_eq "$rel" "$alloc" "$proto claims released against allocated"
+		[ "$proto" = udp ] && orphan_udp=$orphans || orphan_udp=0
+		[ "$balance" = unbalanced ] || expect_eq "$((rel + orphan_udp))" "$alloc" "$proto claims released (and orphans) against allocated"
 		expect_eq "$(status_field web counters.$proto.release_lost)" 0 "$proto releases that found their claim gone"
 	done
 }
