@@ -28,7 +28,13 @@ void ps_maps_close(struct ps_maps *maps)
 
 int ps_maps_open(struct ps_maps *maps, struct ps_error *error)
 {
-	int err = ps_pin_maps_open(map_names, (int *)maps, sizeof(*maps) / sizeof(int), error);
+	/*
+	 * The layout first: pins of an older layout lack maps of this one
+	 * (layout 3 had no ps_blocks), and their refusal must be the layout's,
+	 * with its steps, not a missing map's.
+	 */
+	int err = ps_layout_check(&ps_sock_layout, error) ?:
+		  ps_pin_maps_open(map_names, (int *)maps, sizeof(*maps) / sizeof(int), error);
 
 	if (!err)
 		err = ps_layout_check_fd(&ps_sock_layout, maps->meta, error);
