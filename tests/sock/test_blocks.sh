@@ -87,6 +87,7 @@ t_dropped_block_drains() {
 	expect_eq "$("$PS" status --json | jq -c '.pools[] | select(.name == "web") | [.slice_size, .blocks]')" \
 		'[10,[{"first":20000,"last":20009,"draining":false},{"first":20100,"last":20109,"draining":true}]]' \
 		"status after the block was dropped"
+	expect_contains "$("$PS" status)" "Blocks of web: 20000-20009, 20100-20109 (draining)" "status text"
 	# New connects (another destination) only get ports of the held block.
 	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8081 --count 11 --hold 0 --expect-errno EADDRNOTAVAIL) ||
 		die "the 11th connect to a new destination was not refused: $out"
