@@ -745,8 +745,9 @@ fi
 # ---- blocks: the search over 1 block vs 16 blocks of the same total size ----------------
 # K1: one block of BLK_SIZE ports; K16: 16 blocks of BLK_SIZE/16, spread
 # over 16 x 2 blocks' worth of ports (every other one), each in its own
-# namespace, cgroup and pins. At 0% and 99% held (a connect then walks
-# about 100 candidates of the first pass), connect()+close() alternating.
+# namespace, cgroup and pins. At 0%, 99% and 99.9% held (a connect then
+# walks about 100 and 700 candidates of the first pass), connect()+close()
+# alternating.
 if want blocks; then
 	BLK_SIZE=4096
 	BLK_ROUNDS=$([ "$QUICK" = 1 ] && echo 5 || echo 11)
@@ -765,8 +766,8 @@ if want blocks; then
 		CT[$k]="$cg $ns plain tcp"
 		BLK_NS[$k]=$ns
 	done
-	for occ in 0 99; do
-		target=$((BLK_SIZE * occ / 100))
+	for occ in 0 99 99.9; do
+		target=$(awk -v n=$BLK_SIZE -v o=$occ 'BEGIN { printf "%d", n * o / 100 }')
 		say "part blocks: $BLK_SIZE ports as 1 or 16 blocks, occupancy $occ% ($target held each)"
 		for k in K1 K16; do
 			LO=${BLK_HULL[$k]%-*}; HI=${BLK_HULL[$k]#*-}

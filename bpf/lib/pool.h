@@ -126,6 +126,7 @@ static __always_inline bool ps_walk_init(struct ps_walk *w, const struct ps_bloc
 	w->blocks = b;
 	w->bsize = b->size;
 	w->nblk = b->n_held;
+	/* The loader never writes more; the clamp keeps a bad table's walk inside start[]. */
 	if (w->nblk > PS_MAX_BLOCKS)
 		w->nblk = PS_MAX_BLOCKS;
 	w->size = w->nblk * w->bsize;
