@@ -141,3 +141,21 @@ t_layout3_pins_refused() {
 	err=$("$PS" attach --cgroup "$CG" --config "$CONF" --host host-a 2>&1 >/dev/null) && die "attach accepted pins of layout 3"
 	expect_match "$err" "have layout version 3, this portslice reads version 4" "refusal of attach"
 }
+
+# Blocks of an odd size (5 x 7 ports): the walk's carry and wrap visit every
+# port once, for connect() (35 tuples to one destination) and for
+# bind(pool, 0) (35 whole ports), and nothing outside the blocks.
+t_odd_blocks_visit_every_port() {
+	local out slice="[20000-20006, 20100-20106, 20200-20206, 20300-20306, 20400-20406]"
+	std_setup "$slice"
+	attach
+	serve srv --udp $SRV4:8080
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto udp --to $SRV4:8080 --count 36 --hold 0 --expect-errno EADDRNOTAVAIL) ||
+		die "the 36th connect to one destination was not refused: $out"
+	expect_eq "$(printf '%s\n' "$out" | grep 'result=ok' | grep -o 'local=[^ ]*' | sort -u |
+		grep -cE ":20[0-4]0[0-6]$")" 35 "distinct ports, all in the blocks"
+	out=$(in_cg "$CG" "$NS" "$PSNET" bind --proto tcp --addr $POOL4:0 --count 36 --expect-errno EADDRINUSE) ||
+		die "the 36th bind(pool, 0) was not refused: $out"
+	expect_eq "$(printf '%s\n' "$out" | grep 'result=ok' | grep -o 'local=[^ ]*' | sort -u |
+		grep -cE ":20[0-4]0[0-6]$")" 35 "distinct bound ports, all in the blocks"
+}
