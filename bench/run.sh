@@ -8,7 +8,8 @@
 #
 #   BENCH_QUICK=1        ~2 minute version (fewer rounds, smaller runs)
 #   BENCH_RESULTS=DIR    where results go (default build/bench-results)
-#   BENCH_ONLY="occ fast conc steer scale tw nginx dist"   run only these parts
+#   BENCH_ONLY="occ fast conc steer scale tw nginx dist blocks"   run only these parts
+#                        (blocks is not in the default run: BENCH_ONLY=blocks)
 #   PS=FILE              the portslice binary (default $OUTPUT/portslice): the
 #                        dist part of another build, see docs/benchmarks.md
 #   BENCH_DIST_LABEL=L   the build's name in dist.csv (default: the commit)
@@ -230,6 +231,19 @@ cycle() {
 		> /dev/null 2> "$TMPD/cycle.err") || fail "cycle $g $c round $r: $(cat "$TMPD/cycle.err")"
 }
 
+# cycle_stats GROUP CONTENDER ROUND CG NS PINDIR COUNT DPORT RANGE: one
+# measured run of plain TCP connects with ps_connect4's run time: psbench
+# enters the namespace itself, after opening the pinned link under PINDIR
+# to read the program's run time (BPF_ENABLE_STATS)
+cycle_stats() {
+	mkdir -p "$RES/raw/$1"
+	sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$4" "$PB" cycle --netns "$5" \
+		--tag "$1,$2,$3" --runs "$RUNS" --raw "$RES/raw/$1/$2.r$3" \
+		--mode plain --to $SRV:"$8" --count "$7" --max-secs 5 \
+		--bpf-stats "$6" --expect-range "$9" \
+		> /dev/null 2> "$TMPD/cycle.err" || fail "cycle $1 $2: $(cat "$TMPD/cycle.err")"
+}
+
 # ---- 1 and 2: connect() cost by occupancy, and the fast path --------------
 # Contenders, each in its own namespace (held sockets would collide):
 #   A-tcp, A-udp  portslice attached (netns A, cgroup A), slice LO-HI on $POOL
@@ -295,7 +309,7 @@ rounds() {
 	done
 }
 
-declare -A HELD HOLDPIDS
+declare -A HELD HOLDPIDS BLK_NS
 hold_more() { # CONTENDER TARGET
 	local c=$1 want=$2 have=${HELD[$1]:-0} cg ns mode proto
 	read -r cg ns mode proto <<< "${CT[$c]}"
@@ -462,14 +476,7 @@ if want scale; then
 			for c in $order; do
 				read -r cg ns mode proto <<< "${CT[$c]}"
 				if [ "$c" = A ]; then
-					# psbench enters the namespace itself, after opening the
-					# pinned link to read ps_connect4's run time (BPF_ENABLE_STATS)
-					mkdir -p "$RES/raw/scale-$n"
-					sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" "$PB" cycle --netns "$ns" \
-						--tag "scale-$n,A,$r" --runs "$RUNS" --raw "$RES/raw/scale-$n/A.r$r" \
-						--mode plain --to $SRV:9000 --count "$SCALE_COUNT" --max-secs 5 \
-						--bpf-stats "$PORTSLICE_PIN_DIR" --expect-range "$LO-$HI" \
-						> /dev/null 2> "$TMPD/cycle.err" || fail "cycle scale-$n A: $(cat "$TMPD/cycle.err")"
+					cycle_stats "scale-$n" A "$r" "$cg" "$ns" "$PORTSLICE_PIN_DIR" "$SCALE_COUNT" 9000 "$LO-$HI"
 				else
 					cycle "scale-$n" "$c" "$r" "$cg" "$ns" --mode plain --to $SRV:9000 \
 						--count "$SCALE_COUNT" --max-secs 5
@@ -735,10 +742,52 @@ if [ -n "${BENCH_DIST_BEFORE:-}" ] && [ -s "$RES/dist.csv" ]; then
 	cp "$BENCH_DIST_BEFORE"/dist-*.dat "$RES/"
 fi
 
+# ---- blocks: the search over 1 block vs 16 blocks of the same total size ----------------
+# K1: one block of BLK_SIZE ports; K16: 16 blocks of BLK_SIZE/16, spread
+# over 16 x 2 blocks' worth of ports (every other one), each in its own
+# namespace, cgroup and pins. At 0%, 99% and 99.9% held (a connect then
+# walks about 100 and 700 candidates of the first pass), connect()+close()
+# alternating.
+if want blocks; then
+	BLK_SIZE=4096
+	BLK_ROUNDS=$([ "$QUICK" = 1 ] && echo 5 || echo 11)
+	BLK_COUNT=$([ "$QUICK" = 1 ] && echo 1000 || echo 3000)
+	blocks16=$(for i in $(seq 0 15); do
+		lo=$((20000 + i * BLK_SIZE / 8)); echo "$lo-$((lo + BLK_SIZE / 16 - 1))"
+	done | paste -sd, | sed 's/,/, /g')
+	declare -A BLK_SLICE=([K1]="20000-$((20000 + BLK_SIZE - 1))" [K16]="[$blocks16]")
+	declare -A BLK_HULL=([K1]="20000-$((20000 + BLK_SIZE - 1))" [K16]="20000-$((20000 + 15 * BLK_SIZE / 8 + BLK_SIZE / 16 - 1))")
+	for k in K1 K16; do
+		ns=$(mkns "blk-$k"); cg=$(mkcg "blk-$k")
+		addrs "$ns"
+		bg_ready "srv-blk-$k" - "$ns" "$PSNET" serve --tcp $SRV:8000-8001
+		conf "$TMPD/blk-$k.yaml" "${BLK_SLICE[$k]}"
+		PORTSLICE_PIN_DIR=/sys/fs/bpf/$TAG-blk-$k attach "$cg" "$TMPD/blk-$k.yaml"
+		CT[$k]="$cg $ns plain tcp"
+		BLK_NS[$k]=$ns
+	done
+	for occ in 0 99 99.9; do
+		target=$(awk -v n=$BLK_SIZE -v o=$occ 'BEGIN { printf "%d", n * o / 100 }')
+		say "part blocks: $BLK_SIZE ports as 1 or 16 blocks, occupancy $occ% ($target held each)"
+		for k in K1 K16; do
+			LO=${BLK_HULL[$k]%-*}; HI=${BLK_HULL[$k]#*-}
+			hold_more "$k" "$target"
+		done
+		for ((r = 1; r <= BLK_ROUNDS; r++)); do
+			for k in $([ $((r % 2)) = 1 ] && echo K1 K16 || echo K16 K1); do
+				read -r cg ns mode proto <<< "${CT[$k]}"
+				cycle_stats "blocks-$occ" "$k" "$r" "$cg" "$ns" "/sys/fs/bpf/$TAG-blk-$k" "$BLK_COUNT" 8000 \
+					"${BLK_HULL[$k]}"
+			done
+		done
+	done
+	hold_release
+fi
+
 # ---- summary, plots --------------------------------------------------------------------
 say "summary"
 "$PB" summarize "$RES" A-tcp:B A-tcp:C A-tcp:D A-udp:B-udp A-udp:C-udp A-tcp:N A-udp:N-udp A:B A:C A:N \
-	steer:ceiling steer:kernel ceiling:kernel | tee "$RES/table.txt"
+	steer:ceiling steer:kernel ceiling:kernel K16:K1 | tee "$RES/table.txt"
 
 # the figures named as docs/benchmarks.md names them
 {

@@ -33,7 +33,6 @@ struct ps_search {
 	struct ps_claim claim;
 	struct ps_walk walk;
 	__u32 slot;
-	__u32 lo;
 	__u32 unused_only;        /* first pass: only ports with no user at all */
 	__u32 port;               /* the port found, 0 if none */
 	int err;                  /* set when the search must stop early */
@@ -81,7 +80,7 @@ static long ps_try_port(__u32 i, void *data)
 	 */
 	int err;
 
-	t->lport = s->lo + ps_walk_next(&s->walk);
+	t->lport = ps_walk_next(&s->walk);
 	word = ps_port_word(s->slot, t->proto, t->lport);
 	if (!word)
 		return 0;
@@ -159,7 +158,7 @@ static __always_inline struct ps_sock_state *ps_sock_state(struct bpf_sock_addr 
 	return bpf_map_lookup_elem(&ps_sk_state, &fresh.cookie);
 }
 
-/* Search the whole slice, in a scattered order (struct ps_walk), for a free tuple. */
+/* Search the slice's held blocks, in a scattered order (struct ps_walk), for a free tuple. */
 static __always_inline int ps_connect_alloc(struct bpf_sock_addr *ctx, struct ps_pool *pool,
 					     __u32 slot, struct ps_tuple *t, __u64 cookie)
 {
@@ -168,13 +167,16 @@ static __always_inline int ps_connect_alloc(struct bpf_sock_addr *ctx, struct ps
 		.tuple = t,
 		.claim = { .cookie = cookie },
 		.slot = slot,
-		.lo = pool->port_lo,
 	};
+	const struct ps_blocks *blocks = ps_blocks_get(slot);
 	struct ps_sock_state st = { .cookie = cookie }, *stale;
 	__u32 busy_idx = PS_STATS_INDEX(slot, t->proto), *busy;
 	int one = 1, err;
 
-	ps_walk_init(&s.walk, pool);
+	if (!blocks || !ps_walk_init(&s.walk, blocks)) {
+		ps_count(slot, t->proto, exhausted);
+		return ps_reject(-EADDRNOTAVAIL);
+	}
 	/* One port serves many destinations: the tuple, not the port, is unique. */
 	if (bpf_setsockopt(ctx, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
 		return ps_reject(-EADDRNOTAVAIL);
@@ -375,14 +377,13 @@ struct ps_bind_search {
 	struct ps_walk walk;
 	__u32 slot;
 	__u32 proto;
-	__u32 lo;
 	__u32 port;
 };
 
 static long ps_take_port(__u32 i, void *data)
 {
 	struct ps_bind_search *s = data;
-	__u32 port = s->lo + ps_walk_next(&s->walk), *word;
+	__u32 port = ps_walk_next(&s->walk), *word;
 
 	word = ps_port_word(s->slot, s->proto, port);
 	if (!word || !ps_port_take(s->slot, s->proto, port, word))
@@ -391,15 +392,16 @@ static long ps_take_port(__u32 i, void *data)
 	return 1;
 }
 
-static __always_inline __u32 ps_bind_alloc(struct ps_pool *pool, __u32 slot, __u32 proto)
+static __always_inline __u32 ps_bind_alloc(__u32 slot, __u32 proto)
 {
 	struct ps_bind_search s = {
 		.slot = slot,
 		.proto = proto,
-		.lo = pool->port_lo,
 	};
+	const struct ps_blocks *blocks = ps_blocks_get(slot);
 
-	ps_walk_init(&s.walk, pool);
+	if (!blocks || !ps_walk_init(&s.walk, blocks))
+		return 0;
 	bpf_loop(s.walk.size, ps_take_port, &s, 0);
 	return s.port;
 }
@@ -473,14 +475,14 @@ static __always_inline int ps_bind(struct bpf_sock_addr *ctx, __u32 ctx_family, 
 		ps_release(st, bpf_get_socket_cookie(ctx));
 
 	if (!port) {
-		port = ps_bind_alloc(pool, slot, ctx->protocol);
+		port = ps_bind_alloc(slot, ctx->protocol);
 		if (!port) {
 			ps_count(slot, ctx->protocol, exhausted);
 			return ps_reject(-EADDRINUSE);
 		}
 		ctx->user_port = bpf_htons(port);
 		ps_count(slot, ctx->protocol, bound);
-	} else if (!ps_in_slice(pool, port)) {
+	} else if (!ps_in_slice(slot, port)) {
 		ps_count(slot, ctx->protocol, bind_denied);
 		return ps_reject(-EPERM);
 	} else {
@@ -552,7 +554,7 @@ static __always_inline int ps_sendmsg(struct bpf_sock_addr *ctx, __u32 family, c
 	pool = ps_pool_for_addr(family, src, &slot);
 	if (!pool)
 		return SYS_PROCEED;
-	if (!ps_in_slice(pool, ctx->sk->src_port)) {
+	if (!ps_in_slice(slot, ctx->sk->src_port)) {
 		ps_count(slot, IPPROTO_UDP, send_denied);
 		return ps_reject(-EPERM);
 	}

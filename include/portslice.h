@@ -15,7 +15,7 @@
  * key/value size or the meaning of a map entry changes: a loader refuses to
  * reuse pins whose layout version differs instead of misreading them.
  */
-#define PS_LAYOUT_VERSION 3
+#define PS_LAYOUT_VERSION 4
 
 /*
  * A build id names one BPF object as built: the first 16 hex digits of its
@@ -81,12 +81,37 @@
 struct ps_pool {
 	__u32 flags;
 	__u16 family;    /* AF_INET or AF_INET6 */
-	__u16 port_lo;   /* this host's slice, host byte order, inclusive */
-	__u16 port_hi;
+	__u16 port_lo;   /* this host's slice, host byte order, inclusive: the hull of */
+	__u16 port_hi;   /* its blocks (ps_blocks says which ports are in it) */
 	__u16 pad;
 	__u32 reuse_delay_ms; /* a tuple that ended is not handed out again for this long */
 	__u32 addr[4];   /* network byte order; IPv4 uses addr[0] */
 	char name[PS_POOL_NAME_LEN];
+};
+
+/*
+ * A host's slice of a pool is up to PS_MAX_BLOCKS blocks of ports, all of
+ * one size (config `host-a: [20000-20255, 21024-21279]`; one range is one
+ * block). ps_blocks holds two tables per pool slot (index slot * 2 + buffer)
+ * and ps_blocks_gen one generation per slot: the table in force is buffer
+ * gen & 1. The loader writes the other buffer whole, then stores gen + 1:
+ * a search reads the generation once, then only the buffer it names, so it
+ * never sees half a table (README "Blocks").
+ *
+ * Blocks [0, n_held) give new ports: a search runs over the virtual index
+ * 0 .. n_held * size - 1, index v being port start[v / size] + v % size.
+ * Blocks [n_held, n_all) are draining: they give no new ports, but their
+ * ports are still the slice's (binds, sends and releases of them are
+ * accepted, claims in them stay valid).
+ */
+#define PS_MAX_BLOCKS 32
+
+struct ps_blocks {
+	__u16 size;      /* ports per block; 0: no table (the pool is not active) */
+	__u8 n_held;
+	__u8 n_all;
+	__u32 pad;
+	__u16 start[PS_MAX_BLOCKS]; /* first port of each block, host byte order */
 };
 
 /*

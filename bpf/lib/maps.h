@@ -18,6 +18,27 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ps_pools SEC(".maps");
 
+/*
+ * Per pool slot, two block tables (index slot * 2 + buffer) and the
+ * generation that names the one in force (struct ps_blocks). Written by the
+ * loader: the idle buffer first, then the generation.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PS_MAX_POOLS * 2);
+	__type(key, __u32);
+	__type(value, struct ps_blocks);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ps_blocks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PS_MAX_POOLS);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ps_blocks_gen SEC(".maps");
+
 /* Pool address -> pool slot, for bind and sendmsg. Written by the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

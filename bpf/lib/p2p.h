@@ -45,7 +45,8 @@ static __always_inline struct ps_pool *ps_p2p_pool_for_port(__u32 family, __u32 
 		if (i >= ps_pool_count)
 			break;
 		pool = ps_pool_get(ps_pool_order[i]);
-		if (pool && ps_pool_p2p(pool) && pool->family == family && ps_in_slice(pool, port)) {
+		if (pool && ps_pool_p2p(pool) && pool->family == family &&
+		    ps_in_slice(ps_pool_order[i], port)) {
 			*slot = ps_pool_order[i];
 			return pool;
 		}

@@ -73,56 +73,118 @@ static __always_inline struct ps_pool *ps_pool_for_addr(__u32 family, const __u3
 }
 
 /*
- * A search of a slice visits every port once, from a random start with a
- * random step coprime to the slice's size (a prime above 65535), so the
- * order is scattered. A walk of neighbours would cluster: ports taken by
- * earlier searches pile up in runs, and every later search that starts
- * inside a run walks to its end (thousands of candidates at 99% full).
+ * The block table in force for @slot (struct ps_blocks in portslice.h): the
+ * generation is read once, and only the buffer it names after that. NULL
+ * when the pool has no table (no held block either: nothing to search).
+ */
+static __always_inline const struct ps_blocks *ps_blocks_get(__u32 slot)
+{
+	__u32 *gen = bpf_map_lookup_elem(&ps_blocks_gen, &slot), idx;
+	const struct ps_blocks *b;
+
+	if (!gen)
+		return NULL;
+	idx = slot * 2 + (*gen & 1);
+	b = bpf_map_lookup_elem(&ps_blocks, &idx);
+	if (!b || !b->size)
+		return NULL;
+	return b;
+}
+
+/*
+ * A search of a slice visits every port of its held blocks once, from a
+ * random start with a random step coprime to the number of those ports (a
+ * prime above 65535), so the order is scattered. A walk of neighbours would
+ * cluster: ports taken by earlier searches pile up in runs, and every later
+ * search that starts inside a run walks to its end (thousands of candidates
+ * at 99% full).
+ *
+ * The walk runs over the virtual index v = blk * bsize + off of the held
+ * blocks, kept as the pair (blk, off): a step is the pair (step_blk,
+ * step_off), added with one carry and one wrap, so a candidate costs the
+ * same adds and compares and one load of its block's start whatever the
+ * number of blocks (no division, no search of the table).
  */
 struct ps_walk {
-	__u32 start;
-	__u32 step;
-	__u32 size;
-	__u32 pos;    /* offset in the slice of the next candidate */
+	const struct ps_blocks *blocks; /* the table the walk was set up from */
+	__u32 size;   /* ports to visit: n_held * bsize */
+	__u32 bsize;
+	__u32 nblk;
+	__u32 step_blk, step_off;
+	__u32 start_blk, start_off;
+	__u32 blk, off; /* the next candidate */
 };
 
-static __always_inline void ps_walk_init(struct ps_walk *w, const struct ps_pool *pool)
+/* Returns false when @b has no held block: nothing to search. */
+static __always_inline bool ps_walk_init(struct ps_walk *w, const struct ps_blocks *b)
 {
-	__u32 r = bpf_get_prandom_u32(), prime;
+	__u32 r = bpf_get_prandom_u32(), prime, start, step;
 
 	/* Selects, not a table: a static array here costs the bpf_loop callback its BTF func_info. */
 	prime = r & 4 ? (r & 2 ? (r & 1 ? 65581 : 65579) : (r & 1 ? 65563 : 65557))
 		      : (r & 2 ? (r & 1 ? 65551 : 65543) : (r & 1 ? 65539 : 65537));
-	w->size = (__u32)pool->port_hi - pool->port_lo + 1;
-	w->start = (r >> 3) % w->size;
-	w->step = prime % w->size;
-	w->pos = w->start;
+	w->blocks = b;
+	w->bsize = b->size;
+	w->nblk = b->n_held;
+	/* The loader never writes more; the clamp keeps a bad table's walk inside start[]. */
+	if (w->nblk > PS_MAX_BLOCKS)
+		w->nblk = PS_MAX_BLOCKS;
+	w->size = w->nblk * w->bsize;
+	if (!w->size)
+		return false;
+	/* The only divisions of a search: once, here, not per candidate. */
+	start = (r >> 3) % w->size;
+	step = prime % w->size;
+	w->start_blk = start / w->bsize;
+	w->start_off = start % w->bsize;
+	w->step_blk = step / w->bsize;
+	w->step_off = step % w->bsize;
+	w->blk = w->start_blk;
+	w->off = w->start_off;
+	return true;
 }
 
 /*
- * The offset in the slice of the next candidate. An add and a compare: the
- * step is below the size, and a division per candidate would cost more
- * than the cheap checks of a search's first pass.
+ * The next candidate port. v + step < 2 * size, so one carry from off into
+ * blk and one wrap of blk keep (blk, off) in range.
  */
 static __always_inline __u32 ps_walk_next(struct ps_walk *w)
 {
-	__u32 off = w->pos;
+	/* The mask bounds the index for the verifier; blk < nblk <= PS_MAX_BLOCKS already. */
+	__u32 port = w->blocks->start[w->blk & (PS_MAX_BLOCKS - 1)] + w->off;
 
-	w->pos += w->step;
-	if (w->pos >= w->size)
-		w->pos -= w->size;
-	return off;
+	w->off += w->step_off;
+	w->blk += w->step_blk;
+	if (w->off >= w->bsize) {
+		w->off -= w->bsize;
+		w->blk++;
+	}
+	if (w->blk >= w->nblk)
+		w->blk -= w->nblk;
+	return port;
 }
 
 /* Start the same walk over, for a second pass. */
 static __always_inline void ps_walk_rewind(struct ps_walk *w)
 {
-	w->pos = w->start;
+	w->blk = w->start_blk;
+	w->off = w->start_off;
 }
 
-static __always_inline bool ps_in_slice(const struct ps_pool *pool, __u32 port)
+/* Is @port in one of the slice's blocks, held or draining? */
+static __always_inline bool ps_in_slice(__u32 slot, __u32 port)
 {
-	return port >= pool->port_lo && port <= pool->port_hi;
+	const struct ps_blocks *b = ps_blocks_get(slot);
+
+	if (!b)
+		return false;
+	for (__u32 i = 0; i < PS_MAX_BLOCKS; i++) {
+		if (i >= b->n_all)
+			break;
+		if (port - b->start[i] < b->size)
+			return true;
+	}
+	return false;
 }
 
 #endif

@@ -260,21 +260,24 @@ int ps_config_warn_local_range(const struct ps_config *cfg, const char *host,
 	for (i = 0; i < cfg->n_pools; i++) {
 		const struct ps_pool_cfg *pool = &cfg->pools[i];
 		const struct ps_slice_cfg *s = ps_pool_find_slice(pool, host);
-		unsigned int lo, hi;
 
-		if (!s || !ps_ranges_overlap(s->range, local))
-			continue;
-		count++;
-		if (!warn)
-			continue;
-		lo = s->range.lo > local.lo ? s->range.lo : local.lo;
-		hi = s->range.hi < local.hi ? s->range.hi : local.hi;
-		ps_format_addr(pool->family, pool->addr, addr, sizeof(addr));
-		snprintf(msg, sizeof(msg),
-			 "pool %s (%s): ports %u-%u of the slice %u-%u of host %s are inside the local port range %u-%u (net.ipv4.ip_local_port_range); the kernel may hand them to other sockets and portslice then has to skip them; move the slice or shrink the local port range",
-			 pool->name, addr, lo, hi, s->range.lo, s->range.hi, host,
-			 local.lo, local.hi);
-		warn(msg, arg);
+		for (size_t j = 0; s && j < s->n_blocks; j++) {
+			struct ps_port_range r = s->blocks[j];
+			unsigned int lo, hi;
+
+			if (!ps_ranges_overlap(r, local))
+				continue;
+			count++;
+			if (!warn)
+				continue;
+			lo = r.lo > local.lo ? r.lo : local.lo;
+			hi = r.hi < local.hi ? r.hi : local.hi;
+			ps_format_addr(pool->family, pool->addr, addr, sizeof(addr));
+			snprintf(msg, sizeof(msg),
+				 "pool %s (%s): ports %u-%u of the slice %u-%u of host %s are inside the local port range %u-%u (net.ipv4.ip_local_port_range); the kernel may hand them to other sockets and portslice then has to skip them; move the slice or shrink the local port range",
+				 pool->name, addr, lo, hi, r.lo, r.hi, host, local.lo, local.hi);
+			warn(msg, arg);
+		}
 	}
 	return count;
 }

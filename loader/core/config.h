@@ -27,7 +27,9 @@
 
 struct ps_slice_cfg {
 	char *host;
-	struct ps_port_range range;
+	struct ps_port_range range; /* the hull of the blocks: first port of the first, last of the last */
+	/* The slice's blocks, in file order: one range, or a list of ranges of one size. */
+	struct ps_port_range blocks[PS_MAX_BLOCKS]; size_t n_blocks;
 	int line;
 	unsigned int host_id;       /* the host's id under hosts: (1-based), 0: not listed (or no hosts:) */
 };

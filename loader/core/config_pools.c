@@ -166,14 +166,80 @@ static int ps_cmp_slice_host(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int ps_cmp_slice_lo(const void *a, const void *b)
-{
-	const struct ps_slice_cfg *x = *(const struct ps_slice_cfg * const *)a;
-	const struct ps_slice_cfg *y = *(const struct ps_slice_cfg * const *)b;
+/* One block of a slice, for the overlap check across every host's blocks. */
+struct ps_block_ref {
+	const struct ps_slice_cfg *slice;
+	size_t i;                          /* its index in slice->blocks */
+	struct ps_port_range r;
+};
 
-	if (x->range.lo != y->range.lo)
-		return x->range.lo < y->range.lo ? -1 : 1;
-	return x < y ? -1 : x > y;
+static int ps_cmp_block_lo(const void *a, const void *b)
+{
+	const struct ps_block_ref *x = a, *y = b;
+
+	if (x->r.lo != y->r.lo)
+		return x->r.lo < y->r.lo ? -1 : 1;
+	if (x->slice != y->slice)
+		return x->slice < y->slice ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* File order of two blocks: by slice, then by position in the slice's list. */
+static bool ps_block_before(const struct ps_block_ref *x, const struct ps_block_ref *y)
+{
+	return x->slice != y->slice ? x->slice < y->slice : x->i < y->i;
+}
+
+/* The pair of overlapping blocks whose later block comes first in the file; 0 if none. */
+static int ps_check_block_overlap(struct ps_ctx *ctx, struct ps_pool_cfg *pool, const char *path)
+{
+	const struct ps_block_ref *first = NULL, *second = NULL, *max;
+	struct ps_block_ref *v;
+	size_t i, j, n = 0;
+	char sub[PS_PATH_LEN], r1[12], r2[12];
+	int ret = 0;
+
+	for (i = 0; i < pool->n_slices; i++)
+		n += pool->slices[i].n_blocks;
+	v = malloc((n ?: 1) * sizeof(*v));
+	if (!v)
+		return ps_oom(ctx);
+	n = 0;
+	for (i = 0; i < pool->n_slices; i++)
+		for (j = 0; j < pool->slices[i].n_blocks; j++)
+			v[n++] = (struct ps_block_ref){ &pool->slices[i], j, pool->slices[i].blocks[j] };
+	qsort(v, n, sizeof(*v), ps_cmp_block_lo);
+	max = v;
+	for (i = 1; i < n; i++) {
+		const struct ps_block_ref *a = max, *b = &v[i];
+
+		if (ps_ranges_overlap(a->r, b->r)) {
+			if (ps_block_before(b, a)) {
+				a = &v[i];
+				b = max;
+			}
+			if (!second || ps_block_before(b, second) || (b == second && ps_block_before(a, first))) {
+				first = a;
+				second = b;
+			}
+		}
+		if (v[i].r.hi > max->r.hi)
+			max = &v[i];
+	}
+	if (second) {
+		ps_join(sub, path, second->slice->host);
+		if (first->slice == second->slice)
+			ret = ps_invalid(ctx, second->slice->line, sub,
+				      "%s overlaps %s, another block of the same slice; the blocks of a slice must not overlap",
+				      ps_range_str(second->r, r1), ps_range_str(first->r, r2));
+		else
+			ret = ps_invalid(ctx, second->slice->line, sub,
+				      "%s overlaps %s of host \"%s\" (line %d); slices of one pool must not overlap",
+				      ps_range_str(second->r, r1), ps_range_str(first->r, r2),
+				      first->slice->host, first->slice->line);
+	}
+	free(v);
+	return ret;
 }
 
 /*
@@ -185,10 +251,9 @@ static int ps_cmp_slice_lo(const void *a, const void *b)
 static int ps_check_slices(struct ps_ctx *ctx, struct ps_pool_cfg *pool, const char *path)
 {
 	const struct ps_slice_cfg *first = NULL, *second = NULL;
-	struct ps_slice_cfg **v, *max;
+	struct ps_slice_cfg **v;
 	size_t i, n = pool->n_slices;
 	char sub[PS_PATH_LEN];
-	int ret = 0;
 
 	v = malloc(n * sizeof(*v));
 	if (!v)
@@ -205,46 +270,84 @@ static int ps_check_slices(struct ps_ctx *ctx, struct ps_pool_cfg *pool, const c
 			second = v[i];
 		}
 	}
-	if (second) {
-		ps_join(sub, path, second->host);
-		ret = ps_invalid(ctx, second->line, sub,
-			      "host \"%s\" is listed twice in this pool (first at line %d); give each host one slice per pool",
-			      second->host, first->line);
-		goto out;
-	}
-
-	qsort(v, n, sizeof(*v), ps_cmp_slice_lo);
-	max = v[0];
-	for (i = 1; i < n; i++) {
-		struct ps_slice_cfg *a = max, *b = v[i];
-
-		if (ps_ranges_overlap(a->range, b->range)) {
-			if (a > b) {
-				a = v[i];
-				b = max;
-			}
-			if (!second || b < second || (b == second && a < first)) {
-				first = a;
-				second = b;
-			}
-		}
-		if (v[i]->range.hi > max->range.hi)
-			max = v[i];
-	}
-	if (second) {
-		char r1[12], r2[12];
-
-		ps_join(sub, path, second->host);
-		ret = ps_invalid(ctx, second->line, sub,
-			      "%s overlaps %s of host \"%s\" (line %d); slices of one pool must not overlap",
-			      ps_range_str(second->range, r1), ps_range_str(first->range, r2),
-			      first->host, first->line);
-	}
-out:
 	free(v);
-	return ret;
+	if (second) {
+		ps_join(sub, path, second->host);
+		return ps_invalid(ctx, second->line, sub,
+			       "host \"%s\" is listed twice in this pool (first at line %d); give each host one slice per pool",
+			       second->host, first->line);
+	}
+	return ps_check_block_overlap(ctx, pool, path);
 }
 
+/* One range of a slice: "20000-20999" or "20500". */
+static int ps_parse_block(struct ps_ctx *ctx, yaml_node_t *rv, const char *sub, struct ps_port_range *r)
+{
+	enum ps_range_err err;
+	const char *s;
+	int ret;
+
+	ret = ps_scalar(ctx, rv, sub, "a port range such as 20000-20999", &s);
+	if (ret)
+		return ret;
+	err = ps_range_parse(s, r);
+	if (err == PS_RANGE_REVERSED) {
+		const char *dash = strchr(s, '-');
+
+		return ps_invalid(ctx, ps_line(rv), sub,
+			       "\"%s\" is reversed (LO > HI); write %s-%.*s",
+			       s, dash + 1, (int)(dash - s), s);
+	}
+	if (err != PS_RANGE_OK)
+		return ps_invalid(ctx, ps_line(rv), sub, ps_range_errs[err], s);
+	return 0;
+}
+
+/*
+ * A slice: one range (one block), or a list of ranges of one size (blocks;
+ * the BPF search maps its index to a port by block size, README "Blocks").
+ */
+static int ps_parse_slice_blocks(struct ps_ctx *ctx, yaml_node_t *rv, const char *path,
+				 struct ps_slice_cfg *slice)
+{
+	char sub[PS_PATH_LEN], r1[12], r2[12];
+	size_t i, n;
+	int ret;
+
+	if (rv->type != YAML_SEQUENCE_NODE) {
+		slice->n_blocks = 1;
+		ret = ps_parse_block(ctx, rv, path, &slice->blocks[0]);
+		slice->range = slice->blocks[0];
+		return ret;
+	}
+	ret = ps_collection(ctx, rv, path, YAML_SEQUENCE_NODE,
+			    "list port ranges such as [20000-20255, 21024-21279], or write one range",
+			    "a list of port ranges", PS_MAX_BLOCKS, "blocks", " per slice", &n);
+	if (ret)
+		return ret;
+	for (i = 0; i < n; i++) {
+		yaml_node_t *item = ps_node(ctx, rv->data.sequence.items.start[i]);
+		struct ps_port_range *r = &slice->blocks[i];
+
+		/* The return value is read so that gcc takes the truncation as meant (as ps_join's). */
+		if (snprintf(sub, sizeof(sub), "%s[%zu]", path, i) >= (int)sizeof(sub))
+			sub[sizeof(sub) - 1] = '\0';
+		ret = ps_parse_block(ctx, item, sub, r);
+		if (ret)
+			return ret;
+		if (i && r->hi - r->lo != slice->blocks[0].hi - slice->blocks[0].lo)
+			return ps_invalid(ctx, ps_line(item), sub,
+				       "%s has %u ports but %s has %u; the blocks of a slice must all have the same size",
+				       ps_range_str(*r, r1), r->hi - r->lo + 1U,
+				       ps_range_str(slice->blocks[0], r2), slice->blocks[0].hi - slice->blocks[0].lo + 1U);
+		if (!i || r->lo < slice->range.lo)
+			slice->range.lo = r->lo;
+		if (!i || r->hi > slice->range.hi)
+			slice->range.hi = r->hi;
+		slice->n_blocks = i + 1;
+	}
+	return 0;
+}
 
 static const struct ps_collection ps_slice_list = {
 	YAML_MAPPING_NODE, "give at least one host a port range, e.g. \"host-a: 20000-20999\"",
@@ -267,27 +370,16 @@ static int ps_parse_pool_slices(struct ps_ctx *ctx, yaml_node_t *val, const char
 		struct ps_slice_cfg *slice = &pool->slices[pool->n_slices];
 		yaml_node_t *key = ps_node(ctx, pair->key);
 		yaml_node_t *rv = ps_node(ctx, pair->value);
-		enum ps_range_err err;
-		const char *host, *s;
+		const char *host;
 
 		ret = ps_host_key(ctx, key, path, &host);
 		if (ret)
 			return ret;
 		ps_join(sub, path, host);
 
-		ret = ps_scalar(ctx, rv, sub, "a port range such as 20000-20999", &s);
+		ret = ps_parse_slice_blocks(ctx, rv, sub, slice);
 		if (ret)
 			return ret;
-		err = ps_range_parse(s, &slice->range);
-		if (err == PS_RANGE_REVERSED) {
-			const char *dash = strchr(s, '-');
-
-			return ps_invalid(ctx, ps_line(rv), sub,
-				       "\"%s\" is reversed (LO > HI); write %s-%.*s",
-				       s, dash + 1, (int)(dash - s), s);
-		}
-		if (err != PS_RANGE_OK)
-			return ps_invalid(ctx, ps_line(rv), sub, ps_range_errs[err], s);
 		slice->host = strdup(host);
 		if (!slice->host)
 			return ps_oom(ctx);

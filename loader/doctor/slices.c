@@ -54,9 +54,12 @@ static void check_local_range(struct ps_doctor_report *r, const struct ps_select
 	for (size_t i = 0; i < sel->n; i++) {
 		const struct ps_port_range s = sel->slice[i]->range;
 		char name[64], fix[256];
+		bool overlap = false;
 
+		for (size_t j = 0; j < sel->slice[i]->n_blocks; j++)
+			overlap = overlap || ps_ranges_overlap(sel->slice[i]->blocks[j], local);
 		snprintf(name, sizeof(name), "port_range.%s", sel->pool[i]->name);
-		if (!ps_ranges_overlap(s, local)) {
+		if (!overlap) {
 			ps_doctor_check(r, PS_CHECK_OK, name, NULL, "slice %u-%u is outside ip_local_port_range %u-%u", s.lo, s.hi, local.lo,
 					local.hi);
 			continue;
@@ -71,8 +74,18 @@ static void check_local_range(struct ps_doctor_report *r, const struct ps_select
 	}
 }
 
+/* Is @port in one of @slice's blocks? (Its range is their hull: the ports between may be another host's.) */
+static bool in_blocks(const struct ps_slice_cfg *slice, unsigned int port)
+{
+	for (size_t i = 0; i < slice->n_blocks; i++)
+		if (port >= slice->blocks[i].lo && port <= slice->blocks[i].hi)
+			return true;
+	return false;
+}
+
 struct listen_scan {
 	const struct ps_pool_cfg *pool;
+	const struct ps_slice_cfg *slice;
 	struct ps_port_range range;
 	unsigned int count;
 	char first[PS_ADDR_STR_LEN + 16];
@@ -93,7 +106,7 @@ static int listen_cb(const struct ps_sockinfo *si, void *arg)
 	bool any = all_zero(si->laddr, alen), mine;
 	char addr[PS_ADDR_STR_LEN];
 
-	if (si->lport < l->range.lo || si->lport > l->range.hi)
+	if (!in_blocks(l->slice, si->lport))
 		return 0;
 	if (si->proto == IPPROTO_TCP && si->state != TCP_LISTEN)
 		return 0;
@@ -115,7 +128,7 @@ static int listen_cb(const struct ps_sockinfo *si, void *arg)
 static void check_listeners(struct ps_doctor_report *r, const struct ps_selection *sel)
 {
 	for (size_t i = 0; i < sel->n; i++) {
-		struct listen_scan l = { .pool = sel->pool[i], .range = sel->slice[i]->range };
+		struct listen_scan l = { .pool = sel->pool[i], .slice = sel->slice[i], .range = sel->slice[i]->range };
 		char name[64];
 		int err = 0;
 

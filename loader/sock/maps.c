@@ -16,6 +16,7 @@
 static const char *const map_names[] = {
 	"ps_pools", "ps_pool_addrs", "ps_dst4", "ps_dst6", "ps_tuples",
 	"ps_port_users", "ps_sk_state", "ps_stats", "ps_attachments", "ps_meta", "ps_live",
+	"ps_blocks", "ps_blocks_gen",
 };
 _Static_assert(sizeof(map_names) / sizeof(map_names[0]) == sizeof(struct ps_maps) / sizeof(int),
 	       "struct ps_maps and map_names[] must list the same maps");
@@ -27,7 +28,13 @@ void ps_maps_close(struct ps_maps *maps)
 
 int ps_maps_open(struct ps_maps *maps, struct ps_error *error)
 {
-	int err = ps_pin_maps_open(map_names, (int *)maps, sizeof(*maps) / sizeof(int), error);
+	/*
+	 * The layout first: pins of an older layout lack maps of this one
+	 * (layout 3 had no ps_blocks), and their refusal must be the layout's,
+	 * with its steps, not a missing map's.
+	 */
+	int err = ps_layout_check(&ps_sock_layout, error) ?:
+		  ps_pin_maps_open(map_names, (int *)maps, sizeof(*maps) / sizeof(int), error);
 
 	if (!err)
 		err = ps_layout_check_fd(&ps_sock_layout, maps->meta, error);
@@ -86,4 +93,6 @@ void ps_maps_from_skel(struct ps_sock *skel, struct ps_maps *maps)
 	maps->attachments = bpf_map__fd(skel->maps.ps_attachments);
 	maps->meta = bpf_map__fd(skel->maps.ps_meta);
 	maps->live = bpf_map__fd(skel->maps.ps_live);
+	maps->blocks = bpf_map__fd(skel->maps.ps_blocks);
+	maps->blocks_gen = bpf_map__fd(skel->maps.ps_blocks_gen);
 }

@@ -25,9 +25,11 @@ struct ps_maps {
 	int attachments;
 	int meta;
 	int live;
+	int blocks;
+	int blocks_gen;
 };
 
-#define PS_MAPS_NONE { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 }
+#define PS_MAPS_NONE { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 }
 
 /* Opens the pinned maps (all, or fails). Checks the layout version. */
 int ps_maps_open(struct ps_maps *maps, struct ps_error *error);

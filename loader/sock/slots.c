@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "core/slots.h"
+#include "sock/blocks.h"
 #include "sock/slots.h"
 
 int ps_select_pools(const struct ps_config *cfg, const char *host, char *const *names, size_t n_names,
@@ -180,6 +181,7 @@ int ps_install_pools(const struct ps_maps *maps, const struct ps_selection *sel,
 		const struct ps_pool_cfg *cfg = sel->pool[i];
 		__u32 slot = att->pool_order[i];
 		struct ps_addr_key akey = { .family = cfg->family };
+		struct ps_port_range hull;
 		struct ps_pool old, entry;
 		int err;
 
@@ -196,6 +198,11 @@ int ps_install_pools(const struct ps_maps *maps, const struct ps_selection *sel,
 			memcpy(okey.addr, old.addr, sizeof(okey.addr));
 			bpf_map_delete_elem(maps->pool_addrs, &okey);
 		}
+		err = ps_blocks_install(maps, slot, cfg->name, sel->slice[i], &hull, error);
+		if (err)
+			return err;
+		entry.port_lo = hull.lo;
+		entry.port_hi = hull.hi;
 		err = add_dsts(maps, slot, cfg);
 		if (!err)
 			err = prune_dsts(maps, slot, cfg);

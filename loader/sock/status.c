@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "core/percpu.h"
 #include "core/pins.h"
+#include "sock/blocks.h"
 #include "sock/links.h"
 #include "sock/maps.h"
 #include "sock/slots.h"
@@ -45,6 +46,8 @@ struct dest_use {
 };
 
 struct pool_usage {
+	__u32 size;           /* ports of the held blocks: what connect() searches */
+	json_object *blocks;  /* [{first, last, draining}] */
 	__u64 tuples[2];      /* [0] TCP, [1] UDP */
 	__u64 ports_in_use;   /* ports with a claim or a bind */
 	__u64 ports_bound;    /* ports held by bind() */
@@ -355,7 +358,7 @@ static int attachment_cb(__u64 id, const struct ps_attachment *att, void *arg)
 static json_object *dest_json(const struct ps_pool *p, const struct pool_usage *u, const struct dest_use *du)
 {
 	json_object *b = json_object_new_object();
-	__u32 size = (__u32)p->port_hi - p->port_lo + 1;
+	__u32 size = u->size ?: 1;
 	__u64 taken = du->blocked + u->n_bound[du->key.proto == IPPROTO_UDP], left = taken < size ? size - taken : 0;
 	char addr[PS_ADDR_STR_LEN];
 
@@ -374,7 +377,7 @@ static json_object *pool_json(const struct ps_pool *p, int s, const struct pool_
 {
 	json_object *o = json_object_new_object(), *t, *c, *tw, *dests;
 	char addr[PS_ADDR_STR_LEN];
-	__u32 size = (__u32)p->port_hi - p->port_lo + 1;
+	__u32 size = u->size;
 
 	ps_format_addr(p->family, (const uint8_t *)p->addr, addr, sizeof(addr));
 	json_object_object_add(o, "name", json_object_new_string(p->name));
@@ -383,6 +386,7 @@ static json_object *pool_json(const struct ps_pool *p, int s, const struct pool_
 	json_object_object_add(o, "first_port", json_object_new_int(p->port_lo));
 	json_object_object_add(o, "last_port", json_object_new_int(p->port_hi));
 	json_object_object_add(o, "slice_size", json_object_new_int(size));
+	json_object_object_add(o, "blocks", u->blocks ?: json_object_new_array());
 	json_object_object_add(o, "p2p", json_object_new_boolean(p->flags & PS_POOL_P2P));
 	json_object_object_add(o, "reuse_delay_ms", json_object_new_int64(p->reuse_delay_ms));
 	t = json_object_new_object();
@@ -448,7 +452,8 @@ json_object *ps_status_build_netns(const struct ps_maps *maps, const char *mnt, 
 	for (int s = 0; !err && s < PS_MAX_POOLS; s++) {
 		if (!(pools[s].flags & PS_POOL_ACTIVE))
 			continue;
-		err = count_ports(maps->port_users, &pools[s], s, &use[s]);
+		err = ps_blocks_status(maps, s, &use[s].size, &use[s].blocks) ?:
+		      count_ports(maps->port_users, &pools[s], s, &use[s]);
 		if (!err)
 			err = sum_stats(maps->stats, s, &use[s]);
 	}
@@ -469,6 +474,8 @@ json_object *ps_status_build_netns(const struct ps_maps *maps, const char *mnt, 
 	for (size_t i = 0; i < atts.live; i++)
 		free(atts.live_dirs[i]);
 	if (err) {
+		for (int s = 0; use && s < PS_MAX_POOLS; s++)
+			json_object_put(use[s].blocks);
 		free(use);
 		json_object_put(root);
 		json_object_put(jpools);

@@ -93,6 +93,23 @@ void ps_status_print(json_object *root)
 		       (unsigned long long)(jget(c, "tcp", "exhausted") + jget(c, "udp", "exhausted")),
 		       (unsigned long long)(jget(c, "tcp", "conflicts") + jget(c, "udp", "conflicts")));
 	}
+	/* A slice of several blocks, or with one draining: the table's columns show only its first and last port. */
+	for (size_t i = 0; i < n; i++) {
+		json_object *p = json_object_array_get_idx(pools, i), *blocks;
+		size_t nb;
+
+		if (!json_object_object_get_ex(p, "blocks", &blocks) || (nb = json_object_array_length(blocks)) < 2)
+			continue;
+		printf("\nBlocks of %s:", json_object_get_string(json_object_object_get(p, "name")));
+		for (size_t j = 0; j < nb; j++) {
+			json_object *bl = json_object_array_get_idx(blocks, j);
+
+			printf("%s %llu-%llu%s", j ? "," : "", (unsigned long long)jget(bl, "first", NULL),
+			       (unsigned long long)jget(bl, "last", NULL),
+			       json_object_get_boolean(json_object_object_get(bl, "draining")) ? " (draining)" : "");
+		}
+		printf("\n");
+	}
 	for (size_t i = 0; i < n; i++) {
 		json_object *p = json_object_array_get_idx(pools, i), *dests;
 

@@ -90,13 +90,18 @@ static int write_owner_table(int fd, __u32 slot)
 	return 0;
 }
 
-/* Port -> owner id of every port of @pool; 0 for ports of no slice. */
+/* Port -> owner id of every port of @pool; 0 for ports of no slice's block. */
 static int fill_owner(int fd, __u32 slot, const struct ps_pool_cfg *pool)
 {
 	memset(owner_vals, 0, sizeof(owner_vals));
-	for (size_t i = 0; pool && i < pool->n_slices; i++)
-		for (__u32 p = pool->slices[i].range.lo; p <= pool->slices[i].range.hi; p++)
-			owner_vals[p] = pool->slices[i].host_id;
+	for (size_t i = 0; pool && i < pool->n_slices; i++) {
+		const struct ps_slice_cfg *sl = &pool->slices[i];
+
+		/* Per block: the ports between a slice's blocks may be another host's. */
+		for (size_t j = 0; j < sl->n_blocks; j++)
+			for (__u32 p = sl->blocks[j].lo; p <= sl->blocks[j].hi; p++)
+				owner_vals[p] = sl->host_id;
+	}
 	return write_owner_table(fd, slot);
 }
 

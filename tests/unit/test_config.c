@@ -338,9 +338,43 @@ static const struct bad_case bad_cases[] = {
 	{ "host listed twice names the first line",
 	  POOL_HEAD "    slices:\n      host-a: 20000-20999\n      host-b: 21000-21999\n      host-a: 22000-22999\n",
 	  "t.yaml:7: pools[0].slices.host-a: host \"host-a\" is listed twice in this pool (first at line 5)" },
-	{ "range is a list",
-	  SLICE("[20000, 20999]"),
-	  "t.yaml:5: pools[0].slices.host-a: expected a port range such as 20000-20999, got a list" },
+	{ "range is a mapping",
+	  SLICE("{lo: 20000}"),
+	  "t.yaml:5: pools[0].slices.host-a: expected a port range such as 20000-20999, got a mapping" },
+	/* blocks: a slice as a list of ranges */
+	{ "blocks: empty list",
+	  SLICE("[]"),
+	  "t.yaml:5: pools[0].slices.host-a: empty; list port ranges such as [20000-20255, 21024-21279], or write one range" },
+	{ "blocks: an item is not a range",
+	  SLICE("[20000-20255, x]"),
+	  "t.yaml:5: pools[0].slices.host-a[1]: \"x\" is not a port range; write LO-HI" },
+	{ "blocks: an item is a list",
+	  SLICE("[[20000-20255]]"),
+	  "t.yaml:5: pools[0].slices.host-a[0]: expected a port range such as 20000-20999, got a list" },
+	{ "blocks: an item is reversed",
+	  SLICE("[20000-20255, 21279-21024]"),
+	  "t.yaml:5: pools[0].slices.host-a[1]: \"21279-21024\" is reversed (LO > HI); write 21024-21279" },
+	{ "blocks: of different sizes",
+	  SLICE("[20000-20255, 21024-21279, 22000-22099]"),
+	  "t.yaml:5: pools[0].slices.host-a[2]: 22000-22099 has 100 ports but 20000-20255 has 256; the blocks of a slice must all have the same size" },
+	{ "blocks: too many",
+	  SLICE("[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33]"),
+	  "t.yaml:5: pools[0].slices.host-a: 33 blocks; at most 32 per slice are allowed" },
+	{ "blocks: two of one slice overlap",
+	  SLICE("[20000-20255, 20100-20355]"),
+	  "t.yaml:5: pools[0].slices.host-a: 20100-20355 overlaps 20000-20255, another block of the same slice; the blocks of a slice must not overlap" },
+	{ "blocks: the same block twice",
+	  SLICE("[20000-20255, 21000-21255, 20000-20255]"),
+	  "t.yaml:5: pools[0].slices.host-a: 20000-20255 overlaps 20000-20255, another block of the same slice" },
+	{ "blocks: a block overlaps another host's block",
+	  POOL_HEAD "    slices:\n      host-a: [20000-20255, 21024-21279]\n      host-b: [21200-21455]\n",
+	  "t.yaml:6: pools[0].slices.host-b: 21200-21455 overlaps 21024-21279 of host \"host-a\" (line 5); slices of one pool must not overlap" },
+	{ "blocks: a later host's second block overlaps an earlier range",
+	  POOL_HEAD "    slices:\n      host-a: 1000-1999\n      host-b: [3000-3099, 1500-1599]\n",
+	  "t.yaml:6: pools[0].slices.host-b: 1500-1599 overlaps 1000-1999 of host \"host-a\" (line 5)" },
+	{ "blocks: an earlier host's block inside a later host's range",
+	  POOL_HEAD "    slices:\n      host-a: [100-109, 5000-5009]\n      host-b: 4000-6000\n",
+	  "t.yaml:6: pools[0].slices.host-b: 4000-6000 overlaps 5000-5009 of host \"host-a\" (line 5)" },
 	{ "range has no value",
 	  SLICE(""),
 	  "t.yaml:5: pools[0].slices.host-a: value is missing; expected a port range" },
@@ -857,6 +891,43 @@ static void test_adjacent_slices_and_crlf(void **state)
 	assert_int_equal(cfg.pools[0].n_slices, 4);
 	assert_int_equal(cfg.pools[0].slices[3].line, 8);
 	assert_int_equal(cfg.pools[0].slices[3].range.hi, 65535);
+	ps_config_free(&cfg);
+}
+
+/* A slice of blocks: each block in file order, the hull in range; one range is one block. */
+static void test_blocks(void **state)
+{
+	const struct ps_slice_cfg *a, *b;
+	struct ps_config cfg;
+
+	(void)state;
+	load_ok(POOL_HEAD
+		"    slices:\n"
+		"      host-a: [21024-21279, 20000-20255]\n"
+		"      host-b: 20256-21023\n"
+		"      host-c:\n"
+		"        - 30000-30255\n", &cfg);
+	a = ps_pool_find_slice(&cfg.pools[0], "host-a");
+	b = ps_pool_find_slice(&cfg.pools[0], "host-b");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(a->n_blocks, 2);
+	assert_int_equal(a->blocks[0].lo, 21024);
+	assert_int_equal(a->blocks[0].hi, 21279);
+	assert_int_equal(a->blocks[1].lo, 20000);
+	assert_int_equal(a->range.lo, 20000);
+	assert_int_equal(a->range.hi, 21279);
+	assert_int_equal(b->n_blocks, 1);
+	assert_int_equal(b->blocks[0].lo, 20256);
+	assert_int_equal(b->blocks[0].hi, 21023);
+	assert_int_equal(cfg.pools[0].slices[2].n_blocks, 1);
+	assert_int_equal(cfg.pools[0].slices[2].line, 7);
+	ps_config_free(&cfg);
+
+	/* 32 blocks of one port each, the most a slice may have. */
+	load_ok(POOL_HEAD "    slices:\n      host-a: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32]\n", &cfg);
+	assert_int_equal(cfg.pools[0].slices[0].n_blocks, PS_MAX_BLOCKS);
+	assert_int_equal(cfg.pools[0].slices[0].blocks[31].lo, 32);
 	ps_config_free(&cfg);
 }
 
@@ -1550,6 +1621,7 @@ int main(void)
 		cmocka_unit_test(test_explicit_destinations),
 		cmocka_unit_test(test_yaml_variants),
 		cmocka_unit_test(test_adjacent_slices_and_crlf),
+		cmocka_unit_test(test_blocks),
 		cmocka_unit_test(test_longest_names),
 		cmocka_unit_test(test_buffer_length),
 		cmocka_unit_test(test_max_pools),
