@@ -28,7 +28,8 @@ DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev \
 	    libjson-c-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev \
 	    pkg-config iproute2 make gcc jq ethtool tcpdump curl systemd groff-base python3 \
 	    nginx libnginx-mod-http-echo haproxy apache2-utils \
-	    git build-essential dpkg-dev debhelper lintian python3-yaml nftables conntrack
+	    git build-essential dpkg-dev debhelper lintian python3-yaml nftables conntrack \
+	    libcurl4-openssl-dev etcd-server etcd-client openssl
 
 CFLAGS     ?= -O2 -g
 # The commit the binary is built from (portslice --version, portslice_build_info);
@@ -37,7 +38,7 @@ PS_GIT_COMMIT ?= $(shell git -C $(CURDIR) describe --always --dirty --abbrev=12 
 BPF_EXTRA_CFLAGS ?=
 WARNFLAGS  := -Wall -Wextra -Werror -Wno-unused-parameter
 INCLUDES   := -I$(OUTPUT) -Iinclude -Iloader
-LDLIBS     := -lbpf -lelf -lz -lyaml -ljson-c -lmicrohttpd -lsystemd -lpthread
+LDLIBS     := -lbpf -lelf -lz -lyaml -ljson-c -lmicrohttpd -lsystemd -lpthread -lcurl
 
 ifdef SANITIZE
 CFLAGS     += -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -58,7 +59,8 @@ SKELS      := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 BPF_HDRS   := $(wildcard bpf/lib/*.h include/*.h)
 
 # loader/: main.c and the commands that read both sides; core/, sock/,
-# steer/ and agent/ below it (docs/architecture.md).
+# steer/, agent/ and fleet/ (etcd leases, docs/fleet.md) below it
+# (docs/architecture.md).
 LOADER_SRCS := $(wildcard loader/*.c loader/*/*.c)
 LOADER_OBJS := $(patsubst loader/%.c,$(OUTPUT)/loader/%.o,$(LOADER_SRCS))
 # The config loader alone, as the config fuzzer links it (fuzz/fuzz.mk).

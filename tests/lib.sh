@@ -390,3 +390,124 @@ hold_stop() {
 }
 
 hold_output() { cat "$TMPD/$1.out"; }
+
+# ---- etcd (tests/fleet) ---------------------------------------------------
+# A three-member etcd cluster of Debian's etcd-server, each member in its own
+# namespace, wired with veths to a bridge in a hub namespace; every client
+# gets its own namespace on the same bridge. Everything is made inside the
+# test's namespaces (ns_create): cleanup ends the members and deletes the
+# namespaces with their links, however the test ends.
+ETCD_NET=${ETCD_NET:-198.18.200}
+ETCD_PEERS=()          # member I's address is ${ETCD_PEERS[I]}
+ETCD_NS=()             # ... its namespace
+ETCD_PID=()            # ... its PID (the etcd process itself)
+ETCD_ENDPOINTS=
+ETCD_HUB=
+# https after etcd_tls (clients must then show a certificate of its CA).
+ETCD_SCHEME=http
+ETCD_TLS_ARGS=()
+
+# etcd_hub: the hub namespace with its bridge, made once per test.
+etcd_hub() {
+	[ -n "$ETCD_HUB" ] && return 0
+	ETCD_HUB=$(ns_create ehub)
+	ip -n "$ETCD_HUB" link add br0 type bridge || die "bridge in $ETCD_HUB"
+	ip -n "$ETCD_HUB" link set br0 up
+}
+
+# etcd_wire NS HOSTNUM LINK: a veth from the hub's bridge (its end named
+# LINK) to NS (eth0, $ETCD_NET.HOSTNUM/24).
+etcd_wire() {
+	local ns=$1 num=$2 link=$3
+	etcd_hub
+	ip -n "$ETCD_HUB" link add "$link" type veth peer name eth0 netns "$ns" || die "veth $link to $ns"
+	ip -n "$ETCD_HUB" link set "$link" master br0 up
+	ip -n "$ns" addr add "$ETCD_NET.$num/24" dev eth0
+	ip -n "$ns" link set eth0 up
+}
+
+# etcd_cluster_start [N] [ETCD-ARGS...]: N members (default 3), ready when
+# every one answers healthy. Sets ETCD_ENDPOINTS (http://IP:2379,...).
+etcd_cluster_start() {
+	local n=${1:-3} i cluster= urls=
+	shift || true
+	command -v etcd >/dev/null || die "etcd not installed: make deps (etcd-server)"
+	for i in $(seq 1 "$n"); do
+		ETCD_PEERS[$i]=$ETCD_NET.$i
+		cluster+="${cluster:+,}m$i=http://$ETCD_NET.$i:2380"
+		urls+="${urls:+,}$ETCD_SCHEME://$ETCD_NET.$i:2379"
+	done
+	ETCD_ENDPOINTS=$urls
+	for i in $(seq 1 "$n"); do
+		ETCD_NS[$i]=$(ns_create etcd$i)
+		etcd_wire "${ETCD_NS[$i]}" "$i" "m$i"
+		mkdir -p "$TMPD/etcd$i"
+		bg_in - "${ETCD_NS[$i]}" etcd --name "m$i" --data-dir "$TMPD/etcd$i/data" \
+			--listen-client-urls "$ETCD_SCHEME://${ETCD_PEERS[$i]}:2379" \
+			--advertise-client-urls "$ETCD_SCHEME://${ETCD_PEERS[$i]}:2379" "${ETCD_TLS_ARGS[@]}" \
+			--listen-peer-urls "http://${ETCD_PEERS[$i]}:2380" \
+			--initial-advertise-peer-urls "http://${ETCD_PEERS[$i]}:2380" \
+			--initial-cluster "$cluster" --initial-cluster-state new \
+			--initial-cluster-token "$TAG" --heartbeat-interval 100 --election-timeout 1000 \
+			--listen-metrics-urls "http://${ETCD_PEERS[$i]}:2381" "$@" \
+			> "$TMPD/etcd$i/log" 2>&1
+		ETCD_PID[$i]=$BG_PID
+	done
+	for i in $(polls 300); do
+		etcdctl_in "${ETCD_NS[1]}" endpoint health >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	die "etcd cluster did not get healthy: $(tail -n 5 "$TMPD/etcd1/log")"
+}
+
+# etcd_tls: before etcd_cluster_start, a CA, a certificate for the members
+# (their addresses as IP SANs) and one for clients, in $TMPD/tls; the
+# members then serve https only and ask clients for a certificate of that
+# CA. Sets ETCD_CA, ETCD_CERT, ETCD_KEY (the client's), which etcdctl_in uses.
+etcd_tls() {
+	local d=$TMPD/tls i sans=IP:127.0.0.1
+	mkdir -p "$d"
+	for i in 1 2 3; do sans+=",IP:$ETCD_NET.$i"; done
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=pstest-ca \
+		-keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null || die "openssl: CA"
+	openssl req -newkey rsa:2048 -nodes -subj /CN=etcd -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null &&
+		openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+			-extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$sans") \
+			-out "$d/server.pem" 2>/dev/null || die "openssl: server certificate"
+	openssl req -newkey rsa:2048 -nodes -subj /CN=portslice -keyout "$d/client.key" -out "$d/client.csr" 2>/dev/null &&
+		openssl x509 -req -in "$d/client.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+			-extfile <(printf 'extendedKeyUsage=clientAuth\n') -out "$d/client.pem" 2>/dev/null ||
+		die "openssl: client certificate"
+	ETCD_SCHEME=https
+	ETCD_CA=$d/ca.pem ETCD_CERT=$d/client.pem ETCD_KEY=$d/client.key
+	ETCD_TLS_ARGS=(--cert-file "$d/server.pem" --key-file "$d/server.key" --client-cert-auth
+		--trusted-ca-file "$d/ca.pem")
+}
+
+# etcdctl_in NS ARGS...: etcdctl (v3 API) against the cluster, from NS.
+etcdctl_in() {
+	local ns=$1
+	shift
+	ETCDCTL_API=3 ETCDCTL_CACERT=${ETCD_CA:-} ETCDCTL_CERT=${ETCD_CERT:-} ETCDCTL_KEY=${ETCD_KEY:-} \
+		ip netns exec "$ns" etcdctl --endpoints="$ETCD_ENDPOINTS" --dial-timeout=2s --command-timeout=3s "$@"
+}
+
+# etcd_member_kill I: kill -9 of member I (only the PID this test started).
+etcd_member_kill() {
+	kill -9 "${ETCD_PID[$1]}" 2>/dev/null
+	wait "${ETCD_PID[$1]}" 2>/dev/null
+	return 0
+}
+
+# etcd_client_ns NAME NUM: a namespace for a client, on the bridge at
+# $ETCD_NET.NUM (NUM > 10); prints its name.
+etcd_client_ns() {
+	local ns
+	ns=$(ns_create "$1")
+	etcd_wire "$ns" "$2" "c$2" >&2
+	echo "$ns"
+}
+
+# etcd_partition NS / etcd_heal NS: cut NS off the bridge and back.
+etcd_partition() { ip -n "$1" link set eth0 down; }
+etcd_heal() { ip -n "$1" link set eth0 up; }
