@@ -55,6 +55,9 @@
 
 #include "core/error.h"
 #include "fleet/etcd.h"
+/* The parts of the engine others call: including this header gives them all. */
+#include "fleet/lease_orphans.h"
+#include "fleet/lease_table.h"
 
 #define PS_LEASE_MAX_POOLS 16
 #define PS_LEASE_NAME_LEN 64
@@ -165,19 +168,50 @@ const struct ps_lease_stats *ps_lease_stats(const struct ps_lease *l);
 unsigned int ps_lease_held(const struct ps_lease *l, unsigned int pool);
 
 /*
- * Puts every orphan of pool @pool in quarantine (an orphan: claims/<n>
- * without blocks/<n>; ps_lease_tick() does it every sweep_ms). @found: how
- * many it quarantined (may be NULL).
+ * ---- for the engine's own files (lease_*.c) ------------------------------
+ * The engine's state, shared by its files; callers use the functions above.
  */
-int ps_lease_sweep(struct ps_lease *l, unsigned int pool, unsigned int *found, struct ps_error *error);
 
-/*
- * The fleet's table as etcd has it, for `portslice leases` and the
- * steering: {"revision", "pools": [{"name", "blocks": [{"block", "host",
- * "state": "held|draining|orphan|quarantine", "lease"}...]}]} of every pool
- * under @prefix (@pool NULL) or of one.
- */
-int ps_lease_table_json(struct ps_etcd *etcd, const char *prefix, const char *pool, json_object **out,
-			struct ps_error *error);
+struct ps_lease {
+	struct ps_lease_cfg cfg;
+	char prefix[128];
+	char host[128];
+	struct ps_etcd *etcd;
+	ps_lease_claims_fn claims;
+	void *claims_ctx;
+
+	int64_t lease;              /* 0: none */
+	uint64_t ka_ok_sent_ms;     /* when the last keepalive (or the grant) that got an answer was sent */
+	uint64_t next_ka_ms;
+	bool etcd_ok;
+	bool reconcile;             /* a change timed out: its outcome is unknown, read our blocks back */
+	uint64_t reconciles;        /* reconciles begun (ps_lease_block.seen) */
+
+	struct ps_lease_block *blocks;
+	size_t n, cap;
+	uint64_t quiet_since[PS_LEASE_MAX_POOLS];
+	uint8_t *busy[PS_LEASE_MAX_POOLS]; /* a pool's occupancy as last read (ps_lease_occupancy()) */
+	uint64_t busy_at[PS_LEASE_MAX_POOLS]; /* ... when (0: not read, or used up) */
+	uint64_t grow_after[PS_LEASE_MAX_POOLS]; /* no block was free: no take before this */
+	uint64_t next_sweep_ms;
+	uint64_t generation;
+	bool fenced;                /* as of the last tick */
+	uint64_t fenced_at;
+	uint32_t rng;
+	struct ps_lease_stats stats;
+};
+
+/* Seeded per host, so that hosts started together neither try the same blocks nor sweep at once. */
+uint32_t ps_lease_random(struct ps_lease *l);
+/* Blocks of @p's range (a tail shorter than a block is no block). */
+uint32_t ps_lease_pool_n_blocks(const struct ps_lease_pool_cfg *p);
+
+/* The block set, in pool and index order: what ps_lease_blocks() gives. */
+struct ps_lease_block *ps_lease_find_block(struct ps_lease *l, unsigned int pool, uint32_t index);
+/* Adds block @index of @pool (or overwrites it); NULL when out of memory. */
+struct ps_lease_block *ps_lease_add_block(struct ps_lease *l, unsigned int pool, uint32_t index,
+					  enum ps_block_state state, int64_t rev, uint64_t now);
+void ps_lease_drop_block(struct ps_lease *l, struct ps_lease_block *b);
+unsigned int ps_lease_count_blocks(const struct ps_lease *l, unsigned int pool, enum ps_block_state state);
 
 #endif
