@@ -65,7 +65,7 @@ LOADER_SRCS := $(wildcard loader/*.c loader/*/*.c)
 LOADER_OBJS := $(patsubst loader/%.c,$(OUTPUT)/loader/%.o,$(LOADER_SRCS))
 # The config loader alone, as the config fuzzer links it (fuzz/fuzz.mk).
 CONFIG_SRCS := loader/core/config.c loader/core/config_yaml.c loader/core/config_pools.c \
-               loader/core/config_fleet.c loader/core/addr.c loader/core/error.c
+               loader/core/config_fleet.c loader/core/config_etcd.c loader/core/addr.c loader/core/error.c
 # Every loader module but main.o, for tests that link loader code.
 LOADER_LIB  := $(filter-out $(OUTPUT)/loader/main.o,$(LOADER_OBJS))
 

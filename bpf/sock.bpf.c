@@ -5,6 +5,7 @@
  * port inside this host's slice and a 4-tuple no other socket has.
  *
  *   connect4/6      pick a free tuple of the slice, claim it, bpf_bind() it
+ *                   (dynamic pools: not past the lease's fencing deadline)
  *   bind4/6         bind(pool, 0) gets a slice port nobody holds, or, with
  *                   IP_BIND_ADDRESS_NO_PORT, its port at connect();
  *                   out-of-slice ports: EPERM; ports of connected sockets:
@@ -173,6 +174,10 @@ static __always_inline int ps_connect_alloc(struct bpf_sock_addr *ctx, struct ps
 	__u32 busy_idx = PS_STATS_INDEX(slot, t->proto), *busy;
 	int one = 1, err;
 
+	if (ps_pool_fenced(pool)) {
+		ps_count(slot, t->proto, fenced);
+		return ps_reject(-EADDRNOTAVAIL);
+	}
 	if (!blocks || !ps_walk_init(&s.walk, blocks)) {
 		ps_count(slot, t->proto, exhausted);
 		return ps_reject(-EADDRNOTAVAIL);
@@ -466,6 +471,11 @@ static __always_inline int ps_bind(struct bpf_sock_addr *ctx, __u32 ctx_family, 
 	port = bpf_ntohs(ctx->user_port);
 	if (!port && ps_bind_no_port(ctx))
 		return SYS_PROCEED; /* the connect hook places it, as a plain connect() */
+	/* A dynamic pool past its fencing deadline: no port from its blocks (before a record is made). */
+	if (!port && ps_pool_fenced(pool)) {
+		ps_count(slot, ctx->protocol, fenced);
+		return ps_reject(-EADDRINUSE);
+	}
 
 	st = ps_sock_state(ctx);
 	if (!st)

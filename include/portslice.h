@@ -76,14 +76,23 @@
  * ignore it: the pins' layout is unchanged.
  */
 #define PS_POOL_P2P (1U << 1)
+/*
+ * Dynamic pool (config `slices: dynamic`, docs/fleet.md): the agent's
+ * leasing task writes its blocks (ps_blocks) as it leases them from etcd,
+ * and its hull (port_lo..port_hi) is the pool's whole `ports:` range. A
+ * slice search in it (connect's, bind(pool, 0)'s) first checks the lease's
+ * fencing deadline (ps_lease); static pools never read it.
+ */
+#define PS_POOL_DYNAMIC (1U << 2)
 
 /* A pool as this host sees it: its shared address and this host's slice. */
 struct ps_pool {
 	__u32 flags;
 	__u16 family;    /* AF_INET or AF_INET6 */
 	__u16 port_lo;   /* this host's slice, host byte order, inclusive: the hull of */
-	__u16 port_hi;   /* its blocks (ps_blocks says which ports are in it) */
-	__u16 pad;
+	__u16 port_hi;   /* its blocks (ps_blocks says which ports are in it); dynamic: the ports: range */
+	__u8 min_blocks; /* PS_POOL_DYNAMIC: the blocks the agent keeps leased, at least ... */
+	__u8 max_blocks; /* ... and at most (for status; the programs do not read them) */
 	__u32 reuse_delay_ms; /* a tuple that ended is not handed out again for this long */
 	__u32 addr[4];   /* network byte order; IPv4 uses addr[0] */
 	char name[PS_POOL_NAME_LEN];
@@ -113,6 +122,24 @@ struct ps_blocks {
 	__u32 pad;
 	__u16 start[PS_MAX_BLOCKS]; /* first port of each block, host byte order */
 };
+
+/*
+ * The host's etcd lease, the single entry of ps_lease (docs/fleet.md,
+ * "Wiring"): written by the agent's leasing task with every keepalive, read
+ * by the programs before a slice search in a PS_POOL_DYNAMIC pool. Times
+ * are CLOCK_BOOTTIME nanoseconds (bpf_ktime_get_boot_ns()), which runs on
+ * through a suspend as etcd's clock does.
+ */
+struct ps_lease_state {
+	__u64 fence_ns;   /* no new port from a dynamic pool at or after this; 0: fenced (no lease) */
+	__u64 lease_id;   /* etcd's lease id; 0: none */
+	__u64 expires_ns; /* the earliest etcd may expire the lease */
+	__u32 flags;      /* PS_LEASE_* */
+	__u32 pad;
+};
+
+/* ps_lease_state.flags: the last keepalive was answered. */
+#define PS_LEASE_ETCD_OK (1U << 0)
 
 /*
  * One claimed 4-tuple. Ports are in host byte order, addresses in network
@@ -217,7 +244,8 @@ struct ps_dst6_key {
 	X(tw_reused, "TIME_WAIT tuples handed out again, as the kernel would reuse them")            \
 	X(quarantined, "candidates skipped, or P2P dials refused: the tuple ended less than reuse_delay ago") \
 	X(send_conflicts, "sendmsg refused: another socket holds the tuple")                         \
-	X(bind_in_use, "bind(pool, P) refused: connected sockets use the port")
+	X(bind_in_use, "bind(pool, P) refused: connected sockets use the port")                     \
+	X(fenced, "connect() or bind(pool, 0) of a dynamic pool refused: past the lease's fencing deadline")
 
 #define PS_COUNTER_FIELD(name, what) __u64 name;
 #define PS_COUNTER_NAME(name, what) #name,

@@ -82,8 +82,34 @@ static const struct {
 } failures[] = {
 	{ "exhausted", "EADDRNOTAVAIL" }, { "map_full", "EADDRNOTAVAIL" }, { "conflicts", "EADDRNOTAVAIL" },
 	{ "bind_denied", "EPERM" },       { "send_denied", "EPERM" },
-	{ "send_conflicts", "EADDRINUSE" }, { "bind_in_use", "EADDRINUSE" },
+	{ "send_conflicts", "EADDRINUSE" }, { "bind_in_use", "EADDRINUSE" }, { "fenced", "EADDRNOTAVAIL" },
 };
+
+/* Dynamic pools (blocks leased by the agent) and the lease they hand out ports under. */
+static void dynamic_metrics(FILE *f, json_object *root, json_object *pools)
+{
+	json_object *lease;
+
+	if (!json_object_object_get_ex(root, "lease", &lease))
+		return;
+	family(f, "portslice_dynamic_pool_info", "gauge",
+	       "A dynamic pool: its blocks are leased from etcd by the agent (value 1).");
+	for (size_t i = 0; i < json_object_array_length(pools); i++) {
+		json_object *p = json_object_array_get_idx(pools, i), *d;
+
+		if (json_object_object_get_ex(p, "dynamic", &d) && json_object_get_boolean(d))
+			fprintf(f, "portslice_dynamic_pool_info{pool=\"%s\",block_size=\"%llu\",min_blocks=\"%llu\",max_blocks=\"%llu\"} 1\n",
+				jstr(p, "name"), jnum(p, "block_size", NULL, NULL), jnum(p, "min_blocks", NULL, NULL),
+				jnum(p, "max_blocks", NULL, NULL));
+	}
+	family(f, "portslice_lease_fenced", "gauge",
+	       "1: past the lease's fencing deadline (or no lease): dynamic pools hand out no port.");
+	fprintf(f, "portslice_lease_fenced %d\n", json_object_get_boolean(json_object_object_get(lease, "fenced")));
+	family(f, "portslice_lease_ttl_left_seconds", "gauge", "Until etcd may expire the host's lease at the earliest.");
+	fprintf(f, "portslice_lease_ttl_left_seconds %.3f\n", jnum(lease, "ttl_left_ms", NULL, NULL) / 1000.0);
+	family(f, "portslice_lease_etcd_ok", "gauge", "1: etcd answered the last keepalive.");
+	fprintf(f, "portslice_lease_etcd_ok %d\n", json_object_get_boolean(json_object_object_get(lease, "etcd_ok")));
+}
 
 static void pool_metrics(FILE *f, json_object *root)
 {
@@ -134,7 +160,7 @@ static void pool_metrics(FILE *f, json_object *root)
 	per_pool(f, pools, "portslice_releases_total", "counter", "Tuples given back when their socket was released.",
 		 "counters", "released", true);
 	family(f, "portslice_failures_total", "counter",
-	       "Syscalls portslice failed, by the errno the application saw and the reason (exhausted, map_full, conflicts: connect(); bind_denied: bind(); send_denied: sendmsg()).");
+	       "Syscalls portslice failed, by the errno the application saw and the reason (exhausted, map_full, conflicts: connect(); bind_denied: bind(); send_denied: sendmsg(); fenced: a dynamic pool past the lease's fencing deadline).");
 	for (size_t i = 0; i < n; i++) {
 		json_object *p = json_object_array_get_idx(pools, i);
 
@@ -151,6 +177,7 @@ static void pool_metrics(FILE *f, json_object *root)
 		 "Candidate ports skipped because bpf_bind() failed on them.", "counters", "bind_failed", true);
 	per_pool(f, pools, "portslice_bound_total", "counter", "bind(pool address, 0) calls given a slice port.",
 		 "counters", "bound", true);
+	dynamic_metrics(f, root, pools);
 }
 
 /* ---- steering (present once `steer` pinned its maps) -------------------- */

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
 
@@ -88,19 +89,11 @@ static void check_host(const struct ps_config *cfg, const char *host, struct fin
 	struct ps_error why = {};
 	struct ps_selection sel;
 	json_object *pools = json_object_new_array();
-	char addr[PS_ADDR_STR_LEN], field[64];
+	char field[64];
 
 	if (!ps_select_pools(cfg, host, NULL, 0, &sel, &why)) {
-		for (size_t i = 0; i < sel.n; i++) {
-			json_object *p = json_object_new_object();
-
-			ps_format_addr(sel.pool[i]->family, sel.pool[i]->addr, addr, sizeof(addr));
-			json_object_object_add(p, "name", json_object_new_string(sel.pool[i]->name));
-			json_object_object_add(p, "address", json_object_new_string(addr));
-			json_object_object_add(p, "first_port", json_object_new_int(sel.slice[i]->range.lo));
-			json_object_object_add(p, "last_port", json_object_new_int(sel.slice[i]->range.hi));
-			json_object_array_add(pools, p);
-		}
+		for (size_t i = 0; i < sel.n; i++)
+			json_object_array_add(pools, ps_selection_pool_json(&sel, i));
 	} else {
 		add_error(f, 0, "pools", problem_of(why.msg, cfg->path));
 	}
@@ -126,6 +119,42 @@ static void check_host(const struct ps_config *cfg, const char *host, struct fin
 			add_error(f, c->line, field, problem_of(why.msg, cfg->path));
 		}
 	}
+}
+
+static size_t dynamic_pools(const struct ps_config *cfg)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->n_pools; i++)
+		n += cfg->pools[i].dynamic;
+	return n;
+}
+
+/* etcd: as in force, defaults filled in (null: no etcd:). */
+static json_object *etcd_json(const struct ps_etcd_cfg *e)
+{
+	json_object *o, *eps;
+	char *list, *save = NULL;
+
+	if (!e->present)
+		return NULL;
+	o = json_object_new_object();
+	eps = json_object_new_array();
+	list = strdup(e->endpoints);
+	for (char *ep = list ? strtok_r(list, ",", &save) : NULL; ep; ep = strtok_r(NULL, ",", &save))
+		json_object_array_add(eps, json_object_new_string(ep));
+	free(list);
+	json_object_object_add(o, "endpoints", eps);
+	json_object_object_add(o, "ca", e->ca ? json_object_new_string(e->ca) : NULL);
+	json_object_object_add(o, "cert", e->cert ? json_object_new_string(e->cert) : NULL);
+	json_object_object_add(o, "key", e->key ? json_object_new_string(e->key) : NULL);
+	json_object_object_add(o, "prefix", json_object_new_string(e->prefix));
+	json_object_object_add(o, "lease_ttl_ms", json_object_new_int64(e->lease_ttl_s * 1000LL));
+	json_object_object_add(o, "keepalive_ms", json_object_new_int64(e->keepalive_ms));
+	json_object_object_add(o, "fence_margin_ms", json_object_new_int64(e->fence_margin_ms));
+	json_object_object_add(o, "quarantine_ms", json_object_new_int64(e->quarantine_s * 1000LL));
+	json_object_object_add(o, "timeout_ms", json_object_new_int64(e->timeout_ms));
+	return o;
 }
 
 static int run_validate(int argc, char **argv, struct ps_error *error)
@@ -170,6 +199,8 @@ static int run_validate(int argc, char **argv, struct ps_error *error)
 		json_object_object_add(out, "hosts_defined", json_object_new_int((int)cfg.n_hosts));
 		json_object_object_add(out, "cgroups_defined", json_object_new_int((int)cfg.n_cgroups));
 		json_object_object_add(out, "steering", json_object_new_boolean(cfg.steering.present));
+		json_object_object_add(out, "dynamic_pools", json_object_new_int((int)dynamic_pools(&cfg)));
+		json_object_object_add(out, "etcd", etcd_json(&cfg.etcd));
 		if (o.host)
 			check_host(&cfg, o.host, &f, out);
 	}
@@ -194,21 +225,31 @@ static int run_validate(int argc, char **argv, struct ps_error *error)
 	if (ps_json) {
 		ps_json_print(out);
 	} else {
+		char dyn[32] = "";
+
+		if (dynamic_pools(&cfg))
+			snprintf(dyn, sizeof(dyn), " (%zu dynamic)", dynamic_pools(&cfg));
 		if (!n_errors)
-			printf("%s: valid: %zu pool%s, %zu host%s listed, %zu cgroup%s%s\n", o.config, cfg.n_pools,
-			       cfg.n_pools == 1 ? "" : "s", cfg.n_hosts, cfg.n_hosts == 1 ? "" : "s", cfg.n_cgroups,
-			       cfg.n_cgroups == 1 ? "" : "s", cfg.steering.present ? ", steering" : "");
+			printf("%s: valid: %zu pool%s%s, %zu host%s listed, %zu cgroup%s%s%s\n", o.config, cfg.n_pools,
+			       cfg.n_pools == 1 ? "" : "s", dyn, cfg.n_hosts, cfg.n_hosts == 1 ? "" : "s", cfg.n_cgroups, cfg.n_cgroups == 1 ? "" : "s",
+			       cfg.steering.present ? ", steering" : "", cfg.etcd.present ? ", etcd" : "");
 		if (!n_errors && o.host) {
 			json_object *pools = json_object_object_get(out, "pools");
 
 			for (size_t i = 0; i < json_object_array_length(pools); i++) {
 				json_object *p = json_object_array_get_idx(pools, i);
 
-				printf("  host %s: pool %-16s %s ports %d-%d\n", o.host,
+				printf("  host %s: pool %-16s %s ports %d-%d", o.host,
 				       json_object_get_string(json_object_object_get(p, "name")),
 				       json_object_get_string(json_object_object_get(p, "address")),
 				       json_object_get_int(json_object_object_get(p, "first_port")),
 				       json_object_get_int(json_object_object_get(p, "last_port")));
+				if (json_object_get_boolean(json_object_object_get(p, "dynamic")))
+					printf(" dynamic: blocks of %d, %d to %d leased from etcd",
+					       json_object_get_int(json_object_object_get(p, "block_size")),
+					       json_object_get_int(json_object_object_get(p, "min_blocks")),
+					       json_object_get_int(json_object_object_get(p, "max_blocks")));
+				printf("\n");
 			}
 		}
 		if (n_errors)

@@ -275,16 +275,25 @@ client_loops_stop() {
 	LOOP_RESULTS=$(echo $LOOP_RESULTS)
 }
 
-# wait_field POOL PATH VALUE WHAT: until status_field POOL PATH is VALUE
-# (a release may trail the close that caused it); fails the test with WHAT.
-wait_field() {
-	local i
-	for i in $(polls 100); do
-		[ "$(status_field "$1" "$2")" = "$3" ] && return 0
+# wait_eq VALUE WHAT CMD...: until CMD prints VALUE (a release may trail
+# the close that caused it, a quarantine runs out); fails the test with
+# WHAT after 10 s (times TEST_TIME_SCALE).
+wait_eq() {
+	local want=$1 what=$2 i
+	shift 2
+	for i in $(polls 200); do
+		[ "$("$@")" = "$want" ] && return 0
 		sleep 0.05
 	done
-	expect_eq "$(status_field "$1" "$2")" "$3" "$4"
+	expect_eq "$("$@")" "$want" "$what"
 }
+
+# wait_field POOL PATH VALUE WHAT: until status_field POOL PATH is VALUE.
+wait_field() { wait_eq "$3" "$4" status_field "$1" "$2"; }
+
+# pool_json POOL FILTER: pool POOL of `portslice status --json` through the
+# jq FILTER, compact (pool_json web '[.slice_size, .blocks]').
+pool_json() { "$PS" status --json | jq -c --arg pool "$1" ".pools[] | select(.name == \$pool) | $2"; }
 
 # next_build: sets NEXT to a portslice of another build: the same source,
 # each BPF program one dead instruction longer (tests/upgrade.mk), so other
@@ -336,6 +345,25 @@ kernel_dups() {
 		in_ns "$NS" ss -Hna -t | awk '$1 != "LISTEN" && $1 != "TIME-WAIT" { print "tcp", $4, $5 }'
 		in_ns "$NS" ss -Hna -u | awk '$1 == "ESTAB" { print "udp", $4, $5 }'
 	} | sort | uniq -d | wc -l
+}
+
+# in_blocks_only ADDR RANGE...: every port of a connected socket the kernel
+# shows on ADDR (ss, TCP and UDP) is in one of the ranges LO-HI; prints how
+# many distinct ports there are, or -1 (and the culprits on stderr).
+in_blocks_only() {
+	local addr=$1
+	shift
+	{ in_ns "$NS" ss -Hna -t; in_ns "$NS" ss -Hna -u; } | awk -v addr="$addr" -v ranges="$*" '
+		$1 != "LISTEN" && $1 != "UNCONN" {
+			l = $4; n = split(l, a, ":"); port = a[n]
+			host = substr(l, 1, length(l) - length(port) - 1); gsub(/[][]/, "", host)
+			if (host != addr) next
+			ok = 0; k = split(ranges, r, " ")
+			for (i = 1; i <= k; i++) { split(r[i], b, "-"); if (port + 0 >= b[1] && port + 0 <= b[2]) ok = 1 }
+			if (!ok) { print "outside the blocks: " l > "/dev/stderr"; bad++ }
+			seen[port] = 1
+		}
+		END { if (bad) print -1; else { c = 0; for (p in seen) c++; print c } }'
 }
 
 # check_conns OUTPUT ADDR LO HI COUNT: every psnet connect line that

@@ -39,6 +39,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ps_blocks_gen SEC(".maps");
 
+/* The host's etcd lease and its fencing deadline (struct ps_lease_state). Written by the agent's leasing task. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ps_lease_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ps_lease SEC(".maps");
+
 /* Pool address -> pool slot, for bind and sendmsg. Written by the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -73,6 +73,23 @@ static __always_inline struct ps_pool *ps_pool_for_addr(__u32 family, const __u3
 }
 
 /*
+ * Does a dynamic pool hand out no new port now? At or after the lease's
+ * fencing deadline (struct ps_lease_state), or with no lease (0), its host
+ * may have lost its blocks to another: the check is the programs' own, so a
+ * stalled agent fences too. Static pools never read the map.
+ */
+static __always_inline bool ps_pool_fenced(const struct ps_pool *pool)
+{
+	const struct ps_lease_state *ls;
+	__u32 zero = 0;
+
+	if (!(pool->flags & PS_POOL_DYNAMIC))
+		return false;
+	ls = bpf_map_lookup_elem(&ps_lease, &zero);
+	return !ls || !ls->fence_ns || bpf_ktime_get_boot_ns() >= ls->fence_ns;
+}
+
+/*
  * The block table in force for @slot (struct ps_blocks in portslice.h): the
  * generation is read once, and only the buffer it names after that. NULL
  * when the pool has no table (no held block either: nothing to search).

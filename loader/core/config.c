@@ -18,7 +18,8 @@
  *
  * The loader's files: config.c (this), config_yaml.c (the walk, errors,
  * the key-table dispatcher), config_pools.c (pools:), config_fleet.c
- * (hosts:, steering:, cgroups:); addresses, ports and names are addr.c's.
+ * (hosts:, steering:, cgroups:), config_etcd.c (etcd: and dynamic pools);
+ * addresses, ports and names are addr.c's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +31,7 @@
 #include <yaml.h>
 
 #include "core/config.h"
+#include "core/config_etcd.h"
 #include "core/config_fleet.h"
 #include "core/config_pools.h"
 #include "core/config_yaml.h"
@@ -37,23 +39,28 @@
 /* Anything bigger is not a hand-written fleet file; refuse before parsing. */
 #define PS_CONFIG_MAX_SIZE (64U << 20)
 
-/* Rows run in this order: hosts checks the pools' slices, steering needs hosts, cgroups names pools. */
+/*
+ * Rows run in this order: hosts checks the pools' slices, steering needs
+ * hosts, cgroups names pools, etcd reads the dynamic pools' reuse_delay.
+ */
 static const struct ps_key ps_top_keys[] = {
 	{ "pools",    true,  ps_parse_pools },
 	{ "hosts",    false, ps_parse_hosts },
 	{ "steering", false, ps_parse_steering },
 	{ "cgroups",  false, ps_parse_cgroups },
+	{ "etcd",     false, ps_parse_etcd },
 };
 
 static int ps_parse_root(struct ps_ctx *ctx)
 {
 	yaml_node_t *root = yaml_document_get_root_node(ctx->doc);
+	int ret;
 
 	if (!root || ps_is_null(root))
 		return ps_invalid(ctx, root ? ps_line(root) : 1, "top level",
 			       "the configuration is empty; expected a mapping with a \"pools\" list");
-	return ps_parse_keys(ctx, root, "", "a mapping with a \"pools\" list", PS_KEYS(ps_top_keys),
-			     ctx->cfg);
+	ret = ps_parse_keys(ctx, root, "", "a mapping with a \"pools\" list", PS_KEYS(ps_top_keys), ctx->cfg);
+	return ret == -ENOMEM ? ret : ps_worse(ret, ps_check_etcd_needed(ctx));
 }
 
 void ps_config_free(struct ps_config *cfg)
@@ -78,6 +85,10 @@ void ps_config_free(struct ps_config *cfg)
 	free(cfg->cgroups);
 	free(cfg->hosts);
 	free(cfg->steering.interfaces);
+	free(cfg->etcd.endpoints);
+	free(cfg->etcd.ca);
+	free(cfg->etcd.cert);
+	free(cfg->etcd.key);
 	free(cfg->path);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -224,6 +235,8 @@ const struct ps_pool_cfg *ps_config_find_pool(const struct ps_config *cfg, const
 
 const struct ps_slice_cfg *ps_pool_find_slice(const struct ps_pool_cfg *pool, const char *host)
 {
+	if (pool->dynamic)
+		return &pool->any_host;
 	for (size_t i = 0; i < pool->n_slices; i++)
 		if (!strcmp(pool->slices[i].host, host))
 			return &pool->slices[i];
@@ -274,8 +287,10 @@ int ps_config_warn_local_range(const struct ps_config *cfg, const char *host,
 			hi = r.hi < local.hi ? r.hi : local.hi;
 			ps_format_addr(pool->family, pool->addr, addr, sizeof(addr));
 			snprintf(msg, sizeof(msg),
-				 "pool %s (%s): ports %u-%u of the slice %u-%u of host %s are inside the local port range %u-%u (net.ipv4.ip_local_port_range); the kernel may hand them to other sockets and portslice then has to skip them; move the slice or shrink the local port range",
-				 pool->name, addr, lo, hi, r.lo, r.hi, host, local.lo, local.hi);
+				 "pool %s (%s): ports %u-%u of the %s %u-%u %s %s are inside the local port range %u-%u (net.ipv4.ip_local_port_range); the kernel may hand them to other sockets and portslice then has to skip them; move the %s or shrink the local port range",
+				 pool->name, addr, lo, hi, pool->dynamic ? "dynamic range" : "slice", r.lo, r.hi,
+				 pool->dynamic ? "(blocks of it may be leased) of host" : "of host", host, local.lo, local.hi,
+				 pool->dynamic ? "pool's ports" : "slice");
 			warn(msg, arg);
 		}
 	}

@@ -33,6 +33,27 @@ struct ps_slice_cfg {
 	int line;
 	unsigned int host_id;       /* the host's id under hosts: (1-based), 0: not listed (or no hosts:) */
 };
+/*
+ * slices: dynamic (issue 17, docs/fleet.md): the pool's ports: range is cut
+ * into blocks of block_size ports, which every host leases from etcd
+ * (struct ps_etcd_cfg) as it needs them. Read by the leasing engine
+ * (loader/fleet/from_config.h).
+ */
+struct ps_dynamic_cfg {
+	struct ps_port_range ports; /* the range cut into blocks; block n: lo + n * block_size ... */
+	uint32_t block_size;        /* 1-65535 */
+	uint32_t min_blocks;        /* 1 <= min <= max <= min(PS_MAX_BLOCKS, the range's blocks) */
+	uint32_t max_blocks;
+	double grow_at;             /* 0 < x <= 1 (default 0.75): grow when the busiest destination uses more */
+	uint32_t shrink_after_ms;   /* drain a block after this long quiet (default 60 s) */
+	int line;                   /* of "slices: dynamic" */
+};
+
+#define PS_GROW_AT_DEFAULT 0.75
+#define PS_SHRINK_AFTER_DEFAULT_MS 60000
+/* Dynamic pools in one file: the leasing engine's PS_LEASE_MAX_POOLS. */
+#define PS_MAX_DYNAMIC_POOLS 16
+
 struct ps_pool_cfg {
 	char name[PS_POOL_NAME_LEN];
 	int family;                 /* AF_INET / AF_INET6 */
@@ -41,6 +62,15 @@ struct ps_pool_cfg {
 	struct ps_slice_cfg *slices; size_t n_slices;
 	uint32_t reuse_delay_ms;    /* a tuple that ended is not handed out again for this long */
 	bool p2p;                   /* p2p: true (README "Peer-to-peer applications") */
+	bool dynamic;               /* slices: dynamic: no slices (n_slices 0), blocks leased from etcd */
+	struct ps_dynamic_cfg dyn;  /* ... its range and blocks */
+	/*
+	 * A dynamic pool's slice for every host, which ps_pool_find_slice()
+	 * gives: host NULL, its range and one block the whole ports: range
+	 * (any of its ports may become the host's). Not its table: that is the
+	 * agent's (sock/blocks.h).
+	 */
+	struct ps_slice_cfg any_host;
 	int line;
 };
 
@@ -79,6 +109,31 @@ struct ps_cgroup_cfg {
 	int line;
 };
 
+/* etcd.endpoints: the etcd client's limits. */
+#define PS_MAX_ETCD_ENDPOINTS 16
+#define PS_ETCD_URL_LEN 256
+#define PS_ETCD_PREFIX_LEN 128
+/* TIME_WAIT (the kernel's TCP_TIMEWAIT_LEN), which an orphaned block's quarantine must outlast. */
+#define PS_TIME_WAIT_MS 60000
+
+/*
+ * etcd: where dynamic pools lease their blocks (docs/fleet.md, "Wiring").
+ * Every default is filled in: the values are those in force.
+ */
+struct ps_etcd_cfg {
+	bool present;
+	char *endpoints;            /* "http://10.0.0.1:2379,https://..." (comma-separated, as the client takes them) */
+	size_t n_endpoints;
+	char *ca, *cert, *key;      /* TLS files (NULL: none; no ca: the system's CAs) */
+	char prefix[PS_ETCD_PREFIX_LEN]; /* the keys' prefix (default /portslice) */
+	uint32_t lease_ttl_s;       /* default 10 */
+	uint32_t keepalive_ms;      /* default lease_ttl / 3 */
+	uint32_t fence_margin_ms;   /* default lease_ttl / 4, at least 1 s */
+	uint32_t quarantine_s;      /* default TIME_WAIT + the largest reuse_delay of the dynamic pools + 5 s */
+	uint32_t timeout_ms;        /* one request (default 2 s) */
+	int line;                   /* of the etcd key */
+};
+
 struct ps_config {
 	char *path;
 	struct ps_pool_cfg *pools; size_t n_pools;
@@ -86,6 +141,7 @@ struct ps_config {
 	int hosts_line;
 	struct ps_steering_cfg steering;
 	struct ps_cgroup_cfg *cgroups; size_t n_cgroups;
+	struct ps_etcd_cfg etcd;
 };
 /*
  * Load and validate a whole configuration. cfg is overwritten (not freed)
@@ -111,6 +167,7 @@ int  ps_config_load_buf(const char *name, const char *buf, size_t len, struct ps
 void ps_config_free(struct ps_config *cfg);
 
 const struct ps_pool_cfg  *ps_config_find_pool(const struct ps_config *cfg, const char *name);
+/* @host's slice of @pool, or NULL; a dynamic pool has one for every host (ps_pool_cfg.any_host). */
 const struct ps_slice_cfg *ps_pool_find_slice(const struct ps_pool_cfg *pool, const char *host);
 
 /* hosts: entries. The id of a host is 1-based in hosts: order (0: not listed). */

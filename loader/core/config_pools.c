@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * The config's pools: section (config_pools.h): each pool's name, shared
- * address, destinations, slices (host: port range), p2p and reuse_delay, and the
- * checks across pools (unique names and addresses, destination totals).
+ * address, destinations, slices (host: port range, or dynamic: then the keys
+ * of config_etcd.c), p2p and reuse_delay, and the checks across pools
+ * (unique names and addresses, destination totals).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config_etcd.h"
 #include "core/config_pools.h"
 #include "core/config_yaml.h"
 
@@ -280,8 +282,7 @@ static int ps_check_slices(struct ps_ctx *ctx, struct ps_pool_cfg *pool, const c
 	return ps_check_block_overlap(ctx, pool, path);
 }
 
-/* One range of a slice: "20000-20999" or "20500". */
-static int ps_parse_block(struct ps_ctx *ctx, yaml_node_t *rv, const char *sub, struct ps_port_range *r)
+int ps_parse_range_node(struct ps_ctx *ctx, yaml_node_t *rv, const char *sub, struct ps_port_range *r)
 {
 	enum ps_range_err err;
 	const char *s;
@@ -314,9 +315,12 @@ static int ps_parse_slice_blocks(struct ps_ctx *ctx, yaml_node_t *rv, const char
 	size_t i, n;
 	int ret;
 
+	if (rv->type == YAML_SCALAR_NODE && !strcmp((const char *)rv->data.scalar.value, "dynamic"))
+		return ps_invalid(ctx, ps_line(rv), path,
+			       "a pool is dynamic as a whole, with no per-host slices: write \"slices: dynamic\" with the pool's ports, block_size, min_blocks and max_blocks");
 	if (rv->type != YAML_SEQUENCE_NODE) {
 		slice->n_blocks = 1;
-		ret = ps_parse_block(ctx, rv, path, &slice->blocks[0]);
+		ret = ps_parse_range_node(ctx, rv, path, &slice->blocks[0]);
 		slice->range = slice->blocks[0];
 		return ret;
 	}
@@ -332,7 +336,7 @@ static int ps_parse_slice_blocks(struct ps_ctx *ctx, yaml_node_t *rv, const char
 		/* The return value is read so that gcc takes the truncation as meant (as ps_join's). */
 		if (snprintf(sub, sizeof(sub), "%s[%zu]", path, i) >= (int)sizeof(sub))
 			sub[sizeof(sub) - 1] = '\0';
-		ret = ps_parse_block(ctx, item, sub, r);
+		ret = ps_parse_range_node(ctx, item, sub, r);
 		if (ret)
 			return ret;
 		if (i && r->hi - r->lo != slice->blocks[0].hi - slice->blocks[0].lo)
@@ -362,6 +366,13 @@ static int ps_parse_pool_slices(struct ps_ctx *ctx, yaml_node_t *val, const char
 	char sub[PS_PATH_LEN];
 	int ret;
 
+	/* slices: dynamic: the hosts lease blocks from etcd (config_etcd.c). */
+	if (val->type == YAML_SCALAR_NODE && !ps_is_null(val)) {
+		ret = ps_parse_slices_dynamic(ctx, val, path, pool);
+		if (!ret)
+			ctx->slices_ok = pool;
+		return ret;
+	}
 	pool->slices = ps_collection_alloc(ctx, val, path, &ps_slice_list, &ret);
 	if (!pool->slices)
 		return ret;
@@ -386,35 +397,19 @@ static int ps_parse_pool_slices(struct ps_ctx *ctx, yaml_node_t *val, const char
 		slice->line = ps_line(key);
 		pool->n_slices++;
 	}
-	return ps_check_slices(ctx, pool, path);
+	ret = ps_check_slices(ctx, pool, path);
+	if (!ret)
+		ctx->slices_ok = pool;
+	return ret;
 }
 
-/* reuse_delay: milliseconds, written N, Nms or Ns. */
+/* reuse_delay: a duration (milliseconds, N or Nms, or seconds, Ns). */
 static int ps_parse_pool_reuse_delay(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj)
 {
 	struct ps_pool_cfg *pool = obj;
-	unsigned long ms = 0;
-	const char *s;
-	size_t n;
-	int ret;
 
-	ret = ps_scalar(ctx, val, path, "a duration such as 500ms or 2s", &s);
-	if (ret)
-		return ret;
-	for (n = 0; s[n] >= '0' && s[n] <= '9'; n++)
-		if (ms <= PS_MAX_REUSE_DELAY_MS)
-			ms = ms * 10 + (unsigned long)(s[n] - '0');
-	if (n && !strcmp(s + n, "s"))
-		ms *= 1000;
-	else if (!n || (s[n] && strcmp(s + n, "ms")))
-		return ps_invalid(ctx, ps_line(val), path,
-			       "\"%.40s\" is not a duration; write milliseconds (500 or 500ms) or seconds (2s)", s);
-	if (ms > PS_MAX_REUSE_DELAY_MS)
-		return ps_invalid(ctx, ps_line(val), path,
-			       "\"%.40s\" is longer than the %ds allowed; a longer quarantine only keeps ports idle",
-			       s, PS_MAX_REUSE_DELAY_MS / 1000);
-	pool->reuse_delay_ms = (uint32_t)ms;
-	return 0;
+	return ps_parse_duration(ctx, val, path, PS_MAX_REUSE_DELAY_MS, "a longer quarantine only keeps ports idle",
+				 &pool->reuse_delay_ms);
 }
 
 /* p2p: true or false; a P2P pool's reuse_delay defaults to PS_P2P_REUSE_DELAY_MS. */
@@ -434,7 +429,11 @@ static int ps_parse_pool_p2p(struct ps_ctx *ctx, yaml_node_t *val, const char *p
 	return 0;
 }
 
-/* Rows run in this order: destinations needs the address's family; p2p sets reuse_delay's default. */
+/*
+ * Rows run in this order: destinations needs the address's family; p2p sets
+ * reuse_delay's default; slices says whether the pool is dynamic, which the
+ * keys after it (a dynamic pool's, config_etcd.c) read, in this order.
+ */
 static const struct ps_key ps_pool_keys[] = {
 	{ "name",         true,  ps_parse_pool_name },
 	{ "address",      true,  ps_parse_pool_address },
@@ -442,6 +441,12 @@ static const struct ps_key ps_pool_keys[] = {
 	{ "slices",       true,  ps_parse_pool_slices },
 	{ "p2p",          false, ps_parse_pool_p2p },
 	{ "reuse_delay",  false, ps_parse_pool_reuse_delay },
+	{ "ports",        false, ps_parse_pool_ports },
+	{ "block_size",   false, ps_parse_pool_block_size },
+	{ "min_blocks",   false, ps_parse_pool_min_blocks },
+	{ "max_blocks",   false, ps_parse_pool_max_blocks },
+	{ "grow_at",      false, ps_parse_pool_grow_at },
+	{ "shrink_after", false, ps_parse_pool_shrink_after },
 };
 
 /* ---- pools: ---------------------------------------------------------- */
@@ -473,6 +478,8 @@ static int ps_pool_done(struct ps_ctx *ctx, void *entry, const char *path)
 	/* A pool that parsed with destinations had its destinations key parsed last. */
 	int line = pool->dsts ? ctx->dsts_line : pool->line;
 
+	if (pool->dynamic && ps_dynamic_pool_done(ctx, pool, path))
+		return -EINVAL;
 	if (!pool->dsts) {
 		pool->dsts = calloc(1, sizeof(*pool->dsts));
 		if (!pool->dsts)

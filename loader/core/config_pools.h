@@ -9,8 +9,12 @@
 #include <yaml.h>
 
 struct ps_ctx;
+struct ps_port_range;
 
 /* The pools: list into ((struct ps_config *)obj)->pools; a ps_key handler. */
 int ps_parse_pools(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj);
+
+/* A port range ("20000-20999", or "20500" for one port), or the error reported. */
+int ps_parse_range_node(struct ps_ctx *ctx, yaml_node_t *rv, const char *sub, struct ps_port_range *r);
 
 #endif /* PS_CONFIG_POOLS_H */

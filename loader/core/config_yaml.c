@@ -310,6 +310,79 @@ int ps_parse_entries(struct ps_ctx *ctx, yaml_node_t *val, const char *path,
 
 /* ---- values several sections check ----------------------------------- */
 
+static bool ps_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* The leading digits of @s into *@v, which stops growing past @cap (no wrap); how many there are. */
+static size_t ps_digits(const char *s, unsigned long long cap, unsigned long long *v)
+{
+	size_t n;
+
+	*v = 0;
+	for (n = 0; ps_digit(s[n]); n++)
+		if (*v <= cap)
+			*v = *v * 10 + (unsigned long long)(s[n] - '0');
+	return n;
+}
+
+int ps_parse_duration(struct ps_ctx *ctx, yaml_node_t *val, const char *path, uint32_t max_ms,
+		      const char *too_long, uint32_t *ms)
+{
+	unsigned long long v;
+	size_t n, k = 0;
+	const char *s;
+	int ret;
+
+	ret = ps_scalar(ctx, val, path, "a duration such as 500ms or 2s", &s);
+	if (ret)
+		return ret;
+	n = ps_digits(s, max_ms, &v);
+	/* Seconds with up to three decimals: milliseconds, exactly. */
+	if (n && s[n] == '.') {
+		for (k = 1; ps_digit(s[n + k]) && k <= 3; k++)
+			v = v * 10 + (unsigned long long)(s[n + k] - '0');
+		for (size_t pad = k; pad <= 3; pad++)
+			v *= 10;
+		if (k == 1 || ps_digit(s[n + k]) || strcmp(s + n + k, "s"))
+			return ps_invalid(ctx, ps_line(val), path,
+				       "\"%.40s\" is not a duration; write seconds with at most three decimals (2.5s), milliseconds (500 or 500ms) or whole seconds (2s)",
+				       s);
+	} else if (n && !strcmp(s + n, "s")) {
+		v *= 1000;
+	} else if (!n || (s[n] && strcmp(s + n, "ms"))) {
+		return ps_invalid(ctx, ps_line(val), path,
+			       "\"%.40s\" is not a duration; write milliseconds (500 or 500ms) or seconds (2s, 2.5s)", s);
+	}
+	if (v > max_ms)
+		return ps_invalid(ctx, ps_line(val), path, "\"%.40s\" is longer than the %us allowed; %s", s,
+			       max_ms / 1000, too_long);
+	*ms = (uint32_t)v;
+	return 0;
+}
+
+int ps_parse_count(struct ps_ctx *ctx, yaml_node_t *val, const char *path, uint32_t min, uint32_t max,
+		   const char *range, uint32_t *out)
+{
+	unsigned long long v;
+	const char *s;
+	size_t n;
+	int ret;
+
+	ret = ps_scalar(ctx, val, path, "a number", &s);
+	if (ret)
+		return ret;
+	n = ps_digits(s, max, &v);
+	if (!n || s[n] || (s[0] == '0' && n > 1))
+		return ps_invalid(ctx, ps_line(val), path,
+			       "\"%.40s\" is not a number; write a decimal number without sign or leading zeros", s);
+	if (v < min || v > max)
+		return ps_invalid(ctx, ps_line(val), path, "%.40s is out of range: %u to %u (%s)", s, min, max, range);
+	*out = (uint32_t)v;
+	return 0;
+}
+
 int ps_check_name(struct ps_ctx *ctx, int line, const char *path, const char *kind, const char *s,
 		  bool empty, size_t max, bool (*valid)(const char *s))
 {

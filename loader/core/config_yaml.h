@@ -35,6 +35,9 @@ struct ps_ctx {
 	size_t n_dsts4, n_dsts6;       /* over the pools parsed so far */
 	bool pools_failed;             /* pools: had errors: checks that read it are skipped */
 	bool hosts_failed;             /* likewise for hosts: */
+	const void *slices_ok;         /* the pool whose slices parsed without errors (its dynamic flag holds) */
+	size_t n_dynamic;              /* dynamic pools so far */
+	int etcd_lines[4];             /* lines of etcd's keys the checks across keys name (config_etcd.c) */
 };
 
 typedef int (*ps_key_fn)(struct ps_ctx *ctx, yaml_node_t *val, const char *path, void *obj);
@@ -81,6 +84,20 @@ size_t ps_seq_len(const yaml_node_t *n);
 size_t ps_map_len(const yaml_node_t *n);
 /* The line of a list's item @i. */
 int  ps_item_line(struct ps_ctx *ctx, const yaml_node_t *seq, size_t i);
+/*
+ * A duration: milliseconds (500, 500ms) or seconds (2s, 2.5s: at most three
+ * decimals), at most @max_ms; @too_long says why more is refused. 0, or the
+ * error reported.
+ */
+int  ps_parse_duration(struct ps_ctx *ctx, yaml_node_t *val, const char *path, uint32_t max_ms,
+		       const char *too_long, uint32_t *ms);
+/*
+ * A decimal number @min to @max, without sign, blanks or leading zeros;
+ * @range says why outside is refused. 0, or the error reported.
+ */
+int  ps_parse_count(struct ps_ctx *ctx, yaml_node_t *val, const char *path, uint32_t min, uint32_t max,
+		    const char *range, uint32_t *out);
+
 /* "parent.key", truncated to PS_PATH_LEN. */
 void ps_join(char *out, const char *parent, const char *key);
 

@@ -74,7 +74,11 @@ static void check_local_range(struct ps_doctor_report *r, const struct ps_select
 	}
 }
 
-/* Is @port in one of @slice's blocks? (Its range is their hull: the ports between may be another host's.) */
+/*
+ * Is @port in one of @slice's blocks? (Its range is their hull: the ports
+ * between may be another host's. A dynamic pool's slice is its whole range:
+ * any block of it may become this host's.)
+ */
 static bool in_blocks(const struct ps_slice_cfg *slice, unsigned int port)
 {
 	for (size_t i = 0; i < slice->n_blocks; i++)
@@ -200,8 +204,9 @@ bool ps_doctor_check_config(struct ps_doctor_report *r, const struct ps_fleet *f
 		return false;
 	}
 	for (size_t i = 0; i < sel.n; i++)
-		used += snprintf(names + used, used < sizeof(names) ? sizeof(names) - used : 0, "%s%s %u-%u",
-				 i ? ", " : "", sel.pool[i]->name, sel.slice[i]->range.lo, sel.slice[i]->range.hi);
+		used += snprintf(names + used, used < sizeof(names) ? sizeof(names) - used : 0, "%s%s %u-%u%s",
+				 i ? ", " : "", sel.pool[i]->name, sel.slice[i]->range.lo, sel.slice[i]->range.hi,
+				 sel.pool[i]->dynamic ? " (dynamic: blocks leased from etcd)" : "");
 	ps_doctor_check(r, PS_CHECK_OK, "host", NULL, "host '%s' has slices: %s", host, names);
 	check_addresses(r, &sel);
 	check_local_range(r, &sel);

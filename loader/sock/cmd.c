@@ -162,8 +162,6 @@ static int check_addresses(const struct ps_config *cfg, const struct ps_selectio
 static void print_result(const struct ps_cgroup *cg, const struct ps_selection *sel, const char *host,
 			 const char *verb, const char *replaced)
 {
-	char addr[PS_ADDR_STR_LEN];
-
 	if (ps_json) {
 		json_object *root = json_object_new_object(), *pools = json_object_new_array();
 
@@ -174,26 +172,15 @@ static void print_result(const struct ps_cgroup *cg, const struct ps_selection *
 		json_object_object_add(root, "build_id", json_object_new_string(ps_build_id_sock));
 		/* The build of the programs this run replaced ("none": they carried no build id). */
 		json_object_object_add(root, "replaced_build_id", replaced[0] ? json_object_new_string(replaced) : NULL);
-		for (size_t i = 0; i < sel->n; i++) {
-			json_object *p = json_object_new_object();
-
-			ps_format_addr(sel->pool[i]->family, sel->pool[i]->addr, addr, sizeof(addr));
-			json_object_object_add(p, "name", json_object_new_string(sel->pool[i]->name));
-			json_object_object_add(p, "address", json_object_new_string(addr));
-			json_object_object_add(p, "first_port", json_object_new_int(sel->slice[i]->range.lo));
-			json_object_object_add(p, "last_port", json_object_new_int(sel->slice[i]->range.hi));
-			json_object_array_add(pools, p);
-		}
+		for (size_t i = 0; i < sel->n; i++)
+			json_object_array_add(pools, ps_selection_pool_json(sel, i));
 		json_object_object_add(root, "pools", pools);
 		ps_json_print(root);
 		return;
 	}
 	printf("%s %s (host %s):\n", verb, cg->path, host);
-	for (size_t i = 0; i < sel->n; i++) {
-		ps_format_addr(sel->pool[i]->family, sel->pool[i]->addr, addr, sizeof(addr));
-		printf("  pool %-16s %s ports %u-%u\n", sel->pool[i]->name, addr, sel->slice[i]->range.lo,
-		       sel->slice[i]->range.hi);
-	}
+	for (size_t i = 0; i < sel->n; i++)
+		ps_selection_pool_print(sel, i, "  ");
 	if (replaced[0])
 		printf("  programs of build %s replaced in place by this portslice's build %s (links, maps and claims kept)\n",
 		       replaced, ps_build_id_sock);

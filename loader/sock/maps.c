@@ -16,7 +16,7 @@
 static const char *const map_names[] = {
 	"ps_pools", "ps_pool_addrs", "ps_dst4", "ps_dst6", "ps_tuples",
 	"ps_port_users", "ps_sk_state", "ps_stats", "ps_attachments", "ps_meta", "ps_live",
-	"ps_blocks", "ps_blocks_gen",
+	"ps_blocks", "ps_blocks_gen", "ps_lease", "ps_port_tw", "ps_quarantine", "ps_quarantine_used",
 };
 _Static_assert(sizeof(map_names) / sizeof(map_names[0]) == sizeof(struct ps_maps) / sizeof(int),
 	       "struct ps_maps and map_names[] must list the same maps");
@@ -95,4 +95,8 @@ void ps_maps_from_skel(struct ps_sock *skel, struct ps_maps *maps)
 	maps->live = bpf_map__fd(skel->maps.ps_live);
 	maps->blocks = bpf_map__fd(skel->maps.ps_blocks);
 	maps->blocks_gen = bpf_map__fd(skel->maps.ps_blocks_gen);
+	maps->lease = bpf_map__fd(skel->maps.ps_lease);
+	maps->port_tw = bpf_map__fd(skel->maps.ps_port_tw);
+	maps->quarantine = bpf_map__fd(skel->maps.ps_quarantine);
+	maps->quarantine_used = bpf_map__fd(skel->maps.ps_quarantine_used);
 }

@@ -27,9 +27,13 @@ struct ps_maps {
 	int live;
 	int blocks;
 	int blocks_gen;
+	int lease;           /* struct ps_lease_state: the agent's leasing task writes it */
+	int port_tw;         /* the TIME_WAIT stamps, quarantined tuples and whether any was: */
+	int quarantine;      /* what ps_blocks_users() counts besides the port words */
+	int quarantine_used;
 };
 
-#define PS_MAPS_NONE { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 }
+#define PS_MAPS_NONE { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 }
 
 /* Opens the pinned maps (all, or fails). Checks the layout version. */
 int ps_maps_open(struct ps_maps *maps, struct ps_error *error);

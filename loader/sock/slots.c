@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <bpf/bpf.h>
+#include <json-c/json.h>
 
 #include "core/log.h"
 #include "core/slots.h"
@@ -44,6 +45,39 @@ int ps_select_pools(const struct ps_config *cfg, const char *host, char *const *
 		return ps_fail(error, ENOENT, "%s: no pool has a slice for host '%s': pass --host NAME, or add '%s: FIRST-LAST' under a pool's slices",
 			      cfg->path, host, host);
 	return 0;
+}
+
+json_object *ps_selection_pool_json(const struct ps_selection *sel, size_t i)
+{
+	const struct ps_pool_cfg *pool = sel->pool[i];
+	json_object *p = json_object_new_object();
+	char addr[PS_ADDR_STR_LEN];
+
+	ps_format_addr(pool->family, pool->addr, addr, sizeof(addr));
+	json_object_object_add(p, "name", json_object_new_string(pool->name));
+	json_object_object_add(p, "address", json_object_new_string(addr));
+	json_object_object_add(p, "first_port", json_object_new_int(sel->slice[i]->range.lo));
+	json_object_object_add(p, "last_port", json_object_new_int(sel->slice[i]->range.hi));
+	json_object_object_add(p, "dynamic", json_object_new_boolean(pool->dynamic));
+	if (pool->dynamic) {
+		json_object_object_add(p, "block_size", json_object_new_int((int)pool->dyn.block_size));
+		json_object_object_add(p, "min_blocks", json_object_new_int((int)pool->dyn.min_blocks));
+		json_object_object_add(p, "max_blocks", json_object_new_int((int)pool->dyn.max_blocks));
+	}
+	return p;
+}
+
+void ps_selection_pool_print(const struct ps_selection *sel, size_t i, const char *indent)
+{
+	const struct ps_pool_cfg *pool = sel->pool[i];
+	char addr[PS_ADDR_STR_LEN];
+
+	ps_format_addr(pool->family, pool->addr, addr, sizeof(addr));
+	printf("%spool %-16s %s ports %u-%u", indent, pool->name, addr, sel->slice[i]->range.lo, sel->slice[i]->range.hi);
+	if (pool->dynamic)
+		printf(" dynamic: blocks of %u, %u to %u leased from etcd", pool->dyn.block_size, pool->dyn.min_blocks,
+		       pool->dyn.max_blocks);
+	printf("\n");
 }
 
 int ps_read_pools(int pools_fd, struct ps_pool pools[PS_MAX_POOLS])
@@ -88,7 +122,11 @@ int ps_assign_slots(int pools_fd, const struct ps_selection *sel, struct ps_atta
 static void pool_entry(const struct ps_pool_cfg *cfg, const struct ps_slice_cfg *slice, struct ps_pool *p)
 {
 	memset(p, 0, sizeof(*p));
-	p->flags = PS_POOL_ACTIVE | (cfg->p2p ? PS_POOL_P2P : 0);
+	p->flags = PS_POOL_ACTIVE | (cfg->p2p ? PS_POOL_P2P : 0) | (cfg->dynamic ? PS_POOL_DYNAMIC : 0);
+	if (cfg->dynamic) {
+		p->min_blocks = (__u8)cfg->dyn.min_blocks;
+		p->max_blocks = (__u8)cfg->dyn.max_blocks;
+	}
 	p->family = cfg->family;
 	p->port_lo = slice->range.lo;
 	p->port_hi = slice->range.hi;
@@ -198,7 +236,15 @@ int ps_install_pools(const struct ps_maps *maps, const struct ps_selection *sel,
 			memcpy(okey.addr, old.addr, sizeof(okey.addr));
 			bpf_map_delete_elem(maps->pool_addrs, &okey);
 		}
-		err = ps_blocks_install(maps, slot, cfg->name, sel->slice[i], &hull, error);
+		/* A dynamic pool's table is the agent's: its hull is the whole ports: range. */
+		hull = sel->slice[i]->range;
+		if (cfg->dynamic)
+			err = ps_blocks_install_dynamic(maps, slot, cfg->name, cfg->dyn.block_size,
+							(old.flags & (PS_POOL_ACTIVE | PS_POOL_DYNAMIC)) ==
+								(PS_POOL_ACTIVE | PS_POOL_DYNAMIC),
+							error);
+		else
+			err = ps_blocks_install(maps, slot, cfg->name, sel->slice[i], &hull, error);
 		if (err)
 			return err;
 		entry.port_lo = hull.lo;

@@ -32,11 +32,24 @@ int ps_assign_slots(int pools_fd, const struct ps_selection *sel, struct ps_atta
 
 /*
  * Writes the selected pools into the maps: pool, address and destination
- * entries. A pool that exists is updated in place, so sockets that hold
- * its ports keep them; destinations are added before stale ones go.
+ * entries, and their block tables. A pool that exists is updated in place,
+ * so sockets that hold its ports keep them; destinations are added before
+ * stale ones go. A dynamic pool's hull is its whole ports: range and its
+ * table the agent's (ps_blocks_install_dynamic(): empty until blocks are
+ * written).
  */
 int ps_install_pools(const struct ps_maps *maps, const struct ps_selection *sel,
 		     const struct ps_attachment *att, struct ps_error *error);
+
+struct json_object;
+
+/*
+ * The selection's pool @i, for attach's and validate's output: {name,
+ * address, first_port, last_port, dynamic, and a dynamic pool's
+ * block_size, min_blocks, max_blocks}; and as one line of text.
+ */
+struct json_object *ps_selection_pool_json(const struct ps_selection *sel, size_t i);
+void ps_selection_pool_print(const struct ps_selection *sel, size_t i, const char *indent);
 
 /* Reads all pool slots; returns how many are active. */
 int ps_read_pools(int pools_fd, struct ps_pool pools[PS_MAX_POOLS]);

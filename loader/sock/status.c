@@ -47,6 +47,7 @@ struct dest_use {
 
 struct pool_usage {
 	__u32 size;           /* ports of the held blocks: what connect() searches */
+	__u32 block_size;
 	json_object *blocks;  /* [{first, last, draining}] */
 	__u64 tuples[2];      /* [0] TCP, [1] UDP */
 	__u64 ports_in_use;   /* ports with a claim or a bind */
@@ -191,41 +192,6 @@ static void count_dests(struct dest_list *l, struct pool_usage *use)
 	}
 }
 
-#ifndef ENOTSUPP
-#define ENOTSUPP 524 /* the kernel's own: what it says for a map type without batch operations */
-#endif
-
-/*
- * Reads @n consecutive words of the per-port array from index @first: in
- * batches, or one lookup each on kernels whose arrays have no batch
- * lookups (before 5.7) or that lack the command (before 5.6).
- */
-static int read_port_words(int fd, __u32 first, __u32 n, __u32 *keys, __u32 *words)
-{
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	__u32 done = 0;
-
-	while (done < n) {
-		__u32 prev = first + done - 1, last, count = n - done;
-		int err = bpf_map_lookup_batch(fd, first + done ? &prev : NULL, &last, keys + done, words + done, &count, &opts);
-
-		if (err == -EINVAL || err == -ENOTSUPP || err == -EOPNOTSUPP)
-			break;
-		if (err && err != -ENOENT)
-			return err;
-		if (!count)
-			return -ENOENT;
-		done += count;
-	}
-	for (; done < n; done++) {
-		__u32 index = first + done;
-
-		if (bpf_map_lookup_elem(fd, &index, &words[done]))
-			return -errno;
-	}
-	return 0;
-}
-
 static int count_ports(int fd, const struct ps_pool *pool, int slot, struct pool_usage *use)
 {
 	__u32 n = pool->port_hi >= pool->port_lo ? (__u32)pool->port_hi - pool->port_lo + 1 : 0;
@@ -235,8 +201,8 @@ static int count_ports(int fd, const struct ps_pool *pool, int slot, struct pool
 
 	if (!words)
 		return -ENOMEM;
-	err = read_port_words(fd, PS_PORT_USERS_INDEX(slot, IPPROTO_TCP, pool->port_lo), n, keys, words) ?:
-	      read_port_words(fd, PS_PORT_USERS_INDEX(slot, IPPROTO_UDP, pool->port_lo), n, keys, words + n);
+	err = ps_array_read(fd, PS_PORT_USERS_INDEX(slot, IPPROTO_TCP, pool->port_lo), n, keys, words) ?:
+	      ps_array_read(fd, PS_PORT_USERS_INDEX(slot, IPPROTO_UDP, pool->port_lo), n, keys, words + n);
 	for (__u32 i = 0; !err && i < n; i++) {
 		__u32 port = pool->port_lo + i, tcp_word = words[i], udp_word = words[n + i];
 		__u32 both[2] = { tcp_word, udp_word };
@@ -388,6 +354,13 @@ static json_object *pool_json(const struct ps_pool *p, int s, const struct pool_
 	json_object_object_add(o, "slice_size", json_object_new_int(size));
 	json_object_object_add(o, "blocks", u->blocks ?: json_object_new_array());
 	json_object_object_add(o, "p2p", json_object_new_boolean(p->flags & PS_POOL_P2P));
+	/* Dynamic: the agent leases its blocks (first_port, last_port: its whole ports: range). */
+	json_object_object_add(o, "dynamic", json_object_new_boolean(p->flags & PS_POOL_DYNAMIC));
+	if (p->flags & PS_POOL_DYNAMIC) {
+		json_object_object_add(o, "block_size", json_object_new_int((int)u->block_size));
+		json_object_object_add(o, "min_blocks", json_object_new_int(p->min_blocks));
+		json_object_object_add(o, "max_blocks", json_object_new_int(p->max_blocks));
+	}
 	json_object_object_add(o, "reuse_delay_ms", json_object_new_int64(p->reuse_delay_ms));
 	t = json_object_new_object();
 	json_object_object_add(t, "tcp", json_object_new_uint64(u->tuples[0]));
@@ -443,6 +416,9 @@ json_object *ps_status_build_netns(const struct ps_maps *maps, const char *mnt, 
 	struct dest_list dests = {};
 	struct tw_arg twa = { .use = use, .l = &dests };
 	unsigned int n_netns_read = 0;
+	struct ps_lease_state lease;
+	json_object *lease_json = NULL;
+	bool dynamic = false;
 	int err = 0, tw_err = 0;
 
 	if (!use)
@@ -450,13 +426,23 @@ json_object *ps_status_build_netns(const struct ps_maps *maps, const char *mnt, 
 	if (!err && (err = ps_read_pools(maps->pools, pools)) >= 0)
 		err = count_tuples(maps->tuples, pools, use, &dests);
 	for (int s = 0; !err && s < PS_MAX_POOLS; s++) {
+		struct ps_blocks b = {};
+
 		if (!(pools[s].flags & PS_POOL_ACTIVE))
 			continue;
-		err = ps_blocks_status(maps, s, &use[s].size, &use[s].blocks) ?:
+		err = ps_blocks_status(maps, s, &b, &use[s].blocks) ?:
 		      count_ports(maps->port_users, &pools[s], s, &use[s]);
+		use[s].size = (__u32)b.n_held * b.size;
+		use[s].block_size = b.size;
 		if (!err)
 			err = sum_stats(maps->stats, s, &use[s]);
+		dynamic = dynamic || (pools[s].flags & PS_POOL_DYNAMIC);
 	}
+	/* The lease the dynamic pools hand out ports under, once. */
+	if (!err && dynamic && !ps_lease_state_read(maps, &lease, error))
+		lease_json = ps_lease_state_json(&lease, ps_boottime_ns());
+	else if (!err && dynamic)
+		err = -EIO;
 	if (!err)
 		ps_attachments_for_each(maps->attachments, attachment_cb, &atts);
 	/* The kernel's view: a failure to read it is reported, not fatal. */
@@ -480,6 +466,7 @@ json_object *ps_status_build_netns(const struct ps_maps *maps, const char *mnt, 
 		json_object_put(root);
 		json_object_put(jpools);
 		json_object_put(atts.arr);
+		json_object_put(lease_json);
 		ps_fail(error, err, "cannot read portslice's maps: %s", strerror(-err));
 		return NULL;
 	}
@@ -500,6 +487,8 @@ json_object *ps_status_build_netns(const struct ps_maps *maps, const char *mnt, 
 		json_object_object_add(root, "time_wait_error", json_object_new_string(strerror(-tw_err)));
 	json_object_object_add(root, "attachments", atts.arr);
 	json_object_object_add(root, "pools", jpools);
+	if (lease_json)
+		json_object_object_add(root, "lease", lease_json);
 	return root;
 }
 

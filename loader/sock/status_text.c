@@ -36,6 +36,36 @@ static void print_builds(json_object *a, const char *want)
 		printf(", not this portslice's %s: attach again (or the agent) replaces them in place\n", want);
 }
 
+/* Dynamic pools (blocks leased by the agent) and, once, the lease they hand out ports under. */
+static void print_dynamic(json_object *root, json_object *pools)
+{
+	json_object *lease, *id;
+
+	for (size_t i = 0; i < json_object_array_length(pools); i++) {
+		json_object *p = json_object_array_get_idx(pools, i), *blocks = NULL;
+		size_t held = 0, nb;
+
+		if (!json_object_get_boolean(json_object_object_get(p, "dynamic")))
+			continue;
+		nb = json_object_object_get_ex(p, "blocks", &blocks) ? json_object_array_length(blocks) : 0;
+		for (size_t j = 0; j < nb; j++)
+			held += !json_object_get_boolean(json_object_object_get(json_object_array_get_idx(blocks, j), "draining"));
+		printf("\nDynamic pool %s: ports %llu-%llu in blocks of %llu, %llu to %llu leased: %zu held, %zu draining\n",
+		       json_object_get_string(json_object_object_get(p, "name")), (unsigned long long)jget(p, "first_port", NULL),
+		       (unsigned long long)jget(p, "last_port", NULL), (unsigned long long)jget(p, "block_size", NULL),
+		       (unsigned long long)jget(p, "min_blocks", NULL), (unsigned long long)jget(p, "max_blocks", NULL), held,
+		       nb - held);
+	}
+	if (!json_object_object_get_ex(root, "lease", &lease))
+		return;
+	id = json_object_object_get(lease, "lease_id");
+	printf("Lease: %s, TTL left %.1f s, fencing deadline in %.1f s, fenced: %s, etcd: %s\n",
+	       id ? json_object_get_string(id) : "none", jget(lease, "ttl_left_ms", NULL) / 1000.0,
+	       jget(lease, "fence_left_ms", NULL) / 1000.0,
+	       json_object_get_boolean(json_object_object_get(lease, "fenced")) ? "yes (dynamic pools hand out no port)" : "no",
+	       json_object_get_boolean(json_object_object_get(lease, "etcd_ok")) ? "ok" : "not answering");
+}
+
 void ps_status_print(json_object *root)
 {
 	json_object *atts, *pools;
@@ -93,6 +123,7 @@ void ps_status_print(json_object *root)
 		       (unsigned long long)(jget(c, "tcp", "exhausted") + jget(c, "udp", "exhausted")),
 		       (unsigned long long)(jget(c, "tcp", "conflicts") + jget(c, "udp", "conflicts")));
 	}
+	print_dynamic(root, pools);
 	/* A slice of several blocks, or with one draining: the table's columns show only its first and last port. */
 	for (size_t i = 0; i < n; i++) {
 		json_object *p = json_object_array_get_idx(pools, i), *blocks;

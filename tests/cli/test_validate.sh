@@ -68,7 +68,7 @@ t_validate_reports_every_error() {
 	run $NOBODY "$PS" validate "$conf"
 	expect_eq "$RC" 1 "exit code (stdout: $OUT)"
 	expect_eq "$OUT" "" "stdout of an invalid file"
-	expect_eq "$ERR" "$conf:4: pools[0].colour: unknown key; allowed keys in pools[0]: name, address, destinations, slices, p2p, reuse_delay
+	expect_eq "$ERR" "$conf:4: pools[0].colour: unknown key; allowed keys in pools[0]: name, address, destinations, slices, p2p, reuse_delay, ports, block_size, min_blocks, max_blocks, grow_at, shrink_after
 $conf:3: pools[0].address: \"198.18.0.300\" is not an IPv4 or IPv6 address
 $conf:10: pools[1].slices.host-a: \"21999-21000\" is reversed (LO > HI); write 21000-21999
 $conf:13: hosts.host-a: host \"host-a\" is listed twice (first at line 12); keep one
@@ -124,6 +124,86 @@ t_validate_host_checks() {
 	expect_eq "$RC" 1 "exit code for a host not under hosts:"
 	expect_contains "$(printf '%s' "$OUT" | jq -r '.errors[] | select(.field == "hosts") | .message')" \
 		"host 'host-x' is not listed, and steering: (line"
+}
+
+# A dynamic pool (slices: dynamic) beside a static one, with the etcd: its
+# hosts lease blocks from: what --host and --json show, and each check of
+# a dynamic pool and of etcd: with its line and field.
+dynamic_conf() {
+	write_conf dynamic.yaml <<-'YAML'
+	etcd:
+	  endpoints: [https://10.0.0.1:2379, https://10.0.0.2:2379]
+	  ca: /etc/portslice/etcd/ca.pem
+	  lease_ttl: 10s
+	  fence_margin: 2.5s
+	pools:
+	  - name: web
+	    address: 198.18.0.10
+	    slices: dynamic
+	    ports: 1024-65535
+	    block_size: 256
+	    min_blocks: 1
+	    max_blocks: 32
+	    reuse_delay: 1s
+	  - name: legacy
+	    address: 198.18.0.11
+	    slices: {host-a: 20000-29999, host-b: 30000-39999}
+	YAML
+}
+
+t_validate_dynamic_pool() {
+	local conf
+	conf=$(dynamic_conf)
+	run $NOBODY "$PS" validate "$conf" --host host-a
+	expect_eq "$RC" 0 "exit code (stderr: $ERR)"
+	expect_eq "$OUT" "$conf: valid: 2 pools (1 dynamic), 0 hosts listed, 0 cgroups, etcd
+  host host-a: pool web              198.18.0.10 ports 1024-65535 dynamic: blocks of 256, 1 to 32 leased from etcd
+  host host-a: pool legacy           198.18.0.11 ports 20000-29999" "output"
+	# Any host may lease: a host with no static slice gets the dynamic pool.
+	run $NOBODY "$PS" -j validate "$conf" --host host-z
+	expect_eq "$RC" 0 "exit code for a host without a static slice"
+	expect_eq "$(printf '%s' "$OUT" | jq -c '[.dynamic_pools, .pools]')" \
+		'[1,[{"name":"web","address":"198.18.0.10","first_port":1024,"last_port":65535,"dynamic":true,"block_size":256,"min_blocks":1,"max_blocks":32}]]' \
+		"--json pools of host-z"
+	expect_eq "$(printf '%s' "$OUT" | jq -c '.etcd')" \
+		'{"endpoints":["https://10.0.0.1:2379","https://10.0.0.2:2379"],"ca":"/etc/portslice/etcd/ca.pem","cert":null,"key":null,"prefix":"/portslice","lease_ttl_ms":10000,"keepalive_ms":3333,"fence_margin_ms":2500,"quarantine_ms":66000,"timeout_ms":2000}' \
+		"--json etcd, defaults filled in"
+
+	# Every check, each error with its line and field.
+	conf=$(write_conf dynbad.yaml <<-'YAML'
+	etcd:
+	  endpoints: [10.0.0.1:2379]
+	  lease_ttl: 10s
+	  fence_margin: 10s
+	pools:
+	  - name: web
+	    address: 198.18.0.10
+	    slices: dynamic
+	    ports: 1024-2047
+	    block_size: 256
+	    min_blocks: 3
+	    max_blocks: 5
+	  - name: web2
+	    address: 198.18.0.12
+	    slices: {host-a: dynamic}
+	    ports: 1-100
+	YAML
+	)
+	run $NOBODY "$PS" validate "$conf"
+	expect_eq "$RC" 1 "exit code (stdout: $OUT)"
+	expect_eq "$ERR" "$conf:12: pools[0].max_blocks: 5 blocks are more than the pool's ports 1024-2047 hold in blocks of 256 (4)
+$conf:15: pools[1].slices.host-a: a pool is dynamic as a whole, with no per-host slices: write \"slices: dynamic\" with the pool's ports, block_size, min_blocks and max_blocks
+$conf:2: etcd.endpoints[0]: \"10.0.0.1:2379\" is not an http:// or https:// URL; write http://HOST:PORT or https://HOST:PORT, e.g. https://10.0.0.1:2379
+portslice: error: $conf: 3 errors" "stderr"
+	sed -i 's/\[10.0.0.1:2379\]/[http:\/\/10.0.0.1:2379]/; s/max_blocks: 5/max_blocks: 4/; s/host-a: dynamic/host-a: 1-100/; /    ports: 1-100/d' "$conf"
+	run $NOBODY "$PS" -j validate "$conf"
+	expect_eq "$RC" 1 "exit code of the second round"
+	expect_eq "$(printf '%s' "$OUT" | jq -c '[.errors[] | [.line, .field]]')" '[[4,"etcd.fence_margin"]]' "errors of the second round"
+	# etcd: is required once a pool is dynamic.
+	sed -i '1,4d' "$conf"
+	run $NOBODY "$PS" -j validate "$conf"
+	expect_eq "$(printf '%s' "$OUT" | jq -c '[.errors[] | [.line, .field]]')" '[[4,"etcd"]]' "errors without etcd:"
+	expect_contains "$(printf '%s' "$OUT" | jq -r '.errors[0].message')" 'pool "web" is dynamic (slices: dynamic)' "message"
 }
 
 t_validate_usage() {

@@ -41,6 +41,36 @@ static void ch_warn(const char *msg, void *arg)
 	(void)msg;
 }
 
+/*
+ * A dynamic pool and the etcd: it needs (config_etcd.c): what the leasing
+ * engine (loader/fleet/lease.c) and the etcd client would refuse.
+ */
+static const char *ch_check_dynamic(const struct ps_config *cfg, const struct ps_pool_cfg *p)
+{
+	const struct ps_dynamic_cfg *d = &p->dyn;
+	const struct ps_etcd_cfg *e = &cfg->etcd;
+	uint32_t blocks = d->block_size ? ((uint32_t)d->ports.hi - d->ports.lo + 1) / d->block_size : 0;
+
+	if (p->n_slices || p->slices)
+		return "a dynamic pool with slices";
+	if (!d->ports.lo || d->ports.lo > d->ports.hi || !blocks || d->min_blocks < 1 || d->min_blocks > d->max_blocks ||
+	    d->max_blocks > blocks || d->max_blocks > PS_MAX_BLOCKS)
+		return "accepted blocks that do not fit";
+	if (!(d->grow_at > 0 && d->grow_at <= 1) || !d->shrink_after_ms)
+		return "accepted grow_at or shrink_after out of range";
+	if (ps_pool_find_slice(p, "any") != &p->any_host || p->any_host.n_blocks != 1 ||
+	    p->any_host.range.lo != d->ports.lo || p->any_host.range.hi != d->ports.hi)
+		return "its slice for every host is not its range";
+	if (!e->present || !e->endpoints || !e->n_endpoints || e->prefix[0] != '/')
+		return "accepted without etcd: endpoints and a prefix";
+	if (e->lease_ttl_s < 2 || e->fence_margin_ms < 1000 || e->fence_margin_ms >= e->lease_ttl_s * 1000 ||
+	    !e->keepalive_ms || e->keepalive_ms >= e->lease_ttl_s * 1000 - e->fence_margin_ms || !e->timeout_ms)
+		return "accepted a lease the engine refuses (TTL, fencing margin, keepalive)";
+	if ((uint64_t)e->quarantine_s * 1000 <= PS_TIME_WAIT_MS + (uint64_t)p->reuse_delay_ms)
+		return "accepted a quarantine within TIME_WAIT + reuse_delay";
+	return NULL;
+}
+
 /* Every rule of the configuration reference, on a config that loaded. */
 static const char *ch_check_valid(const struct ps_config *cfg)
 {
@@ -95,6 +125,13 @@ static const char *ch_check_valid(const struct ps_config *cfg)
 					       i, d, buf);
 		}
 
+		if (p->dynamic) {
+			const char *bad = ch_check_dynamic(cfg, p);
+
+			if (bad)
+				return ch_fail("pools[%zu]: %s", i, bad);
+			continue;
+		}
 		if (p->n_slices < 1 || !p->slices)
 			return ch_fail("pools[%zu]: accepted %zu slices", i, p->n_slices);
 		for (size_t s = 0; s < p->n_slices; s++) {
@@ -138,7 +175,9 @@ const char *config_check(const uint8_t *data, size_t size)
 		if (!bad) {
 			struct ps_port_range local = { 1, 65535 };
 
-			ps_config_warn_local_range(&cfg, cfg.pools[0].slices[0].host, local, ch_warn, &n);
+			/* A dynamic pool has a slice for every host. */
+			ps_config_warn_local_range(&cfg, cfg.pools[0].dynamic ? "any" : cfg.pools[0].slices[0].host, local,
+						   ch_warn, &n);
 			if (n < 1)
 				bad = ch_fail("a slice inside 1-65535 did not warn");
 		}

@@ -4,25 +4,6 @@
 # from the config drains: no new ports from it, its sockets keep theirs, and
 # it goes once they are closed.
 
-# in_blocks_only ADDR RANGE...: every port of a connected socket the kernel
-# shows on ADDR (ss, TCP and UDP) is in one of the ranges LO-HI; prints how
-# many distinct ports there are, or -1 (and the culprits on stderr).
-in_blocks_only() {
-	local addr=$1
-	shift
-	{ in_ns "$NS" ss -Hna -t; in_ns "$NS" ss -Hna -u; } | awk -v addr="$addr" -v ranges="$*" '
-		$1 != "LISTEN" && $1 != "UNCONN" {
-			l = $4; n = split(l, a, ":"); port = a[n]
-			host = substr(l, 1, length(l) - length(port) - 1); gsub(/[][]/, "", host)
-			if (host != addr) next
-			ok = 0; k = split(ranges, r, " ")
-			for (i = 1; i <= k; i++) { split(r[i], b, "-"); if (port + 0 >= b[1] && port + 0 <= b[2]) ok = 1 }
-			if (!ok) { print "outside the blocks: " l > "/dev/stderr"; bad++ }
-			seen[port] = 1
-		}
-		END { if (bad) print -1; else { c = 0; for (p in seen) c++; print c } }'
-}
-
 # Three blocks of 16: 40 connections to 4 destinations, every port in a block.
 t_connects_land_in_blocks() {
 	local out

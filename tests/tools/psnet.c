@@ -1262,6 +1262,8 @@ static const char connect_usage[] =
 "  --connect-timeout S   TCP connect timeout in seconds (default 5)\n"
 "  --hold SECONDS        keep the sockets open that long, then close\n"
 "  --hold-stdin          keep the sockets open until stdin reaches EOF\n"
+"  --echo-lines          with --hold-stdin: each line read echoes once more\n"
+"                        on every held socket (\"echo local=... result=...\")\n"
 "  --linger0             close with SO_LINGER {1,0}: RST, no TIME_WAIT\n"
 "  --expect-errno NAME   the LAST socket must fail with NAME (e.g.\n"
 "                        EADDRNOTAVAIL) and all before it succeed\n"
@@ -1309,6 +1311,27 @@ send:
 	return got == sizeof(payload) - 1 && !memcmp(buf, payload, got) ? 0 : EBADMSG;
 }
 
+/*
+ * --hold-stdin --echo-lines: until stdin ends, each line read echoes once
+ * more on every held socket, one line each: echo local=ADDR:PORT result=...
+ */
+static void hold_echo_lines(const int *fds, int n, int proto, double timeout, int udp_tries)
+{
+	char buf[4096];
+	ssize_t r;
+
+	while ((r = read(STDIN_FILENO, buf, sizeof(buf))) > 0 || (r < 0 && errno == EINTR)) {
+		for (ssize_t k = 0; k < r; k++) {
+			if (buf[k] != '\n')
+				continue;
+			for (int i = 0; i < n; i++)
+				printf("echo local=%s result=%s\n", local_str(fds[i]).s,
+				       errname(check_echo(fds[i], proto, timeout, udp_tries)));
+			fflush(stdout);
+		}
+	}
+}
+
 static int cmd_connect(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1329,13 +1352,14 @@ static int cmd_connect(int argc, char **argv)
 		{ "udp-tries", required_argument, NULL, 'u' },
 		{ "hold", required_argument, NULL, 'H' },
 		{ "hold-stdin", no_argument, NULL, 'S' },
+		{ "echo-lines", no_argument, NULL, 'L' },
 		{ "linger0", no_argument, NULL, 'l' },
 		{ "expect-errno", required_argument, NULL, 'E' },
 		{ "allow-fail", no_argument, NULL, 'a' },
 		OPT_HELP,
 		{ 0 }
 	};
-	bool have_to = false, have_bind = false, reuseaddr = false, reuseport = false;
+	bool have_to = false, have_bind = false, reuseaddr = false, reuseport = false, echo_lines = false;
 	bool echo = false, hold_stdin = false, linger0 = false, allow_fail = false;
 	bool bind_no_port = false, bind_fallback = false, close_each = false;
 	const char *device = NULL;
@@ -1412,6 +1436,9 @@ static int cmd_connect(int argc, char **argv)
 		case 'S':
 			hold_stdin = true;
 			break;
+		case 'L':
+			echo_lines = true;
+			break;
 		case 'l':
 			linger0 = true;
 			break;
@@ -1437,6 +1464,8 @@ static int cmd_connect(int argc, char **argv)
 		return usage_error("--bind and --to must be of the same family");
 	if (hold_stdin && hold_secs > 0)
 		return usage_error("--hold and --hold-stdin exclude each other");
+	if (echo_lines && !hold_stdin)
+		return usage_error("--echo-lines needs --hold-stdin");
 	if (bind_no_port && !have_bind)
 		return usage_error("--bind-no-port needs --bind");
 	if (bind_fallback && !have_bind)
@@ -1497,7 +1526,10 @@ static int cmd_connect(int argc, char **argv)
 		}
 	}
 	fflush(stdout);
-	hold(hold_secs, hold_stdin);
+	if (echo_lines)
+		hold_echo_lines(fds, nfds, proto, timeout, udp_tries);
+	else
+		hold(hold_secs, hold_stdin);
 	for (i = 0; i < nfds; i++)
 		close(fds[i]);
 

@@ -20,6 +20,8 @@
 #include <cmocka.h>
 
 #include "core/config.h"
+#include "fleet/from_config.h"
+#include "fleet/lease.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -64,6 +66,24 @@
 /* POOL_OK and cgroups: whose first entry starts on line 7 with BODY. */
 #define CGROUPS(body) POOL_OK "cgroups:\n  - " body "\n"
 
+/* Lines 1-8: a dynamic pool (slices: dynamic on line 4), keys of its own to follow on line 9. */
+#define DYN_POOL \
+	POOL_HEAD \
+	"    slices: dynamic\n" \
+	"    ports: 1024-2047\n" \
+	"    block_size: 256\n" \
+	"    min_blocks: 1\n" \
+	"    max_blocks: 4\n"
+
+/* A dynamic pool whose keys after slices (lines 5-) are KEYS, and a valid etcd: after them. */
+#define DYN_KEYS(keys) POOL_HEAD "    slices: dynamic\n" keys "etcd: {endpoints: [http://198.18.200.1:2379]}\n"
+
+/* DYN_POOL and etcd: on line 9 whose body (inside a flow mapping) is BODY. */
+#define ETCD(body) DYN_POOL "etcd: {" body "}\n"
+
+/* DYN_POOL and etcd: with endpoints on line 9 and the key KEY: VAL on line 11. */
+#define ETCD_KEY(key, val) DYN_POOL "etcd:\n  endpoints: [http://198.18.200.1:2379]\n  " key ": " val "\n"
+
 struct bad_case {
 	const char *desc;
 	const char *yaml;
@@ -73,7 +93,11 @@ struct bad_case {
 static const struct bad_case bad_cases[] = {
 	/* reuse_delay */
 	{ "reuse_delay without a number", REUSE_DELAY("soon"),
-	  "t.yaml:6: pools[0].reuse_delay: \"soon\" is not a duration; write milliseconds (500 or 500ms) or seconds (2s)" },
+	  "t.yaml:6: pools[0].reuse_delay: \"soon\" is not a duration; write milliseconds (500 or 500ms) or seconds (2s, 2.5s)" },
+	{ "reuse_delay with a fraction of a millisecond", REUSE_DELAY("1.0005s"),
+	  "t.yaml:6: pools[0].reuse_delay: \"1.0005s\" is not a duration; write seconds with at most three decimals (2.5s)" },
+	{ "reuse_delay with a fraction of milliseconds", REUSE_DELAY("1.5ms"), "t.yaml:6: pools[0].reuse_delay: \"1.5ms\" is not a duration" },
+	{ "reuse_delay with a bare point", REUSE_DELAY("1.s"), "t.yaml:6: pools[0].reuse_delay: \"1.s\" is not a duration" },
 	{ "reuse_delay with an unknown unit", REUSE_DELAY("2m"), "t.yaml:6: pools[0].reuse_delay: \"2m\" is not a duration" },
 	{ "reuse_delay negative", REUSE_DELAY("-1"), "t.yaml:6: pools[0].reuse_delay: \"-1\" is not a duration" },
 	{ "reuse_delay too long", REUSE_DELAY("601s"),
@@ -83,6 +107,226 @@ static const struct bad_case bad_cases[] = {
 	/* p2p */
 	{ "p2p not a boolean", POOL_OK "    p2p: yes\n", "t.yaml:6: pools[0].p2p: \"yes\": write true or false" },
 	{ "p2p as a list", POOL_OK "    p2p: [true]\n", "t.yaml:6: pools[0].p2p: expected true or false" },
+	/* slices: dynamic and a dynamic pool's keys */
+	{ "dynamic pool without etcd",
+	  DYN_POOL,
+	  "t.yaml:4: etcd: required key is missing: pool \"web\" is dynamic (slices: dynamic), and its hosts lease their blocks from etcd; add an etcd: section with its endpoints$" },
+	{ "dynamic pool without etcd, after a static one",
+	  POOL_OK "  - name: dyn\n    address: 198.18.0.11\n    slices: dynamic\n    ports: 1-100\n    block_size: 10\n"
+	  "    min_blocks: 1\n    max_blocks: 2\n",
+	  "t.yaml:8: etcd: required key is missing: pool \"dyn\" is dynamic" },
+	{ "slices: a word other than dynamic",
+	  POOL_HEAD "    slices: dynamc\n",
+	  "t.yaml:4: pools[0].slices: expected a mapping of host names to port ranges (host-a: 20000-20999) or \"dynamic\" (the hosts lease blocks of ports from etcd), got \"dynamc\"" },
+	{ "a dynamic pool has no per-host slices",
+	  POOL_HEAD "    slices:\n      host-a: dynamic\n",
+	  "t.yaml:5: pools[0].slices.host-a: a pool is dynamic as a whole, with no per-host slices: write \"slices: dynamic\"" },
+	{ "a dynamic pool's slices given twice",
+	  DYN_POOL "    slices: {host-a: 1-2}\netcd: {endpoints: [http://a:1]}\n",
+	  "t.yaml:9: pools[0].slices: key given twice (first at line 4); keep one" },
+	{ "ports in a static pool",
+	  POOL_OK "    ports: 1024-2047\n",
+	  "t.yaml:6: pools[0].ports: only a dynamic pool (slices: dynamic) has this key; a static pool's ports are its hosts' slices" },
+	{ "block_size in a static pool",
+	  POOL_OK "    block_size: 256\n",
+	  "t.yaml:6: pools[0].block_size: only a dynamic pool (slices: dynamic) has this key" },
+	{ "min_blocks, max_blocks, grow_at, shrink_after in a static pool: the first named",
+	  POOL_OK "    shrink_after: 60s\n    min_blocks: 1\n",
+	  "t.yaml:7: pools[0].min_blocks: only a dynamic pool" },
+	{ "dynamic pool without ports",
+	  DYN_KEYS("    block_size: 256\n    min_blocks: 1\n    max_blocks: 4\n"),
+	  "t.yaml:2: pools[0].ports: required key is missing: a dynamic pool (slices: dynamic, line 4) needs ports, block_size, min_blocks and max_blocks" },
+	{ "dynamic pool without block_size",
+	  DYN_KEYS("    ports: 1024-2047\n    min_blocks: 1\n    max_blocks: 4\n"),
+	  "t.yaml:2: pools[0].block_size: required key is missing" },
+	{ "dynamic pool without min_blocks",
+	  DYN_KEYS("    ports: 1024-2047\n    block_size: 256\n    max_blocks: 4\n"),
+	  "t.yaml:2: pools[0].min_blocks: required key is missing" },
+	{ "dynamic pool without max_blocks",
+	  DYN_KEYS("    ports: 1024-2047\n    block_size: 256\n    min_blocks: 1\n"),
+	  "t.yaml:2: pools[0].max_blocks: required key is missing" },
+	{ "ports from 0",
+	  DYN_KEYS("    ports: 0-2047\n    block_size: 256\n    min_blocks: 1\n    max_blocks: 4\n"),
+	  "t.yaml:5: pools[0].ports: \"0-2047\": port 0 is not a usable port; ports are 1-65535" },
+	{ "ports past 65535",
+	  DYN_KEYS("    ports: 1024-65536\n    block_size: 256\n    min_blocks: 1\n    max_blocks: 4\n"),
+	  "t.yaml:5: pools[0].ports: \"1024-65536\": port out of range; ports are 1-65535" },
+	{ "ports reversed",
+	  DYN_KEYS("    ports: 2047-1024\n    block_size: 256\n    min_blocks: 1\n    max_blocks: 4\n"),
+	  "t.yaml:5: pools[0].ports: \"2047-1024\" is reversed (LO > HI); write 1024-2047" },
+	{ "ports as a list",
+	  DYN_KEYS("    ports: [1024-2047]\n    block_size: 256\n    min_blocks: 1\n    max_blocks: 4\n"),
+	  "t.yaml:5: pools[0].ports: expected a port range such as 20000-20999, got a list" },
+	{ "block_size 0",
+	  DYN_KEYS("    ports: 1024-2047\n    block_size: 0\n    min_blocks: 1\n    max_blocks: 4\n"),
+	  "t.yaml:6: pools[0].block_size: 0 is out of range: 1 to 65535 (ports a block)" },
+	{ "block_size not a number",
+	  DYN_KEYS("    ports: 1024-2047\n    block_size: 2e8\n    min_blocks: 1\n    max_blocks: 4\n"),
+	  "t.yaml:6: pools[0].block_size: \"2e8\" is not a number; write a decimal number without sign or leading zeros" },
+	{ "block_size with a leading zero",
+	  DYN_KEYS("    ports: 1024-2047\n    block_size: 0256\n    min_blocks: 1\n    max_blocks: 4\n"),
+	  "t.yaml:6: pools[0].block_size: \"0256\" is not a number" },
+	{ "block_size larger than the range",
+	  DYN_KEYS("    ports: 1024-1100\n    block_size: 256\n    min_blocks: 1\n    max_blocks: 1\n"),
+	  "t.yaml:6: pools[0].block_size: blocks of 256 ports do not fit the pool's ports 1024-1100 (77 ports); take a smaller block_size or a larger range" },
+	{ "min_blocks 0",
+	  DYN_KEYS("    ports: 1024-2047\n    block_size: 256\n    min_blocks: 0\n    max_blocks: 4\n"),
+	  "t.yaml:7: pools[0].min_blocks: 0 is out of range: 1 to 32 (a host holds 1 to 32 blocks of a pool, the size of its block table)" },
+	{ "min_blocks above max_blocks",
+	  DYN_KEYS("    ports: 1024-2047\n    block_size: 256\n    min_blocks: 3\n    max_blocks: 2\n"),
+	  "t.yaml:8: pools[0].max_blocks: 2 is less than min_blocks (3); min_blocks <= max_blocks" },
+	{ "max_blocks above PS_MAX_BLOCKS",
+	  DYN_KEYS("    ports: 1024-65535\n    block_size: 256\n    min_blocks: 1\n    max_blocks: 33\n"),
+	  "t.yaml:8: pools[0].max_blocks: 33 is out of range: 1 to 32" },
+	{ "max_blocks above the blocks of the range",
+	  DYN_KEYS("    ports: 1024-2047\n    block_size: 256\n    min_blocks: 1\n    max_blocks: 5\n"),
+	  "t.yaml:8: pools[0].max_blocks: 5 blocks are more than the pool's ports 1024-2047 hold in blocks of 256 (4)" },
+	{ "max_blocks: a partial block at the end does not count",
+	  DYN_KEYS("    ports: 1024-2050\n    block_size: 256\n    min_blocks: 1\n    max_blocks: 5\n"),
+	  "t.yaml:8: pools[0].max_blocks: 5 blocks are more than the pool's ports 1024-2050 hold in blocks of 256 (4)" },
+	{ "grow_at 0",
+	  DYN_POOL "    grow_at: 0\netcd: {endpoints: [http://a:1]}\n",
+	  "t.yaml:9: pools[0].grow_at: \"0\" is not a share above 0 and at most 1, such as 0.75" },
+	{ "grow_at above 1",
+	  DYN_POOL "    grow_at: 1.01\netcd: {endpoints: [http://a:1]}\n",
+	  "t.yaml:9: pools[0].grow_at: \"1.01\" is not a share" },
+	{ "grow_at with an exponent",
+	  DYN_POOL "    grow_at: 5e-1\netcd: {endpoints: [http://a:1]}\n",
+	  "t.yaml:9: pools[0].grow_at: \"5e-1\" is not a share" },
+	{ "grow_at as a percentage",
+	  DYN_POOL "    grow_at: 75%\netcd: {endpoints: [http://a:1]}\n",
+	  "t.yaml:9: pools[0].grow_at: \"75%\" is not a share" },
+	{ "grow_at with a bare point",
+	  DYN_POOL "    grow_at: 0.\netcd: {endpoints: [http://a:1]}\n",
+	  "t.yaml:9: pools[0].grow_at: \"0.\" is not a share" },
+	{ "shrink_after 0",
+	  DYN_POOL "    shrink_after: 0s\netcd: {endpoints: [http://a:1]}\n",
+	  "t.yaml:9: pools[0].shrink_after: 0 would drain a block the moment it is not needed" },
+	{ "shrink_after not a duration",
+	  DYN_POOL "    shrink_after: 1m\netcd: {endpoints: [http://a:1]}\n",
+	  "t.yaml:9: pools[0].shrink_after: \"1m\" is not a duration" },
+	{ "shrink_after longer than a day",
+	  DYN_POOL "    shrink_after: 86401s\netcd: {endpoints: [http://a:1]}\n",
+	  "t.yaml:9: pools[0].shrink_after: \"86401s\" is longer than the 86400s allowed" },
+	/* etcd: */
+	{ "etcd is a list",
+	  DYN_POOL "etcd: [http://a:1]\n",
+	  "t.yaml:9: etcd: expected a mapping with endpoints and, optionally, ca, cert, key, prefix, lease_ttl, keepalive, fence_margin, quarantine and timeout, got a list" },
+	{ "etcd without endpoints",
+	  ETCD("lease_ttl: 10s"),
+	  "t.yaml:9: etcd.endpoints: required key is missing" },
+	{ "etcd endpoints empty",
+	  ETCD("endpoints: []"),
+	  "t.yaml:9: etcd.endpoints: empty; list etcd's client URLs, e.g. [https://10.0.0.1:2379]" },
+	{ "etcd endpoints a string",
+	  ETCD("endpoints: http://a:1"),
+	  "t.yaml:9: etcd.endpoints: expected a list of URLs such as [https://10.0.0.1:2379], got a single value" },
+	{ "etcd endpoint without a scheme",
+	  ETCD("endpoints: [10.0.0.1:2379]"),
+	  "t.yaml:9: etcd.endpoints[0]: \"10.0.0.1:2379\" is not an http:// or https:// URL; write http://HOST:PORT or https://HOST:PORT" },
+	{ "etcd endpoint of another scheme",
+	  ETCD("endpoints: [http://a:1, 'unix:///run/etcd.sock']"),
+	  "t.yaml:9: etcd.endpoints[1]: \"unix:///run/etcd.sock\" is not an http:// or https:// URL" },
+	{ "etcd endpoint without a host",
+	  ETCD("endpoints: ['https://']"),
+	  "t.yaml:9: etcd.endpoints[0]: \"https://\" has no host" },
+	{ "etcd endpoint with a path",
+	  ETCD("endpoints: ['http://10.0.0.1:2379/v3']"),
+	  "t.yaml:9: etcd.endpoints[0]: \"http://10.0.0.1:2379/v3\" has more than a scheme, a host and a port (no path, user, blank or comma)" },
+	{ "etcd endpoint with a comma",
+	  ETCD("endpoints: ['http://a:1,http://b:2']"),
+	  "t.yaml:9: etcd.endpoints[0]: \"http://a:1,http://b:2\" has more than a scheme, a host and a port" },
+	{ "etcd endpoint listed twice",
+	  DYN_POOL "etcd:\n  endpoints:\n    - http://a:1\n    - http://a:1\n",
+	  "t.yaml:12: etcd.endpoints[1]: \"http://a:1\" is listed twice (first at line 11); keep one" },
+	{ "etcd with 17 endpoints",
+	  ETCD("endpoints: [http://a:1, http://a:2, http://a:3, http://a:4, http://a:5, http://a:6, http://a:7, http://a:8, "
+	       "http://a:9, http://a:10, http://a:11, http://a:12, http://a:13, http://a:14, http://a:15, http://a:16, http://a:17]"),
+	  "t.yaml:9: etcd.endpoints: 17 endpoints; at most 16 are allowed" },
+	{ "etcd unknown key names the allowed ones",
+	  ETCD("endpoints: [http://a:1], ttl: 10s"),
+	  "t.yaml:9: etcd.ttl: unknown key; allowed keys in etcd: endpoints, ca, cert, key, prefix, lease_ttl, keepalive, fence_margin, quarantine, timeout$" },
+	{ "etcd ca relative",
+	  ETCD_KEY("ca", "etcd/ca.pem"),
+	  "t.yaml:11: etcd.ca: \"etcd/ca.pem\" is not an absolute path; give the file's, e.g. /etc/portslice/etcd/ca.pem" },
+	{ "etcd cert without key",
+	  ETCD_KEY("cert", "/etc/portslice/etcd/client.pem"),
+	  "t.yaml:9: etcd.key: required key is missing: a client certificate (cert) goes with its key (key)" },
+	{ "etcd key without cert",
+	  ETCD_KEY("key", "/etc/portslice/etcd/client-key.pem"),
+	  "t.yaml:9: etcd.cert: required key is missing: a client certificate (cert) goes with its key (key)" },
+	{ "etcd prefix without a slash",
+	  ETCD_KEY("prefix", "portslice"),
+	  "t.yaml:11: etcd.prefix: \"portslice\" is not a key prefix; write / and up to 126 printable characters without blanks, not ending in /" },
+	{ "etcd prefix ending in a slash",
+	  ETCD_KEY("prefix", "/portslice/"),
+	  "t.yaml:11: etcd.prefix: \"/portslice/\" is not a key prefix" },
+	{ "etcd prefix with a blank",
+	  ETCD_KEY("prefix", "'/port slice'"),
+	  "t.yaml:11: etcd.prefix: \"/port slice\" is not a key prefix" },
+	{ "etcd prefix /",
+	  ETCD_KEY("prefix", "/"),
+	  "t.yaml:11: etcd.prefix: \"/\" is not a key prefix" },
+	{ "lease_ttl not a duration",
+	  ETCD_KEY("lease_ttl", "ten"),
+	  "t.yaml:11: etcd.lease_ttl: \"ten\" is not a duration" },
+	{ "lease_ttl not whole seconds",
+	  ETCD_KEY("lease_ttl", "10.5s"),
+	  "t.yaml:11: etcd.lease_ttl: \"10.5s\" is not a whole number of seconds; etcd counts leases in seconds" },
+	{ "lease_ttl 1s",
+	  ETCD_KEY("lease_ttl", "1s"),
+	  "t.yaml:11: etcd.lease_ttl: \"1s\" is too short: at least 2s, for a fencing margin of at least 1s and a keepalive before it" },
+	{ "lease_ttl longer than an hour",
+	  ETCD_KEY("lease_ttl", "3601s"),
+	  "t.yaml:11: etcd.lease_ttl: \"3601s\" is longer than the 3600s allowed" },
+	{ "fence_margin under 1s",
+	  ETCD_KEY("fence_margin", "999ms"),
+	  "t.yaml:11: etcd.fence_margin: \"999ms\" is too short: at least 1s between the host fencing itself and etcd expiring its lease" },
+	{ "fence_margin as long as lease_ttl",
+	  ETCD_KEY("fence_margin", "10s"),
+	  "t.yaml:11: etcd.fence_margin: 10000ms is not shorter than lease_ttl (10s): the host must fence itself before etcd can expire its lease" },
+	{ "fence_margin longer than lease_ttl given after it",
+	  DYN_POOL "etcd:\n  endpoints: [http://a:1]\n  fence_margin: 5s\n  lease_ttl: 4s\n",
+	  "t.yaml:11: etcd.fence_margin: 5000ms is not shorter than lease_ttl (4s)" },
+	{ "fence_margin leaves no room for the default keepalive",
+	  ETCD_KEY("fence_margin", "7s"),
+	  "t.yaml:11: etcd.fence_margin: 7000ms leaves 3000ms before the host fences itself, not more than the default keepalive period (lease_ttl / 3, 3333ms); shorten it, or set a shorter keepalive" },
+	{ "keepalive not shorter than lease_ttl - fence_margin",
+	  DYN_POOL "etcd:\n  endpoints: [http://a:1]\n  lease_ttl: 10s\n  fence_margin: 4s\n  keepalive: 6s\n",
+	  "t.yaml:13: etcd.keepalive: 6000ms is not shorter than lease_ttl - fence_margin (6000ms): a keepalive must be answered before the host fences itself" },
+	{ "keepalive against the default fence_margin",
+	  ETCD_KEY("keepalive", "7500ms"),
+	  "t.yaml:11: etcd.keepalive: 7500ms is not shorter than lease_ttl - fence_margin (7500ms)" },
+	{ "keepalive 0",
+	  ETCD_KEY("keepalive", "0"),
+	  "t.yaml:11: etcd.keepalive: \"0\" is too short: give how often the lease is renewed, e.g. 3s" },
+	{ "quarantine not longer than TIME_WAIT",
+	  ETCD_KEY("quarantine", "60s"),
+	  "t.yaml:11: etcd.quarantine: 60s is not longer than TIME_WAIT (60s) plus the reuse_delay of pool \"web\" (0ms, line 2)" },
+	{ "quarantine not longer than TIME_WAIT plus the largest reuse_delay",
+	  POOL_OK "    reuse_delay: 30s\n"
+	  "  - name: d1\n    address: 198.18.0.11\n    slices: dynamic\n    ports: 1-100\n    block_size: 10\n"
+	  "    min_blocks: 1\n    max_blocks: 2\n    reuse_delay: 2s\n"
+	  "  - name: d2\n    address: 198.18.0.12\n    slices: dynamic\n    ports: 1-100\n    block_size: 10\n"
+	  "    min_blocks: 1\n    max_blocks: 2\n    reuse_delay: 5500ms\n"
+	  "etcd:\n  endpoints: [http://a:1]\n  quarantine: 65s\n",
+	  "t.yaml:25: etcd.quarantine: 65s is not longer than TIME_WAIT (60s) plus the reuse_delay of pool \"d2\" (5500ms, line 15): a block whose holder died must not be leased again while its tuples may still be in use; raise it above 65500ms" },
+	{ "quarantine not whole seconds",
+	  ETCD_KEY("quarantine", "65.5s"),
+	  "t.yaml:11: etcd.quarantine: \"65.5s\" is not a whole number of seconds" },
+	{ "quarantine without dynamic pools",
+	  POOL_OK "etcd:\n  endpoints: [http://a:1]\n  quarantine: 30s\n",
+	  "t.yaml:8: etcd.quarantine: 30s is not longer than TIME_WAIT (60s): a block whose holder died must not be leased again while its tuples may still be in TIME_WAIT" },
+	{ "timeout 0",
+	  ETCD_KEY("timeout", "0ms"),
+	  "t.yaml:11: etcd.timeout: \"0ms\" is too short: give how long one request may take, e.g. 2s" },
+	{ "timeout longer than a minute",
+	  ETCD_KEY("timeout", "61s"),
+	  "t.yaml:11: etcd.timeout: \"61s\" is longer than the 60s allowed" },
+	{ "etcd given twice",
+	  ETCD("endpoints: [http://a:1]") "etcd: {endpoints: [http://b:1]}\n",
+	  "t.yaml:10: etcd: key given twice (first at line 9); keep one" },
+
 	/* YAML and document structure */
 	{ "syntax error reports libyaml's line",
 	  "pools:\n  - name: web\n    address: [1\n",
@@ -128,7 +372,7 @@ static const struct bad_case bad_cases[] = {
 	  "t.yaml:1: pools: required key is missing" },
 	{ "unknown top-level key names the allowed ones",
 	  POOL_OK "colour: {}\n",
-	  "t.yaml:6: colour: unknown key; allowed keys at the top level: pools, hosts, steering, cgroups$" },
+	  "t.yaml:6: colour: unknown key; allowed keys at the top level: pools, hosts, steering, cgroups, etcd$" },
 	{ "top-level key given twice",
 	  POOL_OK "pools: []\n",
 	  "t.yaml:6: pools: key given twice (first at line 1)" },
@@ -1423,11 +1667,255 @@ static void test_warn_local_range(void **state)
 						   collect, &w), 1);
 	assert_int_equal(ps_config_warn_local_range(&cfg, "nobody", (struct ps_port_range){ 1, 65535 },
 						   collect, &w), 0);
+	/* A dynamic pool: every host may lease any block of its range. */
+	ps_config_free(&cfg);
+	load_ok(DYN_POOL "etcd: {endpoints: [http://a:1]}\n", &cfg);
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(ps_config_warn_local_range(&cfg, "anyone", (struct ps_port_range){ 2000, 60999 },
+						   collect, &w), 1);
+	assert_string_equal(w.msgs[0],
+			    "pool web (198.18.0.10): ports 2000-2047 of the dynamic range 1024-2047 (blocks of it may be leased) "
+			    "of host anyone are inside the local port range 2000-60999 (net.ipv4.ip_local_port_range); "
+			    "the kernel may hand them to other sockets and portslice then has to skip them; "
+			    "move the pool's ports or shrink the local port range");
+	ps_config_free(&cfg);
+	load_ok("pools:\n"
+		"  - name: web\n    address: 198.18.0.10\n"
+		"    slices: {host-a: 20000-20999, host-b: 40000-40999}\n"
+		"  - name: web6\n    address: 2001:db8::10\n"
+		"    slices: {host-a: 32000-33000}\n", &cfg);
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(ps_config_warn_local_range(&cfg, "host-b", (struct ps_port_range){ 32768, 60999 },
+						   collect, &w), 1);
 	/* without a callback it only counts */
 	assert_int_equal(ps_config_warn_local_range(&cfg, "host-a", (struct ps_port_range){ 1, 65535 },
 						   NULL, NULL), 2);
 	assert_int_equal(w.n, 1);
 	ps_config_free(&cfg);
+}
+
+/* docs/fleet.md's "Wiring" example (max_blocks within PS_MAX_BLOCKS), with a static pool beside it. */
+static const char dynamic_example[] =
+	"etcd:\n"                                                    /* 1 */
+	"  endpoints: [https://10.0.0.1:2379, https://10.0.0.2:2379, https://10.0.0.3:2379]\n" /* 2 */
+	"  ca: /etc/portslice/etcd/ca.pem\n"                         /* 3 */
+	"  cert: /etc/portslice/etcd/client.pem\n"                   /* 4 */
+	"  key: /etc/portslice/etcd/client-key.pem\n"                /* 5 */
+	"  prefix: /portslice\n"                                     /* 6 */
+	"  lease_ttl: 10s\n"                                         /* 7 */
+	"  keepalive: 3s\n"                                          /* 8 */
+	"  fence_margin: 2.5s\n"                                     /* 9 */
+	"  quarantine: 65s\n"                                        /* 10 */
+	"  timeout: 2s\n"                                            /* 11 */
+	"pools:\n"                                                   /* 12 */
+	"  - name: web\n"                                            /* 13 */
+	"    address: 198.18.0.10\n"                                 /* 14 */
+	"    slices: dynamic\n"                                      /* 15 */
+	"    ports: 1024-65535\n"                                    /* 16 */
+	"    block_size: 256\n"                                      /* 17 */
+	"    min_blocks: 1\n"                                        /* 18 */
+	"    max_blocks: 32\n"                                       /* 19 */
+	"    grow_at: 0.75\n"                                        /* 20 */
+	"    shrink_after: 60s\n"                                    /* 21 */
+	"    reuse_delay: 1s\n"                                      /* 22 */
+	"  - name: legacy\n"                                         /* 23 */
+	"    address: 198.18.0.11\n"                                 /* 24 */
+	"    slices: { host-a: 20000-29999, host-b: 30000-39999 }\n"; /* 25 */
+
+/* Whatever the parser accepts, ps_lease_new() accepts: the config's options, as the agent passes them. */
+static void assert_lease_accepts(const struct ps_config *cfg, const char *host)
+{
+	struct ps_error err = { 0 };
+	struct ps_lease_cfg lc;
+	struct ps_etcd_opts eo;
+	struct ps_lease *l = NULL;
+
+	if (ps_fleet_lease_config(cfg, host, &lc, &eo, &err))
+		fail_msg("ps_fleet_lease_config: %s", err.msg);
+	if (ps_lease_new(&l, &lc, NULL, NULL, NULL, &err))
+		fail_msg("ps_lease_new refused what the config accepted: %s", err.msg);
+	ps_lease_free(l, false);
+}
+
+static void test_dynamic_example(void **state)
+{
+	const struct ps_pool_cfg *p;
+	const struct ps_etcd_cfg *e;
+	struct ps_config cfg;
+	struct ps_lease_cfg lc;
+	struct ps_etcd_opts eo;
+	struct ps_error err = { 0 };
+
+	(void)state;
+	load_ok(dynamic_example, &cfg);
+	e = &cfg.etcd;
+	assert_true(e->present);
+	assert_int_equal(e->line, 1);
+	assert_string_equal(e->endpoints, "https://10.0.0.1:2379,https://10.0.0.2:2379,https://10.0.0.3:2379");
+	assert_int_equal(e->n_endpoints, 3);
+	assert_string_equal(e->ca, "/etc/portslice/etcd/ca.pem");
+	assert_string_equal(e->cert, "/etc/portslice/etcd/client.pem");
+	assert_string_equal(e->key, "/etc/portslice/etcd/client-key.pem");
+	assert_string_equal(e->prefix, "/portslice");
+	assert_int_equal(e->lease_ttl_s, 10);
+	assert_int_equal(e->keepalive_ms, 3000);
+	assert_int_equal(e->fence_margin_ms, 2500);
+	assert_int_equal(e->quarantine_s, 65);
+	assert_int_equal(e->timeout_ms, 2000);
+
+	p = &cfg.pools[0];
+	assert_true(p->dynamic);
+	assert_int_equal(p->n_slices, 0);
+	assert_null(p->slices);
+	assert_int_equal(p->dyn.ports.lo, 1024);
+	assert_int_equal(p->dyn.ports.hi, 65535);
+	assert_int_equal(p->dyn.block_size, 256);
+	assert_int_equal(p->dyn.min_blocks, 1);
+	assert_int_equal(p->dyn.max_blocks, 32);
+	assert_true(p->dyn.grow_at == 0.75);
+	assert_int_equal(p->dyn.shrink_after_ms, 60000);
+	assert_int_equal(p->dyn.line, 15);
+	assert_int_equal(p->reuse_delay_ms, 1000);
+	/* Every host has the whole range as its slice: any block of it may become its own. */
+	assert_ptr_equal(ps_pool_find_slice(p, "host-a"), &p->any_host);
+	assert_ptr_equal(ps_pool_find_slice(p, "anyone"), &p->any_host);
+	assert_null(p->any_host.host);
+	assert_int_equal(p->any_host.range.lo, 1024);
+	assert_int_equal(p->any_host.range.hi, 65535);
+	assert_int_equal(p->any_host.n_blocks, 1);
+	assert_int_equal(p->any_host.blocks[0].lo, 1024);
+	assert_int_equal(p->any_host.line, 15);
+
+	p = &cfg.pools[1];
+	assert_false(p->dynamic);
+	assert_int_equal(p->n_slices, 2);
+	assert_null(ps_pool_find_slice(p, "anyone"));
+	assert_true(ps_config_has_dynamic(&cfg));
+
+	/* What the agent gives the engine and the client. */
+	assert_int_equal(ps_fleet_lease_config(&cfg, "host-a", &lc, &eo, &err), 0);
+	assert_string_equal(lc.prefix, "/portslice");
+	assert_string_equal(lc.host, "host-a");
+	assert_int_equal(lc.ttl_s, 10);
+	assert_int_equal(lc.keepalive_ms, 3000);
+	assert_int_equal(lc.fence_margin_ms, 2500);
+	assert_int_equal(lc.quarantine_s, 65);
+	assert_int_equal(lc.time_wait_s, 0);
+	assert_int_equal(lc.n_pools, 1);
+	assert_string_equal(lc.pools[0].name, "web");
+	assert_int_equal(lc.pools[0].port_lo, 1024);
+	assert_int_equal(lc.pools[0].port_hi, 65535);
+	assert_int_equal(lc.pools[0].block_size, 256);
+	assert_int_equal(lc.pools[0].min_blocks, 1);
+	assert_int_equal(lc.pools[0].max_blocks, 32);
+	assert_true(lc.pools[0].grow_at == 0.75);
+	assert_int_equal(lc.pools[0].quiet_ms, 60000);
+	assert_int_equal(lc.pools[0].reuse_delay_ms, 1000);
+	assert_ptr_equal(eo.endpoints, cfg.etcd.endpoints);
+	assert_string_equal(eo.ca_file, "/etc/portslice/etcd/ca.pem");
+	assert_string_equal(eo.cert_file, "/etc/portslice/etcd/client.pem");
+	assert_string_equal(eo.key_file, "/etc/portslice/etcd/client-key.pem");
+	assert_int_equal(eo.timeout_ms, 2000);
+	assert_lease_accepts(&cfg, "host-a");
+	/* A host name is needed; the static pool alone has nothing to lease. */
+	assert_int_equal(ps_fleet_lease_config(&cfg, "bad host", &lc, &eo, &err), -EINVAL);
+	ps_config_free(&cfg);
+
+	load_ok(spec_example, &cfg);
+	assert_false(ps_config_has_dynamic(&cfg));
+	assert_false(cfg.etcd.present);
+	assert_int_equal(ps_fleet_lease_config(&cfg, "host-a", &lc, &eo, &err), -EINVAL);
+	ps_config_free(&cfg);
+}
+
+/* The defaults of etcd: and of a dynamic pool, and extremes every check lets through, into ps_lease_new(). */
+static void test_dynamic_defaults(void **state)
+{
+	static const struct {
+		const char *yaml;
+		uint32_t ttl_s, keepalive_ms, fence_margin_ms, quarantine_s, timeout_ms;
+	} cases[] = {
+		/* TTL 10 s: keepalive TTL/3, margin TTL/4, quarantine 60 + 0 + 5 */
+		{ DYN_POOL "etcd: {endpoints: [http://198.18.200.1:2379]}\n", 10, 3333, 2500, 65, 2000 },
+		/* the largest reuse_delay of the dynamic pools, rounded up to seconds */
+		{ DYN_POOL "    reuse_delay: 1500ms\netcd: {endpoints: [http://a:1]}\n", 10, 3333, 2500, 67, 2000 },
+		/* a static pool's reuse_delay does not count */
+		{ DYN_POOL "  - name: s\n    address: 198.18.0.11\n    slices: {h: 1-2}\n    reuse_delay: 600s\n"
+		  "etcd: {endpoints: [http://a:1]}\n", 10, 3333, 2500, 65, 2000 },
+		/* the shortest TTL: the margin's floor of 1 s */
+		{ DYN_POOL "etcd: {endpoints: ['http://[2001:db8::1]:2379'], lease_ttl: 2s}\n", 2, 666, 1000, 65, 2000 },
+		{ DYN_POOL "etcd: {endpoints: [http://a:1], lease_ttl: 3600s, timeout: 60s}\n", 3600, 1200000, 900000, 65, 60000 },
+		/* the tightest values each check lets through */
+		{ DYN_POOL "    reuse_delay: 600s\netcd: {endpoints: [http://a:1], lease_ttl: 3s, fence_margin: 2998ms, keepalive: 1ms, quarantine: 661s, timeout: 1}\n",
+		  3, 1, 2998, 661, 1 },
+		{ DYN_POOL "etcd: {endpoints: [http://a:1], lease_ttl: 10s, fence_margin: 1s, keepalive: 8999ms, quarantine: 61s}\n",
+		  10, 8999, 1000, 61, 2000 },
+	};
+	struct ps_config cfg;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		load_ok(cases[i].yaml, &cfg);
+		assert_int_equal(cfg.etcd.lease_ttl_s, cases[i].ttl_s);
+		assert_int_equal(cfg.etcd.keepalive_ms, cases[i].keepalive_ms);
+		assert_int_equal(cfg.etcd.fence_margin_ms, cases[i].fence_margin_ms);
+		assert_int_equal(cfg.etcd.quarantine_s, cases[i].quarantine_s);
+		assert_int_equal(cfg.etcd.timeout_ms, cases[i].timeout_ms);
+		assert_string_equal(cfg.etcd.prefix, "/portslice");
+		assert_null(cfg.etcd.ca);
+		assert_true(cfg.pools[0].dyn.grow_at == 0.75);
+		assert_int_equal(cfg.pools[0].dyn.shrink_after_ms, 60000);
+		assert_lease_accepts(&cfg, "host-a");
+		ps_config_free(&cfg);
+	}
+
+	/* A dynamic pool's extremes: one port in one block; every block of the range; grow_at 1 and .5 written 0.5. */
+	load_ok(POOL_HEAD "    slices: dynamic\n    ports: 65535\n    block_size: 1\n    min_blocks: 1\n    max_blocks: 1\n"
+		"    grow_at: 1\n    shrink_after: 86400s\n"
+		"  - name: d2\n    address: 2001:db8::10\n    slices: dynamic\n    ports: 1-65535\n    block_size: 2047\n"
+		"    min_blocks: 32\n    max_blocks: 32\n    grow_at: 0.5\n    shrink_after: 1.5s\n"
+		"etcd: {endpoints: [http://a:1]}\n", &cfg);
+	assert_int_equal(cfg.pools[0].dyn.ports.lo, 65535);
+	assert_true(cfg.pools[0].dyn.grow_at == 1.0);
+	assert_int_equal(cfg.pools[0].dyn.shrink_after_ms, 86400000);
+	assert_int_equal(cfg.pools[1].dyn.block_size, 2047);
+	assert_true(cfg.pools[1].dyn.grow_at == 0.5);
+	assert_int_equal(cfg.pools[1].dyn.shrink_after_ms, 1500);
+	assert_lease_accepts(&cfg, "h");
+	ps_config_free(&cfg);
+
+	/* etcd: without a dynamic pool is allowed (a fleet getting ready for one). */
+	load_ok(POOL_OK "etcd: {endpoints: [http://a:1]}\n", &cfg);
+	assert_true(cfg.etcd.present);
+	assert_int_equal(cfg.etcd.quarantine_s, 65);
+	ps_config_free(&cfg);
+}
+
+/* At most PS_MAX_DYNAMIC_POOLS dynamic pools (the engine's limit); static pools besides them. */
+static void test_max_dynamic_pools(void **state)
+{
+	char *yaml = malloc(16384), *p = yaml;
+	struct ps_config cfg;
+	struct ps_error err;
+
+	(void)state;
+	p += sprintf(p, "pools:\n");
+	for (int i = 0; i < PS_MAX_DYNAMIC_POOLS + 1; i++)
+		p += sprintf(p, "  - name: d%d\n    address: 198.18.1.%d\n    slices: dynamic\n    ports: 1-100\n"
+			     "    block_size: 10\n    min_blocks: 1\n    max_blocks: 2\n", i, i + 1);
+	p += sprintf(p, "  - name: s\n    address: 198.18.2.1\n    slices: {h: 1-2}\netcd: {endpoints: [http://a:1]}\n");
+	assert_int_equal(ps_config_load_buf("t.yaml", yaml, strlen(yaml), &cfg, &err), -EINVAL);
+	assert_string_equal(err.msg, "t.yaml:116: pools[16].slices: a dynamic pool more than the 16 a host's leasing engine keeps; make this pool static (slices: host: FIRST-LAST)");
+	assert_int_equal(err.n, 1);
+
+	/* Sixteen of them, and the static one. */
+	p = strstr(yaml, "  - name: d16\n");
+	sprintf(p, "  - name: s\n    address: 198.18.2.1\n    slices: {h: 1-2}\netcd: {endpoints: [http://a:1]}\n");
+	load_ok(yaml, &cfg);
+	assert_int_equal(cfg.n_pools, PS_MAX_DYNAMIC_POOLS + 1);
+	assert_lease_accepts(&cfg, "h");
+	ps_config_free(&cfg);
+	free(yaml);
 }
 
 /* The example of the steering issue, with line numbers. */
@@ -1622,6 +2110,9 @@ int main(void)
 		cmocka_unit_test(test_yaml_variants),
 		cmocka_unit_test(test_adjacent_slices_and_crlf),
 		cmocka_unit_test(test_blocks),
+		cmocka_unit_test(test_dynamic_example),
+		cmocka_unit_test(test_dynamic_defaults),
+		cmocka_unit_test(test_max_dynamic_pools),
 		cmocka_unit_test(test_longest_names),
 		cmocka_unit_test(test_buffer_length),
 		cmocka_unit_test(test_max_pools),

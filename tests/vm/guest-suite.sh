@@ -9,7 +9,8 @@
 #         every program (8 cgroup hooks, XDP), the steering fixtures
 #         (bpf_prog_test_run), the real-socket slice tests (TCP, connected
 #         and unconnected UDP, IPv4 and IPv6, bind rules, exhaustion,
-#         uniqueness under load, slices of several blocks), the socket paths that read the kernel's
+#         uniqueness under load, slices of several blocks, dynamic pools and
+#         their fencing deadline), the socket paths that read the kernel's
 #         own structures (IP_BIND_ADDRESS_NO_PORT, TIME_WAIT reuse, MPTCP
 #         subflows, device-bound and sendto cases), upgrades in place under
 #         traffic (bpf_link_update, build ids read back through BTF) and one
@@ -35,6 +36,7 @@ tests/cli/test_steer_cli.sh t_steer_attach_pins_and_detach_removes
 tests/sock/test_slice.sh *
 tests/sock/test_bind.sh *
 tests/sock/test_blocks.sh *
+tests/sock/test_dynamic.sh *
 tests/sock/test_paths.sh t_bind_no_port_shares_ports_tcp t_time_wait_reused_like_the_kernel t_mptcp_claims_given_back t_udp_sendto_held_tuple_refused4 t_bindtodevice_claim_kept_tcp
 tests/attack/test_exhaustion.sh t_tuple_map_full_eaddrnotavail
 tests/sock/test_stress.sh t_status_matches_kernel_under_load
