@@ -352,14 +352,11 @@ static int watch_once(struct ps_lease_watch *w, struct ps_error *error)
 	w->st.watches++;
 	pthread_mutex_unlock(&w->lock);
 	err = ps_etcd_watch(w->etcd, w->watch_key, true, from, w->watch_ms, on_events, &c, error);
-	if (c.err)
-		return c.err;
-	if (err && err != -ERANGE) {
-		pthread_mutex_lock(&w->lock);
-		note_client(w, false);
-		pthread_mutex_unlock(&w->lock);
-	}
-	return err;
+	/* The member that answered is known only now. */
+	pthread_mutex_lock(&w->lock);
+	note_client(w, c.err || !err || err == -ERANGE);
+	pthread_mutex_unlock(&w->lock);
+	return c.err ?: err;
 }
 
 /* ---- the thread ------------------------------------------------------------ */

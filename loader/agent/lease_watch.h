@@ -15,6 +15,11 @@
  *   quarantine/<n> PUT or DELETE   0
  *   claims/<n>                     nothing
  *
+ * and the table read gives a block whose blocks/<n> exists its holder's
+ * id, any other 0. (blocks/<n> and quarantine/<n> never both exist: a
+ * take needs quarantine/<n> absent, a quarantine blocks/<n> absent. If
+ * they did, the last event would say 0 and a table read the holder.)
+ *
  * A watch that fails (the member went away, the stream ended) is set up
  * again from the last revision applied + 1, on the next member, after a
  * back-off; one whose revision was compacted (ERANGE) reads the table

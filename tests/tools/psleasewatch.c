@@ -8,9 +8,10 @@
  *
  * Host ids are those of the config's hosts:. A pool's steering slot is the
  * one `portslice steer attach` gave its address (ps_steer_pools) unless
- * given. Prints "ready" once the table was read and written, a JSON line of
- * stats every --interval-ms (if given), and a last one with "final": true
- * when stdin closes or on SIGINT/SIGTERM.
+ * given. Prints a line per pool ("pool NAME slot S ports LO-HI blocks N"),
+ * "ready" once the table was read and written, a JSON line of stats every
+ * --interval-ms (if given), and a last one with "final": true when stdin
+ * closes or on SIGINT/SIGTERM.
  *
  * Used by tests/fleet/test_lease_steer.sh and for the lag in docs/fleet.md.
  */
@@ -100,7 +101,7 @@ static void print_stats(const struct ps_lease_watch *w, bool final)
 	}
 	json_object_object_add(lag, "histogram", h);
 	json_object_object_add(o, "lag", lag);
-	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	fflush(stdout);
 	json_object_put(o);
 }
@@ -260,6 +261,10 @@ int main(int argc, char **argv)
 		ps_config_free(&cfg);
 		return 1;
 	}
+	for (size_t i = 0; i < o.n_pools; i++)
+		printf("pool %s slot %u ports %u-%u blocks %u\n", pools[i].name, pools[i].slot, pools[i].port_lo,
+		       pools[i].port_lo + pools[i].n_blocks * pools[i].block_size - 1, pools[i].n_blocks);
+	fflush(stdout);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	follow(w, interval_ms);
