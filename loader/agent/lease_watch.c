@@ -91,6 +91,8 @@ static int write_pool(struct ps_lease_watch *w, struct pool_state *p, struct ps_
 /* ---- stats ---------------------------------------------------------------- */
 
 static const uint64_t lag_bounds_ms[] = PS_LEASE_WATCH_LAG_BOUNDS_MS;
+_Static_assert(sizeof(lag_bounds_ms) / sizeof(lag_bounds_ms[0]) == PS_LEASE_WATCH_LAG_BUCKETS - 1,
+	       "one bound per bucket but the last");
 
 static void note_lag(struct ps_lease_watch *w, uint64_t lag_us, uint64_t write_us)
 {
@@ -233,12 +235,13 @@ static int snapshot(struct ps_lease_watch *w, struct ps_error *error)
 static bool parse_key(struct ps_lease_watch *w, const char *key, struct pool_state **pool, const char **kind,
 		      uint32_t *n, bool *ours)
 {
-	const char *s = key + strlen(w->watch_key), *slash = strchr(s, '/'), *k, *num;
+	size_t len = strlen(w->watch_key);
+	const char *s = key + len, *slash, *k, *num;
 	char *end;
 	unsigned long v;
 
 	*ours = false;
-	if (strncmp(key, w->watch_key, strlen(w->watch_key)) || !slash)
+	if (strncmp(key, w->watch_key, len) || !(slash = strchr(s, '/')))
 		return false;
 	*pool = pool_named(w, s, (size_t)(slash - s));
 	if (!*pool)
