@@ -15,6 +15,7 @@
 #include "core/pins.h"
 #include "core/rtnl.h"
 #include "steer/maps.h"
+#include "steer/owners.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -73,22 +74,7 @@ int ps_steer_pool_entries(int fd, struct ps_steer_pool_entry *out, size_t max)
 	return (int)n;
 }
 
-static __u32 owner_keys[PS_PORTS_PER_POOL], owner_vals[PS_PORTS_PER_POOL];
-
-static int write_owner_table(int fd, __u32 slot)
-{
-	__u32 count = PS_PORTS_PER_POOL;
-
-	for (__u32 port = 0; port < PS_PORTS_PER_POOL; port++)
-		owner_keys[port] = PS_STEER_OWNER_INDEX(slot, port);
-	if (!bpf_map_update_batch(fd, owner_keys, owner_vals, &count, NULL))
-		return 0;
-	/* Kernels without batch updates of arrays: one entry at a time. */
-	for (__u32 port = 0; port < PS_PORTS_PER_POOL; port++)
-		if (bpf_map_update_elem(fd, &owner_keys[port], &owner_vals[port], BPF_ANY))
-			return -errno;
-	return 0;
-}
+static __u32 owner_vals[PS_PORTS_PER_POOL];
 
 /* Port -> owner id of every port of @pool; 0 for ports of no slice's block. */
 static int fill_owner(int fd, __u32 slot, const struct ps_pool_cfg *pool)
@@ -102,7 +88,8 @@ static int fill_owner(int fd, __u32 slot, const struct ps_pool_cfg *pool)
 			for (__u32 p = sl->blocks[j].lo; p <= sl->blocks[j].hi; p++)
 				owner_vals[p] = sl->host_id;
 	}
-	return write_owner_table(fd, slot);
+	/* The callers name the pool in their message. */
+	return ps_steer_owner_write(fd, slot, 0, owner_vals, PS_PORTS_PER_POOL, NULL);
 }
 
 static int fill_hosts(const struct ps_steer_maps *m, const struct ps_config *cfg, struct ps_error *error)
