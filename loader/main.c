@@ -15,6 +15,7 @@
 #include "core/version.h"
 #include "agent/agent.h"
 #include "doctor/doctor.h"
+#include "leases.h"
 #include "metrics.h"
 #include "sock/cmd.h"
 #include "status.h"
@@ -29,6 +30,7 @@ static const struct ps_cmd *const commands[] = {
 	&ps_cmd_stats,
 	&ps_cmd_doctor,
 	&ps_cmd_agent,
+	&ps_cmd_leases,
 	&ps_cmd_validate,
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -237,6 +237,38 @@ static void agent_metrics(FILE *f, const struct ps_agent_metrics *a)
 	fprintf(f, "portslice_agent_interfaces{state=\"failed\"} %llu\n", a->interfaces_failed);
 }
 
+/* The leasing task's families (docs/fleet.md): only an agent with dynamic pools has them. */
+static void lease_metrics(FILE *f, const struct ps_lease_task_stats *l)
+{
+	const struct ps_lease_stats *e = &l->engine;
+
+	family(f, "portslice_lease_blocks", "gauge", "Blocks of dynamic pools this host has, by state.");
+	for (unsigned int i = 0; i < l->n_pools; i++) {
+		fprintf(f, "portslice_lease_blocks{pool=\"%s\",state=\"held\"} %u\n", l->pools[i].name, l->pools[i].held);
+		fprintf(f, "portslice_lease_blocks{pool=\"%s\",state=\"draining\"} %u\n", l->pools[i].name,
+			l->pools[i].draining);
+		fprintf(f, "portslice_lease_blocks{pool=\"%s\",state=\"lost\"} %u\n", l->pools[i].name, l->pools[i].lost);
+	}
+	/* Fenced, TTL left and etcd_ok come from the pinned lease state (pool_metrics), even without the agent. */
+	const struct { const char *name, *help; uint64_t v; } counters[] = {
+		{ "portslice_lease_grows_total", "Blocks taken beyond min_blocks because of load.", e->grows },
+		{ "portslice_lease_shrinks_total", "Blocks put to drain after a quiet period.", e->shrinks },
+		{ "portslice_lease_releases_total", "Drained blocks given back to the fleet.", e->releases },
+		{ "portslice_lease_takes_lost_total", "Takes of a free block that another host won.", e->takes_lost },
+		{ "portslice_lease_losses_total", "Leases etcd expired or no longer knew.", e->lease_losses },
+		{ "portslice_lease_fences_total", "Times this host fenced itself while it had a lease.", e->fences },
+		{ "portslice_lease_keepalive_failures_total", "Keepalives etcd did not answer.", e->keepalive_failures },
+		{ "portslice_lease_quarantined_total", "Orphaned blocks of dead hosts this host put in quarantine.", e->quarantined },
+		{ "portslice_etcd_requests_total", "Requests to etcd, by this host's leasing task.", l->etcd_requests },
+		{ "portslice_etcd_failovers_total", "Requests that went on to another etcd endpoint.", l->etcd_failovers },
+	};
+
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+		family(f, counters[i].name, "counter", counters[i].help);
+		fprintf(f, "%s %llu\n", counters[i].name, (unsigned long long)counters[i].v);
+	}
+}
+
 int ps_metrics_write(FILE *out, const struct ps_agent_metrics *agent, struct ps_error *error)
 {
 	json_object *root = NULL;
@@ -271,6 +303,8 @@ int ps_metrics_write(FILE *out, const struct ps_agent_metrics *agent, struct ps_
 	steer_metrics(out);
 	if (agent)
 		agent_metrics(out, agent);
+	if (agent && agent->lease.running)
+		lease_metrics(out, &agent->lease);
 	json_object_put(root);
 	return ferror(out) ? -EIO : 0;
 }

@@ -10,6 +10,7 @@
 
 #include "core/cli.h"
 #include "core/error.h"
+#include "agent/lease_task.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -28,6 +29,7 @@ struct ps_agent_metrics {
 	unsigned long long interfaces_wanted; /* steering.interfaces of the running config */
 	unsigned long long interfaces_failed; /* of those, not steered at the last reconcile */
 	unsigned long long config_hash;    /* ps_metrics_config_hash() of the config in force */
+	struct ps_lease_task_stats lease;  /* the leasing task's (dynamic pools); .running false without one */
 };
 
 /*

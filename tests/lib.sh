@@ -318,6 +318,16 @@ status_field() {
 		".pools[] | select(.name == \$pool) | .$2" || die "status has no $2 for pool $1"
 }
 
+# wait_count FILE REGEX N WHAT: until N lines of FILE match REGEX.
+wait_count() {
+	local i
+	for i in $(polls 200); do
+		[ "$(grep -cE -- "$2" "$1")" -ge "$3" ] && return 0
+		sleep 0.05
+	done
+	die "$4: $(grep -cE -- "$2" "$1") lines of $3 match /$2/: $(tail -n 5 "$1")"
+}
+
 # map_entries MAP: how many entries the pinned socket-side map has.
 map_entries() {
 	bpftool -j map dump pinned "$PORTSLICE_PIN_DIR/maps/$1" | jq length

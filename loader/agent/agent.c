@@ -23,6 +23,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "agent/agent.h"
+#include "agent/lease_task.h"
 #include "agent/load.h"
 #include "agent/reconcile.h"
 #include "agent/watch.h"
@@ -97,7 +98,25 @@ struct agent {
 	struct ps_agent_metrics m;
 	bool refresh_pending;       /* the last reconcile failed refreshing settings: retries refresh too */
 	struct ps_reconcile rec;    /* what the last reconcile left */
+	struct ps_lease_task *lease; /* the dynamic pools' leasing task, NULL without any */
 };
+
+/*
+ * The leasing task for the config in force: kept across a reload that
+ * leaves its settings alone (a restart would cost the lease), replaced
+ * otherwise. Called without a->lock: the task publishes under it.
+ */
+static int follow_leases(struct agent *a, const struct ps_config *cfg, struct ps_error *error)
+{
+	if (a->lease && ps_lease_task_same(a->lease, cfg, a->host))
+		return 0;
+	if (a->lease) {
+		pr_info("leases: etcd or dynamic pool settings changed: restarting the leasing task");
+		ps_lease_task_stop(a->lease);
+		a->lease = NULL;
+	}
+	return ps_lease_task_start(&a->lease, cfg, a->host, &a->lock, &a->m.lease, error);
+}
 
 /* The pins made what a->cfg asks for, and the metrics told. Called with a->lock held. */
 static int reconcile(struct agent *a, bool refresh)
@@ -205,6 +224,9 @@ static void reload(struct agent *a, bool only_if_changed)
 	else
 		a->m.reloads_ok++;
 	pthread_mutex_unlock(&a->lock);
+	ps_error_clear(&why);
+	if (follow_leases(a, &a->cfg, &why))
+		pr_err("leases: %s; the dynamic pools hand out no ports until a reload fixes it", why.msg);
 	ps_log(err ? PS_LOG_WARN : PS_LOG_INFO, "config generation %llu from %s %s", a->m.generation, a->config,
 	     err ? "applied in part (see the errors above); retrying" : "applied");
 	sd_notifyf(0, "READY=1\nSTATUS=generation %llu, %s", a->m.generation, datapath_summary(a, summary, sizeof(summary)));
@@ -366,6 +388,9 @@ static int run_agent(int argc, char **argv, struct ps_error *error)
 	pthread_mutex_unlock(&a->lock);
 	if (err && err != -EAGAIN)
 		goto out; /* the host cannot run portslice: the error says why */
+	err = follow_leases(a, &a->cfg, error);
+	if (err)
+		goto out;
 	ps_log(a->rec.failed ? PS_LOG_WARN : PS_LOG_INFO, "running: config %s (generation 1), host %s, %s%s", a->config,
 	       a->host, datapath_summary(a, summary, sizeof(summary)), a->rec.failed ? "; retrying the others every 5 s" : "");
 	/*
@@ -378,6 +403,8 @@ static int run_agent(int argc, char **argv, struct ps_error *error)
 		   (int)getpid());
 	err = agent_loop(a, sigfd, error);
 out:
+	/* Before the metrics server: the task publishes under the lock it serves from. */
+	ps_lease_task_stop(a->lease);
 	ps_metrics_stop(srv);
 	if (sigfd >= 0)
 		close(sigfd);

@@ -15,7 +15,7 @@ if declare -F cleanup >/dev/null; then # (run.sh also sources this file alone, t
 fi
 
 # Commands with a page of their own (steer's subcommands: below).
-DOC_COMMANDS="attach detach status stats doctor agent validate"
+DOC_COMMANDS="attach detach status stats doctor agent validate leases"
 
 # options CMD: the --long options of CMD's table (not the ones every command
 # takes: --json, --help, and --bpffs, --cgroup-root, documented in portslice(8)).
@@ -68,7 +68,7 @@ t_bash_completion_follows_the_binary() {
 			_portslice; printf "%s\n" "${COMPREPLY[@]}" | sort | paste -sd" " -' _ "$ROOT/completion/portslice.bash" "$PS" "$@"
 	}
 	out=$(complete_words portslice "")
-	expect_eq "$out" "$(printf '%s\n' agent attach detach doctor help stats status steer validate | sort | paste -sd' ' -)" "commands"
+	expect_eq "$out" "$(printf '%s\n' agent attach detach doctor help leases stats status steer validate | sort | paste -sd' ' -)" "commands"
 	out=$(complete_words portslice agent --)
 	expect_eq "$out" "$( (options agent; echo --json; echo --help; echo --bpffs; echo --cgroup-root) | sort | paste -sd' ' -)" \
 		"agent options"

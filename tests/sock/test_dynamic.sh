@@ -70,16 +70,6 @@ refused() {
 		die "$3: a $1 bind($POOL4, 0) was not refused with EADDRINUSE: $out"
 }
 
-# wait_count FILE REGEX N WHAT: until N lines of FILE match REGEX.
-wait_count() {
-	local i
-	for i in $(polls 200); do
-		[ "$(grep -cE -- "$2" "$1")" -ge "$3" ] && return 0
-		sleep 0.05
-	done
-	die "$4: $(grep -cE -- "$2" "$1") lines of $3 match /$2/: $(tail -n 5 "$1")"
-}
-
 # users POOL LO-HI: ps_blocks_users() of those ports.
 users() { "$PSBLOCKS" users --pool "$1" --ports "$2" || die "psblocks users failed"; }
 

@@ -1,0 +1,220 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# The agent leases a dynamic pool's blocks from a real three-member etcd
+# cluster (Debian's etcd-server, in namespaces) and keeps the BPF side in
+# step, with map updates only: connects land in the blocks etcd says this
+# host holds (checked from the kernel's own table with ss), the host grows
+# under load and shrinks back after a quiet period with no failed connect,
+# a host cut off from etcd or whose agent is killed stops handing out ports
+# before its lease can expire while its connections go on, and one member
+# killed changes nothing. Sourced by tests/run.sh after tests/lib.sh.
+
+# The agent's helpers (agent_conf, put_conf, agent_start, wait_log, ...).
+_here=$(dirname "${BASH_SOURCE[0]}")
+source "$_here/../agent/test_agent.sh"
+unset -f $(declare -F | awk '$3 ~ /^t_/ { print $3 }')
+
+DYN_PREFIX=/pstest
+
+# dyn_conf [LEASE_TTL]: the config: pool web dynamic (256 ports, blocks of
+# 16, 1 to 8 of them, shrinking after 2 s of quiet), the standard cgroup.
+dyn_conf() {
+	put_conf "$(cat <<-YAML
+	etcd:
+	  endpoints: [$(echo "$ETCD_ENDPOINTS" | sed 's/,/, /g')]
+	  prefix: $DYN_PREFIX
+	  lease_ttl: ${1:-4s}
+	pools:
+	  - name: web
+	    address: $POOL4
+	    slices: dynamic
+	    ports: 20000-20255
+	    block_size: 16
+	    min_blocks: 1
+	    max_blocks: 8
+	    shrink_after: 2s
+	cgroups:
+	  - path: $CG
+	YAML
+	)"
+}
+
+# dyn_world [LEASE_TTL]: the standard namespace and cgroup, wired to a
+# three-member etcd cluster, a TCP server, and the config.
+dyn_world() {
+	agent_conf
+	etcd_cluster_start 3
+	etcd_wire "$NS" 11 c11
+	dyn_conf "$@"
+	serve srv --tcp $SRV4:8080-8081
+}
+
+# held_blocks HOST: the block numbers etcd has under HOST's lease, one a line.
+held_blocks() {
+	etcdctl_in "${ETCD_NS[2]}" get --prefix "$DYN_PREFIX/pools/web/blocks/" -w json 2>/dev/null |
+		jq -r --arg h "$1" '.kvs // [] | .[] | select((.value | @base64d | fromjson | .host) == $h) |
+			.key | @base64d | sub(".*/"; "")' | sort -n
+}
+
+# wait_blocks HOST OP N [SECONDS]: until HOST holds OP N blocks (OP: -eq, -ge, -le).
+wait_blocks() {
+	local host=$1 op=$2 want=$3 i n
+	for i in $(polls $((${4:-20} * 10))); do
+		n=$(held_blocks "$host" | wc -l)
+		[ "$n" "$op" "$want" ] && return 0
+		sleep 0.1
+	done
+	die "$host holds $n blocks, expected $op $want: $(held_blocks "$host" | tr '\n' ' '); agent: $(tail -n 5 "$AGENT_LOG")"
+}
+
+# still_echoes N WHAT: the held connection "keep" echoes once more (its Nth).
+still_echoes() {
+	local fd
+	eval "fd=\$HOLD_FD_keep"
+	echo >&"$fd"
+	wait_count "$TMPD/keep.out" "^echo local=$POOL4:[0-9]* result=ok$" "$1" "$2"
+}
+
+# in_held_blocks HOST: every connection to the servers from the pool address
+# (ss, the kernel's table) has a port in a block HOST holds; prints how many.
+in_held_blocks() {
+	local blocks
+	blocks=$(held_blocks "$1" | tr '\n' ' ')
+	in_ns "$NS" ss -Htn state established "( sport >= :20000 and sport <= :20255 )" |
+		awk -v blocks="$blocks" -v pool="$POOL4" '
+			BEGIN { n = split(blocks, b, " ") }
+			{
+				split($3, l, ":"); if (l[1] != pool) next
+				port = l[2] + 0; ok = 0
+				for (i = 1; i <= n; i++) if (port >= 20000 + b[i] * 16 && port < 20016 + b[i] * 16) ok = 1
+				if (!ok) { print "outside the held blocks: " $3 > "/dev/stderr"; bad++ }
+				count++
+			}
+			END { print bad ? -1 : count + 0 }'
+}
+
+t_dynamic_grows_and_shrinks_without_failed_connects() {
+	local i n
+	dyn_world
+	agent_start agent
+	wait_blocks host-a -eq 1
+	# 40 connections to one destination, 5 at a time: more than two blocks
+	# hold, so the host must grow ahead of the load, and no connect may fail
+	# (hold_start fails the test on the first). RST at close: no TIME_WAIT
+	# keeps the blocks in use afterwards.
+	for i in $(seq 1 8); do
+		hold_start h$i 5 --proto tcp --to $SRV4:8080 --count 5 --linger0
+		sleep 1
+	done
+	n=$(held_blocks host-a | wc -l)
+	note "blocks held with 40 connections: $n ($(held_blocks host-a | tr '\n' ' '))"
+	expect_ge "$n" 3 "blocks held for 40 connections to one destination"
+	expect_eq "$(in_held_blocks host-a)" 40 "connections in host-a's blocks (ss)"
+	expect_eq "$(status_field web counters.tcp.exhausted)" 0 "connects refused for want of a port"
+	expect_eq "$("$PS" status --json | jq '[.pools[] | select(.name == "web") | .blocks[] | select(.draining | not)] | length')" \
+		"$n" "held blocks in status"
+	# portslice leases reads the same table from etcd.
+	expect_eq "$(in_ns "$NS" "$PS" leases --config "$CONF" --json |
+		jq '[.pools[] | select(.name == "web") | .blocks[] | select(.host == "host-a" and .state == "held")] | length')" \
+		"$n" "held blocks in 'portslice leases'"
+	expect_contains "$(in_ns "$NS" "$PS" leases --config "$CONF")" "pool web: $((16 - n)) free of 16 blocks of 16 ports" \
+		"'portslice leases' text"
+	for i in $(seq 1 8); do hold_stop h$i; done
+	# Quiet: drained one by one, released once empty, down to min_blocks.
+	wait_blocks host-a -eq 1 40
+	expect_eq "$(status_field web counters.tcp.fenced)" 0 "connects refused by the fence"
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8081 --count 5 --linger0) ||
+		die "connects after the shrink: $out"
+	check_conns "$out" $POOL4 $((20000 + $(held_blocks host-a) * 16)) $((20015 + $(held_blocks host-a) * 16)) 5
+	wait_log 'leases: .*dynamic pool'
+}
+
+# A host cut off from etcd fences itself before the lease can expire: new
+# connects fail at once with EADDRNOTAVAIL, counted as fenced; connections
+# it has keep carrying data. Back in touch, it hands out ports again.
+t_dynamic_partition_fences_before_expiry() {
+	local start i out fenced_at
+	dyn_world 4s
+	agent_start agent
+	wait_blocks host-a -eq 1
+	hold_start keep 1 --proto tcp --to $SRV4:8080 --count 1 --echo --echo-lines
+	etcd_partition "$NS"
+	start=$(date +%s%N)
+	for i in $(polls 100); do
+		out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8081 --count 1 --linger0 --expect-errno EADDRNOTAVAIL 2>&1) && break
+		sleep 0.1
+	done
+	fenced_at=$((($(date +%s%N) - start) / 1000000))
+	note "fenced ${fenced_at} ms after the partition (lease TTL 4000 ms)"
+	expect_le "$fenced_at" 4000 "time from the partition to the fence"
+	expect_ge "$(status_field web counters.tcp.fenced)" 1 "connects refused by the fence"
+	expect_eq "$("$PS" status --json | jq -r '.lease.fenced')" true "status: fenced"
+	still_echoes 1 "the connection made before the partition"
+	etcd_heal "$NS"
+	for i in $(polls 150); do
+		out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8081 --count 1 --linger0 2>&1) && break
+		sleep 0.1
+	done
+	expect_match "$out" "result=ok" "a connect once etcd is back"
+	hold_stop keep
+}
+
+# kill -9 of the agent: the BPF side fences by itself at the deadline the
+# agent last wrote (no process left to do it). Blocks stay this host's in
+# etcd until the lease expires; a restarted agent takes them back.
+t_dynamic_agent_killed_fences_in_bpf() {
+	local out i before
+	dyn_world 4s
+	agent_start agent
+	wait_blocks host-a -eq 1
+	before=$(held_blocks host-a)
+	hold_start keep 1 --proto tcp --to $SRV4:8080 --count 1 --echo --echo-lines
+	kill -9 "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null
+	for i in $(polls 100); do
+		out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8081 --count 1 --linger0 --expect-errno EADDRNOTAVAIL 2>&1) && break
+		sleep 0.1
+	done
+	expect_match "$out" "EADDRNOTAVAIL" "a connect after the agent died and the deadline passed"
+	expect_ge "$(status_field web counters.tcp.fenced)" 1 "connects refused by the fence"
+	still_echoes 1 "the connection made before the kill"
+	agent_start agent2
+	for i in $(polls 200); do
+		out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8081 --count 1 --linger0 2>&1) && break
+		sleep 0.1
+	done
+	expect_match "$out" "result=ok" "a connect once the agent is back"
+	expect_eq "$(held_blocks host-a | head -n 1)" "$(echo "$before" | head -n 1)" "the block taken back after the restart"
+	# The new agent inherited the hold's pipe: it goes first, or the hold never sees its end.
+	kill "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null
+	hold_stop keep
+}
+
+# One member of three killed: quorum holds, the agent goes on (failover),
+# every connect succeeds, and the lease is never lost.
+t_dynamic_member_killed_no_interruption() {
+	local out m
+	dyn_world
+	agent_start agent --metrics 127.0.0.1:9465
+	wait_blocks host-a -eq 1
+	etcd_member_kill 1
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8080 --count 50 --linger0 --close-each --pause 0.1) ||
+		die "connects while a member is down: $out"
+	expect_eq "$(printf '%s\n' "$out" | grep -c 'result=ok')" 50 "connects while a member is down"
+	expect_eq "$(status_field web counters.tcp.fenced)" 0 "connects refused by the fence"
+	m=$(in_ns "$NS" curl -sf http://127.0.0.1:9465/metrics) || die "no metrics from the agent"
+	expect_eq "$(metric "$m" portslice_lease_losses_total)" 0 "leases lost"
+	expect_eq "$(metric "$m" portslice_lease_etcd_ok)" 1 "etcd answering, per the agent"
+}
+
+# portslice leases: clear errors, nothing read, for what it cannot use.
+t_leases_refuses_bad_input() {
+	local out
+	std_setup
+	out=$("$PS" leases 2>&1) && die "leases without --config succeeded: $out"
+	expect_contains "$out" "leases needs --config FILE" "leases without --config"
+	out=$("$PS" leases --config "$CONF" 2>&1) && die "leases of a config without dynamic pools succeeded: $out"
+	expect_contains "$out" "has no pool with 'slices: dynamic'" "leases of a static config"
+	out=$("$PS" leases --config "$TMPD/nope.yaml" 2>&1) && die "leases of a missing file succeeded: $out"
+	expect_contains "$out" "nope.yaml" "leases of a missing file"
+}
