@@ -197,7 +197,8 @@ static void measure_load(struct ps_lease_task *t)
 		if (err)
 			break; /* ENOENT: that was the last batch */
 	}
-	qsort(d, n, sizeof(*d), cmp_dest);
+	if (n) /* qsort(NULL, 0) is undefined */
+		qsort(d, n, sizeof(*d), cmp_dest);
 	for (size_t i = 0, run = 0; i < n; i++) {
 		run = i && !cmp_dest(&d[i], &d[i - 1]) ? run + 1 : 1;
 		if (run > t->load[d[i].pool].busiest)

@@ -60,7 +60,7 @@ int ps_lease_task_start(struct ps_lease_task **t, const struct ps_config *cfg, c
 /*
  * Stops and frees the task. The lease is left to expire, not revoked: its
  * blocks then go through quarantine, which their sockets' TIME_WAIT needs
- * anyway, and a restarted agent takes them back (fleet/lease.h).
+ * anyway; a restarted agent takes blocks under a new lease.
  */
 void ps_lease_task_stop(struct ps_lease_task *t);
 
