@@ -281,15 +281,15 @@ static bool lingering(const struct ps_lease_task *t)
 {
 	size_t nb;
 	const struct ps_lease_block *b = ps_lease_blocks(t->lease, &nb);
-	size_t mine = 0;
+	long extra = 0; /* signed: the engine may list blocks a full table had no room for */
 
 	for (unsigned int p = 0; p < t->lc.n_pools; p++)
 		if (t->slots[p] >= 0)
-			mine += t->n_written[p];
+			extra += (long)t->n_written[p];
 	for (size_t i = 0; i < nb; i++)
 		if (t->slots[b[i].pool] >= 0)
-			mine--;
-	return mine > 0;
+			extra--;
+	return extra > 0;
 }
 
 /* The lease state the BPF side fences by; written when it changed. */
