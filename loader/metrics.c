@@ -237,6 +237,19 @@ static void agent_metrics(FILE *f, const struct ps_agent_metrics *a)
 	fprintf(f, "portslice_agent_interfaces{state=\"failed\"} %llu\n", a->interfaces_failed);
 }
 
+struct counter {
+	const char *name, *help;
+	uint64_t v;
+};
+
+static void write_counters(FILE *f, const struct counter *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		family(f, c[i].name, "counter", c[i].help);
+		fprintf(f, "%s %llu\n", c[i].name, (unsigned long long)c[i].v);
+	}
+}
+
 /* The leasing task's families (docs/fleet.md): only an agent with dynamic pools has them. */
 static void lease_metrics(FILE *f, const struct ps_lease_task_stats *l)
 {
@@ -250,7 +263,7 @@ static void lease_metrics(FILE *f, const struct ps_lease_task_stats *l)
 		fprintf(f, "portslice_lease_blocks{pool=\"%s\",state=\"lost\"} %u\n", l->pools[i].name, l->pools[i].lost);
 	}
 	/* Fenced, TTL left and etcd_ok come from the pinned lease state (pool_metrics), even without the agent. */
-	const struct { const char *name, *help; uint64_t v; } counters[] = {
+	const struct counter counters[] = {
 		{ "portslice_lease_grows_total", "Blocks taken beyond min_blocks because of load.", e->grows },
 		{ "portslice_lease_shrinks_total", "Blocks put to drain after a quiet period.", e->shrinks },
 		{ "portslice_lease_releases_total", "Drained blocks given back to the fleet.", e->releases },
@@ -263,10 +276,46 @@ static void lease_metrics(FILE *f, const struct ps_lease_task_stats *l)
 		{ "portslice_etcd_failovers_total", "Requests that went on to another etcd endpoint.", l->etcd_failovers },
 	};
 
-	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
-		family(f, counters[i].name, "counter", counters[i].help);
-		fprintf(f, "%s %llu\n", counters[i].name, (unsigned long long)counters[i].v);
+	write_counters(f, counters, sizeof(counters) / sizeof(counters[0]));
+}
+
+/* The steering follower's families (agent/steer_follow.h): an agent that steers dynamic pools. */
+static void follow_metrics(FILE *f, const struct ps_steer_follow *follow)
+{
+	static const double bounds_ms[] = PS_LEASE_WATCH_LAG_BOUNDS_MS;
+	struct ps_lease_watch_stats st;
+	uint64_t cumulative = 0;
+
+	ps_steer_follow_stats(follow, &st);
+	family(f, "portslice_steer_follow_pools", "gauge", "Dynamic pools whose steering follows the lease table in etcd.");
+	fprintf(f, "portslice_steer_follow_pools %zu\n", ps_steer_follow_pools(follow));
+	family(f, "portslice_steer_follow_connected", "gauge", "1: the follower's last table read or watch was answered.");
+	fprintf(f, "portslice_steer_follow_connected %d\n", st.connected);
+	family(f, "portslice_steer_follow_revision", "gauge", "The etcd revision of the lease table steering is at.");
+	fprintf(f, "portslice_steer_follow_revision %lld\n", (long long)st.revision);
+
+	const struct counter counters[] = {
+		{ "portslice_steer_follow_events_total", "Lease table changes the watch delivered.", st.events },
+		{ "portslice_steer_follow_applied_total", "Block owners written into the steering map from the watch.", st.applied },
+		{ "portslice_steer_follow_snapshots_total", "Lease tables read whole (start, compaction).", st.snapshots },
+		{ "portslice_steer_follow_watches_total", "Watch requests sent to etcd.", st.watches },
+		{ "portslice_steer_follow_errors_total", "Failed table reads, watches and map writes (retried).", st.errors },
+		{ "portslice_steer_follow_unknown_hosts_total", "Blocks held by a host not under hosts: (replies dropped).",
+		  st.unknown_hosts },
+	};
+
+	write_counters(f, counters, sizeof(counters) / sizeof(counters[0]));
+	family(f, "portslice_steer_follow_lag_seconds", "histogram",
+	       "From a lease change in etcd to its owner written in the steering map.");
+	for (size_t i = 0; i < PS_LEASE_WATCH_LAG_BUCKETS; i++) {
+		cumulative += st.lag_buckets[i];
+		if (i < sizeof(bounds_ms) / sizeof(bounds_ms[0]))
+			fprintf(f, "portslice_steer_follow_lag_seconds_bucket{le=\"%g\"} %llu\n", bounds_ms[i] / 1000,
+				(unsigned long long)cumulative);
 	}
+	fprintf(f, "portslice_steer_follow_lag_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cumulative);
+	fprintf(f, "portslice_steer_follow_lag_seconds_sum %.6f\n", st.lag_sum_us / 1e6);
+	fprintf(f, "portslice_steer_follow_lag_seconds_count %llu\n", (unsigned long long)st.lag_n);
 }
 
 int ps_metrics_write(FILE *out, const struct ps_agent_metrics *agent, struct ps_error *error)
@@ -305,6 +354,8 @@ int ps_metrics_write(FILE *out, const struct ps_agent_metrics *agent, struct ps_
 		agent_metrics(out, agent);
 	if (agent && agent->lease.running)
 		lease_metrics(out, &agent->lease);
+	if (agent && agent->follow)
+		follow_metrics(out, agent->follow);
 	json_object_put(root);
 	return ferror(out) ? -EIO : 0;
 }

@@ -11,6 +11,7 @@
 #include "core/cli.h"
 #include "core/error.h"
 #include "agent/lease_task.h"
+#include "agent/steer_follow.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -30,6 +31,8 @@ struct ps_agent_metrics {
 	unsigned long long interfaces_failed; /* of those, not steered at the last reconcile */
 	unsigned long long config_hash;    /* ps_metrics_config_hash() of the config in force */
 	struct ps_lease_task_stats lease;  /* the leasing task's (dynamic pools); .running false without one */
+	/* The steering follower of dynamic pools, NULL without one: read while the lock is held only. */
+	const struct ps_steer_follow *follow;
 };
 
 /*

@@ -26,6 +26,7 @@
 #include "agent/lease_task.h"
 #include "agent/load.h"
 #include "agent/reconcile.h"
+#include "agent/steer_follow.h"
 #include "agent/watch.h"
 #include "core/env.h"
 #include "core/fleet.h"
@@ -99,6 +100,7 @@ struct agent {
 	bool refresh_pending;       /* the last reconcile failed refreshing settings: retries refresh too */
 	struct ps_reconcile rec;    /* what the last reconcile left */
 	struct ps_lease_task *lease; /* the dynamic pools' leasing task, NULL without any */
+	struct ps_steer_follow *follow; /* steering of the dynamic pools, NULL without; a->m.follow too */
 };
 
 /*
@@ -118,10 +120,26 @@ static int follow_leases(struct agent *a, const struct ps_config *cfg, struct ps
 	return ps_lease_task_start(&a->lease, cfg, a->host, &a->lock, &a->m.lease, error);
 }
 
+/*
+ * Steering of the dynamic pools, after every reconcile: the steering maps
+ * may have come, gone or been rewritten. Called with a->lock held, which a
+ * scrape of the follower's metrics holds too.
+ */
+static void follow_steering(struct agent *a)
+{
+	struct ps_error why = {};
+
+	if (ps_steer_follow_sync(&a->follow, &a->cfg, a->host, &why))
+		pr_err("steering: cannot follow the leases: %s; replies to the dynamic pools' ports are dropped until it can", why.msg);
+	a->m.follow = a->follow;
+}
+
 /* The pins made what a->cfg asks for, and the metrics told. Called with a->lock held. */
 static int reconcile(struct agent *a, bool refresh)
 {
 	int err = ps_reconcile(&a->rec, refresh);
+
+	follow_steering(a);
 
 	a->m.cgroups_wanted = a->cfg.n_cgroups;
 	a->m.cgroups_failed = a->rec.cgroups_failed;
@@ -406,6 +424,7 @@ out:
 	/* Before the metrics server: the task publishes under the lock it serves from. */
 	ps_lease_task_stop(a->lease);
 	ps_metrics_stop(srv);
+	ps_steer_follow_stop(a->follow);
 	if (sigfd >= 0)
 		close(sigfd);
 	ps_agent_watch_close(&a->watch);

@@ -156,6 +156,7 @@ int ps_steer_maps_fill(const struct ps_steer_maps *m, const struct ps_config *cf
 	struct ps_steer_pool_entry cur[PS_MAX_POOLS * 2 + 1];
 	struct ps_addr_key keys[PS_MAX_POOLS];
 	bool used[PS_MAX_POOLS] = {}, touched[PS_MAX_POOLS] = {}, pending[PS_MAX_POOLS] = {};
+	bool follower_owns[PS_MAX_POOLS] = {};
 	int n_cur, left = (int)cfg->n_pools, err;
 
 	n_cur = ps_steer_pool_entries(m->pools, cur, PS_MAX_POOLS * 2);
@@ -166,6 +167,15 @@ int ps_steer_maps_fill(const struct ps_steer_maps *m, const struct ps_config *cf
 		ps_steer_addr_key(cfg->pools[i].family, cfg->pools[i].addr, &keys[i]);
 		used[slot[i]] = true;
 		pending[i] = true;
+		/*
+		 * A dynamic pool staying in its slot keeps its owners: they are the
+		 * lease follower's (agent/steer_follow.h), which the config does not
+		 * know, and zeroing them would drop its replies until the follower
+		 * wrote them again. A pool new to its slot starts at "nobody".
+		 */
+		for (int j = 0; j < n_cur && cfg->pools[i].dynamic; j++)
+			if (key_eq(&cur[j].key, &keys[i]) && cur[j].slot == (__u32)slot[i])
+				follower_owns[i] = true;
 	}
 	for (int j = 0; j < n_cur; j++) {
 		bool wanted = false;
@@ -189,7 +199,7 @@ int ps_steer_maps_fill(const struct ps_steer_maps *m, const struct ps_config *cf
 
 			if (!pending[i] || slot_busy(cur, n_cur, s, &keys[i]))
 				continue;
-			err = fill_owner(m->owner, s, &cfg->pools[i]);
+			err = follower_owns[i] ? 0 : fill_owner(m->owner, s, &cfg->pools[i]);
 			if (!err)
 				err = point_pool(m->pools, cur, &n_cur, &keys[i], s);
 			if (err)
