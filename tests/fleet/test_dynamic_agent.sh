@@ -16,9 +16,11 @@ unset -f $(declare -F | awk '$3 ~ /^t_/ { print $3 }')
 DYN_PREFIX=/pstest
 
 # dyn_conf [LEASE_TTL]: the config: pool web dynamic (256 ports, blocks of
-# 16, 1 to 8 of them, shrinking after 2 s of quiet), the standard cgroup.
+# 16, 1 to 8 of them, shrinking after 2 s of quiet), the standard cgroup,
+# and $DYN_EXTRA (more sections) when set.
 dyn_conf() {
 	put_conf "$(cat <<-YAML
+	${DYN_EXTRA:-}
 	etcd:
 	  endpoints: [$(echo "$ETCD_ENDPOINTS" | sed 's/,/, /g')]
 	  prefix: $DYN_PREFIX
@@ -214,6 +216,74 @@ t_dynamic_member_killed_no_interruption() {
 	m=$(in_ns "$NS" curl -sf http://127.0.0.1:9465/metrics) || die "no metrics from the agent"
 	expect_eq "$(metric "$m" portslice_lease_losses_total)" 0 "leases lost"
 	expect_eq "$(metric "$m" portslice_lease_etcd_ok)" 1 "etcd answering, per the agent"
+}
+
+# owner_of PORT: the steering owner (host id) of PORT of pool web, from the kernel's maps.
+owner_of() {
+	local slot k
+	slot=$(bpftool -j map dump pinned "$PORTSLICE_PIN_DIR/maps/ps_steer_pools" | jq -r '.[0].formatted.value') ||
+		die "cannot read ps_steer_pools"
+	k=$(( slot * 65536 + $1 ))
+	bpftool -j map lookup pinned "$PORTSLICE_PIN_DIR/maps/ps_steer_owner" \
+		key $((k & 255)) $((k >> 8 & 255)) $((k >> 16 & 255)) $((k >> 24 & 255)) | jq -r '.formatted.value' ||
+		die "bpftool map lookup of port $1 failed"
+}
+
+# wait_owner PORT ID WHAT: PORT's steering owner is ID within 5 s.
+wait_owner() {
+	local i got
+	for i in $(polls 50); do
+		got=$(owner_of "$1")
+		[ "$got" = "$2" ] && return 0
+		sleep 0.1
+	done
+	die "$3: port $1 steered to host $got, expected $2; agent: $(tail -n 5 "$AGENT_LOG")"
+}
+
+# An agent that steers (hosts:, steering:) follows the lease table with its
+# steering map: its own block is steered to itself, a block etcd gives
+# another host to that host, a block nobody holds to nobody. A reload that
+# leaves the pool alone keeps the owners in place (no restart of the
+# follower, no zeroed window); steering dropped from the config stops it.
+t_dynamic_agent_steers_its_blocks() {
+	local b m other
+	DYN_EXTRA=$(printf 'hosts:\n  host-a: {address: 198.18.10.1}\n  host-b: {address: 198.18.10.2}\nsteering:\n  mode: l2\n  interfaces: [ps0]')
+	agent_conf
+	ip -n "$NS" link add ps0 type veth peer name ps1 || die "cannot create the veth pair ps0/ps1"
+	ip -n "$NS" link set ps0 up
+	ip -n "$NS" link set ps1 up
+	etcd_cluster_start 3
+	etcd_wire "$NS" 11 c11
+	dyn_conf
+	agent_start agent --metrics 127.0.0.1:9465
+	wait_blocks host-a -eq 1
+	b=$(held_blocks host-a)
+	wait_owner $((20000 + b * 16)) 1 "the first port of host-a's block"
+	wait_owner $((20015 + b * 16)) 1 "the last port of host-a's block"
+	other=$(( (b + 5) % 16 ))
+	expect_eq "$(owner_of $((20000 + other * 16)))" 0 "a free block's port"
+	# Another host takes a block (as its engine would): steered to it.
+	etcdctl_in "${ETCD_NS[2]}" put "$DYN_PREFIX/pools/web/blocks/$other" \
+		"{\"host\":\"host-b\",\"state\":\"held\",\"since\":$(date +%s%3N),\"lease\":\"0\"}" >/dev/null 2>&1 ||
+		die "etcdctl put blocks/$other"
+	wait_owner $((20007 + other * 16)) 2 "host-b's block"
+	m=$(in_ns "$NS" curl -sf http://127.0.0.1:9465/metrics) || die "no metrics from the agent"
+	expect_eq "$(metric "$m" portslice_steer_follow_pools)" 1 "pools the follower steers"
+	expect_eq "$(metric "$m" portslice_steer_follow_connected)" 1 "the follower reaches etcd"
+	expect_ge "$(metric "$m" portslice_steer_follow_applied_total)" 1 "owners written from the watch"
+	# A reload that changes nothing the follower uses: owners untouched.
+	DYN_EXTRA="$DYN_EXTRA
+# reloaded" dyn_conf
+	wait_log "config generation 2 .* applied"
+	expect_eq "$(owner_of $((20000 + b * 16)))" 1 "host-a's block after a reload"
+	expect_eq "$(owner_of $((20000 + other * 16)))" 2 "host-b's block after a reload"
+	grep -q "restarting the lease follower" "$AGENT_LOG" && die "a reload that kept the pool restarted the follower"
+	# Steering gone from the config: the follower stops with it.
+	DYN_EXTRA= dyn_conf
+	wait_log "the lease follower stops"
+	etcdctl_in "${ETCD_NS[2]}" del "$DYN_PREFIX/pools/web/blocks/$other" >/dev/null 2>&1
+	kill "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null
 }
 
 # portslice leases: clear errors, nothing read, for what it cannot use.
