@@ -94,7 +94,12 @@ void ps_log(enum ps_log_level level, const char *fmt, ...)
 	va_end(ap);
 	if (log_sink && log_sink(level, msg))
 		return;
-	if (log_json && level == PS_LOG_WARN) {
+	/*
+	 * A command's warnings go into its JSON answer too. A daemon (a
+	 * component) has no answer: its threads log for ever, and a list would
+	 * only grow, unlocked.
+	 */
+	if (log_json && level == PS_LOG_WARN && !log_who) {
 		if (!warnings)
 			warnings = json_object_new_array();
 		json_object_array_add(warnings, json_object_new_string(msg));

@@ -32,7 +32,7 @@ enum ps_log_level ps_log_get_level(void);
  */
 void ps_log_set_json(bool on);
 bool ps_log_json(void);
-/* The program part that logs ("agent"): named in every line. */
+/* The program part that logs ("agent"): named in every line; its warnings are not kept for a JSON answer. */
 void ps_log_set_component(const char *who);
 
 void ps_log(enum ps_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
