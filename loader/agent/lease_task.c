@@ -40,6 +40,7 @@ struct ps_lease_task {
 	size_t n_written[PS_LEASE_MAX_POOLS];
 	struct ps_lease_state written_state;
 	struct ps_lease_load load[PS_LEASE_MAX_POOLS];
+	bool adopt_checked;         /* the lease of before a restart looked up in ps_lease */
 	uint64_t tick_errors, table_writes;
 	char last_error[sizeof(((struct ps_error *)0)->msg) + 64];
 	uint64_t last_error_ms;
@@ -357,6 +358,14 @@ static void tick(struct ps_lease_task *t, uint64_t now, uint64_t *next_load, uin
 	if (slow) {
 		measure_load(t);
 		*next_load = now + LOAD_EVERY_MS;
+	}
+	if (!t->adopt_checked && t->maps_open) {
+		struct ps_lease_state old;
+
+		t->adopt_checked = true;
+		if (!ps_lease_state_read(&t->maps, &old, &e) && old.lease_id && !ps_lease_id(t->lease))
+			ps_lease_adopt(t->lease, (int64_t)old.lease_id);
+		ps_error_clear(&e);
 	}
 	if (ps_lease_tick(t->lease, now, t->load, &e))
 		step_failed(t, "etcd", &e, now);

@@ -226,6 +226,15 @@ static int ensure_lease(struct ps_lease *l, uint64_t now, struct ps_error *error
 
 	if (l->lease)
 		return 0;
+	if (l->adopt) {
+		err = ps_lease_adopt_step(l, now, error);
+		if (err) {
+			l->etcd_ok = false;
+			return err;
+		}
+		if (l->lease)
+			return 0;
+	}
 	l->stats.etcd_ops++;
 	err = ps_etcd_lease_grant(l->etcd, l->cfg.ttl_s, &l->lease, &granted, error);
 	if (err) {

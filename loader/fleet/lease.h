@@ -113,6 +113,7 @@ struct ps_lease_stats {
 	uint64_t lease_grants, lease_losses, keepalives, keepalive_failures;
 	uint64_t quarantined;       /* orphans this host put in quarantine */
 	uint64_t readopted;         /* own blocks taken back under a new lease after a loss */
+	uint64_t adopted;           /* leases kept across a restart (ps_lease_adopt()) */
 	uint64_t etcd_ops;          /* requests sent */
 	uint64_t fences;            /* times the host fenced itself while it had a lease */
 	uint64_t fenced_ms;         /* time spent fenced (closed periods) */
@@ -129,6 +130,16 @@ typedef uint32_t (*ps_lease_claims_fn)(void *ctx, unsigned int pool, uint32_t bl
 /* Checks @cfg (quarantine > TIME_WAIT + reuse_delay, fence margin < TTL, ...) and keeps @etcd (not owned). */
 int ps_lease_new(struct ps_lease **l, const struct ps_lease_cfg *cfg, struct ps_etcd *etcd, ps_lease_claims_fn claims,
 		 void *claims_ctx, struct ps_error *error);
+/*
+ * Before the first tick: the lease this host held before a restart (the
+ * BPF side keeps its id, struct ps_lease_state). The first tick keeps it
+ * alive instead of granting one: if etcd still has it, it is this host's
+ * lease again and its blocks are read back, so no block of a host that
+ * restarted within its TTL ever goes to quarantine; if it expired, the
+ * blocks this host's claims still name are taken back under the new lease
+ * unless another host put them in quarantine first.
+ */
+void ps_lease_adopt(struct ps_lease *l, int64_t lease_id);
 /* Revokes the lease when @revoke (a graceful stop: the blocks go to quarantine at once), frees @l. */
 void ps_lease_free(struct ps_lease *l, bool revoke);
 
@@ -181,6 +192,8 @@ struct ps_lease {
 	void *claims_ctx;
 
 	int64_t lease;              /* 0: none */
+	int64_t adopt;              /* a lease to try before granting one (ps_lease_adopt()), 0: none */
+	bool adopting;              /* the reconcile reads an adopted lease's blocks back: no grows */
 	uint64_t ka_ok_sent_ms;     /* when the last keepalive (or the grant) that got an answer was sent */
 	uint64_t next_ka_ms;
 	bool etcd_ok;

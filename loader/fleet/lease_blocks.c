@@ -285,7 +285,7 @@ int ps_lease_reconcile(struct ps_lease *l, uint64_t now, struct ps_error *error)
 				b = ps_lease_add_block(l, p, n, draining ? PS_BLOCK_DRAINING : PS_BLOCK_HELD, r.kv[i].mod_revision, now);
 				if (b)
 					b->seen = l->reconciles;
-				if (b && !draining)
+				if (b && !draining && !l->adopting)
 					l->stats.grows++;
 			} else if (b->mod_revision != r.kv[i].mod_revision) {
 				b->mod_revision = r.kv[i].mod_revision;
@@ -306,6 +306,7 @@ int ps_lease_reconcile(struct ps_lease *l, uint64_t now, struct ps_error *error)
 		}
 	}
 	l->reconcile = false;
+	l->adopting = false;
 	return 0;
 }
 

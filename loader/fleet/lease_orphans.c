@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <json-c/json.h>
 
@@ -130,4 +131,100 @@ int ps_lease_sweep(struct ps_lease *l, unsigned int pool, unsigned int *found, s
 	if (found)
 		*found = q;
 	return err;
+}
+
+/*
+ * This host's orphans of pool @pool (claims/<n> naming it, no blocks/<n>)
+ * listed as LOST blocks with the claim's revision: the tick takes each back
+ * (ps_lease_readopt()) unless its claim changed, i.e. another host put it
+ * in quarantine first.
+ */
+static int list_own_orphans(struct ps_lease *l, unsigned int pool, uint64_t now, unsigned int *found,
+			    struct ps_error *error)
+{
+	uint32_t nb = ps_lease_pool_n_blocks(&l->cfg.pools[pool]);
+	char pfx[PS_LEASE_KEY_LEN], kind[16], host[128];
+	int64_t *claim_rev = calloc(nb, sizeof(*claim_rev));
+	struct ps_etcd_kvs r;
+	uint32_t n;
+	int err;
+
+	if (!claim_rev)
+		return ps_fail(error, ENOMEM, "leases: out of memory");
+	snprintf(pfx, sizeof(pfx), "%s/pools/%s/", l->prefix, l->cfg.pools[pool].name);
+	l->stats.etcd_ops++;
+	err = ps_etcd_range(l->etcd, pfx, PS_ETCD_PREFIX, &r, error);
+	if (err) {
+		free(claim_rev);
+		return err;
+	}
+	/* Claims first, then blocks/<n> (whoever holds it) strikes its claim out. */
+	for (size_t i = 0; i < r.n; i++) {
+		if (!ps_lease_parse_key(r.kv[i].key, strlen(pfx), kind, sizeof(kind), &n) || n >= nb ||
+		    strcmp(kind, "claims"))
+			continue;
+		value_host(r.kv[i].value, host, sizeof(host));
+		if (!strcmp(host, l->host))
+			claim_rev[n] = r.kv[i].mod_revision;
+	}
+	for (size_t i = 0; i < r.n; i++)
+		if (ps_lease_parse_key(r.kv[i].key, strlen(pfx), kind, sizeof(kind), &n) && n < nb &&
+		    !strcmp(kind, "blocks"))
+			claim_rev[n] = 0;
+	ps_etcd_kvs_free(&r);
+	for (n = 0; n < nb && !err; n++) {
+		struct ps_lease_block *b;
+
+		if (!claim_rev[n] || ps_lease_find_block(l, pool, n))
+			continue;
+		b = ps_lease_add_block(l, pool, n, PS_BLOCK_LOST, 0, now);
+		if (!b)
+			err = ps_fail(error, ENOMEM, "leases: out of memory");
+		else
+			b->claim_revision = claim_rev[n];
+		*found += !err;
+	}
+	free(claim_rev);
+	return err;
+}
+
+void ps_lease_adopt(struct ps_lease *l, int64_t lease_id)
+{
+	if (!l->lease)
+		l->adopt = lease_id;
+}
+
+int ps_lease_adopt_step(struct ps_lease *l, uint64_t now, struct ps_error *error)
+{
+	unsigned int found = 0;
+	int64_t ttl;
+	int err;
+
+	l->stats.etcd_ops++;
+	err = ps_etcd_lease_keepalive(l->etcd, l->adopt, &ttl, error);
+	if (err && err != -ENOENT)
+		return err; /* etcd does not answer: tried again at the next tick */
+	if (!err) {
+		l->lease = l->adopt;
+		l->adopt = 0;
+		l->stats.adopted++;
+		l->ka_ok_sent_ms = now;
+		l->next_ka_ms = now + l->cfg.keepalive_ms;
+		l->etcd_ok = true;
+		l->reconcile = l->adopting = true; /* its blocks are read back at this tick */
+		pr_info("leases: host %s kept lease %llx across the restart (TTL left %lld s); its blocks are read back",
+			l->host, (unsigned long long)l->lease, (long long)ttl);
+		return 0;
+	}
+	ps_error_clear(error);
+	err = 0;
+	for (unsigned int p = 0; p < l->cfg.n_pools && !err; p++)
+		err = list_own_orphans(l, p, now, &found, error);
+	if (err)
+		return err;
+	pr_info("leases: host %s's lease %llx from before the restart has expired; %u block(s) its claims still name "
+		"are taken back under a new lease unless another host quarantined them", l->host,
+		(unsigned long long)l->adopt, found);
+	l->adopt = 0;
+	return 0;
 }

@@ -33,5 +33,12 @@ int ps_lease_quarantine(struct ps_lease *l, unsigned int pool, uint32_t n, struc
  * is still the one this host wrote (nobody put it in quarantine yet).
  */
 int ps_lease_readopt(struct ps_lease *l, struct ps_lease_block *b, uint64_t now, struct ps_error *error);
+/*
+ * The lease of ps_lease_adopt(), tried once etcd answers: kept alive and
+ * made this host's (its blocks read back at the reconcile), or, gone, this
+ * host's orphans listed as LOST blocks for ps_lease_readopt(). l->lease
+ * stays 0 when it is gone: the caller grants a new one.
+ */
+int ps_lease_adopt_step(struct ps_lease *l, uint64_t now, struct ps_error *error);
 
 #endif

@@ -161,9 +161,10 @@ t_dynamic_partition_fences_before_expiry() {
 }
 
 # kill -9 of the agent: the BPF side fences by itself at the deadline the
-# agent last wrote (no process left to do it). A restarted agent takes a
-# block under a new lease; the old lease's block, once it expired, is an
-# orphan or in quarantine: no other host gets it before its TIME_WAIT ends.
+# agent last wrote (no process left to do it). A restarted agent keeps the
+# old lease if etcd still has it, or takes the block back under a new one
+# (t_dynamic_agent_restart_keeps_its_blocks tells the two apart): either
+# way the block is host-a's again, never another host's.
 t_dynamic_agent_killed_fences_in_bpf() {
 	local out i before state
 	dyn_world 4s
@@ -186,16 +187,60 @@ t_dynamic_agent_killed_fences_in_bpf() {
 		sleep 0.1
 	done
 	expect_match "$out" "result=ok" "a connect once the agent is back"
-	# The new agent has a new lease. The old one expires (TTL 4 s): its
-	# block is an orphan, then in quarantine, never another host's.
+	# Past the old lease's TTL (4 s): the block is host-a's, held.
 	sleep 6
 	state=$(in_ns "$NS" "$PS" leases --config "$CONF" --json |
 		jq -r --argjson b "$before" '[.pools[0].blocks[] | select(.block == $b) | "\(.host):\(.state)"][0]')
-	case $state in
-	host-a:orphan | host-a:quarantine | host-a:held) ;;
-	*) die "block $before after the old lease expired: $state" ;;
-	esac
+	expect_eq "$state" "host-a:held" "block $before after the old lease's TTL"
 	# The new agent inherited the hold's pipe: it goes first, or the hold never sees its end.
+	kill "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null
+	hold_stop keep
+}
+
+# lease_of HOST: the lease (hex) etcd has HOST's blocks under, per 'portslice leases'.
+lease_of() {
+	in_ns "$NS" "$PS" leases --config "$CONF" --json |
+		jq -r --arg h "$1" '[.pools[0].blocks[] | select(.host == $h and .state == "held") | .lease][0]'
+}
+
+# An agent restarted within the lease's TTL (an upgrade: SIGTERM, start)
+# keeps its lease and its blocks: the block never leaves the host, the
+# connection made before goes on, new connects land in the same block.
+# Restarted after the lease expired (kill -9, a long outage), it takes
+# back the blocks its claims still name under a new lease.
+t_dynamic_agent_restart_keeps_its_blocks() {
+	local before lease out
+	dyn_world 4s
+	agent_start agent
+	wait_blocks host-a -eq 1
+	before=$(held_blocks host-a)
+	lease=$(lease_of host-a)
+	hold_start keep 1 --proto tcp --to $SRV4:8080 --count 1 --echo --echo-lines
+	kill "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null
+	agent_start agent2
+	wait_log "kept lease $lease across the restart"
+	expect_eq "$(held_blocks host-a | tr '\n' ' ')" "$before " "host-a's blocks after a restart within the TTL"
+	expect_eq "$(lease_of host-a)" "$lease" "host-a's lease after the restart"
+	still_echoes 1 "the connection made before the restart"
+	out=$(in_cg "$CG" "$NS" "$PSNET" connect --proto tcp --to $SRV4:8081 --count 3 --linger0) ||
+		die "connects after the restart: $out"
+	check_conns "$out" $POOL4 $((20000 + before * 16)) $((20015 + before * 16)) 3
+	expect_eq "$(metric "$("$PS" stats --prometheus 2>/dev/null)" portslice_lease_fenced)" 0 \
+		"fenced after the restart"
+	# Down longer than the TTL: the lease expires, the block is an orphan
+	# (its claim names host-a); the agent takes it back under a new lease.
+	kill -9 "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null
+	sleep 6
+	expect_eq "$(held_blocks host-a | wc -l)" 0 "host-a's blocks once its lease expired"
+	agent_start agent3
+	wait_log "lease $lease from before the restart has expired; 1 block"
+	wait_log "took back pool web block $before under its new lease"
+	wait_blocks host-a -ge 1
+	expect_contains "$(held_blocks host-a | tr '\n' ' ')" "$before " "host-a's blocks after the expiry and restart"
+	still_echoes 2 "the connection made before both restarts"
 	kill "$AGENT_PID"
 	wait "$AGENT_PID" 2>/dev/null
 	hold_stop keep
