@@ -272,6 +272,9 @@ static void lease_metrics(FILE *f, const struct ps_lease_task_stats *l)
 		{ "portslice_lease_fences_total", "Times this host fenced itself while it had a lease.", e->fences },
 		{ "portslice_lease_keepalive_failures_total", "Keepalives etcd did not answer.", e->keepalive_failures },
 		{ "portslice_lease_quarantined_total", "Orphaned blocks of dead hosts this host put in quarantine.", e->quarantined },
+		{ "portslice_lease_adopted_total", "Leases of before a restart this host kept.", e->adopted },
+		{ "portslice_lease_readopted_total", "Own blocks taken back under a new lease after the old one expired.",
+		  e->readopted },
 		{ "portslice_etcd_requests_total", "Requests to etcd, by this host's leasing task.", l->etcd_requests },
 		{ "portslice_etcd_failovers_total", "Requests that went on to another etcd endpoint.", l->etcd_failovers },
 	};
