@@ -12,14 +12,14 @@
  *                   move to the pool address and share it (lib/p2p.h)
  *   sendmsg4/6      a datagram from the pool address needs a slice port and
  *                   a tuple no other socket holds
+ *   sock_release    give back at close() what may go then
+ *   sock_ops        give back a TCP socket's rest when it reaches CLOSE
  *
  * Past a dynamic pool's fencing deadline (ps_pool_fenced) every new claim
  * in its blocks is refused, counted as fenced: a port searched by connect()
  * or bind(pool, 0), a tuple claimed by connect() of a bound socket, a port
  * named by bind() that no bind holds yet, a datagram on a tuple nobody
  * holds. What sockets hold already goes on.
- *   sock_release    give back at close() what may go then
- *   sock_ops        give back a TCP socket's rest when it reaches CLOSE
  */
 #include "lib/common.h"
 #include <bpf/bpf_core_read.h>
