@@ -5,7 +5,6 @@
  * port inside this host's slice and a 4-tuple no other socket has.
  *
  *   connect4/6      pick a free tuple of the slice, claim it, bpf_bind() it
- *                   (dynamic pools: not past the lease's fencing deadline)
  *   bind4/6         bind(pool, 0) gets a slice port nobody holds, or, with
  *                   IP_BIND_ADDRESS_NO_PORT, its port at connect();
  *                   out-of-slice ports: EPERM; ports of connected sockets:
@@ -15,6 +14,12 @@
  *                   a tuple no other socket holds
  *   sock_release    give back at close() what may go then
  *   sock_ops        give back a TCP socket's rest when it reaches CLOSE
+ *
+ * Past a dynamic pool's fencing deadline (ps_pool_fenced) every new claim
+ * in its blocks is refused, counted as fenced: a port searched by connect()
+ * or bind(pool, 0), a tuple claimed by connect() of a bound socket, a port
+ * named by bind() that no bind holds yet, a datagram on a tuple nobody
+ * holds. What sockets hold already goes on.
  */
 #include "lib/common.h"
 #include <bpf/bpf_core_read.h>
@@ -243,32 +248,36 @@ static __always_inline int ps_connect_alloc(struct bpf_sock_addr *ctx, struct ps
 /*
  * connect() of a socket that already has a port on the pool address (it
  * bound it, or a previous connect did): the kernel does not stop connected
- * UDP sockets from sharing a 4-tuple, so claim the tuple here.
+ * UDP sockets from sharing a 4-tuple, so claim the tuple here. A refusal
+ * leaves the socket as it was: a UDP socket whose reconnect fails stays
+ * connected to its peer in the kernel, so it keeps its claim too.
  */
 static __always_inline int ps_connect_bound(struct bpf_sock_addr *ctx, const struct ps_pool *pool,
 					     __u32 slot, struct ps_tuple *t, struct ps_sock_state *st)
 {
 	struct ps_claim claim = { .cookie = bpf_get_socket_cookie(ctx) };
 
-	if (st->flags & PS_HOLDS_TUPLE) {
-		if (st->tuple.proto == t->proto && st->tuple.lport == t->lport &&
-		    st->tuple.rport == t->rport && ps_addr_eq(st->tuple.raddr, t->raddr) &&
-		    ps_addr_eq(st->tuple.laddr, t->laddr))
-			return SYS_PROCEED;
-		/* Reconnect to another destination: the old tuple ended. */
-		ps_release_tuple(st, claim.cookie);
+	if ((st->flags & PS_HOLDS_TUPLE) && st->tuple.proto == t->proto && st->tuple.lport == t->lport &&
+	    st->tuple.rport == t->rport && ps_addr_eq(st->tuple.raddr, t->raddr) &&
+	    ps_addr_eq(st->tuple.laddr, t->laddr))
+		return SYS_PROCEED;
+	/* A new tuple is a new claim in the blocks a fenced host may lose. */
+	if (ps_pool_fenced(pool)) {
+		ps_count(slot, t->proto, fenced);
+		goto refuse;
 	}
 	/* P2P: a dial from the listen port never reuses a tuple that just ended. */
 	if (ps_pool_p2p(pool) && ps_quarantine_in_use() && ps_quarantined(t)) {
 		ps_count(slot, t->proto, quarantined);
-		ps_settle(st);
-		return ps_reject(-EADDRNOTAVAIL);
+		goto refuse;
 	}
 	if (bpf_map_update_elem(&ps_tuples, t, &claim, BPF_NOEXIST)) {
 		ps_count(slot, t->proto, conflicts);
-		ps_settle(st);
-		return ps_reject(-EADDRNOTAVAIL);
+		goto refuse;
 	}
+	/* Reconnect to another destination: the old tuple ended. */
+	if (st->flags & PS_HOLDS_TUPLE)
+		ps_release_tuple(st, claim.cookie);
 	if (!(st->flags & PS_HOLDS)) {
 		/* Bound explicitly before we were attached: claim the tuple only. */
 		st->owner = ps_attach_id;
@@ -280,6 +289,9 @@ static __always_inline int ps_connect_bound(struct bpf_sock_addr *ctx, const str
 	st->tuple = *t;
 	ps_settle(st);
 	return SYS_PROCEED;
+refuse:
+	ps_settle(st);
+	return ps_reject(-EADDRNOTAVAIL);
 }
 
 static __always_inline int ps_connect(struct bpf_sock_addr *ctx, struct ps_pool *pool,
@@ -438,15 +450,58 @@ static __always_inline bool ps_bind_no_port(struct bpf_sock_addr *ctx)
 }
 
 /*
+ * bind(pool, @port) of a port the application named: 0 once the socket
+ * holds a bind count of it, else the errno of the refusal. @rebind: the
+ * socket held this port already (a bind we admitted that the kernel
+ * refused), so taking it again is no new claim.
+ */
+static __always_inline int ps_bind_named(struct bpf_sock_addr *ctx, const struct ps_pool *pool,
+					  __u32 slot, __u32 port, bool rebind)
+{
+	__u32 proto = ctx->protocol, *word;
+	enum ps_bind_verdict verdict;
+
+	if (!ps_in_slice(slot, port)) {
+		ps_count(slot, proto, bind_denied);
+		return -EPERM;
+	}
+	word = ps_port_word(slot, proto, port);
+	if (!word)
+		return -EADDRINUSE;
+	if (ps_pool_p2p(pool) && proto == IPPROTO_TCP && ps_p2p_bind_reuse(ctx, word))
+		return -EADDRINUSE;
+	/*
+	 * The kernel arbitrates sharing between sockets that bind the port,
+	 * but not with connected sockets, which carry portslice's SO_REUSEADDR
+	 * and would let it in. Past a dynamic pool's fencing deadline only a
+	 * port that a bind holds already is no new claim: another socket of
+	 * an SO_REUSEPORT group, a P2P dial from the listen port (whose
+	 * connect() is fenced in its turn).
+	 */
+	verdict = ps_port_bind(PS_STATS_INDEX(slot, proto), word, !rebind && ps_pool_fenced(pool));
+	if (verdict == PS_BIND_NEW) {
+		ps_count(slot, proto, fenced);
+		return -EADDRINUSE;
+	}
+	if (verdict == PS_BIND_IN_USE) {
+		ps_count(slot, proto, bind_in_use);
+		return -EADDRINUSE;
+	}
+	return 0;
+}
+
+/*
  * @ctx_family is the program's own (bind4: AF_INET, bind6: AF_INET6), a
  * constant at each call, @family the address's (AF_INET for ::ffff:a.b.c.d).
  */
 static __always_inline int ps_bind(struct bpf_sock_addr *ctx, __u32 ctx_family, __u32 family,
 				   const __u32 addr[4])
 {
-	struct ps_sock_state *st;
+	struct ps_sock_state st = {}, *stale;
 	struct ps_pool *pool;
-	__u32 slot, port, *word;
+	__u32 slot, port;
+	bool named, rebind = false;
+	int err;
 
 	if (ctx->protocol != IPPROTO_TCP && ctx->protocol != IPPROTO_UDP)
 		return SYS_PROCEED;
@@ -469,54 +524,54 @@ static __always_inline int ps_bind(struct bpf_sock_addr *ctx, __u32 ctx_family, 
 		return SYS_PROCEED;
 
 	port = bpf_ntohs(ctx->user_port);
-	if (!port && ps_bind_no_port(ctx))
+	named = port;
+	if (!named && ps_bind_no_port(ctx))
 		return SYS_PROCEED; /* the connect hook places it, as a plain connect() */
-	/* A dynamic pool past its fencing deadline: no port from its blocks (before a record is made). */
-	if (!port && ps_pool_fenced(pool)) {
-		ps_count(slot, ctx->protocol, fenced);
-		return ps_reject(-EADDRINUSE);
+
+	/* A record of a socket without a port: a bind() we admitted that the kernel refused. */
+	st.cookie = bpf_get_socket_cookie(ctx);
+	stale = bpf_map_lookup_elem(&ps_sk_state, &st.cookie);
+	if (stale) {
+		rebind = named && (stale->flags & PS_HOLDS_PORT_BIND) && stale->pool == slot &&
+			 stale->proto == ctx->protocol && stale->port == port;
+		ps_release(stale, st.cookie);
 	}
 
-	st = ps_sock_state(ctx);
-	if (!st)
-		return ps_reject(-EADDRINUSE);
-	/* A previous bind() we admitted but the kernel refused. */
-	if (st->flags)
-		ps_release(st, bpf_get_socket_cookie(ctx));
-
-	if (!port) {
+	if (named) {
+		err = ps_bind_named(ctx, pool, slot, port, rebind);
+		if (err)
+			return ps_reject(err);
+	} else {
+		/* A dynamic pool past its fencing deadline: no port from its blocks. */
+		if (ps_pool_fenced(pool)) {
+			ps_count(slot, ctx->protocol, fenced);
+			return ps_reject(-EADDRINUSE);
+		}
 		port = ps_bind_alloc(slot, ctx->protocol);
 		if (!port) {
 			ps_count(slot, ctx->protocol, exhausted);
 			return ps_reject(-EADDRINUSE);
 		}
 		ctx->user_port = bpf_htons(port);
-		ps_count(slot, ctx->protocol, bound);
-	} else if (!ps_in_slice(slot, port)) {
-		ps_count(slot, ctx->protocol, bind_denied);
-		return ps_reject(-EPERM);
-	} else {
-		/*
-		 * The application chose the port: the kernel arbitrates sharing
-		 * between sockets that bind it, but not with connected sockets,
-		 * which carry portslice's SO_REUSEADDR and would let it in.
-		 */
-		word = ps_port_word(slot, ctx->protocol, port);
-		if (!word)
-			return ps_reject(-EADDRINUSE);
-		if (ps_pool_p2p(pool) && ctx->protocol == IPPROTO_TCP && ps_p2p_bind_reuse(ctx, word))
-			return ps_reject(-EADDRINUSE);
-		if (!ps_port_bind(PS_STATS_INDEX(slot, ctx->protocol), word)) {
-			ps_count(slot, ctx->protocol, bind_in_use);
-			return ps_reject(-EADDRINUSE);
-		}
 	}
-	st->flags |= PS_HOLDS_PORT_BIND;
-	st->owner = ps_attach_id;
-	st->pool = slot;
-	st->port = port;
-	st->proto = ctx->protocol;
-	ps_settle(st);
+
+	/*
+	 * Only an admitted bind() gets a record, written whole and counted
+	 * before it is visible: a refusal leaves none behind.
+	 */
+	st.flags = PS_HOLDS_PORT_BIND;
+	st.owner = ps_attach_id;
+	st.pool = slot;
+	st.port = port;
+	st.proto = ctx->protocol;
+	ps_settle(&st);
+	err = bpf_map_update_elem(&ps_sk_state, &st.cookie, &st, BPF_NOEXIST);
+	if (err) {
+		ps_release(&st, st.cookie);
+		return ps_reject(-EADDRINUSE);
+	}
+	if (!named)
+		ps_count(slot, ctx->protocol, bound);
 	return SYS_PROCEED;
 }
 
@@ -550,8 +605,9 @@ int ps_bind6(struct bpf_sock_addr *ctx)
  * (autobind already happened), so a datagram that would leave from the
  * pool address needs a port of the slice, and a 4-tuple that no other
  * socket holds: otherwise the replies would reach that socket. A datagram
- * on a tuple nobody holds goes out, as the kernel would send it.
- * Everything else keeps the host's own address chosen by routing.
+ * on a tuple nobody holds goes out, as the kernel would send it, unless
+ * the pool is fenced. Everything else keeps the host's own address chosen
+ * by routing.
  */
 static __always_inline int ps_sendmsg(struct bpf_sock_addr *ctx, __u32 family, const __u32 src[4],
 				      const __u32 dst[4])
@@ -576,6 +632,15 @@ static __always_inline int ps_sendmsg(struct bpf_sock_addr *ctx, __u32 family, c
 	if (claim && claim->cookie != bpf_get_socket_cookie(ctx)) {
 		ps_count(slot, IPPROTO_UDP, send_conflicts);
 		return ps_reject(-EADDRINUSE);
+	}
+	/*
+	 * A tuple nobody holds is a new flow from the pool's blocks, which a
+	 * fenced host may lose. An unconnected socket's earlier peers are
+	 * refused too: neither the kernel nor the maps remember them.
+	 */
+	if (!claim && ps_pool_fenced(pool)) {
+		ps_count(slot, IPPROTO_UDP, fenced);
+		return ps_reject(-EADDRNOTAVAIL);
 	}
 	return SYS_PROCEED;
 }
@@ -627,7 +692,7 @@ int ps_sock_release(struct bpf_sock *ctx)
 
 	if (!st)
 		return SYS_PROCEED;
-	/* A refused bind() leaves an empty record: it goes with the socket. */
+	/* An empty record (a refused bind() of an earlier build left it): it goes with the socket. */
 	if (!(st->flags & PS_HOLDS)) {
 		ps_settle(st);
 		return SYS_PROCEED;

@@ -79,9 +79,10 @@
 /*
  * Dynamic pool (config `slices: dynamic`, docs/fleet.md): the agent's
  * leasing task writes its blocks (ps_blocks) as it leases them from etcd,
- * and its hull (port_lo..port_hi) is the pool's whole `ports:` range. A
- * slice search in it (connect's, bind(pool, 0)'s) first checks the lease's
- * fencing deadline (ps_lease); static pools never read it.
+ * and its hull (port_lo..port_hi) is the pool's whole `ports:` range.
+ * Every new claim in its blocks (a port search, a tuple, a named port, a
+ * datagram on a tuple nobody holds) first checks the lease's fencing
+ * deadline (ps_lease); static pools never read it.
  */
 #define PS_POOL_DYNAMIC (1U << 2)
 
@@ -126,12 +127,12 @@ struct ps_blocks {
 /*
  * The host's etcd lease, the single entry of ps_lease (docs/fleet.md,
  * "Wiring"): written by the agent's leasing task with every keepalive, read
- * by the programs before a slice search in a PS_POOL_DYNAMIC pool. Times
+ * by the programs before a new claim in a PS_POOL_DYNAMIC pool. Times
  * are CLOCK_BOOTTIME nanoseconds (bpf_ktime_get_boot_ns()), which runs on
  * through a suspend as etcd's clock does.
  */
 struct ps_lease_state {
-	__u64 fence_ns;   /* no new port from a dynamic pool at or after this; 0: fenced (no lease) */
+	__u64 fence_ns;   /* no new claim in a dynamic pool at or after this; 0: fenced (no lease) */
 	__u64 lease_id;   /* etcd's lease id; 0: none */
 	__u64 expires_ns; /* the earliest etcd may expire the lease */
 	__u32 flags;      /* PS_LEASE_* */
@@ -245,7 +246,7 @@ struct ps_dst6_key {
 	X(quarantined, "candidates skipped, or P2P dials refused: the tuple ended less than reuse_delay ago") \
 	X(send_conflicts, "sendmsg refused: another socket holds the tuple")                         \
 	X(bind_in_use, "bind(pool, P) refused: connected sockets use the port")                     \
-	X(fenced, "connect() or bind(pool, 0) of a dynamic pool refused: past the lease's fencing deadline")
+	X(fenced, "new claims in a dynamic pool refused past the lease's fencing deadline: connect(), bind(), sendmsg()")
 
 #define PS_COUNTER_FIELD(name, what) __u64 name;
 #define PS_COUNTER_NAME(name, what) #name,

@@ -103,7 +103,7 @@ static void dynamic_metrics(FILE *f, json_object *root, json_object *pools)
 				jnum(p, "max_blocks", NULL, NULL));
 	}
 	family(f, "portslice_lease_fenced", "gauge",
-	       "1: past the lease's fencing deadline (or no lease): dynamic pools hand out no port.");
+	       "1: past the lease's fencing deadline (or no lease): dynamic pools take no new claim.");
 	fprintf(f, "portslice_lease_fenced %d\n", json_object_get_boolean(json_object_object_get(lease, "fenced")));
 	family(f, "portslice_lease_ttl_left_seconds", "gauge", "Until etcd may expire the host's lease at the earliest.");
 	fprintf(f, "portslice_lease_ttl_left_seconds %.3f\n", jnum(lease, "ttl_left_ms", NULL, NULL) / 1000.0);

@@ -392,19 +392,19 @@ check_conns() {
 	expect_eq "$n" "$want" "connections from $addr with a port in $lo-$hi"
 }
 
-# hold_start NAME COUNT ARGS...: psnet connect ARGS... --hold-stdin inside
-# the test cgroup, in the background, until COUNT sockets are reported.
-# hold_stop NAME closes them.
-hold_start() {
-	local name=$1 count=$2 i
-	shift 2
+# stdin_start NAME CMD...: CMD inside the test cgroup and namespace, in the
+# background, its stdin a fifo the test writes through HOLD_FD_NAME (a line,
+# or the end with hold_stop), its output in $TMPD/NAME.out and .err.
+stdin_start() {
+	local name=$1
+	shift
 	mkfifo "$TMPD/$name.fifo"
 	# Redirections of a background command happen in the child: opening
 	# the fifo there does not block this shell. The child closes the write
 	# ends of earlier holds, or those would never see end of file.
 	(
 		for f in ${_hold_fds:-}; do eval "exec $f>&-"; done
-		in_cg "$CG" "$NS" "$PSNET" connect "$@" --hold-stdin
+		in_cg "$CG" "$NS" "$@"
 	) < "$TMPD/$name.fifo" > "$TMPD/$name.out" 2>"$TMPD/$name.err" &
 	BG_PID=$!
 	_pids+=($BG_PID)
@@ -412,6 +412,15 @@ hold_start() {
 	exec {fd}> "$TMPD/$name.fifo"
 	eval "HOLD_FD_$name=$fd"
 	_hold_fds="${_hold_fds:-} $fd"
+}
+
+# hold_start NAME COUNT ARGS...: psnet connect ARGS... --hold-stdin inside
+# the test cgroup, in the background, until COUNT sockets are reported.
+# hold_stop NAME closes them.
+hold_start() {
+	local name=$1 count=$2 i
+	shift 2
+	stdin_start "$name" "$PSNET" connect "$@" --hold-stdin
 	for i in $(polls 600); do
 		[ "$(grep -c 'result=' "$TMPD/$name.out" 2>/dev/null)" -ge "$count" ] && return 0
 		kill -0 "$BG_PID" 2>/dev/null || break
@@ -420,6 +429,8 @@ hold_start() {
 	die "psnet connect ($name) did not report $count sockets: $(tail -n 3 "$TMPD/$name.out" "$TMPD/$name.err")"
 }
 
+# hold_stop NAME: ends the stdin of stdin_start's (or hold_start's) NAME and
+# waits for it; its exit status is NAME's.
 hold_stop() {
 	local fd pid
 	eval "fd=\$HOLD_FD_$1 pid=\$HOLD_PID_$1"

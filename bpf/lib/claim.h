@@ -108,16 +108,32 @@ static __always_inline bool ps_port_take(__u32 slot, __u32 proto, __u32 port, __
 	return true;
 }
 
-/* Hold a bind count of a port that the application named, unless connected sockets share it. */
-static __always_inline bool ps_port_bind(__u32 busy, __u32 *word)
+enum ps_bind_verdict {
+	PS_BIND_HELD,   /* the socket holds a bind count of the port */
+	PS_BIND_IN_USE, /* connected sockets share the port */
+	PS_BIND_NEW,    /* @join_only, and no bind holds the port yet */
+};
+
+/*
+ * Hold a bind count of a port that the application named, unless connected
+ * sockets share it. @join_only (a fenced dynamic pool): only if a bind
+ * holds the port already, so that this one is no new claim on it. The one
+ * atomic add decides both, so a holder that leaves meanwhile cannot let a
+ * new claim in.
+ */
+static __always_inline enum ps_bind_verdict ps_port_bind(__u32 busy, __u32 *word, bool join_only)
 {
 	__u32 old = ps_word_add(busy, word, PS_PORT_BIND_ONE);
 
 	if (old & PS_PORT_USERS_MASK) {
 		ps_word_sub(busy, word, PS_PORT_BIND_ONE);
-		return false;
+		return PS_BIND_IN_USE;
 	}
-	return true;
+	if (join_only && !(old >> PS_PORT_BIND_SHIFT)) {
+		ps_word_sub(busy, word, PS_PORT_BIND_ONE);
+		return PS_BIND_NEW;
+	}
+	return PS_BIND_HELD;
 }
 
 /* Has any tuple ever been quarantined? Until then connect skips the lookup. */

@@ -73,7 +73,7 @@ static __always_inline struct ps_pool *ps_pool_for_addr(__u32 family, const __u3
 }
 
 /*
- * Does a dynamic pool hand out no new port now? At or after the lease's
+ * Does a dynamic pool take no new claim now? At or after the lease's
  * fencing deadline (struct ps_lease_state), or with no lease (0), its host
  * may have lost its blocks to another: the check is the programs' own, so a
  * stalled agent fences too. Static pools never read the map.

@@ -62,7 +62,7 @@ static void print_dynamic(json_object *root, json_object *pools)
 	printf("Lease: %s, TTL left %.1f s, fencing deadline in %.1f s, fenced: %s, etcd: %s\n",
 	       id ? json_object_get_string(id) : "none", jget(lease, "ttl_left_ms", NULL) / 1000.0,
 	       jget(lease, "fence_left_ms", NULL) / 1000.0,
-	       json_object_get_boolean(json_object_object_get(lease, "fenced")) ? "yes (dynamic pools hand out no port)" : "no",
+	       json_object_get_boolean(json_object_object_get(lease, "fenced")) ? "yes (dynamic pools take no new claim)" : "no",
 	       json_object_get_boolean(json_object_object_get(lease, "etcd_ok")) ? "ok" : "not answering");
 }
 

@@ -10,6 +10,7 @@
 # of the same file that never reads the lease.
 
 PSBLOCKS=${PSBLOCKS:-$ROOT/${OUTPUT:-build}/tests/psblocks}
+PSATTACK=${PSATTACK:-$(dirname "$PSNET")/psattack}
 STATIC4=198.18.0.11   # the static pool's address
 SRV4B=198.18.1.2      # ... and its destination
 DYN_BLOCKS="30000-30015 30016-30031 30032-30047 30048-30063 30064-30079 30080-30095 30096-30111 30112-30127 30128-30143 30144-30159"
@@ -72,6 +73,41 @@ refused() {
 
 # users POOL LO-HI: ps_blocks_users() of those ports.
 users() { "$PSBLOCKS" users --pool "$1" --ports "$2" || die "psblocks users failed"; }
+
+# steps_start NAME STEP...: psattack steps in the test cgroup, in the
+# background, until its first pause step; steps_resume NAME N: on past
+# the pause it waits at, until its N-th pause (or its end: hold_stop NAME).
+steps_start() {
+	local name=$1
+	shift
+	[ -x "$PSATTACK" ] || die "no $PSATTACK: make $PSATTACK"
+	stdin_start "$name" "$PSATTACK" steps "$@"
+	steps_at "$name" 1
+}
+steps_resume() {
+	local fd
+	eval "fd=\$HOLD_FD_$1"
+	echo >&"$fd"
+	steps_at "$1" "$2"
+}
+# steps_at NAME N: until NAME reached its N-th pause; fails at once on a
+# step whose result was not the one it expected.
+steps_at() {
+	local i
+	for i in $(polls 200); do
+		grep -q ' unexpected$' "$TMPD/$1.out" &&
+			die "psattack steps ($1): $(grep ' unexpected$' "$TMPD/$1.out") $(cat "$TMPD/$1.err")"
+		[ "$(grep -c 'op=pause$' "$TMPD/$1.out")" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	die "psattack steps ($1) did not reach pause $2: $(tail -n 3 "$TMPD/$1.out" "$TMPD/$1.err")"
+}
+
+# step_port NAME SOCK: the local port psattack steps NAME showed for SOCK last.
+step_port() { grep " sock=$2 " "$TMPD/$1.out" | tail -n 1 | grep -o 'local=[^ ]*' | sed 's/.*://'; }
+
+# udp_peer PORT: the peer of the connected UDP socket on POOL4:PORT, as ss shows it.
+udp_peer() { in_ns "$NS" ss -Hnu state established src "$POOL4:$1" | awk '{ print $NF }'; }
 
 
 # Attached with no block and no lease: nothing to hand out. Then a lease but
@@ -250,4 +286,128 @@ t_blocks_users_and_lists() {
 	expect_contains "$err" "block 30000-30014 is not of 16 ports" "a block of another size"
 	expect_eq "$(pool_json dyn .blocks)" \
 		'[{"first":30144,"last":30159,"draining":false}]' "the table after the refused writes"
+}
+
+# Past the fencing deadline every new claim in the blocks is refused and
+# counted, whatever path makes it; what sockets had before goes on; a
+# renewed lease lets the same sockets through again. Sockets of psattack
+# steps get their ports first (explicit binds, bind(pool, 0), a connected
+# UDP socket), then, fenced: sendto() of an unconnected socket (a new
+# peer and its earlier one: nothing remembers an unconnected socket's
+# peers), bind-before-connect, a reconnect of connected UDP (it stays
+# connected to its peer, ss), a sendto() to a new peer from a connected
+# socket, a bind() of a port nobody binds (TCP, UDP, IPv6). Joining a
+# port a bind holds (SO_REUSEPORT: a dial from a TCP listen port, a UDP
+# group) is no new claim; the dial's connect() is.
+t_fence_refuses_every_new_claim() {
+	local out fd p r fenced_steps renewed_steps
+	dyn_setup
+	psblocks write --pool dyn --size 16 --held 30000-30015
+	psblocks write --pool dyn6 --size 16 --held 30000-30015
+	lease_ok
+	serve srv --tcp $SRV4:8080 --udp $SRV4:8080-8081 --udp "[$SRV6]:8080"
+	fenced_steps=(
+		"s sendto $SRV4:8081 new expect=EADDRNOTAVAIL" "s sendto $SRV4:8080 again expect=EADDRNOTAVAIL"
+		"v sendto [$SRV6]:8080 new expect=EADDRNOTAVAIL"
+		"k connect $SRV4:8080 expect=EADDRNOTAVAIL"
+		"r connect $SRV4:8081 expect=EADDRNOTAVAIL" "r sendto $SRV4:8081 new expect=EADDRNOTAVAIL"
+		"r echo still expect=ok"
+		"d tcp4" "d reuseport" "d bind $POOL4:30012 expect=ok" "d connect $SRV4:8080 expect=EADDRNOTAVAIL"
+		"q2 udp4" "q2 reuseport" "q2 bind $POOL4:30013 expect=ok")
+	renewed_steps=(
+		"s sendto $SRV4:8081 after expect=ok" "s wait after expect=ok"
+		"v sendto [$SRV6]:8080 after expect=ok" "v wait after expect=ok"
+		"k connect $SRV4:8080 expect=ok" "k echo after expect=ok"
+		"r connect $SRV4:8081 expect=ok" "r echo after expect=ok"
+		"d connect $SRV4:8080 expect=ok" "d echo after expect=ok")
+	steps_start s \
+		"s udp4" "s bind $POOL4:30010 expect=ok" "s sendto $SRV4:8080 before expect=ok" "s wait before expect=ok" \
+		"v udp6" "v bind [$POOL6]:30010 expect=ok" \
+		"l tcp4" "l reuseport" "l bind $POOL4:30012 expect=ok" "l listen expect=ok" \
+		"q udp4" "q reuseport" "q bind $POOL4:30013 expect=ok" \
+		"k tcp4" "k bind $POOL4:0 expect=ok" \
+		"r udp4" "r connect $SRV4:8080 expect=ok" "r echo before expect=ok" \
+		pause "${fenced_steps[@]}" pause "${renewed_steps[@]}"
+	r=$(step_port s r)
+	# Flows made before the fence: a TCP connection and a connected UDP socket.
+	hold_start c 1 --proto tcp --to $SRV4:8080 --echo --echo-lines
+	hold_start u 1 --proto udp --to $SRV4:8080 --echo --echo-lines
+	check_conns "$(hold_output c; hold_output u)" $POOL4 30000 30015 2
+	# A port no socket uses, for the binds.
+	for p in $(seq 30000 30015) none; do
+		[ "$(users dyn $p-$p)" = 0 ] && break
+	done
+	[ "$p" != none ] || die "no unused port in the block"
+
+	psblocks lease --fence-in -1000 --lease-id 694d7a3b1c2e4f10
+	expect_eq "$("$PS" status --json | jq -c '.lease.fenced')" true "status's lease"
+	steps_resume s 2
+	out=$(in_cg "$CG" "$NS" "$PSNET" bind --proto tcp --addr $POOL4:$p --expect-errno EADDRINUSE) ||
+		die "bind($POOL4, $p) of TCP while fenced: $out"
+	out=$(in_cg "$CG" "$NS" "$PSNET" bind --proto udp --addr $POOL4:$p --expect-errno EADDRINUSE) ||
+		die "bind($POOL4, $p) of UDP while fenced: $out"
+	out=$(in_cg "$CG" "$NS" "$PSNET" bind --proto udp --addr "[$POOL6]:$p" --expect-errno EADDRINUSE) ||
+		die "bind($POOL6, $p) of UDP while fenced: $out"
+	expect_eq "$(status_field dyn counters.tcp.fenced)" 3 "TCP refusals counted: bind, bind-before-connect, the dial"
+	expect_eq "$(status_field dyn counters.udp.fenced)" 5 "UDP refusals counted: bind, 3 sendto, the reconnect"
+	expect_eq "$(status_field dyn6 counters.udp.fenced)" 2 "IPv6 UDP refusals counted: bind, sendto"
+	expect_eq "$(status_field dyn counters.udp.bind_in_use) $(status_field dyn counters.udp.conflicts)" "0 0" \
+		"refusals counted as something else"
+	# What was there before the fence carries data, as the kernel shows.
+	eval "fd=\$HOLD_FD_c"
+	echo >&"$fd"
+	eval "fd=\$HOLD_FD_u"
+	echo >&"$fd"
+	wait_count "$TMPD/c.out" "^echo local=$POOL4:300[01][0-9] result=ok$" 1 "echo on the TCP connection while fenced"
+	wait_count "$TMPD/u.out" "^echo local=$POOL4:300[01][0-9] result=ok$" 1 "echo on the connected UDP socket while fenced"
+	expect_eq "$(kernel_tuples tcp $POOL4 30000 30015)" 1 "TCP connections while fenced: the one from before (ss)"
+	expect_eq "$(kernel_tuples udp $POOL4 30000 30015)" 2 "connected UDP sockets while fenced: the two from before (ss)"
+	expect_eq "$(udp_peer "$r")" "$SRV4:8080" "the peer of the UDP socket whose reconnect was refused (ss)"
+	expect_eq "$(status_field dyn tuples.udp)" 2 "UDP claims while fenced: the two from before, kept"
+
+	lease_ok
+	steps_resume s 2
+	hold_stop s || die "psattack steps after the renewal: $(grep -v 'result=ok' "$TMPD/s.out" | grep -v op=pause) $(cat "$TMPD/s.err")"
+	expect_eq "$(grep -c 'op=connect result=ok' "$TMPD/s.out")" 4 "connects: r before, k, r and d after the renewal"
+	out=$(in_cg "$CG" "$NS" "$PSNET" bind --proto tcp --addr $POOL4:$p --expect-ok) || die "bind($POOL4, $p) of TCP renewed: $out"
+	out=$(in_cg "$CG" "$NS" "$PSNET" bind --proto udp --addr $POOL4:$p --expect-ok) || die "bind($POOL4, $p) of UDP renewed: $out"
+	out=$(in_cg "$CG" "$NS" "$PSNET" bind --proto udp --addr "[$POOL6]:$p" --expect-ok) || die "bind($POOL6, $p) renewed: $out"
+	expect_eq "$(status_field dyn counters.tcp.fenced) $(status_field dyn counters.udp.fenced)" "3 5" "fenced after the renewal"
+	eval "fd=\$HOLD_FD_c"
+	echo >&"$fd"
+	wait_count "$TMPD/c.out" "^echo local=$POOL4:300[01][0-9] result=ok$" 2 "echo on the TCP connection renewed"
+	expect_eq "$(kernel_dups)" 0 "4-tuples shared by two sockets (ss)"
+	hold_stop c
+	hold_stop u
+	expect_eq "$(map_entries ps_sk_state)" 0 "socket records left, refused binds included"
+}
+
+# A socket whose bind() of a port portslice admitted and the kernel refused
+# (a socket outside the cgroup has the port) holds that port in the maps:
+# binding it again, fenced, is no new claim, and succeeds once the other
+# socket is gone; another port is refused. Nothing is left after close.
+t_fence_lets_a_socket_bind_its_own_port_again() {
+	local holder
+	dyn_setup
+	psblocks write --pool dyn --size 16 --held 30000-30015
+	lease_ok
+	bg_in - "$NS" "$PSNET" bind --proto udp --addr $POOL4:30007 --hold 60 > "$TMPD/o.out"
+	holder=$BG_PID
+	wait_line "$TMPD/o.out" 'result=ok' "the socket outside the cgroup did not bind 30007"
+	steps_start x "x udp4" "x bind $POOL4:30007 expect=EADDRINUSE" \
+		pause "x bind $POOL4:30007 expect=EADDRINUSE" \
+		pause "x bind $POOL4:30007 expect=ok" "y udp4" "y bind $POOL4:30008 expect=EADDRINUSE" pause
+	expect_eq "$(users dyn 30007-30007)" 1 "users of 30007: the bind the kernel refused"
+	psblocks lease --fenced --lease-id 694d7a3b1c2e4f10
+	steps_resume x 2
+	expect_eq "$(status_field dyn counters.udp.fenced)" 0 "fenced: the second refusal was the kernel's"
+	kill "$holder"
+	wait "$holder"
+	steps_resume x 3
+	expect_eq "$(status_field dyn counters.udp.fenced)" 1 "fenced: the bind of another port"
+	expect_eq "$(in_ns "$NS" ss -Hnua src $POOL4:30007 | wc -l)" 1 "the socket on its own port again (ss)"
+	expect_eq "$(users dyn 30007-30007)" 1 "users of 30007"
+	hold_stop x || die "psattack steps: $(cat "$TMPD/x.out" "$TMPD/x.err")"
+	wait_eq 0 "users of 30007 after close" users dyn 30007-30007
+	expect_eq "$(map_entries ps_sk_state)" 0 "socket records left"
 }

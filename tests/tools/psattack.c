@@ -81,6 +81,10 @@ static const char *usage_text =
 	"          S drain         read what is queued without waiting;\n"
 	"                          info: foreign=N\n"
 	"          S close\n"
+	"          pause           wait for a line on stdin (the test changes\n"
+	"                          something meanwhile); printed as step=N\n"
+	"                          op=pause once reached; end of stdin ends the\n"
+	"                          run there\n"
 	"          --repeat N: the whole scenario N times (sockets left open at\n"
 	"          the end of a round are closed); --quiet: print only failed\n"
 	"          expectations and a last line rounds=N failed_step=N|-;\n"
@@ -601,6 +605,20 @@ static int step_run(struct step_sock *socks, char **w, int nw, const char **op, 
 	return -1;
 }
 
+/* pause: one line of stdin, read a byte at a time to leave the next lines there. False at its end. */
+static bool step_pause(int step)
+{
+	char c;
+	ssize_t n;
+
+	printf("step=%d sock=- op=pause\n", step);
+	fflush(stdout);
+	while ((n = read(STDIN_FILENO, &c, 1)) > 0 || (n < 0 && errno == EINTR))
+		if (n > 0 && c == '\n')
+			return true;
+	return false;
+}
+
 static void step_names(int fd, char *local, char *peer, size_t len)
 {
 	struct sockaddr_storage ss = { 0 };
@@ -642,6 +660,10 @@ static int cmd_steps(const struct opts *o, int nsteps, char **steps)
 					expect = tok + 7;
 				else
 					w[nw++] = tok;
+			}
+			if (nw == 1 && !strcmp(w[0], "pause")) {
+				stop = !step_pause(i + 1);
+				continue;
 			}
 			err = step_run(socks, w, nw, &op, info, sizeof(info));
 			if (err < 0) {
