@@ -8,9 +8,10 @@
 # ss in both namespaces, sampled while the load runs, shows every upstream
 # socket on the pool address with a port of a block etcd says this host
 # holds at that moment, and no 4-tuple shared by two sockets; every
-# request is answered. Then nginx proxies to one origin under a load that
-# grows past one block: the host leases more blocks ahead of it, with no
-# failed request.
+# request is answered. Then loads that grow past one block, with no failed
+# request: nginx proxying to one origin, and wget --bind-address, whose
+# sockets hold a whole port each (the host grew only for its busiest
+# destination before).
 # Sourced by tests/run.sh after tests/lib.sh.
 
 _dir=$(dirname "${BASH_SOURCE[0]}")
@@ -232,3 +233,43 @@ t_dynamic_nginx_grows() {
 	expect_eq "$errors" 0 "errors in nginx's log"
 }
 
+# wget_ramp N PAUSE COUNT: N wget processes in the cgroup, started PAUSE
+# seconds apart, the i-th fetching COUNT URLs from origin i % 3 over one
+# kept-alive connection (port 80). wget --bind-address binds (pool, 0)
+# without IP_BIND_ADDRESS_NO_PORT before it connects: each wget holds a
+# whole port as long as it runs. Every wget must get every URL.
+wget_ramp() {
+	local i j pids=()
+	need wget
+	for i in $(seq 1 "$1"); do
+		for j in $(seq 1 "$3"); do echo "http://${ORIGINS[i % 3]}:80/?w=$i&r=$j"; done > "$TMPD/wget$i.list"
+		bg_in "$CG" "$NS" wget -nv -O /dev/null -T $((10 * TEST_TIME_SCALE)) -t 1 --bind-address=$POOL4 \
+			-i "$TMPD/wget$i.list" > "$TMPD/wget$i.out" 2>&1
+		pids+=($BG_PID)
+		sleep "$2"
+	done
+	for i in $(seq 1 "$1"); do
+		wait "${pids[i - 1]}" || die "wget $i of the ramp failed: $(grep -v ' URL:' "$TMPD/wget$i.out" | head -n 3)"
+	done
+}
+
+# wget --bind-address to three origins: a bound socket needs a port of its
+# own, however few sockets go to each origin. Blocks of 8, one to start
+# with; wgets come one by one up to 12 at a time (4 to each origin): the
+# host must grow for the ports its binds hold, not only for its busiest
+# destination, and no bind may fail.
+t_dynamic_wget_bind_grows() {
+	local n=12 count=320 held
+	DYN_BLOCK=8 DYN_MIN=1 DYN_MAX=8
+	prog_world
+	snap_start
+	wget_ramp $n 1.25 $count
+	snap_stop
+	held=$(held_blocks host-a | wc -l)
+	note "blocks held after the ramp: $held ($(slice_ranges)); most bound sockets on the first block: $(live_before_growth) of $DYN_BLOCK"
+	check_origin_log $((n * count))
+	check_kernel_view $((DYN_BLOCK + 1))
+	counters_clean
+	expect_eq "$(status_field web counters.tcp.bound)" $n "binds (one kept-alive connection per wget)"
+	expect_ge "$held" 2 "blocks held for $n bound sockets (blocks of $DYN_BLOCK)"
+}
