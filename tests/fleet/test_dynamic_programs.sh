@@ -180,6 +180,12 @@ t_dynamic_mptcp() {
 	expect_eq "$(status_field web ports_in_use)" 0 "pool ports in use"
 }
 
+# RAMP_PAUSE: seconds between two clients of a ramp. The host measures
+# its load once a second; a client that needs the next block comes two
+# pauses after the one that makes it grow (3/4 of a block of 8). Stretched,
+# with the clients' requests, on a slow machine (TEST_TIME_SCALE).
+RAMP_PAUSE=$(awk -v s="$TEST_TIME_SCALE" 'BEGIN { print 1.25 * s }')
+
 # live_before_growth: the most live sockets from the pool address that one
 # snapshot of the client namespace (snap_start) showed while etcd had only
 # the first DYN_MIN blocks under host-a's lease.
@@ -215,13 +221,13 @@ ab_ramp() {
 # not one request fails; every port ss shows was in a block etcd said the
 # host held at that moment.
 t_dynamic_nginx_grows() {
-	local errors conc=12 reqs=260 held
+	local errors conc=12 reqs=$((260 * TEST_TIME_SCALE)) held
 	need ab
 	DYN_BLOCK=8 DYN_MIN=1 DYN_MAX=8
 	prog_world
 	nginx_proxy "${ORIGINS[0]}"
 	snap_start
-	ab_ramp $conc 1.25 $reqs
+	ab_ramp $conc $RAMP_PAUSE $reqs
 	snap_stop
 	held=$(held_blocks host-a | wc -l)
 	note "blocks held after the ramp: $held ($(slice_ranges)); most upstream sockets on the first block: $(live_before_growth) of $DYN_BLOCK"
@@ -259,11 +265,11 @@ wget_ramp() {
 # host must grow for the ports its binds hold, not only for its busiest
 # destination, and no bind may fail.
 t_dynamic_wget_bind_grows() {
-	local n=12 count=320 held
+	local n=12 count=$((320 * TEST_TIME_SCALE)) held
 	DYN_BLOCK=8 DYN_MIN=1 DYN_MAX=8
 	prog_world
 	snap_start
-	wget_ramp $n 1.25 $count
+	wget_ramp $n $RAMP_PAUSE $count
 	snap_stop
 	held=$(held_blocks host-a | wc -l)
 	note "blocks held after the ramp: $held ($(slice_ranges)); most bound sockets on the first block: $(live_before_growth) of $DYN_BLOCK"
