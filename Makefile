@@ -21,13 +21,14 @@ ARCH       := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 # readiness notifications libsystemd), tests (jq, ethtool for the steering
 # topology, curl, systemd-analyze and python3 for the agent's; nginx with its
 # echo module, haproxy, apache2-utils (ab), curl and python3 for the
-# compatibility matrix, tests/compat), man pages (groff), packaging (debhelper,
+# compatibility matrix, tests/compat, and wget for the dynamic pools' real
+# programs, tests/fleet), man pages (groff), packaging (debhelper,
 # lintian: make deb), deploy/'s checks (python3-yaml) and the P2P tests' NAT
 # router (nftables, conntrack: tests/p2p).
 DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev \
 	    libjson-c-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev \
 	    pkg-config iproute2 make gcc jq ethtool tcpdump curl systemd groff-base python3 \
-	    nginx libnginx-mod-http-echo haproxy apache2-utils \
+	    nginx libnginx-mod-http-echo haproxy apache2-utils wget \
 	    git build-essential dpkg-dev debhelper lintian python3-yaml nftables conntrack \
 	    libcurl4-openssl-dev etcd-server etcd-client openssl
 

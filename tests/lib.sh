@@ -378,18 +378,25 @@ in_blocks_only() {
 
 # check_conns OUTPUT ADDR LO HI COUNT: every psnet connect line that
 # succeeded left from ADDR with a port in LO-HI, and COUNT of them did.
-check_conns() {
-	local out=$1 addr=$2 lo=$3 hi=$4 want=$5 n
-	n=$(printf '%s\n' "$out" | awk -v addr="$addr" -v lo="$lo" -v hi="$hi" '
+check_conns() { check_conns_in "$1" "$2" "$3-$4" "$5"; }
+
+# check_conns_in OUTPUT ADDR RANGES COUNT: the same with ports in any of
+# RANGES ("LO-HI LO-HI ...": a dynamic pool's blocks).
+check_conns_in() {
+	local out=$1 addr=$2 ranges=$3 want=$4 n
+	n=$(printf '%s\n' "$out" | awk -v addr="$addr" -v ranges="$ranges" '
+		BEGIN { nr = split(ranges, r, " ") }
 		/result=ok/ {
 			for (i = 1; i <= NF; i++) if ($i ~ /^local=/) l = substr($i, 7)
-			n = split(l, a, ":"); port = a[n]
-			host = substr(l, 1, length(l) - length(port) - 1); gsub(/[][]/, "", host)
-			if (host != addr || port + 0 < lo || port + 0 > hi) { print "outside: " l > "/dev/stderr"; bad++ }
+			n = split(l, a, ":"); port = a[n] + 0
+			host = substr(l, 1, length(l) - length(a[n]) - 1); gsub(/[][]/, "", host)
+			ok_port = 0
+			for (i = 1; i <= nr; i++) { split(r[i], b, "-"); if (port >= b[1] && port <= b[2]) ok_port = 1 }
+			if (host != addr || !ok_port) { print "outside: " l > "/dev/stderr"; bad++ }
 			ok++
 		}
 		END { print bad ? -1 : ok + 0 }')
-	expect_eq "$n" "$want" "connections from $addr with a port in $lo-$hi"
+	expect_eq "$n" "$want" "connections from $addr with a port in $ranges"
 }
 
 # stdin_start NAME CMD...: CMD inside the test cgroup and namespace, in the

@@ -147,8 +147,38 @@ static int cmp_dest(const void *a, const void *b)
 }
 
 /*
+ * Ports that binds hold whole in each pool's blocks that offer ports, per
+ * protocol: such sockets need a port each, whatever their destinations, so
+ * the more of the two counts as load as the busiest destination's claims
+ * do. Without it a host
+ * whose applications bind (pool, 0) (wget --bind-address, UDP sockets)
+ * never grew: its binds failed with EADDRINUSE while few of its sockets
+ * went to any one destination.
+ */
+static void add_bound_ports(struct ps_lease_task *t, const struct ps_lease_block *blocks, size_t nb)
+{
+	__u32 tcp[PS_LEASE_MAX_POOLS] = {}, udp[PS_LEASE_MAX_POOLS] = {};
+
+	for (size_t i = 0; i < nb; i++) {
+		unsigned int p = blocks[i].pool;
+
+		if (!blocks[i].offer || t->slots[p] < 0)
+			continue;
+		/* A read that fails leaves the claims alone as the load. */
+		ps_blocks_bound(&t->maps, (__u32)t->slots[p], blocks[i].lo, blocks[i].hi, &tcp[p], &udp[p]);
+	}
+	for (unsigned int p = 0; p < t->lc.n_pools; p++) {
+		__u32 bound = tcp[p] > udp[p] ? tcp[p] : udp[p];
+
+		if (bound > t->load[p].busiest)
+			t->load[p].busiest = bound;
+	}
+}
+
+/*
  * Claims towards each pool's busiest destination, in the blocks that offer
- * ports: what the engine grows by. One batched read of ps_tuples.
+ * ports, or the ports its binds hold if more: what the engine grows by.
+ * One batched read of ps_tuples, and of the port words of those blocks.
  */
 static void measure_load(struct ps_lease_task *t)
 {
@@ -205,6 +235,7 @@ static void measure_load(struct ps_lease_task *t)
 		if (run > t->load[d[i].pool].busiest)
 			t->load[d[i].pool].busiest = (uint32_t)run;
 	}
+	add_bound_ports(t, blocks, nb);
 out:
 	free(d);
 }

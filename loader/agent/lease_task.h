@@ -6,7 +6,7 @@
  *
  *   - every tick (100 ms): the engine's step, with the load of each pool
  *     (claims towards its busiest destination, read from ps_tuples once a
- *     second);
+ *     second, or the ports its binds hold whole if more);
  *   - when the engine's blocks changed: each pool's block table, blocks that
  *     offer ports as held, the others (draining, lost, or all of them while
  *     fenced) as draining, which keeps their sockets and replies;

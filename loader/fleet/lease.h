@@ -145,7 +145,8 @@ void ps_lease_free(struct ps_lease *l, bool revoke);
 
 /* What the agent measures, one per pool, before each tick. */
 struct ps_lease_load {
-	uint32_t busiest;           /* ports in use towards the busiest destination, in this pool's blocks */
+	uint32_t busiest;           /* ports in use towards the busiest destination, in this pool's blocks
+				     * (or, if more, ports that binds hold whole: each needs its own) */
 };
 
 /*

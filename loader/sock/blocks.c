@@ -123,6 +123,12 @@ static __u32 word_users(__u32 w, __u32 now)
 	return (w & PS_PORT_USERS_MASK) + (w >> PS_PORT_BIND_SHIFT);
 }
 
+/* A port word that binds hold whole. */
+static __u32 word_bound(__u32 w, __u32 now)
+{
+	return w >> PS_PORT_BIND_SHIFT ? 1 : 0;
+}
+
 /* A TIME_WAIT stamp still running (units of 2^PS_TW_STAMP_SHIFT ns, claim.h's ps_port_take()). */
 static __u32 tw_running(__u32 stamp, __u32 now)
 {
@@ -173,6 +179,16 @@ int ps_blocks_users(const struct ps_maps *maps, __u32 slot, __u32 lo, __u32 hi, 
 	if (!err && !*users)
 		err = quarantine_users(maps, slot, lo, hi, users);
 	return err;
+}
+
+int ps_blocks_bound(const struct ps_maps *maps, __u32 slot, __u32 lo, __u32 hi, __u32 *tcp, __u32 *udp)
+{
+	__u32 n = hi - lo + 1;
+
+	if (slot >= PS_MAX_POOLS || lo > hi || hi >= PS_PORTS_PER_POOL)
+		return -EINVAL;
+	return sum_ports(maps->port_users, PS_PORT_USERS_INDEX(slot, IPPROTO_TCP, lo), n, word_bound, 0, tcp) ?:
+	       sum_ports(maps->port_users, PS_PORT_USERS_INDEX(slot, IPPROTO_UDP, lo), n, word_bound, 0, udp);
 }
 
 static bool block_listed(const struct ps_port_range *list, size_t n, __u32 start, __u32 size)

@@ -64,6 +64,14 @@ int ps_blocks_install_list(const struct ps_maps *maps, __u32 slot, __u32 size,
  */
 int ps_blocks_users(const struct ps_maps *maps, __u32 slot, __u32 lo, __u32 hi, __u32 *users);
 
+/*
+ * Ports of @lo..@hi of @slot that binds hold whole, added to *@tcp and
+ * *@udp: each such socket has a port of its own (bind(pool, 0) without
+ * IP_BIND_ADDRESS_NO_PORT, any UDP bind, a named port), however few
+ * sockets go to each destination. 0, or a negative errno.
+ */
+int ps_blocks_bound(const struct ps_maps *maps, __u32 slot, __u32 lo, __u32 hi, __u32 *tcp, __u32 *udp);
+
 /* The table in force for @slot; 0, or a negative errno. */
 int ps_blocks_read(const struct ps_maps *maps, __u32 slot, struct ps_blocks *b);
 

@@ -66,7 +66,9 @@ nginx_temp_paths() {
 
 # nginx_conf NAME MAIN-DIRECTIVES HTTP-DIRECTIVES: $TMPD/NAME.conf, an
 # nginx config that keeps everything (pid, logs, lock, temp files) in $TMPD
-# and runs in the foreground with one worker.
+# and runs in the foreground with one worker. The temp files go to a
+# directory of their own: nginx gives its temp directory to its workers'
+# user, and the agent's tests keep a root-only config under $TMPD.
 nginx_conf() {
 	cat > "$TMPD/$1.conf" <<-EOF
 	worker_processes 1;
@@ -77,7 +79,7 @@ nginx_conf() {
 	$2
 	events { worker_connections 4096; }
 	http {
-	    $(nginx_temp_paths "$TMPD")
+	    $(nginx_temp_paths "$TMPD/$1.temp")
 	    $3
 	}
 	EOF
@@ -86,11 +88,24 @@ nginx_conf() {
 # compat_world: lib.sh's standard world (NS, CG, CONF: the slice for
 # host-a), ORIGIN, the origins served, the cgroup attached.
 compat_world() {
-	local o
+	need_origins
+	std_setup "$SLICE_LO-$SLICE_HI"
+	compat_origins
+	attach
+	origin_start
+}
+
+# need_origins: skip the test unless the origins' programs are installed.
+need_origins() {
 	need nginx ss
 	[ -r /usr/lib/nginx/modules/ngx_http_echo_module.so ] ||
 		{ echo "nginx's echo module is not installed (libnginx-mod-http-echo): run make deps"; exit 249; }
-	std_setup "$SLICE_LO-$SLICE_HI"
+}
+
+# compat_origins: namespace ORIGIN holding the origin addresses on lo,
+# reached from NS (which holds the pool address) over a veth pair.
+compat_origins() {
+	local o
 	ORIGIN=$(ns_create origin)
 	ip -n "$NS" link add c0 type veth peer name o0 netns "$ORIGIN" || die "cannot create the veth pair"
 	ip -n "$NS" addr add 10.99.0.1/30 dev c0
@@ -102,8 +117,6 @@ compat_world() {
 	# the cgroup's placed sockets leave from it.
 	ip -n "$NS" route add 198.18.2.0/24 via 10.99.0.2 dev c0 src 10.99.0.1 || die "route to the origins"
 	ip -n "$ORIGIN" route add $POOL4/32 via 10.99.0.1 dev o0 || die "route to the pool address"
-	attach
-	origin_start
 }
 
 # origin_start: the origins in ORIGIN (outside the cgroup): nginx on ports
@@ -131,12 +144,23 @@ origin_start() {
 
 # ---- the kernel's view -------------------------------------------------------
 
+# slice_ranges: the ports the pool's sockets may have now, as "LO-HI"
+# words on one line: the slice. A test of a dynamic pool redefines it
+# (the blocks etcd says this host holds).
+slice_ranges() { echo "$SLICE_LO-$SLICE_HI"; }
+
 # snap_start: ss -tuane of NS and of ORIGIN, every 0.2 s, into
 # $TMPD/client.ss and $TMPD/origin.ss until snap_stop, which takes one
-# last snapshot (TIME_WAIT entries the load left).
+# last snapshot (TIME_WAIT entries the load left). Each snapshot starts
+# with a "#snap RANGES" line: slice_ranges, read after ss, so that a range
+# a socket of the snapshot had its port from is in it.
 snap_once() {
-	{ echo "#snap"; nsenter --net="/run/netns/$NS" ss -Htuane; } >> "$TMPD/client.ss"
-	{ echo "#snap"; nsenter --net="/run/netns/$ORIGIN" ss -Htuane; } >> "$TMPD/origin.ss"
+	local client origin ranges
+	client=$(nsenter --net="/run/netns/$NS" ss -Htuane)
+	origin=$(nsenter --net="/run/netns/$ORIGIN" ss -Htuane)
+	ranges=$(slice_ranges)
+	printf '#snap %s\n%s\n' "$ranges" "$client" >> "$TMPD/client.ss"
+	printf '#snap %s\n%s\n' "$ranges" "$origin" >> "$TMPD/origin.ss"
 }
 
 snap_start() {
@@ -156,16 +180,21 @@ snap_stop() {
 
 # snap_check SIDE FILE: every socket between the pool and an origin in the
 # snapshots of FILE (SIDE client: NS, its local end; SIDE origin: ORIGIN,
-# its peer end) is on the pool address with a port of the slice, and no
+# its peer end) is on the pool address with a port of the snapshot's
+# ranges, and no
 # two sockets of one snapshot share a 4-tuple (TIME_WAIT included; ss's
 # socket cookie tells a socket dumped twice from two sockets). Prints
 # "snaps=N bad=N dups=N maxlive=N maxdest=N tuples=N": maxlive is the
 # most live (not TIME_WAIT) sockets of one snapshot, maxdest the most
 # sockets (TIME_WAIT included) to one destination address and protocol.
 snap_check() {
-	awk -v side="$1" -v pool=$POOL4 -v lo=$SLICE_LO -v hi=$SLICE_HI -v origins="${ORIGINS[*]}" '
+	awk -v side="$1" -v pool=$POOL4 -v origins="${ORIGINS[*]}" '
 	function host(a,   n, p) { n = split(a, p, ":"); return substr(a, 1, length(a) - length(p[n]) - 1) }
 	function port(a,   n, p) { n = split(a, p, ":"); return p[n] + 0 }
+	function in_ranges(p,   i, b) {
+		for (i = 1; i <= nr; i++) { split(rg[i], b, "-"); if (p >= b[1] && p <= b[2]) return 1 }
+		return 0
+	}
 	function flush(   t) {
 		for (t in cnt) if (cnt[t] > 1 && ++dups <= 5) print "two sockets on " t > "/dev/stderr"
 		for (t in dest) if (dest[t] > maxdest) maxdest = dest[t]
@@ -173,14 +202,14 @@ snap_check() {
 		delete cnt; delete seen; delete dest; live = 0
 	}
 	BEGIN { n = split(origins, o, " "); for (i = 1; i <= n; i++) isorigin[o[i]] = 1 }
-	/^#snap/ { flush(); snaps++; next }
+	/^#snap/ { flush(); snaps++; nr = split(substr($0, 7), rg, " "); next }
 	$2 == "LISTEN" || $2 == "UNCONN" { next }
 	{
 		l = $5; r = $6; cookie = ""
 		for (i = 7; i <= NF; i++) if ($i ~ /^sk:/) cookie = $i
 		if (side == "client") { if (!(host(r) in isorigin)) next; mine = l }
 		else { if (!(host(l) in isorigin)) next; mine = r }
-		if (host(mine) != pool || port(mine) < lo || port(mine) > hi) {
+		if (host(mine) != pool || !in_ranges(port(mine))) {
 			if (++bad <= 5) print "outside the slice: " $0 > "/dev/stderr"
 			next
 		}
@@ -209,7 +238,7 @@ check_kernel_view() {
 	for side in client origin; do
 		line=$(snap_check $side "$TMPD/$side.ss")
 		note "ss in the $side namespace: $line"
-		expect_eq "$(snap_field "$line" bad)" 0 "$side-side sockets outside $POOL4:$SLICE_LO-$SLICE_HI (ss)"
+		expect_eq "$(snap_field "$line" bad)" 0 "$side-side sockets outside $POOL4 and the slice's ports (ss)"
 		expect_eq "$(snap_field "$line" dups)" 0 "$side-side 4-tuples shared by two sockets (ss)"
 		expect_ge "$(snap_field "$line" snaps)" 1 "$side-side ss snapshots"
 		[ "$side" = client ] && CLIENT_VIEW=$line
@@ -220,16 +249,21 @@ check_kernel_view() {
 
 # check_origin_log COUNT: the origins logged COUNT more requests since
 # the last call, every one with status 200 from the pool address and a
-# port of the slice (the peer address the origins' kernel reported).
+# port of slice_ranges (the peer address the origins' kernel reported).
 ORIGIN_SEEN=0
 check_origin_log() {
-	local out
-	out=$(tail -n +$((ORIGIN_SEEN + 1)) "$ORIGIN_LOG" | awk -v pool=$POOL4 -v lo=$SLICE_LO -v hi=$SLICE_HI '
-		{ n++; split($2, p, ":"); if (p[1] != pool || p[2] < lo || p[2] > hi || $3 != 200) {
-			if (++bad <= 5) print "origin saw: " $0 > "/dev/stderr" } }
+	local out ranges
+	ranges=$(slice_ranges)
+	out=$(tail -n +$((ORIGIN_SEEN + 1)) "$ORIGIN_LOG" | awk -v pool=$POOL4 -v ranges="$ranges" '
+		BEGIN { nr = split(ranges, r, " ") }
+		{
+			n++; split($2, p, ":"); ok = 0
+			for (i = 1; i <= nr; i++) { split(r[i], b, "-"); if (p[2] + 0 >= b[1] && p[2] + 0 <= b[2]) ok = 1 }
+			if (p[1] != pool || !ok || $3 != 200) { if (++bad <= 5) print "origin saw: " $0 > "/dev/stderr" }
+		}
 		END { print n + 0, bad + 0 }')
 	ORIGIN_SEEN=$((ORIGIN_SEEN + ${out% *}))
-	expect_eq "${out#* }" 0 "requests the origins saw from outside $POOL4:$SLICE_LO-$SLICE_HI or not answered 200"
+	expect_eq "${out#* }" 0 "requests the origins saw from outside $POOL4:$ranges or not answered 200"
 	expect_eq "${out% *}" "$1" "requests the origins answered"
 }
 
@@ -283,43 +317,46 @@ curl_parallel() {
 	snap_stop
 	printf '%s\n' "$out" | grep -v '^code=200 .*exit=0$' | head -n 5 >&2
 	head -n 5 "$TMPD/curl.err" >&2
-	check_conns "$(printf '%s\n' "$out" | sed -n 's/^code=200 \(.*\) exit=0$/result=ok \1/p')" \
-		$POOL4 $SLICE_LO $SLICE_HI $REQUESTS
+	check_conns_in "$(printf '%s\n' "$out" | sed -n 's/^code=200 \(.*\) exit=0$/result=ok \1/p')" \
+		$POOL4 "$(slice_ranges)" $REQUESTS
 	check_origin_log $REQUESTS
 }
 
-# ---- the matrix --------------------------------------------------------------
+# ---- the proxies --------------------------------------------------------------
 
-# nginx as a reverse proxy with proxy_bind: bind(pool, 0) with
-# IP_BIND_ADDRESS_NO_PORT, then connect(): the port is chosen at connect()
-# and shared across the three origins.
-t_nginx_proxy_bind() {
-	local errors
-	need ab
-	compat_world
+# nginx_proxy ORIGIN...: nginx in the cgroup, a reverse proxy on
+# 127.0.0.1:8080 to the origins given (port 81) with proxy_bind: bind(pool,
+# 0) with IP_BIND_ADDRESS_NO_PORT, then connect(): the port is chosen at
+# connect() and shared across the origins.
+nginx_proxy() {
+	local o servers=
+	for o in "$@"; do servers+="server $o:81; "; done
 	nginx_conf proxy "" "
 	    access_log off;
-	    upstream origins { server ${ORIGINS[0]}:81; server ${ORIGINS[1]}:81; server ${ORIGINS[2]}:81; }
+	    upstream origins { $servers}
 	    server {
 	        listen 127.0.0.1:8080 backlog=4096;
 	        location / { proxy_pass http://origins; proxy_bind $POOL4; }
 	    }"
 	bg_in "$CG" "$NS" nginx -p "$TMPD" -c "$TMPD/proxy.conf" > "$TMPD/proxy.out" 2>&1
 	wait_listening "$NS" tcp 127.0.0.1:8080
-	ab_front nginx
-	# proxy_next_upstream would hide a failed connect behind a retry on
-	# another origin: nginx logs every one.
-	errors=$(grep -cE '\[(error|crit|alert|emerg)\]' "$TMPD/proxy.error.log")
-	[ "$errors" = 0 ] || note "nginx logged $errors errors, first: $(grep -m 1 -E '\[(error|crit|alert|emerg)\]' "$TMPD/proxy.error.log")"
-	ab_front_check
-	expect_eq "$errors" 0 "errors in nginx's log"
 }
 
-# HAProxy with `source ADDR` (the same idiom: IP_BIND_ADDRESS_NO_PORT).
-t_haproxy_source() {
-	local csv
-	need ab haproxy curl
-	compat_world
+# nginx_errors: how many errors nginx_proxy's log has (the first is noted).
+# proxy_next_upstream would hide a failed connect behind a retry on another
+# origin: nginx logs every one.
+nginx_errors() {
+	local errors
+	errors=$(grep -cE '\[(error|crit|alert|emerg)\]' "$TMPD/proxy.error.log")
+	[ "$errors" = 0 ] || note "nginx logged $errors errors, first: $(grep -m 1 -E '\[(error|crit|alert|emerg)\]' "$TMPD/proxy.error.log")"
+	echo "$errors"
+}
+
+# haproxy_proxy: HAProxy in the cgroup, a reverse proxy on 127.0.0.1:8080
+# to the three origins with `source ADDR` (the same idiom:
+# IP_BIND_ADDRESS_NO_PORT), its stats page on 127.0.0.1:8404.
+haproxy_proxy() {
+	need haproxy curl
 	cat > "$TMPD/haproxy.cfg" <<-EOF
 	global
 	    maxconn 4096
@@ -345,16 +382,45 @@ t_haproxy_source() {
 	EOF
 	bg_in "$CG" "$NS" haproxy -db -f "$TMPD/haproxy.cfg" > "$TMPD/haproxy.out" 2>&1
 	wait_listening "$NS" tcp 127.0.0.1:8080 127.0.0.1:8404
-	ab_front haproxy
-	# HAProxy retries a failed connect (retries 3): its counters show
-	# every connection error and retry that ab's view hides.
+}
+
+# haproxy_errors: HAProxy's backend connection errors, response errors,
+# retries and redispatches (noted, with its log's first complaints).
+# HAProxy retries a failed connect (retries 3): its counters show every
+# connection error and retry that ab's view hides.
+haproxy_errors() {
+	local csv
 	csv=$(in_ns "$NS" curl -sS 'http://127.0.0.1:8404/stats;csv') || die "HAProxy's stats page"
 	note "HAProxy backend: $(printf '%s\n' "$csv" | awk -F, '$1 == "origins" && $2 == "BACKEND" {
 		print "econ=" $14, "eresp=" $15, "wretr=" $16, "wredis=" $17, "5xx=" $44 }')"
 	grep -m 3 -iE 'alert|warning|cannot|error' "$TMPD/haproxy.out" >&2
+	printf '%s\n' "$csv" | awk -F, '$1 == "origins" && $2 == "BACKEND" { print $14 + $15 + $16 + $17 }'
+}
+
+# ---- the matrix --------------------------------------------------------------
+
+# nginx proxy_bind through the slice, three origins.
+t_nginx_proxy_bind() {
+	local errors
+	need ab
+	compat_world
+	nginx_proxy "${ORIGINS[@]}"
+	ab_front nginx
+	errors=$(nginx_errors)
 	ab_front_check
-	expect_eq "$(printf '%s\n' "$csv" | awk -F, '$1 == "origins" && $2 == "BACKEND" { print $14 + $15 + $16 + $17 }')" 0 \
-		"HAProxy connection errors, response errors, retries and redispatches"
+	expect_eq "$errors" 0 "errors in nginx's log"
+}
+
+# HAProxy `source ADDR` through the slice, three origins.
+t_haproxy_source() {
+	local errors
+	need ab
+	compat_world
+	haproxy_proxy
+	ab_front haproxy
+	errors=$(haproxy_errors)
+	ab_front_check
+	expect_eq "$errors" 0 "HAProxy connection errors, response errors, retries and redispatches"
 }
 
 # curl with a plain connect(): many transfers in one process.
@@ -364,22 +430,30 @@ t_curl_plain() {
 	check_kernel_view $((SLICE_SIZE + 1))
 }
 
-# curl --interface ADDR: bind(pool, 0) without IP_BIND_ADDRESS_NO_PORT,
-# then connect(). Such a bind takes a whole port for the socket's life,
-# as the kernel's own bind() does, so this idiom cannot go above the slice
-# size: 30 at a time here. Then the client closes first: SLICE_SIZE more
-# curls, one request each to the keep-alive port, each leaving its port in
-# TIME_WAIT. Every one must get a port that neither portslice nor the
-# kernel holds, down to the last free one.
+# curl --interface ADDR: bind(pool, 0), then connect(). Debian 12's curl
+# (7.88) sets IP_BIND_ADDRESS_NO_PORT first (strace shows it), so the
+# port is chosen at connect(); a curl without the option takes a whole
+# port per socket (as wget --bind-address does), hence 30 at a time here,
+# below the slice size. Then the client closes first (curl_time_waits):
+# SLICE_SIZE more curls, each leaving its port in TIME_WAIT.
 t_curl_interface() {
-	local i lane out tw pids=()
 	compat_world
 	curl_parallel 30 --interface $POOL4
 	check_kernel_view
+	curl_time_waits $SLICE_SIZE
+}
+
+# curl_time_waits N: N curls --interface $POOL4 in the cgroup, four at a
+# time, one request each to the keep-alive port: each closes first and
+# leaves its port in TIME_WAIT. Every one must succeed, from the slice's
+# ports (slice_ranges), and ss must then show N TIME_WAIT sockets on the
+# pool address.
+curl_time_waits() {
+	local n=$1 i lane out tw pids=()
 	: > "$TMPD/tw.out"
 	for lane in 0 1 2 3; do
 		(
-			for ((i = lane; i < SLICE_SIZE; i += 4)); do
+			for ((i = lane; i < n; i += 4)); do
 				in_cg "$CG" "$NS" curl -sS -o /dev/null --interface $POOL4 --max-time $((30 * TEST_TIME_SCALE)) \
 					-w 'code=%{http_code} local=%{local_ip}:%{local_port} exit=%{exitcode}\n' \
 					"http://${ORIGINS[i % 3]}:80/" 2>&1
@@ -391,9 +465,9 @@ t_curl_interface() {
 	wait "${pids[@]}"
 	out=$(cat "$TMPD/tw.out")
 	printf '%s\n' "$out" | grep -v '^code=200 .*exit=0$' | head -n 5 >&2
-	check_conns "$(printf '%s\n' "$out" | sed -n 's/^code=200 \(.*\) exit=0$/result=ok \1/p')" \
-		$POOL4 $SLICE_LO $SLICE_HI $SLICE_SIZE
-	check_origin_log $SLICE_SIZE
+	check_conns_in "$(printf '%s\n' "$out" | sed -n 's/^code=200 \(.*\) exit=0$/result=ok \1/p')" \
+		$POOL4 "$(slice_ranges)" "$n"
+	check_origin_log "$n"
 	: > "$TMPD/client.ss"
 	: > "$TMPD/origin.ss"
 	snap_once
@@ -401,10 +475,10 @@ t_curl_interface() {
 	# The last FIN handshakes may still be under way when curl exits.
 	for i in $(polls 100); do
 		tw=$(in_ns "$NS" ss -Htan state time-wait src $POOL4 | wc -l)
-		[ "$tw" -ge $SLICE_SIZE ] && break
+		[ "$tw" -ge "$n" ] && break
 		sleep 0.05
 	done
-	expect_eq "$tw" $SLICE_SIZE "TIME_WAIT sockets on the pool address (every curl closed first)"
+	expect_eq "$tw" "$n" "TIME_WAIT sockets on the pool address (every curl closed first)"
 }
 
 # ApacheBench with a plain connect(): one ab per origin, in the cgroup.

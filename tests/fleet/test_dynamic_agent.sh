@@ -14,10 +14,12 @@ source "$_here/../agent/test_agent.sh"
 unset -f $(declare -F | awk '$3 ~ /^t_/ { print $3 }')
 
 DYN_PREFIX=/pstest
+# Pool web's shape in dyn_conf: 256 ports in blocks of 16, 1 to 8 of them,
+# shrinking after 2 s of quiet. A test that sources this file may set its own.
+DYN_LO=20000 DYN_HI=20255 DYN_BLOCK=16 DYN_MIN=1 DYN_MAX=8 DYN_SHRINK=2s
 
-# dyn_conf [LEASE_TTL]: the config: pool web dynamic (256 ports, blocks of
-# 16, 1 to 8 of them, shrinking after 2 s of quiet), the standard cgroup,
-# and $DYN_EXTRA (more sections) when set.
+# dyn_conf [LEASE_TTL]: the config: pool web dynamic (DYN_*), the standard
+# cgroup, and $DYN_EXTRA (more sections) when set.
 dyn_conf() {
 	put_conf "$(cat <<-YAML
 	${DYN_EXTRA:-}
@@ -29,11 +31,11 @@ dyn_conf() {
 	  - name: web
 	    address: $POOL4
 	    slices: dynamic
-	    ports: 20000-20255
-	    block_size: 16
-	    min_blocks: 1
-	    max_blocks: 8
-	    shrink_after: 2s
+	    ports: $DYN_LO-$DYN_HI
+	    block_size: $DYN_BLOCK
+	    min_blocks: $DYN_MIN
+	    max_blocks: $DYN_MAX
+	    shrink_after: $DYN_SHRINK
 	cgroups:
 	  - path: $CG
 	YAML
@@ -76,18 +78,25 @@ still_echoes() {
 	wait_count "$TMPD/keep.out" "^echo local=$POOL4:[0-9]* result=ok$" "$1" "$2"
 }
 
+# held_ranges HOST: the ports of the blocks etcd has under HOST's lease, as
+# "LO-HI" words on one line.
+held_ranges() {
+	held_blocks "$1" | awk -v lo=$DYN_LO -v size=$DYN_BLOCK \
+		'{ printf "%s%d-%d", (NR > 1 ? " " : ""), lo + $1 * size, lo + ($1 + 1) * size - 1 } END { print "" }'
+}
+
 # in_held_blocks HOST: every connection to the servers from the pool address
 # (ss, the kernel's table) has a port in a block HOST holds; prints how many.
 in_held_blocks() {
-	local blocks
-	blocks=$(held_blocks "$1" | tr '\n' ' ')
-	in_ns "$NS" ss -Htn state established "( sport >= :20000 and sport <= :20255 )" |
-		awk -v blocks="$blocks" -v pool="$POOL4" '
-			BEGIN { n = split(blocks, b, " ") }
+	local ranges
+	ranges=$(held_ranges "$1")
+	in_ns "$NS" ss -Htn state established "( sport >= :$DYN_LO and sport <= :$DYN_HI )" |
+		awk -v ranges="$ranges" -v pool="$POOL4" '
+			BEGIN { n = split(ranges, r, " ") }
 			{
 				split($3, l, ":"); if (l[1] != pool) next
 				port = l[2] + 0; ok = 0
-				for (i = 1; i <= n; i++) if (port >= 20000 + b[i] * 16 && port < 20016 + b[i] * 16) ok = 1
+				for (i = 1; i <= n; i++) { split(r[i], b, "-"); if (port >= b[1] && port <= b[2]) ok = 1 }
 				if (!ok) { print "outside the held blocks: " $3 > "/dev/stderr"; bad++ }
 				count++
 			}
