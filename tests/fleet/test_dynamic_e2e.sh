@@ -36,13 +36,14 @@ unset -f $(declare -F | awk '$3 ~ /^t_/ { print $3 }')
 
 # The pool: 8 blocks of 16 ports; held_blocks and DYN_PREFIX come from
 # test_dynamic_agent.sh, whose helpers count blocks of 16 from 20000 too.
+# shrink_after is longer than any case waits. (make demo-fleet changes the
+# number of blocks and shrink_after.)
 DE_LO=20000
 DE_BLOCK=16
 DE_BLOCKS=8
 DE_TTL=4
 DE_QUARANTINE=61
-# The pool's shrink_after: longer than any case waits (the demo shortens it).
-DE_SHRINK_AFTER=${DE_SHRINK_AFTER:-30s}
+DE_SHRINK_AFTER=30s
 
 # block_ports N: "FIRST-LAST", the ports of block N.
 block_ports() { echo "$((DE_LO + $1 * DE_BLOCK))-$((DE_LO + $1 * DE_BLOCK + DE_BLOCK - 1))"; }
