@@ -412,8 +412,8 @@ history_time() { awk -v n="$1" -v s="$2" '$2 == n && $3 ":" $4 == s { print $1; 
 # The agent comes back before the block is handed over because, with no
 # agent, nothing updates host-b's own steering: its XDP program goes on
 # passing the block's replies up to host-b's kernel, which resets the new
-# holder's connections (measured: 5 and 6 resets in two runs; README,
-# Dynamic pools).
+# holder's connections (measured: 5 and 6 resets in two runs;
+# docs/fleet.md, "Open points").
 t_dynamic_e2e_agent_killed_quarantine_then_handover() {
 	local old n i out st h fwd0=0 fwd=0 drop0=0 drop=0 ok bad t_q t_take
 	dyn_e2e_world
