@@ -491,7 +491,7 @@ t_dynamic_e2e_agent_killed_quarantine_then_handover() {
 	expect_eq "$st" host-a:held "block $old after the quarantine"
 	wait_line "$TMPD/leases.log" "^[0-9.]+ $old host-a held$" "the lease sampler never saw block $old as host-a's"
 	t_q=$(history_time $old host-b:quarantine) t_take=$(history_time $old host-a:held)
-	note "block $old: $(block_history $old); host-a's $(echo "$t_take - $t_q" | bc) s after it was seen in quarantine"
+	note "block $old: $(block_history $old); host-a's $(awk -v a="$t_q" -v b="$t_take" 'BEGIN { printf "%.1f", b - a }') s after it was seen in quarantine"
 	expect_match "$(block_history $old)" "^(free )?host-b:held (host-b:orphan )?host-b:quarantine (free )?host-a:held( |$)" \
 		"history of block $old"
 	wait_owners $old "1 1 1"
