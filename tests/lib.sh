@@ -471,15 +471,15 @@ etcd_hub() {
 	ip -n "$ETCD_HUB" link set br0 up
 }
 
-# etcd_wire NS HOSTNUM LINK: a veth from the hub's bridge (its end named
-# LINK) to NS (eth0, $ETCD_NET.HOSTNUM/24).
+# etcd_wire NS HOSTNUM LINK [DEV]: a veth from the hub's bridge (its end
+# named LINK) to NS (DEV, default eth0, $ETCD_NET.HOSTNUM/24).
 etcd_wire() {
-	local ns=$1 num=$2 link=$3
+	local ns=$1 num=$2 link=$3 dev=${4:-eth0}
 	etcd_hub
-	ip -n "$ETCD_HUB" link add "$link" type veth peer name eth0 netns "$ns" || die "veth $link to $ns"
+	ip -n "$ETCD_HUB" link add "$link" type veth peer name "$dev" netns "$ns" || die "veth $link to $ns"
 	ip -n "$ETCD_HUB" link set "$link" master br0 up
-	ip -n "$ns" addr add "$ETCD_NET.$num/24" dev eth0
-	ip -n "$ns" link set eth0 up
+	ip -n "$ns" addr add "$ETCD_NET.$num/24" dev "$dev"
+	ip -n "$ns" link set "$dev" up
 }
 
 # etcd_cluster_start [N] [ETCD-ARGS...]: N members (default 3), ready when

@@ -7,6 +7,11 @@
 #include "fleet/from_config.h"
 
 _Static_assert(PS_MAX_DYNAMIC_POOLS == PS_LEASE_MAX_POOLS, "the config accepts as many dynamic pools as the engine keeps");
+/* The orphan sweep (ps_lease_cfg.sweep_ms): per host listed, without hosts:, at the least. */
+#define PS_SWEEP_MS_PER_HOST 500
+#define PS_SWEEP_MS_NO_HOSTS 30000
+#define PS_SWEEP_MS_MIN 1000
+
 _Static_assert(PS_POOL_NAME_LEN <= PS_LEASE_NAME_LEN, "a pool's name fits the engine's");
 
 bool ps_config_has_dynamic(const struct ps_config *cfg)
@@ -52,6 +57,15 @@ int ps_fleet_lease_config(const struct ps_config *cfg, const char *host, struct 
 	lc->keepalive_ms = e->keepalive_ms;
 	lc->fence_margin_ms = e->fence_margin_ms;
 	lc->quarantine_s = e->quarantine_s;
+	/*
+	 * Without a sweep a dead host's blocks stay orphans, of use to nobody,
+	 * until a take happens to probe one. Each host sweeps every 500 ms
+	 * times the fleet's hosts, so the fleet sweeps twice a second whatever
+	 * its size (docs/fleet.md, "Arithmetic for 10,000 hosts").
+	 */
+	lc->sweep_ms = cfg->n_hosts ? (uint32_t)cfg->n_hosts * PS_SWEEP_MS_PER_HOST : PS_SWEEP_MS_NO_HOSTS;
+	if (lc->sweep_ms < PS_SWEEP_MS_MIN)
+		lc->sweep_ms = PS_SWEEP_MS_MIN;
 	eo->endpoints = e->endpoints;
 	eo->ca_file = e->ca;
 	eo->cert_file = e->cert;

@@ -7,8 +7,10 @@
 # Sourced by tests/run.sh after tests/lib.sh; each t_* runs in a subshell.
 
 # lib.sh's cleanup removes the files of $TMPD, not directories: these
-# tests' own directories go first.
-if declare -F cleanup >/dev/null; then # (run.sh also sources this file alone, to list the tests)
+# tests' own directories go first. Wrapped once, however many files that
+# source this one a test sources.
+# (run.sh also sources this file alone, to list the tests.)
+if declare -F cleanup >/dev/null && ! declare -F _lib_cleanup >/dev/null; then
 	eval "_lib_cleanup() $(declare -f cleanup | tail -n +2)"
 	cleanup() {
 		[ -n "${TMPD:-}" ] && rm -rf -- "$TMPD/etc" "$TMPD/unit" "$TMPD/nobody"
@@ -71,13 +73,13 @@ net_only() {
 }
 
 # agent_start NAME [ARGS...]: portslice agent inside the test namespace, in
-# the background, logging to $TMPD/NAME.log; waits until it is running.
-# Sets AGENT_PID.
+# the background, as host $AGENT_HOST (default host-a), logging to
+# $TMPD/NAME.log; waits until it is running. Sets AGENT_PID.
 agent_start() {
 	local name=$1 i
 	shift
 	: > "$TMPD/$name.log"
-	bg net_only "$NS" "$PS" agent --config "$CONF" --host host-a --interval 0 "$@" \
+	bg net_only "$NS" "$PS" agent --config "$CONF" --host "${AGENT_HOST:-host-a}" --interval 0 "$@" \
 		>> "$TMPD/$name.log" 2>&1
 	AGENT_PID=$BG_PID
 	AGENT_LOG=$TMPD/$name.log

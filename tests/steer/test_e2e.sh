@@ -410,19 +410,20 @@ flows_report() {
 	done
 }
 
-# refusals_watch X: record what host X's kernel refuses from its pool
-# address: TCP resets and ICMP/ICMPv6 port unreachables, as it sends them
-# out of eth0. A reply for another host's port that reached this host's
-# stack comes back as one of these, with that port as its source.
+# refusals_watch X [TCPDUMP-OPTION...]: record what host X's kernel refuses
+# from its pool address: TCP resets and ICMP/ICMPv6 port unreachables, as it
+# sends them out of eth0. A reply for another host's port that reached this
+# host's stack comes back as one of these, with that port as its source.
 refusals_watch() {
 	local h=$1 filter
+	shift
 	if [ "$POOL" = "$E2E_POOL4" ]; then
 		filter="src host $POOL and ((tcp and tcp[tcpflags] & tcp-rst != 0) or (icmp and icmp[icmptype] == icmp-unreach))"
 	else
 		# libpcap has no tcp[] or icmp6[] over IPv6: the fixed header is 40 bytes.
 		filter="src host $POOL and ((ip6[6] == 6 and ip6[53] & 4 != 0) or (ip6[6] == 58 and ip6[40] == 1))"
 	fi
-	bg ip netns exec "$(hns $h)" tcpdump -i eth0 -nn -l -U "$filter" > "$TMPD/refused-$h.txt" 2> "$TMPD/refused-$h.err"
+	bg ip netns exec "$(hns $h)" tcpdump -i eth0 -nn -l -U "$@" "$filter" > "$TMPD/refused-$h.txt" 2> "$TMPD/refused-$h.err"
 	wait_line "$TMPD/refused-$h.err" 'listening on' "tcpdump did not start on host-$h"
 }
 

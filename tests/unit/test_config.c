@@ -1745,6 +1745,7 @@ static void test_dynamic_example(void **state)
 	struct ps_lease_cfg lc;
 	struct ps_etcd_opts eo;
 	struct ps_error err = { 0 };
+	char yaml[sizeof(dynamic_example) + 256];
 
 	(void)state;
 	load_ok(dynamic_example, &cfg);
@@ -1801,6 +1802,7 @@ static void test_dynamic_example(void **state)
 	assert_int_equal(lc.fence_margin_ms, 2500);
 	assert_int_equal(lc.quarantine_s, 65);
 	assert_int_equal(lc.time_wait_s, 0);
+	assert_int_equal(lc.sweep_ms, 30000); /* no hosts: section */
 	assert_int_equal(lc.n_pools, 1);
 	assert_string_equal(lc.pools[0].name, "web");
 	assert_int_equal(lc.pools[0].port_lo, 1024);
@@ -1819,6 +1821,15 @@ static void test_dynamic_example(void **state)
 	assert_lease_accepts(&cfg, "host-a");
 	/* A host name is needed; the static pool alone has nothing to lease. */
 	assert_int_equal(ps_fleet_lease_config(&cfg, "bad host", &lc, &eo, &err), -EINVAL);
+	ps_config_free(&cfg);
+
+	/* The orphan sweep: 500 ms per host under hosts:. */
+	snprintf(yaml, sizeof(yaml), "%shosts:\n  host-a: {address: 198.18.10.1}\n  host-b: {address: 198.18.10.2}\n"
+		 "  host-c: {address: 198.18.10.3}\n", dynamic_example);
+	load_ok(yaml, &cfg);
+	assert_int_equal(ps_fleet_lease_config(&cfg, "host-a", &lc, &eo, &err), 0);
+	assert_int_equal(lc.sweep_ms, 1500);
+	assert_lease_accepts(&cfg, "host-a");
 	ps_config_free(&cfg);
 
 	load_ok(spec_example, &cfg);
