@@ -21,6 +21,24 @@
 #include "core/log.h"
 
 #define BACKOFF_FIRST_MS 100
+/*
+ * A watch request is renewed this often even when it stays healthy: not
+ * for liveness (silence_ms is) but so that no request lives for ever.
+ */
+#define WATCH_MS_DEFAULT (10 * 60 * 1000)
+/*
+ * Silence before the watch is set up again (and a member that does not
+ * answer then passed over): the bound on following a member that died
+ * without a reset (a hung process, a host gone) is this plus the client's
+ * timeout, 12 s with the defaults. Well inside a block's quarantine (at
+ * least TIME_WAIT's 60 s), so no reply is ever steered by an owner older
+ * than the quarantine; about one lease TTL (10 s by default), so a member's
+ * death costs the steering what it costs the leasing. Members that send
+ * progress notifications every 3 s or less keep a healthy watch from ever
+ * falling silent this long (etcd skips one after a tick with events: up to
+ * twice the interval, plus 10% jitter, between two messages).
+ */
+#define SILENCE_MS_DEFAULT 10000
 
 unsigned int ps_lease_watch_config_host(void *ctx, const char *name)
 {
@@ -93,7 +111,21 @@ struct watch_call {
 	struct ps_lease_watch *w;
 	struct ps_error *error;
 	int err;
+	bool created;               /* the first call of a request (no event) is its set-up, not progress */
 };
+
+/*
+ * A progress notification: every event up to @revision was delivered, so
+ * a watch that fails later resumes from there, not from a revision that
+ * etcd may have compacted meanwhile (which would cost a table read).
+ * Called with the lock held.
+ */
+static void note_progress(struct ps_lease_watch *w, int64_t revision)
+{
+	w->st.progress_notifies++;
+	if (revision > w->st.revision)
+		w->st.revision = revision;
+}
 
 static bool on_events(void *ctx, const struct ps_etcd_event *ev, size_t n, int64_t revision)
 {
@@ -103,6 +135,9 @@ static bool on_events(void *ctx, const struct ps_etcd_event *ev, size_t n, int64
 
 	pthread_mutex_lock(&w->lock);
 	ps_lease_watch_note_client(w, true);
+	if (!n && c->created)
+		note_progress(w, revision);
+	c->created = true;
 	for (size_t i = 0; i < n && !c->err; i++) {
 		w->st.events++;
 		c->err = ps_lease_watch_apply(w, &ev[i], c->error);
@@ -120,17 +155,19 @@ static bool on_events(void *ctx, const struct ps_etcd_event *ev, size_t n, int64
 static int watch_once(struct ps_lease_watch *w, struct ps_error *error)
 {
 	struct watch_call c = { .w = w, .error = error };
-	int64_t from;
+	struct ps_etcd_watch_opts o = {
+		.max_ms = w->watch_ms, .silence_ms = w->silence_ms, .progress_notify = true,
+	};
 	int err;
 
 	pthread_mutex_lock(&w->lock);
-	from = w->st.revision + 1;
+	o.start_rev = w->st.revision + 1;
 	w->st.watches++;
 	pthread_mutex_unlock(&w->lock);
-	err = ps_etcd_watch(w->etcd, w->watch_key, true, from, w->watch_ms, on_events, &c, error);
+	err = ps_etcd_watch(w->etcd, w->watch_key, true, &o, on_events, &c, error);
 	/* The member that answered is known only now. */
 	pthread_mutex_lock(&w->lock);
-	ps_lease_watch_note_client(w, c.err || !err || err == -ERANGE);
+	ps_lease_watch_note_client(w, c.err || !err || err == -ERANGE || err == -ENODATA);
 	pthread_mutex_unlock(&w->lock);
 	return c.err ?: err;
 }
@@ -182,6 +219,21 @@ static void *run(void *arg)
 		snap = w->need_snapshot;
 		pthread_mutex_unlock(&w->lock);
 		err = snap ? ps_lease_watch_snapshot(w, &error) : watch_once(w, &error);
+		/* Stopped (ps_etcd_cancel()): no member failed. */
+		if (err == -ECANCELED)
+			break;
+		/*
+		 * Quiet, or a member gone silent: the next watch tells which,
+		 * at once (no back-off): a member that does not answer it within
+		 * the client's timeout is passed over.
+		 */
+		if (err == -ENODATA && !snap) {
+			pr_debug("lease watch: %s", error.msg);
+			pthread_mutex_lock(&w->lock);
+			w->st.silences++;
+			pthread_mutex_unlock(&w->lock);
+			continue;
+		}
 		if (err == -ERANGE && !snap) {
 			pr_info("lease watch: %s", error.msg);
 			pthread_mutex_lock(&w->lock);
@@ -298,7 +350,8 @@ int ps_lease_watch_start(struct ps_lease_watch **out, const struct ps_lease_watc
 	}
 	w->host_id = o->host_id;
 	w->host_ctx = o->host_ctx;
-	w->watch_ms = o->watch_ms ?: 1000;
+	w->watch_ms = o->watch_ms ?: WATCH_MS_DEFAULT;
+	w->silence_ms = o->silence_ms ?: SILENCE_MS_DEFAULT;
 	w->backoff_max_ms = o->backoff_max_ms ?: 2000;
 	w->need_snapshot = true;
 	snprintf(w->st.endpoint, sizeof(w->st.endpoint), "%s", ps_etcd_endpoint(w->etcd));
@@ -319,6 +372,8 @@ void ps_lease_watch_stop(struct ps_lease_watch *w)
 	w->stop = true;
 	pthread_cond_broadcast(&w->wake);
 	pthread_mutex_unlock(&w->lock);
+	/* A watch may have minutes to run, a table read seconds: end either now. */
+	ps_etcd_cancel(w->etcd);
 	pthread_join(w->thread, NULL);
 	free_watch(w);
 }

@@ -26,14 +26,14 @@ struct ps_lease_watch {
 	pthread_t thread;
 	pthread_mutex_t lock;           /* everything below the client, and the map writes */
 	pthread_cond_t wake;            /* stop, during a back-off */
-	struct ps_etcd *etcd;           /* the follower's thread only */
+	struct ps_etcd *etcd;           /* the follower's thread only (but for ps_etcd_cancel()) */
 	char *prefix, *watch_key;
 	int owner_fd;
 	struct pool_state *pools;
 	size_t n_pools;
 	ps_lease_watch_host_fn host_id;
 	void *host_ctx;
-	unsigned int watch_ms, backoff_max_ms;
+	unsigned int watch_ms, silence_ms, backoff_max_ms;
 	bool stop, need_snapshot;
 	unsigned int failures;          /* in a row */
 	struct ps_lease_watch_stats st;

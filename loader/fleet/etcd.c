@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -23,6 +24,15 @@ struct buf {
 
 struct ps_etcd {
 	CURL *h;
+	/*
+	 * Every transfer runs in this multi handle rather than in
+	 * curl_easy_perform(): its poll is what ps_etcd_cancel() wakes from
+	 * another thread (curl_multi_wakeup()), at once, where a progress
+	 * callback would be called only about once a second on an idle stream.
+	 * It also holds the connection cache, so connections are kept as before.
+	 */
+	CURLM *multi;
+	bool cancelled;             /* atomic: set by ps_etcd_cancel(), never cleared */
 	struct curl_slist *headers;
 	char *endpoints[MAX_ENDPOINTS];
 	size_t n_ep, cur;
@@ -86,8 +96,9 @@ int ps_etcd_open(struct ps_etcd **client, const struct ps_etcd_opts *o, struct p
 	c->timeout_ms = o->timeout_ms ?: 2000;
 	c->connect_timeout_ms = o->connect_timeout_ms ?: 500;
 	c->h = curl_easy_init();
+	c->multi = curl_multi_init();
 	c->headers = curl_slist_append(NULL, "Content-Type: application/json");
-	if (!c->h || !c->headers || !c->n_ep) {
+	if (!c->h || !c->multi || !c->headers || !c->n_ep) {
 		ps_etcd_close(c);
 		return ps_fail(error, ENOMEM, "etcd: cannot set up the HTTP client (libcurl)");
 	}
@@ -109,6 +120,9 @@ void ps_etcd_close(struct ps_etcd *c)
 {
 	if (!c)
 		return;
+	/* No transfer is left in the multi handle: each one is removed when it ends. */
+	if (c->multi)
+		curl_multi_cleanup(c->multi);
 	if (c->h)
 		curl_easy_cleanup(c->h);
 	curl_slist_free_all(c->headers);
@@ -131,6 +145,137 @@ uint64_t ps_etcd_requests(const struct ps_etcd *c)
 uint64_t ps_etcd_failovers(const struct ps_etcd *c)
 {
 	return c->failovers;
+}
+
+void ps_etcd_cancel(struct ps_etcd *c)
+{
+	__atomic_store_n(&c->cancelled, true, __ATOMIC_RELEASE);
+	/* A poll in progress returns; one that starts after this returns at once, so no wakeup is lost. */
+	curl_multi_wakeup(c->multi);
+}
+
+static bool cancelled(const struct ps_etcd *c)
+{
+	return __atomic_load_n(&c->cancelled, __ATOMIC_ACQUIRE);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- transfers ------------------------------------------------------------ */
+
+/*
+ * What a stream is watched for besides curl's own timeouts: an endpoint
+ * that accepted the connection but does not answer (a hung member: its
+ * kernel still completes the handshake and acknowledges, TCP keepalive
+ * included), and an answered stream that then goes silent.
+ */
+struct stream {
+	struct ps_etcd *c;
+	const struct ps_etcd_reader *r;
+	size_t ep;                  /* the endpoint tried */
+	unsigned int answer_ms;     /* until r->answered() */
+	unsigned int silence_ms;    /* then, between two writes of the answer (0: no limit) */
+	uint64_t start_ms, last_data_ms;
+	bool silent;                /* ended because of silence_ms */
+};
+
+static size_t on_stream_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct stream *s = ud;
+
+	size_t used = s->r->data(ptr, size, nmemb, s->r->ctx);
+
+	s->last_data_ms = mono_ms();
+	/* Now rather than when the stream ends, minutes later: ps_etcd_endpoint() tells the truth meanwhile. */
+	if (s->r->answered(s->r->ctx))
+		s->c->cur = s->ep;
+	return used;
+}
+
+/* CURLE_OK while @s may go on; *@wait_ms: how long until it must be checked again. */
+static CURLcode stream_check(struct ps_etcd *c, struct stream *s, long *wait_ms)
+{
+	uint64_t now = mono_ms(), until;
+
+	if (!s->r->answered(s->r->ctx)) {
+		until = s->start_ms + s->answer_ms;
+		if (now >= until) {
+			snprintf(c->curl_err, sizeof(c->curl_err), "no answer within %u ms", s->answer_ms);
+			return CURLE_OPERATION_TIMEDOUT;
+		}
+	} else if (s->silence_ms) {
+		until = (s->last_data_ms > s->start_ms ? s->last_data_ms : s->start_ms) + s->silence_ms;
+		if (now >= until) {
+			snprintf(c->curl_err, sizeof(c->curl_err), "nothing came for %u ms", s->silence_ms);
+			s->silent = true;
+			return CURLE_OPERATION_TIMEDOUT;
+		}
+	} else {
+		return CURLE_OK;
+	}
+	if ((long)(until - now) < *wait_ms)
+		*wait_ms = (long)(until - now);
+	return CURLE_OK;
+}
+
+/* How the transfer on c->h that curl finished ended. */
+static CURLcode transfer_result(struct ps_etcd *c)
+{
+	CURLcode rc = CURLE_GOT_NOTHING;
+	CURLMsg *m;
+	int left;
+
+	while ((m = curl_multi_info_read(c->multi, &left)))
+		if (m->msg == CURLMSG_DONE && m->easy_handle == c->h)
+			rc = m->data.result;
+	return rc;
+}
+
+/*
+ * The transfer set up on c->h, to its end (as curl_easy_perform() would),
+ * unless the client is cancelled (CURLE_ABORTED_BY_CALLBACK) or @s, a
+ * stream, misses one of its deadlines (CURLE_OPERATION_TIMEDOUT). Ending a
+ * transfer early closes its connection.
+ */
+static CURLcode perform(struct ps_etcd *c, struct stream *s)
+{
+	CURLcode rc = CURLE_OK;
+	int running = 1;
+
+	if (curl_multi_add_handle(c->multi, c->h) != CURLM_OK)
+		return CURLE_OUT_OF_MEMORY;
+	for (;;) {
+		/* Without a stream, curl's own timeouts end the wait: this is only an upper bound. */
+		long wait_ms = 1000;
+
+		if (cancelled(c)) {
+			snprintf(c->curl_err, sizeof(c->curl_err), "cancelled");
+			rc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		if (curl_multi_perform(c->multi, &running) != CURLM_OK) {
+			rc = CURLE_OUT_OF_MEMORY;
+			break;
+		}
+		if (!running) {
+			rc = transfer_result(c);
+			break;
+		}
+		if (s && (rc = stream_check(c, s, &wait_ms)) != CURLE_OK)
+			break;
+		if (curl_multi_poll(c->multi, NULL, 0, (int)wait_ms, NULL) != CURLM_OK) {
+			rc = CURLE_OUT_OF_MEMORY;
+			break;
+		}
+	}
+	curl_multi_remove_handle(c->multi, c->h);
+	return rc;
 }
 
 /* A transport failure another member may not have. */
@@ -160,6 +305,8 @@ static int curl_errno(CURLcode rc)
 		return ETIMEDOUT;
 	case CURLE_COULDNT_RESOLVE_HOST:
 		return EHOSTUNREACH;
+	case CURLE_ABORTED_BY_CALLBACK:
+		return ECANCELED;
 	default:
 		return EIO;
 	}
@@ -180,12 +327,13 @@ int ps_etcd_post(struct ps_etcd *c, const char *path, json_object *body, json_ob
 {
 	const char *text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
 	char url[512], last[768] = "";
+	/* As if cancelled when the client was before this request: nothing is sent then. */
+	CURLcode rc = CURLE_ABORTED_BY_CALLBACK;
 	int err = 0;
 
 	*reply = NULL;
-	for (size_t tries = 0; tries < c->n_ep; tries++) {
+	for (size_t tries = 0; !cancelled(c) && tries < c->n_ep; tries++) {
 		size_t ep = (c->cur + tries) % c->n_ep;
-		CURLcode rc;
 		long http = 0;
 		json_object *ans, *code, *msg;
 
@@ -201,7 +349,9 @@ int ps_etcd_post(struct ps_etcd *c, const char *path, json_object *body, json_ob
 		c->requests++;
 		if (tries)
 			c->failovers++;
-		rc = curl_easy_perform(c->h);
+		rc = perform(c, NULL);
+		if (rc == CURLE_ABORTED_BY_CALLBACK)
+			break;
 		if (rc != CURLE_OK) {
 			snprintf(last, sizeof(last), "%s: %s", c->endpoints[ep],
 				 c->curl_err[0] ? c->curl_err : curl_easy_strerror(rc));
@@ -237,6 +387,9 @@ int ps_etcd_post(struct ps_etcd *c, const char *path, json_object *body, json_ob
 		break;
 	}
 	json_object_put(body);
+	/* Not a member's failure: the caller is stopping and counts nothing. */
+	if (rc == CURLE_ABORTED_BY_CALLBACK)
+		return ps_fail(error, ECANCELED, "etcd %s: cancelled, the client is being closed", path);
 	return ps_fail(error, err ?: EIO, "etcd %s: %s; check that the etcd members are up and reachable",
 		       path, last);
 }
@@ -249,35 +402,45 @@ int ps_etcd_post(struct ps_etcd *c, const char *path, json_object *body, json_ob
  * member's answer to the same request.
  */
 int ps_etcd_post_stream(struct ps_etcd *c, const char *path, const char *body, unsigned int max_ms,
-			const struct ps_etcd_reader *r, const char **why)
+			unsigned int silence_ms, const struct ps_etcd_reader *r, const char **why)
 {
+	struct stream s = { .c = c, .r = r, .answer_ms = c->timeout_ms, .silence_ms = silence_ms };
 	char url[512];
-	CURLcode rc = CURLE_OK;
+	CURLcode rc = CURLE_ABORTED_BY_CALLBACK; /* see ps_etcd_post() */
 
-	for (size_t tries = 0; tries < c->n_ep; tries++) {
+	for (size_t tries = 0; !cancelled(c) && tries < c->n_ep; tries++) {
 		size_t ep = (c->cur + tries) % c->n_ep;
 
 		snprintf(url, sizeof(url), "%s%s", c->endpoints[ep], path);
 		r->begin(r->ctx);
+		c->curl_err[0] = '\0';
 		curl_easy_setopt(c->h, CURLOPT_URL, url);
 		curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, r->data);
-		curl_easy_setopt(c->h, CURLOPT_WRITEDATA, r->ctx);
+		curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_stream_data);
+		curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &s);
 		curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, (long)max_ms);
 		curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
 		c->requests++;
 		if (tries)
 			c->failovers++;
-		rc = curl_easy_perform(c->h);
-		if (r->answered(r->ctx)) {
-			c->cur = ep;
-			break;
-		}
-		if (!try_next(rc))
+		s.ep = ep;
+		s.start_ms = mono_ms();
+		s.last_data_ms = 0;
+		s.silent = false;
+		rc = perform(c, &s);
+		if (r->answered(r->ctx) || !try_next(rc))
 			break;
 	}
-	*why = rc == CURLE_OK ? "the stream ended" : curl_easy_strerror(rc);
-	return rc == CURLE_OK ? 0 : -curl_errno(rc);
+	if (rc == CURLE_OK) {
+		*why = "the stream ended";
+		return 0;
+	}
+	if (rc == CURLE_ABORTED_BY_CALLBACK) {
+		*why = "cancelled";
+		return -ECANCELED;
+	}
+	*why = c->curl_err[0] ? c->curl_err : curl_easy_strerror(rc);
+	return s.silent ? -ENODATA : -curl_errno(rc);
 }
 
 /* ---- the gateway's JSON -------------------------------------------------- */
