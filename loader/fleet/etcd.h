@@ -78,8 +78,9 @@ int ps_etcd_status(struct ps_etcd *c, struct ps_etcd_status *st, struct ps_error
 
 /*
  * ---- for the client's own files (etcd_kv.c, etcd_lease.c, etcd_watch.c) --
- * They build the gateway's JSON; this file alone knows the endpoints and
- * curl, so that failover and TLS are done once.
+ * They build the gateway's JSON; etcd.c and etcd_http.c alone know the
+ * endpoints and curl, so that failover, TLS, cancel and deadlines are done
+ * once.
  */
 
 /*

@@ -280,6 +280,7 @@ t_stop_long_watch() {
 		expect_block 0 2 "blocks/0 put for host-b (watch_ms ${watch_ms:-default})"
 		etcdctl_in "$CLI" del "$PFX/pools/web/blocks/0" >/dev/null
 		expect_block 0 0 "blocks/0 deleted (watch_ms ${watch_ms:-default})"
+		sleep 0.3 # a stats line (every 200 ms) after the changes
 		expect_eq "$(lw_stat .watches)" 1 "watch requests so far (watch_ms ${watch_ms:-default})"
 		lw_stop
 		note "watch_ms ${watch_ms:-default (10 min)}: stopped in $LW_STOP_MS ms during its watch"
