@@ -167,7 +167,8 @@ left_pids() {
 
 cleanup() {
 	local p cg ns i left
-	for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
+	# CONT: a process the test stopped (SIGSTOP) would keep TERM pending, and wait for ever.
+	for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; kill -CONT "$p" 2>/dev/null; done
 	for p in "${_pids[@]}"; do wait "$p" 2>/dev/null; done
 	for i in $(polls 100); do
 		left=$(left_pids)

@@ -381,6 +381,7 @@ static void tick(struct ps_lease_task *t, uint64_t now, uint64_t *next_load, uin
 {
 	bool slow = now >= *next_load; /* once a second: the load, and blocks kept for their users */
 	struct ps_error e = {};
+	int err;
 
 	if (now >= *next_pins) {
 		follow_pins(t);
@@ -398,7 +399,15 @@ static void tick(struct ps_lease_task *t, uint64_t now, uint64_t *next_load, uin
 			ps_lease_adopt(t->lease, (int64_t)old.lease_id);
 		ps_error_clear(&e);
 	}
-	if (ps_lease_tick(t->lease, now, t->load, &e))
+	err = ps_lease_tick(t->lease, now, t->load, &e);
+	/*
+	 * Stopping (ps_lease_task_stop() cancelled the request): no failure to
+	 * log, and the maps keep what the last whole tick wrote rather than an
+	 * engine's view of requests that never completed.
+	 */
+	if (err == -ECANCELED)
+		return;
+	if (err)
 		step_failed(t, "etcd", &e, now);
 	if (t->maps_open && (t->written_gen != ps_lease_generation(t->lease) || (slow && lingering(t)))) {
 		ps_error_clear(&e);
@@ -514,6 +523,8 @@ void ps_lease_task_stop(struct ps_lease_task *t)
 	if (!t)
 		return;
 	__atomic_store_n(&t->stopping, true, __ATOMIC_RELEASE);
+	/* A request to a member that hangs would hold the stop for the client's timeout, per endpoint. */
+	ps_etcd_cancel(t->etcd);
 	pthread_join(t->thread, NULL);
 	pthread_mutex_lock(t->lock);
 	memset(t->stats, 0, sizeof(*t->stats));

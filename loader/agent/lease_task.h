@@ -58,7 +58,8 @@ int ps_lease_task_start(struct ps_lease_task **t, const struct ps_config *cfg, c
 			pthread_mutex_t *lock, struct ps_lease_task_stats *stats, struct ps_error *error);
 
 /*
- * Stops and frees the task. The lease is left to expire, not revoked: its
+ * Stops and frees the task, at once: its etcd request in flight is cancelled
+ * (ps_etcd_cancel()). The lease is left to expire, not revoked: its
  * blocks then go through quarantine, which their sockets' TIME_WAIT needs
  * anyway; a restarted agent takes blocks under a new lease.
  */

@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Steering from the watch: ps_steer_owner follows the lease table (agent/lease_watch.h). */
+/*
+ * Steering from the watch: ps_steer_owner follows the lease table
+ * (agent/lease_watch.h). This file: the thread that follows etcd, its
+ * stats, start and stop; the owners it writes: lease_watch_owners.c.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -10,82 +14,35 @@
 #include <unistd.h>
 #include <linux/types.h>
 
-#include <json-c/json.h>
-
 #include "steer.h"
 #include "agent/lease_watch.h"
+#include "agent/lease_watch_owners.h"
 #include "core/config.h"
 #include "core/log.h"
-#include "fleet/lease.h"
-#include "steer/owners.h"
 
 #define BACKOFF_FIRST_MS 100
-
-struct pool_state {
-	struct ps_lease_watch_pool cfg; /* name: our own copy */
-	__u32 *owner;                   /* per block, as last written */
-};
-
-struct ps_lease_watch {
-	pthread_t thread;
-	pthread_mutex_t lock;           /* everything below the client, and the map writes */
-	pthread_cond_t wake;            /* stop, during a back-off */
-	struct ps_etcd *etcd;           /* the follower's thread only */
-	char *prefix, *watch_key;
-	int owner_fd;
-	struct pool_state *pools;
-	size_t n_pools;
-	ps_lease_watch_host_fn host_id;
-	void *host_ctx;
-	unsigned int watch_ms, backoff_max_ms;
-	bool stop, need_snapshot;
-	unsigned int failures;          /* in a row */
-	struct ps_lease_watch_stats st;
-	uint64_t window[PS_LEASE_WATCH_LAG_WINDOW]; /* the last lags, us */
-};
+/*
+ * A watch request is renewed this often even when it stays healthy: not
+ * for liveness (silence_ms is) but so that no request lives for ever.
+ */
+#define WATCH_MS_DEFAULT (10 * 60 * 1000)
+/*
+ * Silence before the watch is set up again (and a member that does not
+ * answer then passed over): the bound on following a member that died
+ * without a reset (a hung process, a host gone) is this plus the client's
+ * timeout, 12 s with the defaults. Well inside a block's quarantine (at
+ * least TIME_WAIT's 60 s), so no reply is ever steered by an owner older
+ * than the quarantine; about one lease TTL (10 s by default), so a member's
+ * death costs the steering what it costs the leasing. Members that send
+ * progress notifications every 3 s or less keep a healthy watch from ever
+ * falling silent this long (etcd skips one after a tick with events: up to
+ * twice the interval, plus 10% jitter, between two messages).
+ */
+#define SILENCE_MS_DEFAULT 10000
 
 unsigned int ps_lease_watch_config_host(void *ctx, const char *name)
 {
 	return ps_config_host_id(ctx, name);
-}
-
-static uint64_t wall_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static struct pool_state *pool_named(struct ps_lease_watch *w, const char *name, size_t len)
-{
-	for (size_t i = 0; i < w->n_pools; i++)
-		if (strlen(w->pools[i].cfg.name) == len && !strncmp(w->pools[i].cfg.name, name, len))
-			return &w->pools[i];
-	return NULL;
-}
-
-/* The first port of block @n of @p. */
-static __u32 block_lo(const struct pool_state *p, uint32_t n)
-{
-	return p->cfg.port_lo + n * p->cfg.block_size;
-}
-
-/* Writes every block of @p from p->owner. Called with the lock held. */
-static int write_pool(struct ps_lease_watch *w, struct pool_state *p, struct ps_error *error)
-{
-	uint32_t bs = p->cfg.block_size, n = p->cfg.n_blocks;
-	__u32 *ports = malloc((size_t)bs * n * sizeof(*ports));
-	int err;
-
-	if (!ports)
-		return ps_fail(error, ENOMEM, "lease watch: out of memory");
-	for (uint32_t b = 0; b < n; b++)
-		for (uint32_t i = 0; i < bs; i++)
-			ports[b * bs + i] = p->owner[b];
-	err = ps_steer_owner_write(w->owner_fd, p->cfg.slot, p->cfg.port_lo, ports, bs * n, error);
-	free(ports);
-	return err;
 }
 
 /* ---- stats ---------------------------------------------------------------- */
@@ -94,7 +51,7 @@ static const uint64_t lag_bounds_ms[] = PS_LEASE_WATCH_LAG_BOUNDS_MS;
 _Static_assert(sizeof(lag_bounds_ms) / sizeof(lag_bounds_ms[0]) == PS_LEASE_WATCH_LAG_BUCKETS - 1,
 	       "one bound per bucket but the last");
 
-static void note_lag(struct ps_lease_watch *w, uint64_t lag_us, uint64_t write_us)
+void ps_lease_watch_note_lag(struct ps_lease_watch *w, uint64_t lag_us, uint64_t write_us)
 {
 	struct ps_lease_watch_stats *st = &w->st;
 	size_t b = 0;
@@ -139,8 +96,8 @@ void ps_lease_watch_stats(const struct ps_lease_watch *w, struct ps_lease_watch_
 	out->lag_p99_us = sorted[(n - 1) * 99 / 100];
 }
 
-/* After every request: what the client did, and whether etcd answered. Called with the lock held. */
-static void note_client(struct ps_lease_watch *w, bool answered)
+/* After every request: what the client did, and whether etcd answered. */
+void ps_lease_watch_note_client(struct ps_lease_watch *w, bool answered)
 {
 	w->st.etcd_requests = ps_etcd_requests(w->etcd);
 	w->st.etcd_failovers = ps_etcd_failovers(w->etcd);
@@ -148,179 +105,27 @@ static void note_client(struct ps_lease_watch *w, bool answered)
 	w->st.connected = answered;
 }
 
-/* ---- the table ------------------------------------------------------------- */
-
-/* The owner a snapshot's block entry gives: its holder's id while blocks/<n> exists. */
-static __u32 snapshot_owner(struct ps_lease_watch *w, json_object *b)
-{
-	json_object *v;
-	const char *state = json_object_object_get_ex(b, "state", &v) ? json_object_get_string(v) : "";
-
-	if (!strcmp(state, "orphan") || !strcmp(state, "quarantine"))
-		return PS_STEER_NO_HOST;
-	if (!json_object_object_get_ex(b, "host", &v))
-		return PS_STEER_NO_HOST;
-	return w->host_id(w->host_ctx, json_object_get_string(v));
-}
-
-/* Fills the owners of every given pool from the table @t into @owners (per pool, per block). */
-static void snapshot_owners(struct ps_lease_watch *w, json_object *t, __u32 **owners)
-{
-	json_object *pools, *po, *v, *blocks;
-
-	if (!json_object_object_get_ex(t, "pools", &pools))
-		return;
-	for (size_t i = 0; i < json_object_array_length(pools); i++) {
-		struct pool_state *p;
-		const char *name;
-
-		po = json_object_array_get_idx(pools, i);
-		if (!json_object_object_get_ex(po, "name", &v) || !json_object_object_get_ex(po, "blocks", &blocks))
-			continue;
-		name = json_object_get_string(v);
-		p = pool_named(w, name, strlen(name));
-		if (!p)
-			continue;
-		for (size_t j = 0; j < json_object_array_length(blocks); j++) {
-			json_object *b = json_object_array_get_idx(blocks, j);
-			int64_t n = json_object_object_get_ex(b, "block", &v) ? json_object_get_int64(v) : -1;
-
-			if (n >= 0 && n < p->cfg.n_blocks)
-				owners[p - w->pools][n] = snapshot_owner(w, b);
-		}
-	}
-}
-
-/* Reads the whole table and writes every block of the given pools; the watch goes on from its revision. */
-static int snapshot(struct ps_lease_watch *w, struct ps_error *error)
-{
-	__u32 **owners = calloc(w->n_pools, sizeof(*owners));
-	json_object *t = NULL, *v;
-	int64_t rev;
-	int err = owners ? 0 : ps_fail(error, ENOMEM, "lease watch: out of memory");
-
-	for (size_t i = 0; !err && i < w->n_pools; i++)
-		if (!(owners[i] = calloc(w->pools[i].cfg.n_blocks, sizeof(**owners))))
-			err = ps_fail(error, ENOMEM, "lease watch: out of memory");
-	if (!err)
-		err = ps_lease_table_json(w->etcd, w->prefix, NULL, &t, error);
-	pthread_mutex_lock(&w->lock);
-	note_client(w, !err);
-	if (!err) {
-		rev = json_object_object_get_ex(t, "revision", &v) ? json_object_get_int64(v) : 0;
-		snapshot_owners(w, t, owners);
-		for (size_t i = 0; !err && i < w->n_pools; i++) {
-			memcpy(w->pools[i].owner, owners[i], w->pools[i].cfg.n_blocks * sizeof(**owners));
-			err = write_pool(w, &w->pools[i], error);
-		}
-		if (!err) {
-			w->st.revision = rev;
-			w->st.snapshots++;
-			w->need_snapshot = false;
-			pr_info("lease watch: the table at revision %lld is written into the steering (%zu pools)",
-				(long long)rev, w->n_pools);
-		}
-	}
-	pthread_mutex_unlock(&w->lock);
-	json_object_put(t);
-	for (size_t i = 0; owners && i < w->n_pools; i++)
-		free(owners[i]);
-	free(owners);
-	return err;
-}
-
 /* ---- the watch -------------------------------------------------------------- */
-
-/* "<pool>/<kind>/<n>" after "<prefix>/pools/": the pool, kind and block, or false. */
-static bool parse_key(struct ps_lease_watch *w, const char *key, struct pool_state **pool, const char **kind,
-		      uint32_t *n, bool *ours)
-{
-	size_t len = strlen(w->watch_key);
-	const char *s = key + len, *slash, *k, *num;
-	char *end;
-	unsigned long v;
-
-	*ours = false;
-	if (strncmp(key, w->watch_key, len) || !(slash = strchr(s, '/')))
-		return false;
-	*pool = pool_named(w, s, (size_t)(slash - s));
-	if (!*pool)
-		return false;
-	k = slash + 1;
-	num = strchr(k, '/');
-	if (!num)
-		return false;
-	if (!strncmp(k, "claims/", 7))
-		return false;
-	if (strncmp(k, "blocks/", 7) && strncmp(k, "quarantine/", 11))
-		return false;
-	*ours = true;
-	*kind = k;
-	errno = 0;
-	v = strtoul(num + 1, &end, 10);
-	if (errno || end == num + 1 || *end || num[1] == '-' || num[1] == '+' || v >= (*pool)->cfg.n_blocks)
-		return false;
-	*n = (uint32_t)v;
-	return true;
-}
-
-/* The "host" and "since" of a blocks/ value; *since 0 when absent. */
-static __u32 value_owner(struct ps_lease_watch *w, const char *value, int64_t *since)
-{
-	json_object *o = json_tokener_parse(value), *v;
-	__u32 id = PS_STEER_NO_HOST;
-
-	*since = 0;
-	if (o && json_object_object_get_ex(o, "host", &v)) {
-		id = w->host_id(w->host_ctx, json_object_get_string(v));
-		if (!id)
-			w->st.unknown_hosts++;
-	}
-	if (o && json_object_object_get_ex(o, "since", &v))
-		*since = json_object_get_int64(v);
-	json_object_put(o);
-	return id;
-}
-
-/* One event: the block's owner written. Called with the lock held. */
-static int apply(struct ps_lease_watch *w, const struct ps_etcd_event *ev, struct ps_error *error)
-{
-	struct pool_state *p;
-	const char *kind;
-	uint32_t n;
-	bool ours;
-	int64_t since = 0;
-	__u32 owner = PS_STEER_NO_HOST;
-	uint64_t t0, t1;
-	int err;
-
-	if (!parse_key(w, ev->kv.key, &p, &kind, &n, &ours)) {
-		if (ours) {
-			w->st.ignored++;
-			pr_debug("lease watch: %s is about no block of its pool: ignored", ev->kv.key);
-		}
-		return 0;
-	}
-	if (!strncmp(kind, "blocks/", 7) && ev->type == PS_ETCD_EV_PUT)
-		owner = value_owner(w, ev->kv.value, &since);
-	t0 = wall_us();
-	err = ps_steer_owner_set(w->owner_fd, p->cfg.slot, block_lo(p, n), block_lo(p, n) + p->cfg.block_size - 1,
-				 owner, error);
-	if (err)
-		return err;
-	t1 = wall_us();
-	p->owner[n] = owner;
-	w->st.applied++;
-	if (since > 0)
-		note_lag(w, t1 > (uint64_t)since * 1000 ? t1 - (uint64_t)since * 1000 : 0, t1 - t0);
-	return 0;
-}
 
 struct watch_call {
 	struct ps_lease_watch *w;
 	struct ps_error *error;
 	int err;
+	bool created;               /* the first call of a request (no event) is its set-up, not progress */
 };
+
+/*
+ * A progress notification: every event up to @revision was delivered, so
+ * a watch that fails later resumes from there, not from a revision that
+ * etcd may have compacted meanwhile (which would cost a table read).
+ * Called with the lock held.
+ */
+static void note_progress(struct ps_lease_watch *w, int64_t revision)
+{
+	w->st.progress_notifies++;
+	if (revision > w->st.revision)
+		w->st.revision = revision;
+}
 
 static bool on_events(void *ctx, const struct ps_etcd_event *ev, size_t n, int64_t revision)
 {
@@ -329,10 +134,13 @@ static bool on_events(void *ctx, const struct ps_etcd_event *ev, size_t n, int64
 	bool stop;
 
 	pthread_mutex_lock(&w->lock);
-	note_client(w, true);
+	ps_lease_watch_note_client(w, true);
+	if (!n && c->created)
+		note_progress(w, revision);
+	c->created = true;
 	for (size_t i = 0; i < n && !c->err; i++) {
 		w->st.events++;
-		c->err = apply(w, &ev[i], c->error);
+		c->err = ps_lease_watch_apply(w, &ev[i], c->error);
 		/* Not written: the table is read again, which writes every block. */
 		if (c->err)
 			w->need_snapshot = true;
@@ -347,17 +155,19 @@ static bool on_events(void *ctx, const struct ps_etcd_event *ev, size_t n, int64
 static int watch_once(struct ps_lease_watch *w, struct ps_error *error)
 {
 	struct watch_call c = { .w = w, .error = error };
-	int64_t from;
+	struct ps_etcd_watch_opts o = {
+		.max_ms = w->watch_ms, .silence_ms = w->silence_ms, .progress_notify = true,
+	};
 	int err;
 
 	pthread_mutex_lock(&w->lock);
-	from = w->st.revision + 1;
+	o.start_rev = w->st.revision + 1;
 	w->st.watches++;
 	pthread_mutex_unlock(&w->lock);
-	err = ps_etcd_watch(w->etcd, w->watch_key, true, from, w->watch_ms, on_events, &c, error);
+	err = ps_etcd_watch(w->etcd, w->watch_key, true, &o, on_events, &c, error);
 	/* The member that answered is known only now. */
 	pthread_mutex_lock(&w->lock);
-	note_client(w, c.err || !err || err == -ERANGE);
+	ps_lease_watch_note_client(w, c.err || !err || err == -ERANGE || err == -ENODATA);
 	pthread_mutex_unlock(&w->lock);
 	return c.err ?: err;
 }
@@ -408,7 +218,22 @@ static void *run(void *arg)
 		pthread_mutex_lock(&w->lock);
 		snap = w->need_snapshot;
 		pthread_mutex_unlock(&w->lock);
-		err = snap ? snapshot(w, &error) : watch_once(w, &error);
+		err = snap ? ps_lease_watch_snapshot(w, &error) : watch_once(w, &error);
+		/* Stopped (ps_etcd_cancel()): no member failed. */
+		if (err == -ECANCELED)
+			break;
+		/*
+		 * Quiet, or a member gone silent: the next watch tells which,
+		 * at once (no back-off): a member that does not answer it within
+		 * the client's timeout is passed over.
+		 */
+		if (err == -ENODATA && !snap) {
+			pr_debug("lease watch: %s", error.msg);
+			pthread_mutex_lock(&w->lock);
+			w->st.silences++;
+			pthread_mutex_unlock(&w->lock);
+			continue;
+		}
 		if (err == -ERANGE && !snap) {
 			pr_info("lease watch: %s", error.msg);
 			pthread_mutex_lock(&w->lock);
@@ -525,7 +350,8 @@ int ps_lease_watch_start(struct ps_lease_watch **out, const struct ps_lease_watc
 	}
 	w->host_id = o->host_id;
 	w->host_ctx = o->host_ctx;
-	w->watch_ms = o->watch_ms ?: 1000;
+	w->watch_ms = o->watch_ms ?: WATCH_MS_DEFAULT;
+	w->silence_ms = o->silence_ms ?: SILENCE_MS_DEFAULT;
 	w->backoff_max_ms = o->backoff_max_ms ?: 2000;
 	w->need_snapshot = true;
 	snprintf(w->st.endpoint, sizeof(w->st.endpoint), "%s", ps_etcd_endpoint(w->etcd));
@@ -546,6 +372,8 @@ void ps_lease_watch_stop(struct ps_lease_watch *w)
 	w->stop = true;
 	pthread_cond_broadcast(&w->wake);
 	pthread_mutex_unlock(&w->lock);
+	/* A watch may have minutes to run, a table read seconds: end either now. */
+	ps_etcd_cancel(w->etcd);
 	pthread_join(w->thread, NULL);
 	free_watch(w);
 }
@@ -557,7 +385,7 @@ int ps_lease_watch_reapply(struct ps_lease_watch *w, struct ps_error *error)
 	pthread_mutex_lock(&w->lock);
 	/* Before the first table read there is nothing to write again: that read writes every block. */
 	for (size_t i = 0; !err && w->st.snapshots && i < w->n_pools; i++)
-		err = write_pool(w, &w->pools[i], error);
+		err = ps_lease_watch_write_pool(w, &w->pools[i], error);
 	pthread_mutex_unlock(&w->lock);
 	return err;
 }

@@ -20,6 +20,16 @@
  * take needs quarantine/<n> absent, a quarantine blocks/<n> absent. If
  * they did, the last event would say 0 and a table read the holder.)
  *
+ * One watch request lasts long (watch_ms) and asks for etcd's progress
+ * notifications, which move the revision on while nothing changes. One
+ * that brings nothing, not even those, for silence_ms is set up again at
+ * once, and a member that does not answer then is passed over: a member
+ * that died without a reset (hung, or its host gone) is left within
+ * silence_ms + the client's timeout. Run the members with
+ * --experimental-watch-progress-notify-interval=3s (or less) so that a
+ * healthy watch never falls silent that long; without it a quiet watch is
+ * set up again every silence_ms.
+ *
  * A watch that fails (the member went away, the stream ended) is set up
  * again from the last revision applied + 1, on the next member, after a
  * back-off; one whose revision was compacted (ERANGE) reads the table
@@ -69,8 +79,9 @@ struct ps_lease_watch_opts {
 	size_t n_pools;
 	ps_lease_watch_host_fn host_id;
 	void *host_ctx;
-	unsigned int watch_ms;           /* one watch request at the most (0: 1000): bounds how long stop takes */
+	unsigned int watch_ms;           /* one watch request at the most (0: 10 min); stop does not wait for it */
 	unsigned int backoff_max_ms;     /* longest wait after a failure (0: 2000); the first is 100 ms */
+	unsigned int silence_ms;         /* a watch silent this long is set up again (0: 10000); see above */
 };
 
 /* Lag of a steering update: the event's arrival minus its value's "since", plus the map write. */
@@ -85,12 +96,14 @@ struct ps_lease_watch_stats {
 	uint64_t snapshots;         /* tables read and written whole */
 	uint64_t compactions;       /* of those, because the revision to watch from was compacted */
 	uint64_t watches;           /* watch requests */
+	uint64_t silences;          /* ... that ended because nothing came for silence_ms */
+	uint64_t progress_notifies; /* progress notifications: the member is alive while nothing changes */
 	uint64_t errors;            /* failed table reads, watches and map writes */
 	uint64_t unknown_hosts;     /* blocks/ PUTs naming a host not under hosts: (owner 0) */
 	uint64_t etcd_requests;     /* the follower's client: requests, failovers to another member */
 	uint64_t etcd_failovers;
 	bool connected;             /* the last table read or watch got an answer */
-	int64_t revision;           /* the last revision applied */
+	int64_t revision;           /* every change up to this revision is applied (events, progress notifications) */
 	char endpoint[256];         /* the member used last */
 	/* Lag, blocks/ PUTs seen by the watch (not those of a snapshot), in microseconds. */
 	uint64_t lag_n;
@@ -105,7 +118,7 @@ struct ps_lease_watch;
 
 /* Opens the client and starts the thread; the first table read happens there. */
 int ps_lease_watch_start(struct ps_lease_watch **w, const struct ps_lease_watch_opts *o, struct ps_error *error);
-/* Ends the thread (within about watch_ms, or the client's timeout during a table read) and frees all. NULL: nothing. */
+/* Ends the thread, cancelling its etcd request in flight (at once, whatever watch_ms), and frees all. NULL: nothing. */
 void ps_lease_watch_stop(struct ps_lease_watch *w);
 void ps_lease_watch_stats(const struct ps_lease_watch *w, struct ps_lease_watch_stats *out);
 /*

@@ -8,7 +8,7 @@
  * base64 on the wire; this interface takes and gives plain strings.
  *
  * One client is one curl handle with its connection kept open: it is for
- * one thread. Several endpoints: a request that cannot reach one (connect
+ * one thread, but for ps_etcd_cancel(), which any thread may call. Several endpoints: a request that cannot reach one (connect
  * refused, timed out, 5xx) goes to the next, at most once round the list;
  * the one that answered is used first from then on. A request that timed
  * out may still have been applied: the leasing engine makes every change a
@@ -17,7 +17,9 @@
  * Errors: ECONNREFUSED / ETIMEDOUT / EHOSTUNREACH when no endpoint
  * answered, ENOENT for a lease etcd does not know (any more), EPROTO for an
  * answer that is not what the gateway sends, EIO for any other error etcd
- * reports (its message is in the error).
+ * reports (its message is in the error), ECANCELED once the client was
+ * cancelled (no member failed: callers count it as neither a failure nor a
+ * failover).
  */
 #ifndef PS_FLEET_ETCD_H
 #define PS_FLEET_ETCD_H
@@ -53,6 +55,14 @@ const char *ps_etcd_endpoint(const struct ps_etcd *c);
 uint64_t ps_etcd_requests(const struct ps_etcd *c);
 uint64_t ps_etcd_failovers(const struct ps_etcd *c);
 
+/*
+ * Ends the request in flight, from any thread, within a poll's wakeup (not
+ * a progress callback's second), and every later one at once: they return
+ * -ECANCELED and try no other endpoint. For a thread that is stopping: the
+ * client is then only to be closed (after that thread is joined).
+ */
+void ps_etcd_cancel(struct ps_etcd *c);
+
 struct ps_etcd_status {
 	char version[32];
 	int64_t db_size;
@@ -68,8 +78,9 @@ int ps_etcd_status(struct ps_etcd *c, struct ps_etcd_status *st, struct ps_error
 
 /*
  * ---- for the client's own files (etcd_kv.c, etcd_lease.c, etcd_watch.c) --
- * They build the gateway's JSON; this file alone knows the endpoints and
- * curl, so that failover and TLS are done once.
+ * They build the gateway's JSON; etcd.c and etcd_http.c alone know the
+ * endpoints and curl, so that failover, TLS, cancel and deadlines are done
+ * once.
  */
 
 /*
@@ -90,13 +101,18 @@ struct ps_etcd_reader {
 
 /*
  * POSTs @body (not taken) to @path and hands the answer to @r as it comes,
- * for at most @max_ms, trying the next endpoint while none answered.
- * Returns 0 when the stream ended, -ETIMEDOUT when @max_ms was up, another
- * negative errno when the transfer failed; *@why says which, in words
- * (the caller words the failure).
+ * for at most @max_ms (0: no limit), trying the next endpoint while none
+ * answered. An endpoint has the client's timeout_ms to answer (a hung
+ * member accepts connections and stays silent); once it did, a stream
+ * that brings nothing for @silence_ms (0: no limit) is ended.
+ * Returns 0 when the stream ended, -ETIMEDOUT when @max_ms was up (or no
+ * endpoint answered), -ENODATA when it fell silent, -ECANCELED when the
+ * client was cancelled, another negative errno when the transfer failed;
+ * *@why says which, in words (the caller words the failure; valid until
+ * the next request).
  */
 int ps_etcd_post_stream(struct ps_etcd *c, const char *path, const char *body, unsigned int max_ms,
-			const struct ps_etcd_reader *r, const char **why);
+			unsigned int silence_ms, const struct ps_etcd_reader *r, const char **why);
 
 /* A 64-bit number of an answer (the gateway writes them as strings); 0 when absent. */
 int64_t ps_etcd_json_i64(json_object *o, const char *name);

@@ -106,7 +106,7 @@ static bool watch_answered(void *ud)
 	return w->created || w->stop || w->compacted;
 }
 
-int ps_etcd_watch(struct ps_etcd *c, const char *key, bool prefix, int64_t start_rev, unsigned int max_ms,
+int ps_etcd_watch(struct ps_etcd *c, const char *key, bool prefix, const struct ps_etcd_watch_opts *o,
 		  ps_etcd_watch_fn fn, void *ctx, struct ps_error *error)
 {
 	json_object *req = json_object_new_object(), *create = ps_etcd_range_request(key, prefix);
@@ -117,19 +117,26 @@ int ps_etcd_watch(struct ps_etcd *c, const char *key, bool prefix, int64_t start
 	const char *why;
 	int err;
 
-	if (start_rev)
-		json_object_object_add(create, "start_revision", json_object_new_int64(start_rev));
+	if (o->start_rev)
+		json_object_object_add(create, "start_revision", json_object_new_int64(o->start_rev));
+	if (o->progress_notify)
+		json_object_object_add(create, "progress_notify", json_object_new_boolean(true));
 	json_object_object_add(req, "create_request", create);
 	w.tok = json_tokener_new();
 	err = ps_etcd_post_stream(c, "/v3/watch", json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
-				  max_ms, &reader, &why);
+				  o->max_ms, o->silence_ms, &reader, &why);
 	json_tokener_free(w.tok);
 	json_object_put(req);
 	if (w.compacted)
 		return ps_fail(error, ERANGE, "etcd watch of %s: revision %lld was compacted; read it again",
-			       key, (long long)start_rev);
+			       key, (long long)o->start_rev);
 	if (w.by_fn || (w.created && err == -ETIMEDOUT))
 		return 0;
+	if (err == -ECANCELED)
+		return ps_fail(error, ECANCELED, "etcd watch of %s: cancelled, the client is being closed", key);
+	if (err == -ENODATA)
+		return ps_fail(error, ENODATA, "etcd watch of %s: %s from %s, not even a progress notification; "
+			       "watch again", key, why, ps_etcd_endpoint(c));
 	return ps_fail(error, err ?: EPIPE, "etcd watch of %s: %s; watch again from the last revision seen", key,
 		       why);
 }

@@ -255,6 +255,27 @@ t_dynamic_agent_restart_keeps_its_blocks() {
 	hold_stop keep
 }
 
+# Every member hangs (SIGSTOP: connections accepted, nothing answered, no
+# reset) while the agent waits on a request: SIGTERM still ends it at once,
+# the leasing task's request in flight cancelled rather than waited for (2 s
+# a member, three members).
+t_dynamic_agent_stops_while_etcd_hangs() {
+	local i t0 ms
+	dyn_world
+	agent_start agent
+	wait_blocks host-a -eq 1
+	for i in 1 2 3; do kill -STOP "${ETCD_PID[$i]}"; done
+	# A keepalive (every lease_ttl / 3) is in flight by now.
+	sleep 2
+	t0=$(date +%s%3N)
+	kill "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null
+	ms=$(( $(date +%s%3N) - t0 ))
+	for i in 1 2 3; do kill -CONT "${ETCD_PID[$i]}"; done
+	note "the agent ended $ms ms after SIGTERM, every member hung"
+	expect_le "$ms" 3000 "ms the agent took to stop while etcd hangs"
+}
+
 # One member of three killed: quorum holds, the agent goes on (failover),
 # every connect succeeds, and the lease is never lost.
 t_dynamic_member_killed_no_interruption() {

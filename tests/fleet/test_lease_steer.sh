@@ -8,6 +8,10 @@
 # The host's namespace is on the etcd bridge (eth0) and has the steered
 # veth pair ps0/ps1. The pool's static slice is host-a's; the follower
 # overrides its owners with the table's (8 blocks of 32 ports).
+#
+# The members send progress notifications every LW_PROGRESS (1 s; empty:
+# etcd's default, 10 min) and the follower sets a watch up again after
+# LW_SILENCE_MS (4 s) of silence.
 
 PSLW=${PSLW:-$ROOT/${OUTPUT:-build}/tests/psleasewatch}
 PFX=/pstest
@@ -21,7 +25,9 @@ lw_setup() {
 	[ -x "$PSLW" ] || die "no $PSLW: make $(basename "$PSLW")"
 	need_cmds "the steering follower's tests" bpftool jq nsenter python3
 	ensure_bpffs
-	etcd_cluster_start 3
+	local progress=()
+	[ -z "${LW_PROGRESS-1s}" ] || progress=(--experimental-watch-progress-notify-interval "${LW_PROGRESS-1s}")
+	etcd_cluster_start 3 "${progress[@]}"
 	CLI=$(etcd_client_ns cli 10)
 	HNS=$(etcd_client_ns host 11)
 	ip -n "$HNS" link add ps0 type veth peer name ps1 || die "cannot create the veth pair"
@@ -57,7 +63,8 @@ lw_start() {
 	rm -f "$TMPD/lw.fifo"
 	mkfifo "$TMPD/lw.fifo"
 	(exec nsenter --net="/run/netns/$HNS" "$PSLW" --endpoints "$ETCD_ENDPOINTS" --prefix "$PFX" \
-		--config "$CONF" --pool "$LW_POOL" --interval-ms 200 --watch-ms "${LW_WATCH_MS:-1000}" "$@") \
+		--config "$CONF" --pool "$LW_POOL" --interval-ms 200 ${LW_WATCH_MS:+--watch-ms "$LW_WATCH_MS"} \
+		--silence-ms "${LW_SILENCE_MS:-4000}" "$@") \
 		< "$TMPD/lw.fifo" > "$TMPD/lw.out" 2> "$TMPD/lw.err" &
 	LW_PID=$!
 	_pids+=($LW_PID)
@@ -67,15 +74,17 @@ lw_start() {
 	[ -n "$LW_SLOT" ] || die "psleasewatch named no slot: $(cat "$TMPD/lw.out")"
 }
 
-# lw_stop: closes its stdin; it must end within a watch request's time
-# (LW_WATCH_MS, default 1 s) and a second, leaking nothing (SANITIZE=1).
+# lw_stop: closes its stdin; it must end at once, whatever its watch
+# request has left to run (it is cancelled), leaking nothing (SANITIZE=1).
+# Sets LW_STOP_MS.
 lw_stop() {
 	local t0=$(date +%s%3N) rc
 	exec {LW_FD}>&-
 	wait "$LW_PID"
 	rc=$?
+	LW_STOP_MS=$(( $(date +%s%3N) - t0 ))
 	expect_eq "$rc" 0 "psleasewatch's exit code (stderr: $(tail -n 5 "$TMPD/lw.err"))"
-	expect_le "$(( $(date +%s%3N) - t0 ))" $(( ${LW_WATCH_MS:-1000} + 1000 )) "ms psleasewatch took to stop"
+	expect_le "$LW_STOP_MS" 3000 "ms psleasewatch took to stop"
 }
 
 # lw_stat PATH: a field of its latest stats line (jq path, e.g. .applied, .lag.p50_us).
@@ -125,6 +134,24 @@ expect_blocks() {
 		END { for (b = 0; b < NR / bs; b++) printf "%s%s", (b ? " " : ""), v[b] }')
 	expect_eq "$got" "$1" "owners of blocks 0-7 (${2:-})"
 }
+
+# lw_following HOW: lw_setup, the follower started and following
+# (blocks/0 is host-b's); sets EP and M, the endpoint and number of the
+# member it watches through, which HOW (e.g. "kill -9") is about to hit.
+lw_following() {
+	lw_setup
+	lw_start
+	put_block 0 host-b
+	expect_block 0 2 "blocks/0 put for host-b"
+	sleep 0.3
+	EP=$(lw_stat .endpoint)
+	M=${EP##*.}
+	M=${M%%:*}
+	note "the follower watches through $EP: $1 of member $M"
+}
+
+# etcdctl_avoid M: etcdctl asks the other members only from now on (the follower was given all three).
+etcdctl_avoid() { ETCD_ENDPOINTS=$(tr , '\n' <<< "$ETCD_ENDPOINTS" | grep -v "\.$1:" | paste -sd,); }
 
 # put_block N HOST: blocks/N of pool web, as a holder writes it (since = now).
 put_block() {
@@ -211,20 +238,12 @@ t_follow() {
 
 # kill -9 of the member the follower watches: it goes on with another.
 t_member_killed() {
-	lw_setup
 	local ep m i t_kill
-	lw_start
-	put_block 0 host-b
-	expect_block 0 2 "blocks/0 put for host-b"
-	sleep 0.3
-	ep=$(lw_stat .endpoint)
-	m=${ep##*.}
-	m=${m%%:*}
-	note "the follower watches through $ep: kill -9 of member $m"
+	lw_following "kill -9"
+	ep=$EP m=$M
 	t_kill=$(date +%s%3N)
 	etcd_member_kill "$m"
-	# etcdctl from now on asks the two others only (the follower was given all three).
-	ETCD_ENDPOINTS=$(tr , '\n' <<< "$ETCD_ENDPOINTS" | grep -v "\.$m:" | paste -sd,)
+	etcdctl_avoid "$m"
 	put_block 0 host-c
 	expect_block 0 3 "blocks/0 moved to host-c after member $m died"
 	for i in $(polls 20); do
@@ -237,7 +256,7 @@ t_member_killed() {
 	put_block 1 host-b
 	expect_block 1 2 "blocks/1 put for host-b after member $m died"
 	sleep 0.5
-	# The member that answered a watch is known when that watch ends (1 s).
+	# The member that answered is known from the watch's next message (1 s: a progress notification).
 	for i in $(polls 30); do
 		[ "$(lw_stat .endpoint)" != "$ep" ] && break
 		sleep 0.1
@@ -250,18 +269,120 @@ t_member_killed() {
 	note "$(grep '"final":true' "$TMPD/lw.out")"
 }
 
+# A stop during a long watch (a minute, then the default 10 min) returns at
+# once: ps_lease_watch_stop() cancels the request in flight.
+t_stop_long_watch() {
+	lw_setup
+	local watch_ms
+	for watch_ms in 60000 ""; do
+		LW_WATCH_MS=$watch_ms lw_start
+		put_block 0 host-b
+		expect_block 0 2 "blocks/0 put for host-b (watch_ms ${watch_ms:-default})"
+		etcdctl_in "$CLI" del "$PFX/pools/web/blocks/0" >/dev/null
+		expect_block 0 0 "blocks/0 deleted (watch_ms ${watch_ms:-default})"
+		sleep 0.3 # a stats line (every 200 ms) after the changes
+		expect_eq "$(lw_stat .watches)" 1 "watch requests so far (watch_ms ${watch_ms:-default})"
+		lw_stop
+		note "watch_ms ${watch_ms:-default (10 min)}: stopped in $LW_STOP_MS ms during its watch"
+	done
+}
+
+# lw_quiet SECONDS: nothing under the watched prefix for SECONDS, while a
+# key outside it moves the store's revision on; prints that revision.
+lw_quiet() {
+	etcdctl_in "$CLI" put "$PFX-elsewhere" x >/dev/null 2>&1 || die "etcdctl put $PFX-elsewhere"
+	sleep "$1"
+	etcdctl_in "$CLI" get -w json "$PFX-elsewhere" 2>/dev/null | jq ".kvs[0].mod_revision"
+}
+
+# A watch with no event for longer than LW_SILENCE_MS stays the same
+# request: etcd's progress notifications show it alive and move its
+# revision on. A change after the quiet is in the map at once.
+t_quiet() {
+	lw_setup
+	local rev
+	lw_start
+	rev=$(lw_quiet 9)
+	# One spurious silence is allowed (a loaded machine): a healthy watch that is set up again is still right.
+	expect_le "$(lw_stat .watches)" 2 "watch requests over 9 s of quiet"
+	expect_ge "$(lw_stat .progress_notifies)" 3 "progress notifications over 9 s of quiet"
+	expect_ge "$(lw_stat .revision)" "$rev" "the follower's revision after a change elsewhere (progress notifications)"
+	note "9 s of quiet: $(lw_stat .watches) watch request(s), $(lw_stat .progress_notifies) progress notifications, $(lw_stat .silences) silences"
+	put_block 3 host-c
+	expect_block 3 3 "blocks/3 put after 9 s of quiet"
+	sleep 0.3
+	note "that change was in the map $(lw_stat .lag.last_us) us after its put"
+	expect_eq "$(lw_stat .errors)" 0 "errors"
+	lw_stop
+}
+
+# Members that send no progress notifications (etcd's default interval, 10
+# min): a quiet watch is set up again every LW_SILENCE_MS, and follows on.
+t_quiet_unconfigured() {
+	LW_PROGRESS= lw_setup
+	lw_start
+	lw_quiet 9 >/dev/null
+	expect_ge "$(lw_stat .silences)" 1 "watches ended by silence over 9 s of quiet"
+	expect_eq "$(lw_stat .progress_notifies)" 0 "progress notifications"
+	note "9 s of quiet without progress notifications: $(lw_stat .watches) watch requests, $(lw_stat .silences) silences"
+	put_block 3 host-c
+	expect_block 3 3 "blocks/3 put after 9 s of quiet"
+	expect_eq "$(lw_stat .errors)" 0 "errors"
+	expect_eq "$(lw_stat .etcd_failovers)" 0 "failovers (a quiet member is not a failed one)"
+	lw_stop
+}
+
+# A member that dies silently: SIGSTOP, whose kernel still completes
+# handshakes and acknowledges (no reset, and TCP keepalive would not see
+# it). The watch falls silent, is set up again, the stopped member does
+# not answer within the client's timeout, another does: the next change is
+# applied, from the revision the follower had (no table read).
+t_member_stopped() {
+	local ep m i t_stop
+	lw_following "kill -STOP"
+	ep=$EP m=$M
+	t_stop=$(date +%s%3N)
+	kill -STOP "${ETCD_PID[$m]}"
+	etcdctl_avoid "$m"
+	put_block 0 host-c
+	# LW_SILENCE_MS + the client's 2 s + an election if $m led: 30 s is only a generous bound.
+	for i in $(polls 300); do
+		[ "$(block_owner 0)" = "3 3" ] && break
+		sleep 0.1
+	done
+	expect_eq "$(block_owner 0)" "3 3" "blocks/0's owners after member $m was stopped and the block moved to host-c"
+	note "the first change after the stop: in the map $(( $(date +%s%3N) - t_stop )) ms after the stop"
+	put_block 1 host-b
+	expect_block 1 2 "blocks/1 put for host-b while member $m is stopped"
+	sleep 0.5
+	expect_ne "$(lw_stat .endpoint)" "$ep" "endpoint after the stop"
+	expect_ge "$(lw_stat .silences)" 1 "watches ended by silence"
+	expect_ge "$(lw_stat .etcd_failovers)" 1 "failovers"
+	expect_eq "$(lw_stat .snapshots)" 1 "tables read (a silent watch resumes from the last revision)"
+	kill -CONT "${ETCD_PID[$m]}"
+	lw_stop
+	note "$(grep '"final":true' "$TMPD/lw.out" | jq -c 'del(.lag)')"
+}
+
 # The follower falls behind (its link to etcd is down, or it is stopped)
 # while the table changes and etcd compacts its history: it reads the
 # table again when its revision is gone, and ends right.
 t_compaction() {
 	lw_setup
-	local rev n
+	local rev n i
 	put_block 0 host-b
 	put_block 1 host-b
 	lw_start
 	expect_blocks "2 2 0 0 0 0 0 0" "the snapshot"
 	etcd_partition "$HNS"
-	sleep 1.5
+	# A cut shorter than LW_SILENCE_MS is no failure: TCP carries the
+	# stream over it. This one lasts until the follower saw its watch fall
+	# silent and failed to set up another.
+	for i in $(polls 300); do
+		[ "$(lw_stat .errors)" -ge 1 ] && break
+		sleep 0.1
+	done
+	expect_ge "$(lw_stat .silences)" 1 "watches ended by silence while cut off"
 	etcdctl_in "$CLI" del "$PFX/pools/web/blocks/0" >/dev/null
 	put_block 1 host-c
 	put_block 2 host-c

@@ -392,6 +392,7 @@ static bool print_events(void *ctx, const struct ps_etcd_event *ev, size_t n, in
 static int cmd_watch(struct opts *o)
 {
 	struct ps_error e = { 0 };
+	struct ps_etcd_watch_opts wo = { .start_rev = o->from, .max_ms = o->c.duration_ms ?: 1000 };
 	struct ps_etcd *etcd;
 	char pfx[256], buf[2048];
 	int err;
@@ -399,7 +400,7 @@ static int cmd_watch(struct opts *o)
 	snprintf(pfx, sizeof(pfx), "%s/pools/", o->c.lease.prefix);
 	if (ps_etcd_open(&etcd, &o->c.etcd, &e))
 		die_error(&e);
-	err = ps_etcd_watch(etcd, pfx, true, o->from, o->c.duration_ms ?: 1000, print_events, NULL, &e);
+	err = ps_etcd_watch(etcd, pfx, true, &wo, print_events, NULL, &e);
 	ps_etcd_close(etcd);
 	if (err)
 		fprintf(stderr, "pslease_sim: %s\n", ps_error_text(&e, buf, sizeof(buf)));
@@ -598,6 +599,8 @@ static bool on_events(void *ctx, const struct ps_etcd_event *ev, size_t n, int64
 static void *watch_main(void *arg)
 {
 	struct watcher *w = arg;
+	/* 1 s at a time: fleet_stop is seen between watches. */
+	const struct ps_etcd_watch_opts wo = { .max_ms = 1000 };
 	struct ps_etcd *etcd;
 	struct ps_error e = { 0 };
 	char pfx[256];
@@ -607,7 +610,7 @@ static void *watch_main(void *arg)
 		return NULL;
 	while (!atomic_load(&fleet_stop)) {
 		ps_error_clear(&e);
-		ps_etcd_watch(etcd, pfx, true, 0, 1000, on_events, w, &e);
+		ps_etcd_watch(etcd, pfx, true, &wo, on_events, w, &e);
 	}
 	ps_etcd_close(etcd);
 	return NULL;

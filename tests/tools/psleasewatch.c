@@ -50,7 +50,8 @@ static const char usage[] =
 	"  --pin-dir DIR         the pin dir (default: PORTSLICE_PIN_DIR, else /sys/fs/bpf/portslice)\n"
 	"  --ca FILE --cert FILE --key FILE  TLS\n"
 	"  --timeout-ms MS       one etcd request (default 2000)\n"
-	"  --watch-ms MS         one watch request at the most (default 1000)\n"
+	"  --watch-ms MS         one watch request at the most (default 600000)\n"
+	"  --silence-ms MS       a watch silent this long is set up again (default 10000)\n"
 	"  --interval-ms MS      a stats line every MS (default: only at the end)\n"
 	"  -v                    debug log\n";
 
@@ -73,6 +74,8 @@ static void print_stats(const struct ps_lease_watch *w, bool final)
 	json_object_object_add(o, "snapshots", u64(st.snapshots));
 	json_object_object_add(o, "compactions", u64(st.compactions));
 	json_object_object_add(o, "watches", u64(st.watches));
+	json_object_object_add(o, "silences", u64(st.silences));
+	json_object_object_add(o, "progress_notifies", u64(st.progress_notifies));
 	json_object_object_add(o, "errors", u64(st.errors));
 	json_object_object_add(o, "unknown_hosts", u64(st.unknown_hosts));
 	json_object_object_add(o, "etcd_requests", u64(st.etcd_requests));
@@ -149,7 +152,7 @@ static int parse_pool(const char *arg, const struct ps_config *cfg, struct ps_le
 	return 0;
 }
 
-enum { O_ENDPOINTS = 256, O_PREFIX, O_CONFIG, O_POOL, O_PIN_DIR, O_CA, O_CERT, O_KEY, O_TIMEOUT, O_WATCH, O_INTERVAL };
+enum { O_ENDPOINTS = 256, O_PREFIX, O_CONFIG, O_POOL, O_PIN_DIR, O_CA, O_CERT, O_KEY, O_TIMEOUT, O_WATCH, O_SILENCE, O_INTERVAL };
 
 static const struct option long_opts[] = {
 	{ "endpoints", required_argument, NULL, O_ENDPOINTS },
@@ -162,6 +165,7 @@ static const struct option long_opts[] = {
 	{ "key", required_argument, NULL, O_KEY },
 	{ "timeout-ms", required_argument, NULL, O_TIMEOUT },
 	{ "watch-ms", required_argument, NULL, O_WATCH },
+	{ "silence-ms", required_argument, NULL, O_SILENCE },
 	{ "interval-ms", required_argument, NULL, O_INTERVAL },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -225,6 +229,7 @@ int main(int argc, char **argv)
 		case O_KEY: etcd.key_file = optarg; break;
 		case O_TIMEOUT: etcd.timeout_ms = (unsigned int)atoi(optarg); break;
 		case O_WATCH: o.watch_ms = (unsigned int)atoi(optarg); break;
+		case O_SILENCE: o.silence_ms = (unsigned int)atoi(optarg); break;
 		case O_INTERVAL: interval_ms = (unsigned int)atoi(optarg); break;
 		case 'v': ps_log_set_level(PS_LOG_DEBUG); break;
 		default: fputs(usage, ch == 'h' ? stdout : stderr); free(pool_args); return ch == 'h' ? 0 : 2;
