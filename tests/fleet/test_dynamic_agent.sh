@@ -293,8 +293,8 @@ t_dynamic_member_killed_no_interruption() {
 	expect_eq "$(metric "$m" portslice_lease_etcd_ok)" 1 "etcd answering, per the agent"
 }
 
-# owner_of PORT: the steering owner (host id) of PORT of pool web, from the kernel's maps.
-owner_of() {
+# web_owner PORT: the steering owner (host id) of PORT of pool web, from the kernel's maps.
+web_owner() {
 	local slot k
 	slot=$(bpftool -j map dump pinned "$PORTSLICE_PIN_DIR/maps/ps_steer_pools" | jq -r '.[0].formatted.value') ||
 		die "cannot read ps_steer_pools"
@@ -308,7 +308,7 @@ owner_of() {
 wait_owner() {
 	local i got
 	for i in $(polls 50); do
-		got=$(owner_of "$1")
+		got=$(web_owner "$1")
 		[ "$got" = "$2" ] && return 0
 		sleep 0.1
 	done
@@ -336,7 +336,7 @@ t_dynamic_agent_steers_its_blocks() {
 	wait_owner $((20000 + b * 16)) 1 "the first port of host-a's block"
 	wait_owner $((20015 + b * 16)) 1 "the last port of host-a's block"
 	other=$(( (b + 5) % 16 ))
-	expect_eq "$(owner_of $((20000 + other * 16)))" 0 "a free block's port"
+	expect_eq "$(web_owner $((20000 + other * 16)))" 0 "a free block's port"
 	# Another host takes a block (as its engine would): steered to it.
 	etcdctl_in "${ETCD_NS[2]}" put "$DYN_PREFIX/pools/web/blocks/$other" \
 		"{\"host\":\"host-b\",\"state\":\"held\",\"since\":$(date +%s%3N),\"lease\":\"0\"}" >/dev/null 2>&1 ||
@@ -350,8 +350,8 @@ t_dynamic_agent_steers_its_blocks() {
 	DYN_EXTRA="$DYN_EXTRA
 # reloaded" dyn_conf
 	wait_log "config generation 2 .* applied"
-	expect_eq "$(owner_of $((20000 + b * 16)))" 1 "host-a's block after a reload"
-	expect_eq "$(owner_of $((20000 + other * 16)))" 2 "host-b's block after a reload"
+	expect_eq "$(web_owner $((20000 + b * 16)))" 1 "host-a's block after a reload"
+	expect_eq "$(web_owner $((20000 + other * 16)))" 2 "host-b's block after a reload"
 	grep -q "restarting the lease follower" "$AGENT_LOG" && die "a reload that kept the pool restarted the follower"
 	# Steering gone from the config: the follower stops with it.
 	DYN_EXTRA= dyn_conf
