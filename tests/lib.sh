@@ -448,6 +448,14 @@ hold_stop() {
 
 hold_output() { cat "$TMPD/$1.out"; }
 
+# owner_of SLOT PORT: the host id ps_steer_owner holds for PORT of pool SLOT.
+owner_of() {
+	local k=$(($1 * 65536 + $2))
+	bpftool -j map lookup pinned "$PORTSLICE_PIN_DIR/maps/ps_steer_owner" \
+		key $((k & 255)) $((k >> 8 & 255)) $((k >> 16 & 255)) $((k >> 24 & 255)) |
+		jq -r '.formatted.value // (.value | if type == "array" then (.[0] | tonumber) else . end)'
+}
+
 # ---- etcd (tests/fleet) ---------------------------------------------------
 # A three-member etcd cluster of Debian's etcd-server, each member in its own
 # namespace, wired with veths to a bridge in a hub namespace; every client

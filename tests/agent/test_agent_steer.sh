@@ -95,14 +95,6 @@ expect_steered() {
 	done
 }
 
-# owner_of SLOT PORT: the host id ps_steer_owner holds for PORT of pool SLOT.
-owner_of() {
-	local k=$(($1 * 65536 + $2))
-	bpftool -j map lookup pinned "$PORTSLICE_PIN_DIR/maps/ps_steer_owner" \
-		key $((k & 255)) $((k >> 8 & 255)) $((k >> 16 & 255)) $((k >> 24 & 255)) |
-		jq -r '.formatted.value // (.value | if type == "array" then (.[0] | tonumber) else . end)'
-}
-
 # ---- attach, adopt ---------------------------------------------------------------
 
 t_agent_steer_attaches_listed_interfaces() {

@@ -293,26 +293,13 @@ t_dynamic_member_killed_no_interruption() {
 	expect_eq "$(metric "$m" portslice_lease_etcd_ok)" 1 "etcd answering, per the agent"
 }
 
-# web_owner PORT: the steering owner (host id) of PORT of pool web, from the kernel's maps.
+# web_owner PORT: the steering owner (host id) of PORT of pool web, its
+# slot read from ps_steer_pools.
 web_owner() {
-	local slot k
+	local slot
 	slot=$(bpftool -j map dump pinned "$PORTSLICE_PIN_DIR/maps/ps_steer_pools" | jq -r '.[0].formatted.value') ||
 		die "cannot read ps_steer_pools"
-	k=$(( slot * 65536 + $1 ))
-	bpftool -j map lookup pinned "$PORTSLICE_PIN_DIR/maps/ps_steer_owner" \
-		key $((k & 255)) $((k >> 8 & 255)) $((k >> 16 & 255)) $((k >> 24 & 255)) | jq -r '.formatted.value' ||
-		die "bpftool map lookup of port $1 failed"
-}
-
-# wait_owner PORT ID WHAT: PORT's steering owner is ID within 5 s.
-wait_owner() {
-	local i got
-	for i in $(polls 50); do
-		got=$(web_owner "$1")
-		[ "$got" = "$2" ] && return 0
-		sleep 0.1
-	done
-	die "$3: port $1 steered to host $got, expected $2; agent: $(tail -n 5 "$AGENT_LOG")"
+	owner_of "$slot" "$1"
 }
 
 # An agent that steers (hosts:, steering:) follows the lease table with its
@@ -333,15 +320,15 @@ t_dynamic_agent_steers_its_blocks() {
 	agent_start agent --metrics 127.0.0.1:9465
 	wait_blocks host-a -eq 1
 	b=$(held_blocks host-a)
-	wait_owner $((20000 + b * 16)) 1 "the first port of host-a's block"
-	wait_owner $((20015 + b * 16)) 1 "the last port of host-a's block"
+	wait_eq 1 "the first port of host-a's block" web_owner $((20000 + b * 16))
+	wait_eq 1 "the last port of host-a's block" web_owner $((20015 + b * 16))
 	other=$(( (b + 5) % 16 ))
 	expect_eq "$(web_owner $((20000 + other * 16)))" 0 "a free block's port"
 	# Another host takes a block (as its engine would): steered to it.
 	etcdctl_in "${ETCD_NS[2]}" put "$DYN_PREFIX/pools/web/blocks/$other" \
 		"{\"host\":\"host-b\",\"state\":\"held\",\"since\":$(date +%s%3N),\"lease\":\"0\"}" >/dev/null 2>&1 ||
 		die "etcdctl put blocks/$other"
-	wait_owner $((20007 + other * 16)) 2 "host-b's block"
+	wait_eq 2 "host-b's block" web_owner $((20007 + other * 16))
 	m=$(in_ns "$NS" curl -sf http://127.0.0.1:9465/metrics) || die "no metrics from the agent"
 	expect_eq "$(metric "$m" portslice_steer_follow_pools)" 1 "pools the follower steers"
 	expect_eq "$(metric "$m" portslice_steer_follow_connected)" 1 "the follower reaches etcd"

@@ -90,18 +90,13 @@ lw_stop() {
 # lw_stat PATH: a field of its latest stats line (jq path, e.g. .applied, .lag.p50_us).
 lw_stat() { grep '^{' "$TMPD/lw.out" | tail -n 1 | jq -r "$1"; }
 
-# owner_of PORT: the host id ps_steer_owner holds for PORT of pool web, from the kernel.
-owner_of() {
-	local k=$(( LW_SLOT * 65536 + $1 ))
-	bpftool -j map lookup pinned "$PORTSLICE_PIN_DIR/maps/ps_steer_owner" \
-		key $((k & 255)) $((k >> 8 & 255)) $((k >> 16 & 255)) $((k >> 24 & 255)) | jq -r '.formatted.value' ||
-		die "bpftool map lookup of port $1 failed"
-}
+# web_owner PORT: the owner ps_steer_owner holds for PORT of pool web.
+web_owner() { owner_of "$LW_SLOT" "$1"; }
 
 # block_owner N: "FIRST LAST", the owners of block N's first and last ports.
 block_owner() {
 	local lo=$(( LW_LO + $1 * LW_BLOCK ))
-	echo "$(owner_of "$lo") $(owner_of $((lo + LW_BLOCK - 1)))"
+	echo "$(web_owner "$lo") $(web_owner $((lo + LW_BLOCK - 1)))"
 }
 
 # expect_block N ID WHAT: every port of block N is ID's within 5 s (its edges and the ports beside checked).
@@ -185,11 +180,11 @@ t_follow() {
 	etcdctl_in "$CLI" put "$PFX/pools/web/quarantine/3" '{"host":"host-b","since":1,"ttl":60,"by":"host-c"}' >/dev/null
 	lw_start
 	expect_blocks "0 3 0 0 0 0 2 0" "the snapshot: host-a's static slice gave way to the table"
-	expect_eq "$(owner_of $((LW_LO - 1))) $(owner_of $((LW_LO + 8 * LW_BLOCK)))" "0 0" "ports beside the pool"
+	expect_eq "$(web_owner $((LW_LO - 1))) $(web_owner $((LW_LO + 8 * LW_BLOCK)))" "0 0" "ports beside the pool"
 
 	put_block 2 host-b
 	expect_block 2 2 "blocks/2 put for host-b"
-	expect_eq "$(owner_of $((LW_LO + 2 * LW_BLOCK - 1))) $(owner_of $((LW_LO + 3 * LW_BLOCK)))" "3 0" "ports beside block 2"
+	expect_eq "$(web_owner $((LW_LO + 2 * LW_BLOCK - 1))) $(web_owner $((LW_LO + 3 * LW_BLOCK)))" "3 0" "ports beside block 2"
 	etcdctl_in "$CLI" del "$PFX/pools/web/blocks/2" >/dev/null
 	expect_block 2 0 "blocks/2 deleted"
 
