@@ -165,11 +165,48 @@ left_pids() {
 	done
 }
 
+# running PID: PID is a child of this shell that has not exited (a zombie
+# waiting to be reaped has; a PID used again by another process is not ours).
+running() {
+	local st
+	read -r st 2>/dev/null < "/proc/$1/stat" || return 1
+	st=${st##*) }
+	set -- ${st:0:40}
+	[ "$1" != Z ] && [ "$2" = "$BASHPID" ]
+}
+
+# reap PID...: waits for each PID after SIGTERM, at most 5 s (times
+# TEST_TIME_SCALE) each; one that is still there gets SIGKILL, and says so,
+# so that cleanup never hangs on a process that ignores SIGTERM.
+reap() {
+	local p i
+	for p in "$@"; do
+		for i in $(polls 100); do
+			running "$p" || break
+			sleep 0.05
+		done
+		if running "$p"; then
+			echo "cleanup: $p still there 5 s after SIGTERM, killed: $(ps -o stat=,wchan=,args= -p "$p" 2>/dev/null)" >&2
+			kill -9 "$p" 2>/dev/null
+		fi
+		wait "$p" 2>/dev/null
+	done
+}
+
+# timed_out: the TERM trap of tests/run.sh's timeout; says where the test
+# was and what it still runs, which is all a hang leaves to read.
+timed_out() {
+	echo "FAIL: timed out or interrupted while running: $1 (in ${FUNCNAME[*]:1})"
+	echo "processes of the test then:"
+	ps -e -o pgid=,pid=,ppid=,etimes=,stat=,wchan:24=,args= --forest |
+		awk -v g="$(ps -o pgid= -p $$)" '$1 == g { $1 = ""; print " " $0 }'
+}
+
 cleanup() {
 	local p cg ns i left
 	# CONT: a process the test stopped (SIGSTOP) would keep TERM pending, and wait for ever.
 	for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; kill -CONT "$p" 2>/dev/null; done
-	for p in "${_pids[@]}"; do wait "$p" 2>/dev/null; done
+	reap "${_pids[@]}"
 	for i in $(polls 100); do
 		left=$(left_pids)
 		[ -n "$left" ] || break
@@ -553,8 +590,11 @@ etcd_tls() {
 etcdctl_in() {
 	local ns=$1
 	shift
-	ETCDCTL_API=3 ETCDCTL_CACERT=${ETCD_CA:-} ETCDCTL_CERT=${ETCD_CERT:-} ETCDCTL_KEY=${ETCD_KEY:-} \
-		ip netns exec "$ns" etcdctl --endpoints="$ETCD_ENDPOINTS" --dial-timeout=2s --command-timeout=3s "$@"
+	local tls=()
+	# Empty ETCDCTL_* variables make etcdctl warn on every call: TLS only when the test set it up.
+	[ -z "${ETCD_CA:-}" ] || tls=(--cacert="$ETCD_CA" --cert="$ETCD_CERT" --key="$ETCD_KEY")
+	ETCDCTL_API=3 ip netns exec "$ns" etcdctl --endpoints="$ETCD_ENDPOINTS" --dial-timeout=2s \
+		--command-timeout=3s "${tls[@]}" "$@"
 }
 
 # etcd_member_kill I: kill -9 of member I (only the PID this test started).

@@ -11,6 +11,12 @@ files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(tests/*/test_*.sh)
 filter=${TEST_FILTER:-}
 
+# A case that runs longer hangs: the longest take under 2 min on a normal
+# machine. TEST_TIME_SCALE stretches it as it stretches every wait.
+scale=${TEST_TIME_SCALE:-1}
+[[ $scale =~ ^[1-9][0-9]*$ ]] || scale=1
+limit=${TEST_TIMEOUT:-$((300 + 100 * (scale - 1)))}
+
 passed=0 failed=0 skipped=0
 failures=()
 for f in "${files[@]}"; do
@@ -22,12 +28,12 @@ for f in "${files[@]}"; do
 		log=$(mktemp /tmp/pstest-log.XXXXXX)
 		start=$(date +%s)
 		# A test that hangs is ended; its EXIT trap still cleans up.
-		timeout -k 20 "${TEST_TIMEOUT:-600}" bash -c '
+		timeout -k 20 "$limit" bash -c '
 			set -u
 			source tests/lib.sh
 			source "$1"
 			trap cleanup EXIT
-			trap "echo \"FAIL: timed out or interrupted\"; exit 143" TERM INT
+			trap "timed_out \"\$BASH_COMMAND\"; exit 143" TERM INT
 			"$2"' _ "$f" "$t" >"$log" 2>&1
 		rc=$?
 		secs=$(( $(date +%s) - start ))
