@@ -5,7 +5,8 @@
  * hands every reply to the host that owns its port:
  *
  *   not for a pool address            XDP_PASS, untouched
- *   for a port this host owns         XDP_PASS, untouched
+ *   for a port this host owns         XDP_PASS, untouched (a dynamic pool's:
+ *                                     while its lease may hold it)
  *   for a port nobody owns            XDP_DROP
  *   for another host's port           to that host (lib/steer_fwd.h), once:
  *                                     a frame not addressed to this host,
@@ -93,8 +94,11 @@ int ps_steer(struct xdp_md *ctx)
 	owner = ps_steer_owner_of(slot, pkt.key_port);
 	if (owner == PS_STEER_NO_HOST)
 		return ps_steer_drop(dropped_no_owner);
-	if (owner == ps_self_host)
+	if (owner == ps_self_host) {
+		if (ps_steer_own_lapsed(slot))
+			return ps_steer_drop(dropped_no_owner);
 		return ps_steer_verdict(passed_own, XDP_PASS);
+	}
 	/* Never encapsulated again: decapsulated here, the kernel would answer another host's flow. */
 	if (steered)
 		return ps_steer_drop(dropped_steered_twice);

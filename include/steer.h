@@ -39,6 +39,22 @@
 #define PS_STEER_OWNER_INDEX(slot, port) ((__u32)(slot) * PS_PORTS_PER_POOL + (__u32)(port))
 #define PS_STEER_OWNER_ENTRIES (PS_MAX_POOLS * PS_PORTS_PER_POOL)
 
+/*
+ * Value of ps_steer_lease, per pool slot: until when this host may pass up
+ * replies for its own ports of that slot. A dynamic pool's blocks are this
+ * host's only under its etcd lease; once the lease can have expired and the
+ * quarantine other hosts keep its blocks in can be over, another host may
+ * hold them, and a reply passed up here would meet a kernel that resets that
+ * host's connection. The agent's leasing task moves the time on with every
+ * keepalive; an agent that stays dead leaves it where it was. Static pools
+ * have 0.
+ */
+struct ps_steer_lease {
+	__u64 own_until_ns; /* CLOCK_BOOTTIME (bpf_ktime_get_boot_ns()); 0: no limit */
+};
+/* own_until_ns of a dynamic pool before its host has a lease: no own port passes. */
+#define PS_STEER_LEASE_NONE 1ULL
+
 /* How a reply reaches its owner (rodata ps_steer_mode). */
 enum ps_steer_mode {
 	/*
@@ -97,7 +113,8 @@ struct ps_steer_host {
 			"about a TCP/UDP flow from a pool address")                                         \
 	X(forwarded, "handed to XDP_TX, or to a redirect that bpf_redirect() accepted; what the driver "   \
 		     "refuses after the program returned shows only in the kernel's own XDP counters")      \
-	X(dropped_no_owner, "the port has no owner")                                                        \
+	X(dropped_no_owner, "the port has no owner, or is this host's in a dynamic pool whose lease and "       \
+			    "quarantine ran out (ps_steer_lease)")                                                        \
 	X(dropped_no_host, "the owner has no valid ps_steer_hosts entry")                                   \
 	X(dropped_malformed, "truncated or invalid headers")                                                \
 	X(dropped_fragment, "IPv4 non-first fragment (no ports to steer by)")                               \

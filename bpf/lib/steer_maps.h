@@ -38,6 +38,19 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ps_steer_owner SEC(".maps");
 
+/*
+ * Pool slot -> until when this host's own ports of it pass (struct
+ * ps_steer_lease). Written by the loader (0 for a static pool, "none" for a
+ * dynamic pool new to its slot) and by the agent's leasing task.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PS_MAX_POOLS);
+	__type(key, __u32);
+	__type(value, struct ps_steer_lease);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ps_steer_lease SEC(".maps");
+
 /* Host id -> underlay address and FIB hints. Written by the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -274,6 +287,22 @@ static __always_inline __u32 ps_steer_owner_of(__u32 slot, __u32 port)
 		return PS_STEER_NO_HOST;
 	owner = bpf_map_lookup_elem(&ps_steer_owner, &idx);
 	return owner ? *owner : PS_STEER_NO_HOST;
+}
+
+/*
+ * Has this host's hold on its ports of @slot run out (a dynamic pool whose
+ * lease, plus the quarantine, can be over)? Read only for this host's own
+ * ports: other hosts' leases are theirs to keep.
+ */
+static __always_inline bool ps_steer_own_lapsed(__u32 slot)
+{
+	struct ps_steer_lease *l = bpf_map_lookup_elem(&ps_steer_lease, &slot);
+	__u64 until;
+
+	if (!l)
+		return false;
+	until = *(volatile __u64 *)&l->own_until_ns;
+	return until && bpf_ktime_get_boot_ns() >= until;
 }
 
 #endif

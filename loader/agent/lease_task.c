@@ -12,6 +12,7 @@
 #include "fleet/from_config.h"
 #include "sock/blocks.h"
 #include "sock/maps.h"
+#include "steer/maps.h"
 
 #define TICK_MS 100
 #define LOAD_EVERY_MS 1000
@@ -41,6 +42,9 @@ struct ps_lease_task {
 	struct ps_lease_state written_state;
 	struct ps_lease_load load[PS_LEASE_MAX_POOLS];
 	bool adopt_checked;         /* the lease of before a restart looked up in ps_lease */
+	/* Steering's pins (ps_steer_pools, ps_steer_lease), reopened every PINS_EVERY_MS; -1: none. */
+	int steer_pools_fd, steer_lease_fd;
+	struct ps_addr_key steer_key[PS_LEASE_MAX_POOLS]; /* each dynamic pool's address, as ps_steer_pools keys it */
 	uint64_t tick_errors, table_writes;
 	char last_error[sizeof(((struct ps_error *)0)->msg) + 64];
 	uint64_t last_error_ms;
@@ -344,6 +348,52 @@ static int write_state(struct ps_lease_task *t, uint64_t now, struct ps_error *e
 	return err;
 }
 
+static void steer_pins_close(struct ps_lease_task *t)
+{
+	if (t->steer_pools_fd >= 0)
+		close(t->steer_pools_fd);
+	if (t->steer_lease_fd >= 0)
+		close(t->steer_lease_fd);
+	t->steer_pools_fd = t->steer_lease_fd = -1;
+}
+
+/*
+ * Steering passes up replies for this host's own ports of a dynamic pool
+ * only until no other host can hold them (struct ps_steer_lease): moved on
+ * with every keepalive, and left where it is without a lease, so that an
+ * agent that dies, or loses etcd, stops passing them up by itself once
+ * another host may have them. @reopen: the pins again (steering may have
+ * been attached, detached or replaced since).
+ */
+static void write_steer_lease(struct ps_lease_task *t, bool reopen, uint64_t now)
+{
+	struct ps_steer_lease want = { .own_until_ns = ps_lease_own_until_ms(t->lease) * 1000000ULL };
+	struct ps_error e = {};
+
+	if (reopen) {
+		steer_pins_close(t);
+		t->steer_pools_fd = ps_pin_map_open("ps_steer_pools");
+		t->steer_lease_fd = t->steer_pools_fd >= 0 ? ps_pin_map_open("ps_steer_lease") : -1;
+		if (t->steer_lease_fd < 0)
+			steer_pins_close(t);
+	}
+	if (!want.own_until_ns || t->steer_lease_fd < 0)
+		return;
+	for (unsigned int p = 0; p < t->lc.n_pools; p++) {
+		struct ps_steer_lease cur;
+		__u32 slot;
+
+		if (bpf_map_lookup_elem(t->steer_pools_fd, &t->steer_key[p], &slot) || slot >= PS_MAX_POOLS)
+			continue;
+		if (!bpf_map_lookup_elem(t->steer_lease_fd, &slot, &cur) && cur.own_until_ns == want.own_until_ns)
+			continue;
+		if (bpf_map_update_elem(t->steer_lease_fd, &slot, &want, BPF_ANY)) {
+			ps_fail(&e, errno, "pool %s, slot %u: %s", t->lc.pools[p].name, slot, strerror(errno));
+			step_failed(t, "writing the steering's lease", &e, now);
+		}
+	}
+}
+
 static void publish(struct ps_lease_task *t, uint64_t now)
 {
 	struct ps_lease_task_stats s = { .running = true };
@@ -383,7 +433,9 @@ static void tick(struct ps_lease_task *t, uint64_t now, uint64_t *next_load, uin
 	struct ps_error e = {};
 	int err;
 
-	if (now >= *next_pins) {
+	bool pins = now >= *next_pins;
+
+	if (pins) {
 		follow_pins(t);
 		*next_pins = now + PINS_EVERY_MS;
 	}
@@ -421,6 +473,7 @@ static void tick(struct ps_lease_task *t, uint64_t now, uint64_t *next_load, uin
 		if (write_state(t, now, &e))
 			step_failed(t, "writing the lease state", &e, now);
 	}
+	write_steer_lease(t, pins, now);
 	publish(t, now);
 }
 
@@ -453,6 +506,7 @@ static void task_free(struct ps_lease_task *t)
 		ps_etcd_close(t->etcd);
 	if (t->maps_open)
 		ps_maps_close(&t->maps);
+	steer_pins_close(t);
 	free(t->prefix);
 	free(t->host);
 	free(t->endpoints);
@@ -475,6 +529,7 @@ int ps_lease_task_start(struct ps_lease_task **out, const struct ps_config *cfg,
 	if (!t)
 		return ps_fail(error, ENOMEM, "out of memory");
 	t->maps = (struct ps_maps)PS_MAPS_NONE;
+	t->steer_pools_fd = t->steer_lease_fd = -1;
 	t->lock = lock;
 	t->stats = stats;
 	err = ps_fleet_lease_config(cfg, host, &t->lc, &t->eo, error);
@@ -500,6 +555,10 @@ int ps_lease_task_start(struct ps_lease_task **out, const struct ps_config *cfg,
 	t->eo.key_file = t->key;
 	for (unsigned int i = 0; i < PS_LEASE_MAX_POOLS; i++)
 		t->slots[i] = -1;
+	for (unsigned int i = 0; i < t->lc.n_pools; i++)
+		for (size_t j = 0; j < cfg->n_pools; j++)
+			if (!strcmp(cfg->pools[j].name, t->lc.pools[i].name))
+				ps_steer_addr_key(cfg->pools[j].family, cfg->pools[j].addr, &t->steer_key[i]);
 	err = ps_etcd_open(&t->etcd, &t->eo, error) ?:
 	      ps_lease_new(&t->lease, &t->lc, t->etcd, block_users, t, error);
 	if (err)

@@ -291,6 +291,13 @@ bool ps_lease_fenced(const struct ps_lease *l, uint64_t now_ms)
 	return !l->lease || now_ms >= ps_lease_fence_deadline(l);
 }
 
+uint64_t ps_lease_own_until_ms(const struct ps_lease *l)
+{
+	if (!l->lease)
+		return 0;
+	return l->ka_ok_sent_ms + ((uint64_t)l->cfg.ttl_s + l->cfg.quarantine_s) * 1000;
+}
+
 uint64_t ps_lease_ttl_left_ms(const struct ps_lease *l, uint64_t now_ms)
 {
 	uint64_t end = l->lease ? l->ka_ok_sent_ms + (uint64_t)l->cfg.ttl_s * 1000 : 0;

@@ -173,6 +173,12 @@ uint64_t ps_lease_fence_deadline(const struct ps_lease *l);
 int64_t ps_lease_id(const struct ps_lease *l);
 /* Milliseconds until etcd can expire the lease at the earliest, by this host's reckoning (0: gone). */
 uint64_t ps_lease_ttl_left_ms(const struct ps_lease *l, uint64_t now_ms);
+/*
+ * Until when no other host can hold this host's blocks (CLOCK_BOOTTIME ms;
+ * 0: no lease): the earliest etcd can expire the lease, plus the quarantine
+ * every other host keeps an orphaned block in before it takes it.
+ */
+uint64_t ps_lease_own_until_ms(const struct ps_lease *l);
 /* The last keepalive got an answer. */
 bool ps_lease_etcd_ok(const struct ps_lease *l);
 const struct ps_lease_stats *ps_lease_stats(const struct ps_lease *l);

@@ -28,7 +28,8 @@ int ps_steer_maps_open(struct ps_steer_maps *m, struct ps_error *error)
 {
 	/* In the order of struct ps_steer_maps. */
 	static const char *const names[] = { "ps_steer_pools", "ps_steer_owner", "ps_steer_hosts",
-					     "ps_steer_local_macs", "ps_steer_peer_macs", "ps_steer_gen" };
+					     "ps_steer_local_macs", "ps_steer_peer_macs", "ps_steer_gen",
+					     "ps_steer_lease" };
 	int err = ps_pin_maps_open(names, (int *)m, ARRAY_SIZE(names), error);
 
 	m->meta = m->names = -1;
@@ -90,6 +91,20 @@ static int fill_owner(int fd, __u32 slot, const struct ps_pool_cfg *pool)
 	}
 	/* The callers name the pool in their message. */
 	return ps_steer_owner_write(fd, slot, 0, owner_vals, PS_PORTS_PER_POOL, NULL);
+}
+
+/*
+ * A slot's owner table from @pool (NULL: nobody's), and how long its own
+ * ports pass: always for a static pool; for a dynamic one only once the
+ * leasing task wrote its lease's end (agent/lease_task.c).
+ */
+static int fill_slot(const struct ps_steer_maps *m, __u32 slot, const struct ps_pool_cfg *pool)
+{
+	struct ps_steer_lease lease = { .own_until_ns = pool && pool->dynamic ? PS_STEER_LEASE_NONE : 0 };
+
+	if (bpf_map_update_elem(m->lease, &slot, &lease, BPF_ANY))
+		return -errno;
+	return fill_owner(m->owner, slot, pool);
 }
 
 static int fill_hosts(const struct ps_steer_maps *m, const struct ps_config *cfg, struct ps_error *error)
@@ -199,7 +214,7 @@ int ps_steer_maps_fill(const struct ps_steer_maps *m, const struct ps_config *cf
 
 			if (!pending[i] || slot_busy(cur, n_cur, s, &keys[i]))
 				continue;
-			err = follower_owns[i] ? 0 : fill_owner(m->owner, s, &cfg->pools[i]);
+			err = follower_owns[i] ? 0 : fill_slot(m, s, &cfg->pools[i]);
 			if (!err)
 				err = point_pool(m->pools, cur, &n_cur, &keys[i], s);
 			if (err)
@@ -228,7 +243,7 @@ int ps_steer_maps_fill(const struct ps_steer_maps *m, const struct ps_config *cf
 			for (__u32 s = 0; blocks && s < PS_MAX_POOLS && !progress; s++) {
 				if (used[s] || slot_busy(cur, n_cur, s, &keys[i]))
 					continue;
-				err = fill_owner(m->owner, s, &cfg->pools[i]);
+				err = fill_slot(m, s, &cfg->pools[i]);
 				if (!err)
 					err = point_pool(m->pools, cur, &n_cur, &keys[i], s);
 				if (err)
@@ -243,7 +258,7 @@ int ps_steer_maps_fill(const struct ps_steer_maps *m, const struct ps_config *cf
 	}
 	for (__u32 s = 0; s < PS_MAX_POOLS; s++) {
 		if (touched[s] && !used[s]) {
-			err = fill_owner(m->owner, s, NULL);
+			err = fill_slot(m, s, NULL);
 			if (err)
 				return ps_fail(error, err, "cannot clear pool slot %u of ps_steer_owner: %s", s, strerror(-err));
 		}

@@ -16,9 +16,9 @@
 
 /* The fds of the pinned steering maps, -1 where not open. */
 struct ps_steer_maps {
-	int pools, owner, hosts, local_macs, peer_macs, gen, meta, names;
+	int pools, owner, hosts, local_macs, peer_macs, gen, lease, meta, names;
 };
-#define PS_STEER_MAPS_CLOSED { -1, -1, -1, -1, -1, -1, -1, -1 }
+#define PS_STEER_MAPS_CLOSED { -1, -1, -1, -1, -1, -1, -1, -1, -1 }
 
 /*
  * Opens the program's maps (pinned when it was loaded) and opens or makes

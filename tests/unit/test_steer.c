@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/types.h>
 #include <linux/bpf.h>
@@ -1287,7 +1288,7 @@ static void test_map_pins(void **state)
 {
 	static const char *const names[] = { "ps_steer_pools", "ps_steer_owner", "ps_steer_hosts",
 					     "ps_steer_stats", "ps_steer_fwd", "ps_steer_local_macs",
-					     "ps_steer_peer_macs", "ps_steer_gen" };
+					     "ps_steer_peer_macs", "ps_steer_gen", "ps_steer_lease" };
 	struct ps_steer *skel = ps_steer__open();
 	char want[64];
 
@@ -1515,6 +1516,50 @@ static void test_learning_voids_the_memo(void **state)
 	assert_int_equal(sched_setaffinity(0, sizeof(was), &was), 0);
 }
 
+static void set_lease(enum setup setup, __u32 slot, __u64 own_until_ns)
+{
+	struct ps_steer_lease v = { .own_until_ns = own_until_ns };
+
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skels[setup]->maps.ps_steer_lease), &slot, &v, BPF_ANY), 0);
+}
+
+static __u64 boot_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+/*
+ * A dynamic pool's own ports pass only while its lease, plus the
+ * quarantine, may still hold them (ps_steer_lease); then they are nobody's
+ * here. Other pools and other hosts' ports do not depend on it.
+ */
+static void test_own_ports_follow_the_lease(void **state)
+{
+	const struct pkt_spec own4 = { TCP4(POOL4, PORT_OWN) }, own6 = { UDP6(POOL6, PORT_OWN) };
+	const struct pkt_spec err4 = { ICMP4_ERR(3, 4, &q4_own) }, b4 = { TCP4(POOL4, PORT(H_B4)) };
+
+	set_lease(S_L2, SLOT_POOL4, boot_ns() + 60ULL * 1000000000ULL);
+	expect_verdict(S_L2, &own4, XDP_PASS, C(passed_own), 0);
+	expect_verdict(S_L2, &err4, XDP_PASS, C(passed_own), 0);
+	set_lease(S_L2, SLOT_POOL4, boot_ns() - 1);
+	expect_verdict(S_L2, &own4, XDP_DROP, C(dropped_no_owner), 0);
+	expect_verdict(S_L2, &err4, XDP_DROP, C(dropped_no_owner), 0);
+	expect_verdict(S_L2, &own6, XDP_PASS, C(passed_own), 0);
+	expect_verdict(S_L2, &b4, XDP_REDIRECT, C(forwarded), H_B4);
+	set_lease(S_L2, SLOT_POOL4, PS_STEER_LEASE_NONE);
+	expect_verdict(S_L2, &own4, XDP_DROP, C(dropped_no_owner), 0);
+	/* Encapsulated to this host by another: judged by the inner packet's lease as well. */
+	set_lease(S_ENCAP, SLOT_POOL4, boot_ns() - 1);
+	expect_verdict(S_ENCAP, &(const struct pkt_spec){ ENCAP4(&in4_own) }, XDP_DROP, C(dropped_no_owner), 0);
+	set_lease(S_ENCAP, SLOT_POOL4, 0);
+	expect_verdict(S_ENCAP, &(const struct pkt_spec){ ENCAP4(&in4_own) }, XDP_PASS, C(passed_own), 0);
+	set_lease(S_L2, SLOT_POOL4, 0);
+	expect_verdict(S_L2, &own4, XDP_PASS, C(passed_own), 0);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
@@ -1524,6 +1569,7 @@ int main(void)
 		cmocka_unit_test(test_fib_memo_follows_host),
 		cmocka_unit_test(test_memo_follows_map_writes),
 		cmocka_unit_test(test_learning_voids_the_memo),
+		cmocka_unit_test(test_own_ports_follow_the_lease),
 	};
 	size_t n_fixed = ARRAY_SIZE(fixed), n_cases = ARRAY_SIZE(cases), n_truncs = ARRAY_SIZE(truncs);
 	size_t n = n_fixed + n_cases + n_truncs, i;
