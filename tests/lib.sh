@@ -175,18 +175,21 @@ running() {
 	[ "$1" != Z ] && [ "$2" = "$BASHPID" ]
 }
 
-# reap PID...: waits for each PID after SIGTERM, at most 5 s (times
-# TEST_TIME_SCALE) each; one that is still there gets SIGKILL, and says so,
-# so that cleanup never hangs on a process that ignores SIGTERM.
+# reap PID...: waits for the PIDs after SIGTERM, at most 5 s (times
+# TEST_TIME_SCALE) for all of them; those still there get SIGKILL, and a
+# line that names them, so that cleanup never hangs on a process that
+# ignores SIGTERM or takes its time (an etcd member whose peers are gone).
 reap() {
-	local p i
+	local p i left
+	for i in $(polls 100); do
+		left=()
+		for p in "$@"; do running "$p" && left+=("$p"); done
+		[ ${#left[@]} -gt 0 ] || break
+		sleep 0.05
+	done
 	for p in "$@"; do
-		for i in $(polls 100); do
-			running "$p" || break
-			sleep 0.05
-		done
 		if running "$p"; then
-			echo "cleanup: $p still there 5 s after SIGTERM, killed: $(ps -o stat=,wchan=,args= -p "$p" 2>/dev/null)" >&2
+			echo "cleanup: $p still there 5 s after SIGTERM, killed: $(ps -o stat=,wchan=,args= -p "$p" 2>/dev/null | cut -c1-160)" >&2
 			kill -9 "$p" 2>/dev/null
 		fi
 		wait "$p" 2>/dev/null

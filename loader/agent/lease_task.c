@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -8,6 +9,7 @@
 
 #include "agent/lease_task.h"
 #include "core/log.h"
+#include "core/percpu.h"
 #include "core/pins.h"
 #include "fleet/from_config.h"
 #include "sock/blocks.h"
@@ -42,6 +44,10 @@ struct ps_lease_task {
 	struct ps_lease_state written_state;
 	struct ps_lease_load load[PS_LEASE_MAX_POOLS];
 	bool adopt_checked;         /* the lease of before a restart looked up in ps_lease */
+	/* Per pool and protocol (TCP, UDP): the counter `bound` last read, and until when binds count. */
+	__u64 binds_seen[PS_LEASE_MAX_POOLS][2];
+	uint64_t binds_until[PS_LEASE_MAX_POOLS][2];
+	bool binds_read[PS_LEASE_MAX_POOLS];
 	/* Steering's pins (ps_steer_pools, ps_steer_lease), reopened every PINS_EVERY_MS; -1: none. */
 	int steer_pools_fd, steer_lease_fd;
 	struct ps_addr_key steer_key[PS_LEASE_MAX_POOLS]; /* each dynamic pool's address, as ps_steer_pools keys it */
@@ -151,40 +157,64 @@ static int cmp_dest(const void *a, const void *b)
 }
 
 /*
- * Ports that binds hold whole in each pool's blocks that offer ports, per
- * protocol: such sockets need a port each, whatever their destinations, so
- * the more of the two counts as load as the busiest destination's claims
- * do. Without it a host
- * whose applications bind (pool, 0) (wget --bind-address, UDP sockets)
- * never grew: its binds failed with EADDRINUSE while few of its sockets
- * went to any one destination.
+ * Binds' load of each pool, per protocol: a socket bound with bind(pool, 0)
+ * needs a port nobody uses, whatever its destination, so the ports binds
+ * cannot take (used, or in TIME_WAIT) count as load as the busiest
+ * destination's claims do, while the pool has binds: ones that hold ports
+ * now, or new ones (the counter `bound`) within the last TIME_WAIT. Without
+ * it a host whose applications bind (wget --bind-address, UDP sockets)
+ * never grew, or stopped growing once short connections had left their
+ * ports in TIME_WAIT: binds failed with EADDRINUSE while few sockets went
+ * to any one destination.
  */
-static void add_bound_ports(struct ps_lease_task *t, const struct ps_lease_block *blocks, size_t nb)
+static void add_bind_load(struct ps_lease_task *t, const struct ps_lease_block *blocks, size_t nb, uint64_t now)
 {
-	__u32 tcp[PS_LEASE_MAX_POOLS] = {}, udp[PS_LEASE_MAX_POOLS] = {};
+	static const __u32 protos[2] = { IPPROTO_TCP, IPPROTO_UDP };
+	__u32 bound[PS_LEASE_MAX_POOLS][2] = {}, unbindable[PS_LEASE_MAX_POOLS][2] = {};
 
+	for (unsigned int p = 0; p < t->lc.n_pools; p++) {
+		for (int k = 0; k < 2 && t->slots[p] >= 0; k++) {
+			__u32 key = PS_STATS_INDEX((__u32)t->slots[p], protos[k]);
+			struct ps_stats st;
+
+			if (ps_percpu_sum(t->maps.stats, &key, (__u64 *)&st, sizeof(st) / sizeof(__u64)))
+				continue;
+			/* The first read only learns the counter: binds of before a restart are no news. */
+			if (t->binds_read[p] && st.bound != t->binds_seen[p][k])
+				t->binds_until[p][k] = now + PS_TW_HOLD_NS / 1000000;
+			t->binds_seen[p][k] = st.bound;
+		}
+		t->binds_read[p] = t->slots[p] >= 0;
+	}
 	for (size_t i = 0; i < nb; i++) {
 		unsigned int p = blocks[i].pool;
 
 		if (!blocks[i].offer || t->slots[p] < 0)
 			continue;
 		/* A read that fails leaves the claims alone as the load. */
-		ps_blocks_bound(&t->maps, (__u32)t->slots[p], blocks[i].lo, blocks[i].hi, &tcp[p], &udp[p]);
+		ps_blocks_bound(&t->maps, (__u32)t->slots[p], blocks[i].lo, blocks[i].hi, &bound[p][0], &bound[p][1]);
+		for (int k = 0; k < 2; k++)
+			ps_blocks_unbindable(&t->maps, (__u32)t->slots[p], protos[k], blocks[i].lo, blocks[i].hi,
+					     &unbindable[p][k]);
 	}
 	for (unsigned int p = 0; p < t->lc.n_pools; p++) {
-		__u32 bound = tcp[p] > udp[p] ? tcp[p] : udp[p];
+		for (int k = 0; k < 2; k++) {
+			__u32 load = bound[p][k];
 
-		if (bound > t->load[p].busiest)
-			t->load[p].busiest = bound;
+			if (bound[p][k] || now < t->binds_until[p][k])
+				load = unbindable[p][k];
+			if (load > t->load[p].busiest)
+				t->load[p].busiest = load;
+		}
 	}
 }
 
 /*
  * Claims towards each pool's busiest destination, in the blocks that offer
- * ports, or the ports its binds hold if more: what the engine grows by.
+ * ports, or the binds' load if more: what the engine grows by.
  * One batched read of ps_tuples, and of the port words of those blocks.
  */
-static void measure_load(struct ps_lease_task *t)
+static void measure_load(struct ps_lease_task *t, uint64_t now)
 {
 	const struct ps_lease_block *blocks;
 	struct dest *d = NULL;
@@ -239,7 +269,7 @@ static void measure_load(struct ps_lease_task *t)
 		if (run > t->load[d[i].pool].busiest)
 			t->load[d[i].pool].busiest = (uint32_t)run;
 	}
-	add_bound_ports(t, blocks, nb);
+	add_bind_load(t, blocks, nb, now);
 out:
 	free(d);
 }
@@ -440,7 +470,7 @@ static void tick(struct ps_lease_task *t, uint64_t now, uint64_t *next_load, uin
 		*next_pins = now + PINS_EVERY_MS;
 	}
 	if (slow) {
-		measure_load(t);
+		measure_load(t, now);
 		*next_load = now + LOAD_EVERY_MS;
 	}
 	if (!t->adopt_checked && t->maps_open) {

@@ -191,6 +191,27 @@ int ps_blocks_bound(const struct ps_maps *maps, __u32 slot, __u32 lo, __u32 hi, 
 	       sum_ports(maps->port_users, PS_PORT_USERS_INDEX(slot, IPPROTO_UDP, lo), n, word_bound, 0, udp);
 }
 
+int ps_blocks_unbindable(const struct ps_maps *maps, __u32 slot, __u32 proto, __u32 lo, __u32 hi, __u32 *n)
+{
+	__u32 now = (__u32)(clock_ns(CLOCK_MONOTONIC) >> PS_TW_STAMP_SHIFT), count = hi - lo + 1, *buf;
+	bool tcp = proto == IPPROTO_TCP;
+	int err;
+
+	if (slot >= PS_MAX_POOLS || lo > hi || hi >= PS_PORTS_PER_POOL)
+		return -EINVAL;
+	/* The words, the stamps, and the keys ps_array_read() needs. */
+	buf = calloc(3 * (size_t)count, sizeof(*buf));
+	if (!buf)
+		return -ENOMEM;
+	err = ps_array_read(maps->port_users, PS_PORT_USERS_INDEX(slot, proto, lo), count, buf + 2 * count, buf);
+	if (!err && tcp)
+		err = ps_array_read(maps->port_tw, slot * PS_PORTS_PER_POOL + lo, count, buf + 2 * count, buf + count);
+	for (__u32 i = 0; !err && i < count; i++)
+		*n += buf[i] || (tcp && tw_running(buf[count + i], now));
+	free(buf);
+	return err;
+}
+
 static bool block_listed(const struct ps_port_range *list, size_t n, __u32 start, __u32 size)
 {
 	for (size_t i = 0; i < n; i++)

@@ -72,6 +72,15 @@ int ps_blocks_users(const struct ps_maps *maps, __u32 slot, __u32 lo, __u32 hi, 
  */
 int ps_blocks_bound(const struct ps_maps *maps, __u32 slot, __u32 lo, __u32 hi, __u32 *tcp, __u32 *udp);
 
+/*
+ * Ports of @lo..@hi of @slot that bind(pool, 0) of @proto cannot take now
+ * (bpf/lib/claim.h, ps_port_take()): some socket uses them, or, for TCP,
+ * the kernel may still hold them in TIME_WAIT. Added to *@n. A program
+ * that binds a port for each short connection leaves one in TIME_WAIT per
+ * connection for a minute, bound or not. 0, or a negative errno.
+ */
+int ps_blocks_unbindable(const struct ps_maps *maps, __u32 slot, __u32 proto, __u32 lo, __u32 hi, __u32 *n);
+
 /* The table in force for @slot; 0, or a negative errno. */
 int ps_blocks_read(const struct ps_maps *maps, __u32 slot, struct ps_blocks *b);
 

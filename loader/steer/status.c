@@ -7,10 +7,12 @@
 #include <bpf/bpf.h>
 
 #include "steer.skel.h"
+#include "core/addr.h"
 #include "core/build.h"
 #include "core/percpu.h"
 #include "core/pins.h"
 #include "core/rtnl.h"
+#include "sock/blocks.h"
 #include "steer/links.h"
 #include "steer/maps.h"
 #include "steer/prog.h"
@@ -36,6 +38,40 @@ static void host_name(int names_fd, __u32 id, char out[PS_HOST_NAME_LEN])
 	out[PS_HOST_NAME_LEN - 1] = '\0';
 	if (!out[0])
 		snprintf(out, PS_HOST_NAME_LEN, "host-id-%u", id);
+}
+
+/*
+ * Dynamic pools' own ports (struct ps_steer_lease): "pass" while this host's
+ * lease and the quarantine may hold them, with the time left; "drop" once
+ * over, or before the first lease. Static pools (no limit) are left out.
+ */
+static json_object *own_ports_json(int lease_fd)
+{
+	struct ps_steer_pool_entry pools[PS_MAX_POOLS * 2];
+	json_object *arr = json_object_new_array();
+	int pools_fd = ps_pin_map_open("ps_steer_pools"), n;
+	__u64 now = ps_boottime_ns();
+
+	n = pools_fd >= 0 ? ps_steer_pool_entries(pools_fd, pools, ARRAY_SIZE(pools)) : 0;
+	for (int i = 0; i < n; i++) {
+		struct ps_steer_lease l;
+		char addr[64] = "";
+		json_object *o;
+
+		if (bpf_map_lookup_elem(lease_fd, &pools[i].slot, &l) || !l.own_until_ns)
+			continue;
+		o = json_object_new_object();
+		ps_format_addr((int)pools[i].key.family, (const uint8_t *)pools[i].key.addr, addr, sizeof(addr));
+		json_object_object_add(o, "address", json_object_new_string(addr));
+		json_object_object_add(o, "slot", json_object_new_uint64(pools[i].slot));
+		json_object_object_add(o, "verdict", json_object_new_string(now < l.own_until_ns ? "pass" : "drop"));
+		json_object_object_add(o, "left_ms", json_object_new_uint64(now < l.own_until_ns ?
+									      (l.own_until_ns - now) / 1000000 : 0));
+		json_object_array_add(arr, o);
+	}
+	if (pools_fd >= 0)
+		close(pools_fd);
+	return arr;
 }
 
 json_object *ps_steer_status_json(void)
@@ -100,6 +136,11 @@ json_object *ps_steer_status_json(void)
 		json_object_object_add(root, "counters", c);
 		close(fd);
 	}
+	fd = ps_pin_map_open("ps_steer_lease");
+	if (fd >= 0)
+		json_object_object_add(root, "own_ports", own_ports_json(fd));
+	if (fd >= 0)
+		close(fd);
 	fd = ps_pin_map_open("ps_steer_fwd");
 	if (fd >= 0) {
 		json_object *f = json_object_new_object();
@@ -196,6 +237,21 @@ void ps_steer_status_print(json_object *st)
 			printf(" %s %s", key, json_object_get_string(val));
 		}
 		printf("\n");
+	}
+	if (json_object_object_get_ex(st, "own_ports", &f)) {
+		for (size_t i = 0; i < json_object_array_length(f); i++) {
+			json_object *o = json_object_array_get_idx(f, i), *a, *v, *left;
+
+			json_object_object_get_ex(o, "address", &a);
+			json_object_object_get_ex(o, "verdict", &v);
+			json_object_object_get_ex(o, "left_ms", &left);
+			if (!strcmp(json_object_get_string(v), "pass"))
+				printf("  own ports of %s (dynamic): passed up for %.1f s more, moved on with every keepalive\n",
+				       json_object_get_string(a), json_object_get_uint64(left) / 1000.0);
+			else
+				printf("  own ports of %s (dynamic): dropped, this host's lease and the quarantine are over "
+				       "(or it has no lease yet): is the agent running?\n", json_object_get_string(a));
+		}
 	}
 	if (json_object_object_get_ex(st, "forwarded_to", &f) && json_object_object_length(f)) {
 		printf("  forwarded to:");

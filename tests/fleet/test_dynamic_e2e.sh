@@ -509,6 +509,8 @@ t_dynamic_e2e_agent_killed_quarantine_then_handover() {
 	load_status b
 	drop=$(steer_counter b dropped_no_owner)
 	note "host-b dropped $((drop - drop0)) of 40 probes to host-a's block $old"
+	expect_eq "$(steer_json b | jq -r '.steering.own_ports[0].verdict')" drop "host-b's own ports, per its status"
+	expect_eq "$(steer_json a | jq -r '.steering.own_ports[0].verdict')" pass "host-a's own ports, per its status"
 	expect_ge "$((drop - drop0))" 1 "probes host-b dropped for its former block"
 
 	# host-a's new connections: those whose replies take host-a's or
