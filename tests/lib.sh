@@ -209,7 +209,8 @@ cleanup() {
 	local p cg ns i left
 	# etcd members first, and at once: a member whose peers left first can
 	# spend seconds on a graceful stop, and a test's data has no use after.
-	for p in "${ETCD_PID[@]}"; do kill -9 "$p" 2>/dev/null; done
+	# Disowned: the shell would print "Killed" for each (make demo-fleet's output).
+	for p in "${ETCD_PID[@]}"; do disown "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
 	# CONT: a process the test stopped (SIGSTOP) would keep TERM pending, and wait for ever.
 	for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; kill -CONT "$p" 2>/dev/null; done
 	reap "${_pids[@]}"
