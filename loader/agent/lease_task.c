@@ -51,6 +51,7 @@ struct ps_lease_task {
 	/* Steering's pins (ps_steer_pools, ps_steer_lease), reopened every PINS_EVERY_MS; -1: none. */
 	int steer_pools_fd, steer_lease_fd;
 	struct ps_addr_key steer_key[PS_LEASE_MAX_POOLS]; /* each dynamic pool's address, as ps_steer_pools keys it */
+	__u64 steer_until_written;  /* the own_until_ns last written to every slot (0: write again) */
 	uint64_t tick_errors, table_writes;
 	char last_error[sizeof(((struct ps_error *)0)->msg) + 64];
 	uint64_t last_error_ms;
@@ -170,7 +171,7 @@ static int cmp_dest(const void *a, const void *b)
 static void add_bind_load(struct ps_lease_task *t, const struct ps_lease_block *blocks, size_t nb, uint64_t now)
 {
 	static const __u32 protos[2] = { IPPROTO_TCP, IPPROTO_UDP };
-	__u32 bound[PS_LEASE_MAX_POOLS][2] = {}, unbindable[PS_LEASE_MAX_POOLS][2] = {};
+	struct ps_bind_use use[PS_LEASE_MAX_POOLS][2] = {};
 
 	for (unsigned int p = 0; p < t->lc.n_pools; p++) {
 		for (int k = 0; k < 2 && t->slots[p] >= 0; k++) {
@@ -192,21 +193,14 @@ static void add_bind_load(struct ps_lease_task *t, const struct ps_lease_block *
 		if (!blocks[i].offer || t->slots[p] < 0)
 			continue;
 		/* A read that fails leaves the claims alone as the load. */
-		ps_blocks_bound(&t->maps, (__u32)t->slots[p], blocks[i].lo, blocks[i].hi, &bound[p][0], &bound[p][1]);
 		for (int k = 0; k < 2; k++)
-			ps_blocks_unbindable(&t->maps, (__u32)t->slots[p], protos[k], blocks[i].lo, blocks[i].hi,
-					     &unbindable[p][k]);
+			ps_blocks_bind_use(&t->maps, (__u32)t->slots[p], protos[k], blocks[i].lo, blocks[i].hi, &use[p][k]);
 	}
-	for (unsigned int p = 0; p < t->lc.n_pools; p++) {
-		for (int k = 0; k < 2; k++) {
-			__u32 load = bound[p][k];
-
-			if (bound[p][k] || now < t->binds_until[p][k])
-				load = unbindable[p][k];
-			if (load > t->load[p].busiest)
-				t->load[p].busiest = load;
-		}
-	}
+	/* Without binds now or lately, the ports others use are the destinations' load, not this one. */
+	for (unsigned int p = 0; p < t->lc.n_pools; p++)
+		for (int k = 0; k < 2; k++)
+			if ((use[p][k].bound || now < t->binds_until[p][k]) && use[p][k].unbindable > t->load[p].busiest)
+				t->load[p].busiest = use[p][k].unbindable;
 }
 
 /*
@@ -407,8 +401,10 @@ static void write_steer_lease(struct ps_lease_task *t, bool reopen, uint64_t now
 		if (t->steer_lease_fd < 0)
 			steer_pins_close(t);
 	}
-	if (!want.own_until_ns || t->steer_lease_fd < 0)
+	/* Unchanged, and the pins as before: the entries hold it (a slot a reload moved is seen at the reopen). */
+	if (!want.own_until_ns || t->steer_lease_fd < 0 || (!reopen && want.own_until_ns == t->steer_until_written))
 		return;
+	t->steer_until_written = want.own_until_ns;
 	for (unsigned int p = 0; p < t->lc.n_pools; p++) {
 		struct ps_steer_lease cur;
 		__u32 slot;
@@ -418,6 +414,7 @@ static void write_steer_lease(struct ps_lease_task *t, bool reopen, uint64_t now
 		if (!bpf_map_lookup_elem(t->steer_lease_fd, &slot, &cur) && cur.own_until_ns == want.own_until_ns)
 			continue;
 		if (bpf_map_update_elem(t->steer_lease_fd, &slot, &want, BPF_ANY)) {
+			t->steer_until_written = 0; /* again at the next tick */
 			ps_fail(&e, errno, "pool %s, slot %u: %s", t->lc.pools[p].name, slot, strerror(errno));
 			step_failed(t, "writing the steering's lease", &e, now);
 		}
@@ -460,10 +457,9 @@ static void publish(struct ps_lease_task *t, uint64_t now)
 static void tick(struct ps_lease_task *t, uint64_t now, uint64_t *next_load, uint64_t *next_pins)
 {
 	bool slow = now >= *next_load; /* once a second: the load, and blocks kept for their users */
+	bool pins = now >= *next_pins;
 	struct ps_error e = {};
 	int err;
-
-	bool pins = now >= *next_pins;
 
 	if (pins) {
 		follow_pins(t);

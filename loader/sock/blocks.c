@@ -123,12 +123,6 @@ static __u32 word_users(__u32 w, __u32 now)
 	return (w & PS_PORT_USERS_MASK) + (w >> PS_PORT_BIND_SHIFT);
 }
 
-/* A port word that binds hold whole. */
-static __u32 word_bound(__u32 w, __u32 now)
-{
-	return w >> PS_PORT_BIND_SHIFT ? 1 : 0;
-}
-
 /* A TIME_WAIT stamp still running (units of 2^PS_TW_STAMP_SHIFT ns, claim.h's ps_port_take()). */
 static __u32 tw_running(__u32 stamp, __u32 now)
 {
@@ -181,17 +175,8 @@ int ps_blocks_users(const struct ps_maps *maps, __u32 slot, __u32 lo, __u32 hi, 
 	return err;
 }
 
-int ps_blocks_bound(const struct ps_maps *maps, __u32 slot, __u32 lo, __u32 hi, __u32 *tcp, __u32 *udp)
-{
-	__u32 n = hi - lo + 1;
-
-	if (slot >= PS_MAX_POOLS || lo > hi || hi >= PS_PORTS_PER_POOL)
-		return -EINVAL;
-	return sum_ports(maps->port_users, PS_PORT_USERS_INDEX(slot, IPPROTO_TCP, lo), n, word_bound, 0, tcp) ?:
-	       sum_ports(maps->port_users, PS_PORT_USERS_INDEX(slot, IPPROTO_UDP, lo), n, word_bound, 0, udp);
-}
-
-int ps_blocks_unbindable(const struct ps_maps *maps, __u32 slot, __u32 proto, __u32 lo, __u32 hi, __u32 *n)
+int ps_blocks_bind_use(const struct ps_maps *maps, __u32 slot, __u32 proto, __u32 lo, __u32 hi,
+		       struct ps_bind_use *u)
 {
 	__u32 now = (__u32)(clock_ns(CLOCK_MONOTONIC) >> PS_TW_STAMP_SHIFT), count = hi - lo + 1, *buf;
 	bool tcp = proto == IPPROTO_TCP;
@@ -206,8 +191,10 @@ int ps_blocks_unbindable(const struct ps_maps *maps, __u32 slot, __u32 proto, __
 	err = ps_array_read(maps->port_users, PS_PORT_USERS_INDEX(slot, proto, lo), count, buf + 2 * count, buf);
 	if (!err && tcp)
 		err = ps_array_read(maps->port_tw, slot * PS_PORTS_PER_POOL + lo, count, buf + 2 * count, buf + count);
-	for (__u32 i = 0; !err && i < count; i++)
-		*n += buf[i] || (tcp && tw_running(buf[count + i], now));
+	for (__u32 i = 0; !err && i < count; i++) {
+		u->bound += buf[i] >> PS_PORT_BIND_SHIFT ? 1 : 0;
+		u->unbindable += buf[i] || (tcp && tw_running(buf[count + i], now));
+	}
 	free(buf);
 	return err;
 }

@@ -64,22 +64,22 @@ int ps_blocks_install_list(const struct ps_maps *maps, __u32 slot, __u32 size,
  */
 int ps_blocks_users(const struct ps_maps *maps, __u32 slot, __u32 lo, __u32 hi, __u32 *users);
 
-/*
- * Ports of @lo..@hi of @slot that binds hold whole, added to *@tcp and
- * *@udp: each such socket has a port of its own (bind(pool, 0) without
- * IP_BIND_ADDRESS_NO_PORT, any UDP bind, a named port), however few
- * sockets go to each destination. 0, or a negative errno.
- */
-int ps_blocks_bound(const struct ps_maps *maps, __u32 slot, __u32 lo, __u32 hi, __u32 *tcp, __u32 *udp);
+/* What binds of one protocol have of a block's ports (ps_blocks_bind_use()). */
+struct ps_bind_use {
+	__u32 bound;      /* held whole by binds: bind(pool, 0) without IP_BIND_ADDRESS_NO_PORT, any UDP bind, a named port */
+	__u32 unbindable; /* that bind(pool, 0) cannot take now (bpf/lib/claim.h, ps_port_take()): some socket
+			     uses them, or, for TCP, the kernel may still hold them in TIME_WAIT */
+};
 
 /*
- * Ports of @lo..@hi of @slot that bind(pool, 0) of @proto cannot take now
- * (bpf/lib/claim.h, ps_port_take()): some socket uses them, or, for TCP,
- * the kernel may still hold them in TIME_WAIT. Added to *@n. A program
- * that binds a port for each short connection leaves one in TIME_WAIT per
- * connection for a minute, bound or not. 0, or a negative errno.
+ * Adds the ports of @lo..@hi of @slot to @u by what binds of @proto have of
+ * them, from one read of their port words (and TIME_WAIT stamps). A bound
+ * socket needs a port of its own however few sockets go to each
+ * destination, and a program that binds a port for each short connection
+ * leaves one in TIME_WAIT per connection for a minute. 0, or a negative errno.
  */
-int ps_blocks_unbindable(const struct ps_maps *maps, __u32 slot, __u32 proto, __u32 lo, __u32 hi, __u32 *n);
+int ps_blocks_bind_use(const struct ps_maps *maps, __u32 slot, __u32 proto, __u32 lo, __u32 hi,
+		       struct ps_bind_use *u);
 
 /* The table in force for @slot; 0, or a negative errno. */
 int ps_blocks_read(const struct ps_maps *maps, __u32 slot, struct ps_blocks *b);
