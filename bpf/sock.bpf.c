@@ -394,6 +394,7 @@ struct ps_bind_search {
 	struct ps_walk walk;
 	__u32 slot;
 	__u32 proto;
+	__u32 min_age;            /* units since the port was given back (ps_port_freed) */
 	__u32 port;
 };
 
@@ -403,23 +404,40 @@ static long ps_take_port(__u32 i, void *data)
 	__u32 port = ps_walk_next(&s->walk), *word;
 
 	word = ps_port_word(s->slot, s->proto, port);
-	if (!word || !ps_port_take(s->slot, s->proto, port, word))
+	if (!word || !ps_port_take(s->slot, s->proto, port, word, s->min_age))
 		return 0;
 	s->port = port;
 	return 1;
 }
 
+/*
+ * Up to three passes over the same scattered order, each less particular
+ * about how long ago a port was given back (the kernel may still hold a
+ * port for a moment after that): a slice whose free ports all changed hands
+ * just now still binds, with the port that settled longest.
+ */
 static __always_inline __u32 ps_bind_alloc(__u32 slot, __u32 proto)
 {
 	struct ps_bind_search s = {
 		.slot = slot,
 		.proto = proto,
+		.min_age = PS_FREED_SETTLED_UNITS,
 	};
 	const struct ps_blocks *blocks = ps_blocks_get(slot);
 
 	if (!blocks || !ps_walk_init(&s.walk, blocks))
 		return 0;
 	bpf_loop(s.walk.size, ps_take_port, &s, 0);
+	if (!s.port) {
+		s.min_age = PS_FREED_MIN_UNITS;
+		ps_walk_rewind(&s.walk);
+		bpf_loop(s.walk.size, ps_take_port, &s, 0);
+	}
+	if (!s.port) {
+		s.min_age = 0;
+		ps_walk_rewind(&s.walk);
+		bpf_loop(s.walk.size, ps_take_port, &s, 0);
+	}
 	return s.port;
 }
 
@@ -716,8 +734,20 @@ int ps_sock_release(struct bpf_sock *ctx)
 }
 
 /*
+ * Will close() run the release program for this socket? inet_release()
+ * skips kernel sockets, such as MPTCP subflows.
+ */
+static __always_inline bool ps_release_follows(struct bpf_sock *sk)
+{
+	struct tcp_sock *tp = sk ? bpf_skc_to_tcp_sock(sk) : NULL;
+
+	return tp && !BPF_CORE_READ_BITFIELD(&tp->inet_conn.icsk_inet.sk, sk_kern_sock);
+}
+
+/*
  * TCP: ask for state callbacks once the connection starts, and give back
- * what is left when it reaches CLOSE. Leaving FIN_WAIT1/2 or CLOSING for
+ * what is left when it reaches CLOSE (the port of a socket the application
+ * has not closed yet waits for close()). Leaving FIN_WAIT1/2 or CLOSING for
  * CLOSE is how tcp_time_wait() ends the socket: a TIME_WAIT entry now
  * holds the tuple and the port. This is also the only release of sockets
  * whose release program never runs: MPTCP subflows are kernel sockets.
@@ -748,8 +778,22 @@ int ps_sock_ops(struct bpf_sock_ops *ctx)
 	sk = ctx->sk; /* read once: the verifier tracks the NULL check on one register */
 	if (sk && sk->bound_dev_if)
 		st->flags |= PS_DEV_BOUND;
-	if ((st->flags & PS_HOLDS_TUPLE) && !(st->flags & PS_CLOSED))
-		ps_count(st->pool, st->tuple.proto, released_unseen);
+	if (!(st->flags & PS_CLOSED)) {
+		if (st->flags & PS_HOLDS_TUPLE)
+			ps_count(st->pool, st->tuple.proto, released_unseen);
+		/*
+		 * The application still has the socket (a reset, a refused
+		 * connect): the kernel drops the tuple now but keeps the port,
+		 * bound with SOCK_BINDPORT_LOCK, until close(), whose release
+		 * program gives it back. Kernel sockets have no such program.
+		 */
+		if (ps_release_follows(sk)) {
+			if (st->flags & PS_HOLDS_TUPLE)
+				ps_release_tuple(st, cookie);
+			ps_settle(st);
+			return 1;
+		}
+	}
 	ps_release(st, cookie);
 	return 1;
 }

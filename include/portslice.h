@@ -187,6 +187,19 @@ struct ps_claim {
 #define PS_TW_HOLD_UNITS 57
 #define PS_TW_HOLD_NS (60ULL * 1000 * 1000 * 1000)
 
+/*
+ * A port given back is still in the kernel's bind table for the moment
+ * between the release programs and the kernel's own unhash (close() runs
+ * them first; softirqs may come in between), and a bind() without
+ * SO_REUSEADDR that lands on it then gets EADDRINUSE. Stamps of when a port
+ * was given back count in units of 2^16 ns (65.5 us). bind(pool, 0) first
+ * looks for a port given back over PS_FREED_SETTLED_UNITS ago (about 4 ms),
+ * then over PS_FREED_MIN_UNITS (about 1 ms), and only then takes any.
+ */
+#define PS_FREED_STAMP_SHIFT 16
+#define PS_FREED_SETTLED_UNITS 64
+#define PS_FREED_MIN_UNITS 16
+
 /* reuse_delay quarantine entries kept at most (least recently used go first). */
 #define PS_MAX_QUARANTINE (1U << 16)
 

@@ -14,9 +14,11 @@
  * guard it from there on, through FIN_WAIT and TIME_WAIT), unless it is
  * bound to a device, which the kernel's lookups cannot see. The rest goes
  * when TCP moves the socket to CLOSE (sock_ops state callback): the port
- * only then, since a bind() must not get a port the kernel still holds.
- * That callback also comes for sockets whose release program never runs
- * (MPTCP subflows).
+ * only then, since a bind() must not get a port the kernel still holds. A
+ * socket that reaches CLOSE before close() (a reset) gives back its tuple
+ * then and its port at close(), when the kernel lets the port go. The
+ * callback also comes for sockets whose release program never runs (MPTCP
+ * subflows): they give back everything then.
  *
  * Every socket that holds something is counted under the attachment that
  * placed it (ps_live), so that a detached cgroup keeps its release programs
@@ -28,7 +30,7 @@
 #include "maps.h"
 #include "stats.h"
 
-/* Index of a TCP port's TIME_WAIT stamp in ps_port_tw. */
+/* Index of a port's stamps in ps_port_tw (TCP only) and ps_port_freed. */
 static __always_inline __u32 ps_tw_index(__u32 slot, __u32 port)
 {
 	return slot * PS_PORTS_PER_POOL + (port & 0xffff);
@@ -69,11 +71,29 @@ static __always_inline __u32 ps_word_add(__u32 busy, __u32 *word, __u32 delta)
 	return old;
 }
 
-/* Take back what ps_word_add() added; the last user leaves the port unused. */
-static __always_inline void ps_word_sub(__u32 busy, __u32 *word, __u32 delta)
+/*
+ * Take back what ps_word_add() added; the last user leaves the port unused.
+ * True if this was the last.
+ */
+static __always_inline bool ps_word_sub(__u32 busy, __u32 *word, __u32 delta)
 {
-	if (__sync_fetch_and_sub(word, delta) == delta)
-		ps_ports_busy_add(busy, -1);
+	if (__sync_fetch_and_sub(word, delta) != delta)
+		return false;
+	ps_ports_busy_add(busy, -1);
+	return true;
+}
+
+static __always_inline __u32 ps_freed_now(void)
+{
+	return (__u32)(bpf_ktime_get_ns() >> PS_FREED_STAMP_SHIFT);
+}
+
+/* Did a socket give the port back less than @min_age units ago? */
+static __always_inline bool ps_port_freed_within(__u32 idx, __u32 min_age)
+{
+	__u32 *freed = bpf_map_lookup_elem(&ps_port_freed, &idx);
+
+	return freed && *freed && ps_freed_now() - *freed < min_age;
 }
 
 /* Take one connect share of a port unless a bind holds it. */
@@ -91,17 +111,23 @@ static __always_inline bool ps_port_share(__u32 busy, __u32 *word)
 /*
  * Take a port for bind(addr, 0): only a port nobody uses at all, which the
  * kernel does not still hold in TIME_WAIT either (it would refuse the bind
- * of a socket without SO_REUSEADDR).
+ * of a socket without SO_REUSEADDR), given back at least @min_age units of
+ * ps_port_freed ago.
  */
-static __always_inline bool ps_port_take(__u32 slot, __u32 proto, __u32 port, __u32 *word)
+static __always_inline bool ps_port_take(__u32 slot, __u32 proto, __u32 port, __u32 *word,
+					 __u32 min_age)
 {
 	__u32 idx = ps_tw_index(slot, port), *tw;
 
+	if (*word)
+		return false; /* the common case of a busy port: no further lookup */
 	if (proto == IPPROTO_TCP) {
 		tw = bpf_map_lookup_elem(&ps_port_tw, &idx);
 		if (tw && *tw && (__s32)(*tw - ps_tw_now()) > 0)
 			return false;
 	}
+	if (min_age && ps_port_freed_within(idx, min_age))
+		return false;
 	if (__sync_val_compare_and_swap(word, 0, PS_PORT_BIND_ONE))
 		return false;
 	ps_ports_busy_add(PS_STATS_INDEX(slot, proto), 1);
@@ -197,8 +223,9 @@ static __always_inline void ps_release_tuple(struct ps_sock_state *st, __u64 coo
 /* Give back the socket's share of its port; a TCP port may linger in TIME_WAIT. */
 static __always_inline void ps_release_port(struct ps_sock_state *st)
 {
-	__u32 flags = st->flags, busy = PS_STATS_INDEX(st->pool, st->proto), *word, *tw;
+	__u32 flags = st->flags, busy = PS_STATS_INDEX(st->pool, st->proto), *word, *tw, *freed;
 	__u32 idx = ps_tw_index(st->pool, st->port);
+	bool last = false;
 
 	st->flags &= ~(PS_HOLDS_PORT_USER | PS_HOLDS_PORT_BIND);
 	if (!(flags & (PS_HOLDS_PORT_USER | PS_HOLDS_PORT_BIND)))
@@ -211,10 +238,15 @@ static __always_inline void ps_release_port(struct ps_sock_state *st)
 	word = ps_port_word(st->pool, st->proto, st->port);
 	if (!word)
 		return;
-	if (flags & PS_HOLDS_PORT_USER)
-		ps_word_sub(busy, word, 1);
-	if (flags & PS_HOLDS_PORT_BIND)
-		ps_word_sub(busy, word, PS_PORT_BIND_ONE);
+	if ((flags & PS_HOLDS_PORT_USER) && ps_word_sub(busy, word, 1))
+		last = true;
+	if ((flags & PS_HOLDS_PORT_BIND) && ps_word_sub(busy, word, PS_PORT_BIND_ONE))
+		last = true;
+	if (last) {
+		freed = bpf_map_lookup_elem(&ps_port_freed, &idx);
+		if (freed)
+			*freed = ps_freed_now();
+	}
 }
 
 /*

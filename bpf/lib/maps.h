@@ -136,6 +136,21 @@ struct {
 } ps_port_tw SEC(".maps");
 
 /*
+ * Per (pool slot, port): when a socket last gave the port back, in units of
+ * 2^PS_FREED_STAMP_SHIFT ns of bpf_ktime_get_ns(), 0 if never. Written by the
+ * release programs, which run before the kernel drops the socket from its
+ * bind table; read by bind(pool, 0), which leaves such a port alone for
+ * PS_FREED_GRACE_UNITS rather than have the kernel refuse it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PS_MAX_POOLS * PS_PORTS_PER_POOL);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ps_port_freed SEC(".maps");
+
+/*
  * Tuples that ended -> bpf_ktime_get_ns() until which they are not handed
  * out again (the pool's reuse_delay; 60 s for a device-bound TCP socket's
  * TIME_WAIT, which the kernel's lookups cannot see). Written at release,

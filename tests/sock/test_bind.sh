@@ -180,3 +180,31 @@ t_bind_holds_are_per_protocol() {
 	check_conns "$out" $POOL4 20000 20001 2
 	hold_stop t
 }
+
+# A TCP socket whose connection ended while the application still has it
+# (here its peer refused it) keeps its port in the kernel until close():
+# bind(pool, 0) is not handed that port, which the kernel would refuse with
+# EADDRINUSE, and gets it once the socket is closed.
+t_ended_socket_keeps_its_port_until_close() {
+	local out dead_port
+	std_setup 20000-20001
+	attach
+	# Nothing listens on port 8099 of the server: its kernel answers with a reset.
+	hold_start dead 1 --proto tcp --to $SRV4:8099 --keep-failed --allow-fail
+	expect_match "$(hold_output dead)" "result=ECONNREFUSED" "connect to a port nobody listens on"
+	dead_port=$(port_of "$(hold_output dead)")
+	expect_ge "$dead_port" 20000 "port of the refused socket"
+	expect_eq "$(status_field web ports_in_use)" 1 "slice ports in use while the refused socket is open"
+	out=$(in_cg "$CG" "$NS" "$PSNET" bind --proto tcp --addr $POOL4:0 --count 2 --expect-errno EADDRINUSE) ||
+		die "bind(pool, 0) x2 with one port held by the refused socket: $out"
+	expect_nomatch "$(printf '%s\n' "$out" | grep 'result=ok')" ":$dead_port " "port bound while the refused socket holds it"
+	# portslice refused the second bind (its slice had no port left); the kernel refused none.
+	expect_eq "$(status_field web counters.tcp.exhausted)" 1 "binds portslice refused"
+	expect_eq "$(status_field web counters.tcp.bound)" 1 "binds portslice admitted"
+	hold_stop dead
+	wait_field web ports_in_use 0 "ports in use after the refused socket closed"
+	out=$(in_cg "$CG" "$NS" "$PSNET" bind --proto tcp --addr $POOL4:0 --count 2 --expect-ok) ||
+		die "bind(pool, 0) x2 after the refused socket closed: $out"
+	check_conns "$out" $POOL4 20000 20001 2
+	expect_eq "$(map_entries ps_sk_state)" 0 "socket records left"
+}

@@ -161,3 +161,20 @@ t_stress_socket_idioms_no_duplicates() {
 	expect_eq "$ok" 50000 "successful connects"
 	expect_no_leak unbalanced
 }
+
+# bind(pool, 0) at a high rate, for the port at bind() (wget, curl) and with
+# IP_BIND_ADDRESS_NO_PORT (which a UDP socket also gets at bind()): every
+# bind gets a port the kernel takes. A port given back is still in the
+# kernel's bind table for a moment after the release programs ran, and a
+# bind that landed on it got EADDRINUSE (about once in 70,000 UDP binds).
+t_stress_bind_port0_churn() {
+	std_setup
+	attach
+	serve srv --tcp $SRV4:8000-8099 --udp $SRV4:8000-8099
+	watch_dups
+	stress 200000 50 4 2 64 --mix bind0,bindnoport
+	watch_stop
+	expect_eq "$(status_field web counters.tcp.exhausted)" 0 "TCP binds refused for want of a port"
+	expect_eq "$(status_field web counters.udp.exhausted)" 0 "UDP binds refused for want of a port"
+	expect_no_leak unbalanced
+}

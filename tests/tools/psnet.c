@@ -1265,6 +1265,9 @@ static const char connect_usage[] =
 "  --echo-lines          with --hold-stdin: each line read echoes once more\n"
 "                        on every held socket (\"echo local=... result=...\")\n"
 "  --linger0             close with SO_LINGER {1,0}: RST, no TIME_WAIT\n"
+"  --keep-failed         hold sockets whose connect() failed too (a TCP\n"
+"                        socket refused by its peer keeps its port until\n"
+"                        close())\n"
 "  --expect-errno NAME   the LAST socket must fail with NAME (e.g.\n"
 "                        EADDRNOTAVAIL) and all before it succeed\n"
 "  --allow-fail          exit 0 even if some sockets failed\n"
@@ -1354,6 +1357,7 @@ static int cmd_connect(int argc, char **argv)
 		{ "hold-stdin", no_argument, NULL, 'S' },
 		{ "echo-lines", no_argument, NULL, 'L' },
 		{ "linger0", no_argument, NULL, 'l' },
+		{ "keep-failed", no_argument, NULL, 'k' },
 		{ "expect-errno", required_argument, NULL, 'E' },
 		{ "allow-fail", no_argument, NULL, 'a' },
 		OPT_HELP,
@@ -1361,7 +1365,7 @@ static int cmd_connect(int argc, char **argv)
 	};
 	bool have_to = false, have_bind = false, reuseaddr = false, reuseport = false, echo_lines = false;
 	bool echo = false, hold_stdin = false, linger0 = false, allow_fail = false;
-	bool bind_no_port = false, bind_fallback = false, close_each = false;
+	bool bind_no_port = false, bind_fallback = false, close_each = false, keep_failed = false;
 	const char *device = NULL;
 	double timeout = 2, ctimeout = 5, hold_secs = 0, pause_secs = 0;
 	int proto = 0, count = 1, expect_err = 0, lo = 0, hi = 0, bport, c, i, fd, err;
@@ -1442,6 +1446,9 @@ static int cmd_connect(int argc, char **argv)
 		case 'l':
 			linger0 = true;
 			break;
+		case 'k':
+			keep_failed = true;
+			break;
 		case 'E':
 			expect_err = errno_parse(optarg);
 			if (expect_err <= 0)
@@ -1517,7 +1524,10 @@ static int cmd_connect(int argc, char **argv)
 		       local_str(fd).s, sa_str(&dst.ss).s, errname(err));
 		if (err) {
 			failed++;
-			close(fd);
+			if (keep_failed)
+				fds[nfds++] = fd;
+			else
+				close(fd);
 		} else if (close_each) {
 			fflush(stdout);
 			close(fd);
@@ -2281,6 +2291,9 @@ static const char stress_usage[] =
 "                          plain       connect() from an unbound socket\n"
 "                          bindnoport  IP_BIND_ADDRESS_NO_PORT, bind(ADDR, 0)\n"
 "                                      (ADDR: --expect-addr), then connect()\n"
+"                          bind0       bind(ADDR, 0), then connect(): the port\n"
+"                                      comes at bind() (wget --bind-address,\n"
+"                                      curl --interface)\n"
 "                          device      SO_BINDTODEVICE lo, then connect()\n"
 "                          sendto      (UDP) connect(), then sendto() another\n"
 "                                      destination of the range: sent, or\n"
@@ -2314,10 +2327,11 @@ struct stress_opts {
 	int n_mix;
 };
 
-enum stress_idiom { IDIOM_PLAIN, IDIOM_BINDNOPORT, IDIOM_DEVICE, IDIOM_SENDTO, IDIOM_DISCONNECT };
+enum stress_idiom { IDIOM_PLAIN, IDIOM_BINDNOPORT, IDIOM_BIND0, IDIOM_DEVICE, IDIOM_SENDTO, IDIOM_DISCONNECT };
 
 static const char *const stress_idioms[] = {
-	[IDIOM_PLAIN] = "plain", [IDIOM_BINDNOPORT] = "bindnoport", [IDIOM_DEVICE] = "device",
+	[IDIOM_PLAIN] = "plain", [IDIOM_BINDNOPORT] = "bindnoport", [IDIOM_BIND0] = "bind0",
+	[IDIOM_DEVICE] = "device",
 	[IDIOM_SENDTO] = "sendto", [IDIOM_DISCONNECT] = "disconnect",
 };
 
@@ -2413,8 +2427,11 @@ static void stress_dst(const struct stress_opts *o, uint64_t r, struct addr *dst
 	addr_set_port(dst, o->lo + (int)(r % (uint64_t)(o->hi - o->lo + 1)));
 }
 
-/* bind(--expect-addr, 0) with IP_BIND_ADDRESS_NO_PORT: the port comes at connect(). */
-static int stress_bind_no_port(const struct stress_opts *o, int fd)
+/*
+ * bind(--expect-addr, 0), with IP_BIND_ADDRESS_NO_PORT if @no_port (the port
+ * comes at connect()), else the port comes at bind().
+ */
+static int stress_bind_port0(const struct stress_opts *o, int fd, bool no_port)
 {
 	struct sockaddr_storage ss = { 0 };
 	socklen_t len;
@@ -2432,7 +2449,7 @@ static int stress_bind_no_port(const struct stress_opts *o, int fd)
 		memcpy(&s->sin6_addr, o->exp_addr.addr, 16);
 		len = sizeof(*s);
 	}
-	if (set_int_opt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1))
+	if (no_port && set_int_opt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1))
 		return errno;
 	return bind(fd, (struct sockaddr *)&ss, len) ? errno : 0;
 }
@@ -2494,8 +2511,8 @@ static void stress_open_one(struct stress_thread *t)
 	}
 	if (idiom == IDIOM_DEVICE && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, "lo", 2))
 		err = errno;
-	if (!err && idiom == IDIOM_BINDNOPORT)
-		err = stress_bind_no_port(o, fd);
+	if (!err && (idiom == IDIOM_BINDNOPORT || idiom == IDIOM_BIND0))
+		err = stress_bind_port0(o, fd, idiom == IDIOM_BINDNOPORT);
 	if (!err)
 		err = do_connect(fd, &dst);
 	if (!err && udp && (idiom == IDIOM_SENDTO || idiom == IDIOM_DISCONNECT))
@@ -2768,8 +2785,9 @@ static int cmd_stress(int argc, char **argv)
 	if (!have_to || !have_n)
 		return usage_error("--to and --connects are required");
 	for (i = 0; i < o.n_mix; i++)
-		if (o.mix[i] == IDIOM_BINDNOPORT && !o.have_addr)
-			return usage_error("--mix bindnoport needs --expect-addr (the address to bind)");
+		if ((o.mix[i] == IDIOM_BINDNOPORT || o.mix[i] == IDIOM_BIND0) && !o.have_addr)
+			return usage_error("--mix %s needs --expect-addr (the address to bind)",
+					   stress_idioms[o.mix[i]]);
 	if (!have_seed)
 		o.seed = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid();
 
