@@ -413,8 +413,9 @@ static long ps_take_port(__u32 i, void *data)
 /*
  * Up to three passes over the same scattered order, each less particular
  * about how long ago a port was given back (the kernel may still hold a
- * port for a moment after that): a slice whose free ports all changed hands
- * just now still binds, with the port that settled longest.
+ * port for a moment after that): ports that settled over
+ * PS_FREED_SETTLED_UNITS, then over PS_FREED_MIN_UNITS, then any, so that
+ * a slice whose free ports all changed hands just now still binds.
  */
 static __always_inline __u32 ps_bind_alloc(__u32 slot, __u32 proto)
 {

@@ -139,8 +139,8 @@ struct {
  * Per (pool slot, port): when a socket last gave the port back, in units of
  * 2^PS_FREED_STAMP_SHIFT ns of bpf_ktime_get_ns(), 0 if never. Written by the
  * release programs, which run before the kernel drops the socket from its
- * bind table; read by bind(pool, 0), which leaves such a port alone for
- * PS_FREED_GRACE_UNITS rather than have the kernel refuse it.
+ * bind table; read by bind(pool, 0), which takes such a port only when no
+ * port that settled longer is free, rather than have the kernel refuse it.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
