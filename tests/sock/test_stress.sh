@@ -35,7 +35,12 @@ stress() {
 		--batch "$5" --to $SRV4:8000-8099 --expect-addr $POOL4 --expect-range 20000-20999 "${@:6}")
 	local rc=$?
 	note "$out"
-	[ $rc -eq 0 ] || die "stress run failed: $out"
+	if [ $rc -ne 0 ]; then
+		# Which side refused: portslice's counters, or (bound and allocated) the kernel.
+		note "tcp counters: $(status_field web counters.tcp | jq -c .)"
+		note "udp counters: $(status_field web counters.udp | jq -c .)"
+		die "stress run failed: $out"
+	fi
 	expect_match "$out" " dup_tuples=0 " "stress summary"
 	expect_match "$out" " failed=0 " "stress summary"
 	expect_match "$out" " out_of_range=0 " "stress summary"
