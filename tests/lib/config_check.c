@@ -45,6 +45,40 @@ static void ch_warn(const char *msg, void *arg)
  * A dynamic pool and the etcd: it needs (config_etcd.c): what the leasing
  * engine (loader/fleet/lease.c) and the etcd client would refuse.
  */
+/*
+ * Slice @s of static pool @p: its blocks lie in its hull and overlap no
+ * block of its own or of an earlier slice. Hulls may interleave: a slice's
+ * blocks need not be contiguous.
+ */
+static const char *ch_check_blocks(const struct ps_pool_cfg *p, size_t s)
+{
+	const struct ps_slice_cfg *a = &p->slices[s];
+	static char msg[256];
+
+	if (a->n_blocks < 1 || a->n_blocks > PS_MAX_BLOCKS)
+		return "a slice with no blocks or too many";
+	for (size_t k = 0; k < a->n_blocks; k++) {
+		struct ps_port_range r = a->blocks[k];
+
+		if (r.lo < a->range.lo || r.hi > a->range.hi || r.lo > r.hi) {
+			snprintf(msg, sizeof(msg), "slices.%s: block %u-%u outside its hull %u-%u",
+				 a->host, r.lo, r.hi, a->range.lo, a->range.hi);
+			return msg;
+		}
+		for (size_t t = 0; t <= s; t++) {
+			const struct ps_slice_cfg *b = &p->slices[t];
+
+			for (size_t m = 0; m < (t == s ? k : b->n_blocks); m++)
+				if (ps_ranges_overlap(r, b->blocks[m])) {
+					snprintf(msg, sizeof(msg), "blocks of slices %s and %s overlap",
+						 a->host, b->host);
+					return msg;
+				}
+		}
+	}
+	return NULL;
+}
+
 static const char *ch_check_dynamic(const struct ps_config *cfg, const struct ps_pool_cfg *p)
 {
 	const struct ps_dynamic_cfg *d = &p->dyn;
@@ -136,6 +170,7 @@ static const char *ch_check_valid(const struct ps_config *cfg)
 			return ch_fail("pools[%zu]: accepted %zu slices", i, p->n_slices);
 		for (size_t s = 0; s < p->n_slices; s++) {
 			const struct ps_slice_cfg *a = &p->slices[s];
+			const char *bad;
 
 			if (!a->host || !ps_valid_host_name(a->host))
 				return ch_fail("pools[%zu]: accepted an invalid host name", i);
@@ -144,10 +179,9 @@ static const char *ch_check_valid(const struct ps_config *cfg)
 					       a->range.hi);
 			if (ps_pool_find_slice(p, a->host) != a)
 				return ch_fail("pools[%zu].slices.%s: host listed twice", i, a->host);
-			for (size_t t = 0; t < s; t++)
-				if (ps_ranges_overlap(a->range, p->slices[t].range))
-					return ch_fail("pools[%zu]: slices %s and %s overlap", i, a->host,
-						       p->slices[t].host);
+			bad = ch_check_blocks(p, s);
+			if (bad)
+				return ch_fail("pools[%zu]: %s", i, bad);
 		}
 	}
 	if (total[0] > PS_MAX_DST_PREFIXES || total[1] > PS_MAX_DST_PREFIXES)
