@@ -167,9 +167,9 @@ t_stress_socket_idioms_no_duplicates() {
 	expect_no_leak unbalanced
 }
 
-# bind(pool, 0) at a high rate, for the port at bind() (wget, curl) and with
-# IP_BIND_ADDRESS_NO_PORT (which a UDP socket also gets at bind()): every
-# bind gets a port the kernel takes. A port given back is still in the
+# bind(pool, 0) at a high rate, for the port at bind() (wget --bind-address,
+# Python's source_address) and with IP_BIND_ADDRESS_NO_PORT (which a UDP
+# socket also gets at bind()): every bind gets a port the kernel takes. A port given back is still in the
 # kernel's bind table for a moment after the release programs ran, and a
 # bind that landed on it got EADDRINUSE (about once in 70,000 UDP binds).
 t_stress_bind_port0_churn() {

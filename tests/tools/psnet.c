@@ -2293,7 +2293,7 @@ static const char stress_usage[] =
 "                                      (ADDR: --expect-addr), then connect()\n"
 "                          bind0       bind(ADDR, 0), then connect(): the port\n"
 "                                      comes at bind() (wget --bind-address,\n"
-"                                      curl --interface)\n"
+"                                      Python's source_address)\n"
 "                          device      SO_BINDTODEVICE lo, then connect()\n"
 "                          sendto      (UDP) connect(), then sendto() another\n"
 "                                      destination of the range: sent, or\n"
