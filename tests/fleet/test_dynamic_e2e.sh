@@ -474,7 +474,10 @@ t_dynamic_e2e_agent_killed_quarantine_then_handover() {
 	for h in a c; do drop=$((drop + $(steer_counter $h dropped_no_owner))); done
 	note "host-b's connections in quarantine: $ok echoed (their replies land on host-b), $bad did not;" \
 		"host-a and host-c dropped $((drop - drop0)) of their replies (dropped_no_owner)"
-	expect_ge "$bad" 1 "host-b's connections whose replies land on host-a or host-c"
+	# Whether a connection whose reply was dropped still echoes depends on
+	# TCP's retransmissions (a new hash may take the reply to host-b): the
+	# drops, not the failures, show the replies that landed elsewhere.
+	expect_ge "$((drop - drop0))" 1 "replies for host-b's quarantined block that host-a or host-c dropped"
 	expect_ge "$((drop - drop0))" "$bad" "replies for host-b's quarantined block dropped by host-a and host-c"
 	# host-b's connections end here: ones that outlive TTL + quarantine are an
 	# open point (docs/fleet.md, "Invariants").
